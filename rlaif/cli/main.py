@@ -1,0 +1,92 @@
+"""The ``rlaif`` command.
+
+Each subcommand lives in its own small module under :mod:`rlaif.cli` and is registered from the table below.
+Subcommand modules import only light packages at module level: ``rlaif --help`` must not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from rlaif.errors import RlaifError
+
+app = typer.Typer(
+    name="rlaif",
+    help="Constitutional self-alignment: constitutions as data, AI feedback, reward models, DPO and PPO.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+#: subcommand name -> module under rlaif.cli exposing ``command`` (a typer command function) or ``app`` (a group)
+SUBCOMMANDS: dict[str, str] = {
+    "validate": "validate",
+    "ls": "ls",
+    "render": "render",
+    "import-constitution": "import_constitution",
+}
+
+
+def _register() -> None:
+    for name, module_name in SUBCOMMANDS.items():
+        try:
+            module = importlib.import_module(f"rlaif.cli.{module_name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"rlaif.cli.{module_name}":
+                continue  # subcommand not built yet
+            raise
+        if hasattr(module, "app"):
+            app.add_typer(module.app, name=name)
+        else:
+            app.command(name)(module.command)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the rlaif version."""
+    from rlaif import __version__
+
+    print(__version__)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; user errors print a paragraph (no traceback) and exit 1."""
+    from rich.console import Console
+
+    try:
+        app(args=argv, standalone_mode=False)
+    except RlaifError as e:
+        err = Console(stderr=True, highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/bold red] {e.format()}", markup=True)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as e:  # typer.Exit inside standalone_mode=False
+        return int(e.code or 0) if not isinstance(e.code, str) else 1
+    except Exception as e:
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            return e.exit_code
+        if isinstance(e, click.exceptions.Abort):
+            return 1
+        raise
+    return 0
+
+
+def entrypoint() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entrypoint()
