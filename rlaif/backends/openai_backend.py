@@ -1,0 +1,611 @@
+"""OpenAI-compatible HTTP backend: ``vllm serve``, llama.cpp's server, TGI, SGLang, hosted APIs.
+
+Generation uses ``/completions`` for text prompts and ``/chat/completions`` for chats (the server applies the
+model's chat template). Scoring uses ``/completions`` with ``echo=true`` and ``logprobs``: the server returns the
+log-probability of every prompt token, and the continuation's tokens are summed. Servers without echo logprobs
+(most hosted chat APIs) can generate but cannot score; they get a clear error saying so.
+
+How continuations are split into tokens:
+
+* with ``tokenizer=`` (a local tokenizer of the served model), rlaif tokenizes prompt and continuation itself and
+  sends token ids, so the continuation's tokens are exactly those the local backends score
+  (``tokens(prompt) + tokens(continuation)``) and nothing can straddle the boundary;
+* without it, the text ``prompt + continuation`` is sent and the continuation's tokens are those whose
+  ``text_offset`` is at or after ``len(prompt)``. If one token spans the boundary (e.g. the prompt ends with a space
+  and the continuation starts with a word), the score would mix prompt and continuation, so a
+  :class:`~rlaif.errors.BackendError` says so and suggests ``tokenizer=``.
+
+Requests run on a bounded thread pool (``max_concurrency`` in flight), each with a timeout, retried with exponential
+backoff and full jitter on 429, 5xx, timeouts and connection errors (honouring ``Retry-After``); other 4xx answers
+are not retried.
+
+Example (a server started with ``vllm serve /path/to/model --port 8000``)::
+
+    backend = OpenAIBackend("/path/to/model", base_url="http://127.0.0.1:8000/v1", tokenizer="/path/to/model")
+    backend.score([ScoreRequest("Which is better? Answer:", (" (A)", " (B)"))])
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rlaif.backends.base import (
+    ChatMessage,
+    Completion,
+    FinishReason,
+    GenerationRequest,
+    SamplingParams,
+    ScoreRequest,
+    ScoreResult,
+)
+from rlaif.errors import BackendError
+
+logger = logging.getLogger(__name__)
+
+NAME = "openai"
+DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass
+class _Attempt:
+    """Why one HTTP attempt failed in a way worth retrying."""
+
+    kind: str  # "connect" | "timeout" | "transport" | "status"
+    detail: str
+    status: int | None = None
+    retry_after: float | None = None
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _error_message(body: Any, text: str) -> str:
+    """The server's own error message from an error response (OpenAI shape or FastAPI shape), else raw text."""
+    if isinstance(body, dict):
+        err = body.get("error", body.get("detail", body.get("message")))
+        if isinstance(err, dict):
+            msg = err.get("message")
+            if isinstance(msg, str):
+                return msg
+        if isinstance(err, str):
+            return err
+    return text.strip()[:500] or "(empty body)"
+
+
+def _finish_reason(value: Any) -> FinishReason:
+    # "length" is the only reason meaning "cut off"; stop strings, EOS, tool calls and content filters all end the
+    # text on the model's (or the server's) decision.
+    return "length" if value == "length" else "stop"
+
+
+class OpenAIBackend:
+    """Generation and scoring through an OpenAI-compatible HTTP server.
+
+    Args:
+        model: the model name the server serves (for ``vllm serve PATH`` this is ``PATH`` unless
+            ``--served-model-name`` was given). Listed by ``GET {base_url}/models``.
+        base_url: the API root including ``/v1``; defaults to ``$OPENAI_BASE_URL`` or ``http://127.0.0.1:8000/v1``.
+        api_key: sent as a bearer token; defaults to ``$OPENAI_API_KEY`` or ``"EMPTY"`` (local servers ignore it).
+        timeout: seconds allowed for one HTTP request (connect, send, wait, read).
+        max_concurrency: most requests in flight at once.
+        max_retries: retries after the first attempt on 429, 5xx, timeouts and connection errors.
+        backoff: base delay in seconds; retry ``k`` waits a random time in ``[0, min(max_backoff, backoff * 2**k)]``
+            (full jitter), or the server's ``Retry-After`` when it sends one.
+        max_backoff: the cap on one backoff delay.
+        tokenizer: a local tokenizer of the served model (a folder path, an rlaif model alias, or a loaded
+            tokenizer object). Needed by :meth:`format_chat`, makes scoring token-exact (see the module docstring)
+            and gives token ids for completions when the server does not return them.
+        use_chat: send text prompts to ``/chat/completions`` too, as one user message (for chat-only servers).
+        model_revision: recorded in provenance; the server cannot tell us which weights it serves.
+        extra_body: extra JSON fields merged into every request (server-specific options, e.g. ``{"top_k": 50}``).
+    """
+
+    name: str = NAME
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        max_concurrency: int = 8,
+        max_retries: int = 5,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        tokenizer: Any = None,
+        use_chat: bool = False,
+        model_revision: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> None:
+        import httpx
+
+        if max_concurrency < 1:
+            raise BackendError(NAME, f"max_concurrency must be >= 1, got {max_concurrency}")
+        if max_retries < 0:
+            raise BackendError(NAME, f"max_retries must be >= 0, got {max_retries}")
+        if timeout <= 0:
+            raise BackendError(NAME, f"timeout must be > 0 seconds, got {timeout}")
+        self.model_id = model
+        self.model_revision = model_revision or ""
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.timeout = float(timeout)
+        self.max_concurrency = max_concurrency
+        self.max_retries = max_retries
+        self.backoff = float(backoff)
+        self.max_backoff = float(max_backoff)
+        self.use_chat = use_chat
+        self.extra_body = dict(extra_body or {})
+        key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        self._httpx = httpx
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=httpx.Timeout(self.timeout),
+            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
+        )
+        self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="rlaif-openai")
+        self._tokenizer_spec = tokenizer
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+        self._server_kind: str | None = None
+        #: how many attempts were retried since construction (for logs and tests)
+        self.retries = 0
+
+    # ------------------------------------------------------------------ protocol
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
+        """For each request, ``request.params.n`` completions, in request order (requests run concurrently)."""
+        return self._map(self._generate_one, requests)
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
+        """Summed log-probability of each continuation after its prompt (one echo request per prompt)."""
+        for req in requests:
+            if not req.continuations:
+                raise BackendError(NAME, "a score request has no continuations")
+            if any(c == "" for c in req.continuations):
+                raise BackendError(NAME, "cannot score an empty continuation")
+        return self._map(self._score_one, requests)
+
+    def format_chat(self, messages: Sequence[ChatMessage]) -> str:
+        """The chat as text through the local tokenizer's chat template, with the assistant generation prompt."""
+        tok = self._get_tokenizer(required_for="format_chat")
+        text = tok.apply_chat_template(
+            [{"role": m.role, "content": m.content} for m in messages],
+            tokenize=False,
+            add_generation_prompt=True,
+        )
+        return str(text)
+
+    def close(self) -> None:
+        """Stop the worker threads and close the HTTP connections."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._client.close()
+
+    def __enter__(self) -> OpenAIBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def served_models(self) -> list[str]:
+        """The model names the server lists at ``GET {base_url}/models``."""
+        body = self._request("GET", "/models", None)
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise BackendError(
+                NAME, f"{self.base_url}/models answered without a 'data' list: {str(body)[:200]}"
+            )
+        return [str(m.get("id")) for m in data if isinstance(m, dict)]
+
+    # ------------------------------------------------------------------ generation
+
+    def _generate_one(self, req: GenerationRequest) -> list[Completion]:
+        p = req.params
+        if isinstance(req.prompt, str) and not self.use_chat:
+            payload = {"model": self.model_id, "prompt": req.prompt, **self._sampling(p)}
+            if p.logprobs:
+                payload["logprobs"] = 1
+            body = self._post("/completions", payload)
+            return [self._completion_from_text_choice(c, p) for c in self._choices(body, p.n)]
+        messages = (
+            [{"role": "user", "content": req.prompt}]
+            if isinstance(req.prompt, str)
+            else [{"role": m.role, "content": m.content} for m in req.prompt]
+        )
+        payload = {"model": self.model_id, "messages": messages, **self._sampling(p)}
+        if p.logprobs:
+            payload["logprobs"] = True
+            payload["top_logprobs"] = 0
+        body = self._post("/chat/completions", payload)
+        return [self._completion_from_chat_choice(c, p) for c in self._choices(body, p.n)]
+
+    def _sampling(self, p: SamplingParams) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "n": p.n,
+            "max_tokens": p.max_new_tokens,
+            "temperature": p.temperature,
+            "top_p": p.top_p,
+        }
+        if p.stop:
+            out["stop"] = list(p.stop)
+        if p.seed is not None:
+            out["seed"] = p.seed
+        if self._is_vllm():
+            # vLLM returns the sampled token ids only when asked; other servers would reject the unknown field.
+            out["return_token_ids"] = True
+        return out
+
+    def _choices(self, body: dict[str, Any], n: int) -> list[dict[str, Any]]:
+        choices = body.get("choices")
+        if (
+            not isinstance(choices, list)
+            or len(choices) != n
+            or not all(isinstance(c, dict) for c in choices)
+        ):
+            got = len(choices) if isinstance(choices, list) else "no"
+            raise BackendError(
+                NAME, f"expected {n} choice(s) from {self.base_url}, got {got}: {str(body)[:300]}"
+            )
+        return sorted(choices, key=lambda c: int(c.get("index", 0)))
+
+    def _token_ids(self, choice: dict[str, Any], text: str) -> tuple[int, ...]:
+        ids = choice.get("token_ids")
+        if isinstance(ids, list) and all(isinstance(i, int) for i in ids):
+            return tuple(ids)
+        if self._tokenizer_spec is not None:
+            # Re-tokenizing the text is what the model would most likely have produced; exact only when the
+            # server reports ids itself (vLLM does).
+            return tuple(_encode(self._get_tokenizer(), text))
+        return ()
+
+    def _completion_from_text_choice(self, choice: dict[str, Any], p: SamplingParams) -> Completion:
+        text = choice.get("text")
+        if not isinstance(text, str):
+            raise BackendError(NAME, f"a completion choice has no 'text': {str(choice)[:300]}")
+        logprobs: tuple[float, ...] | None = None
+        if p.logprobs:
+            lp = choice.get("logprobs")
+            values = lp.get("token_logprobs") if isinstance(lp, dict) else None
+            if not isinstance(values, list):
+                raise self._no_logprobs_error("/completions")
+            logprobs = tuple(float(v) for v in values if v is not None)
+        return Completion(
+            text=text,
+            token_ids=self._token_ids(choice, text),
+            finish_reason=_finish_reason(choice.get("finish_reason")),
+            logprobs=logprobs,
+        )
+
+    def _completion_from_chat_choice(self, choice: dict[str, Any], p: SamplingParams) -> Completion:
+        message = choice.get("message")
+        text = message.get("content") if isinstance(message, dict) else None
+        if text is None and isinstance(message, dict):
+            text = ""  # a chat answer may be empty (e.g. an immediate EOS)
+        if not isinstance(text, str):
+            raise BackendError(NAME, f"a chat choice has no message content: {str(choice)[:300]}")
+        logprobs: tuple[float, ...] | None = None
+        if p.logprobs:
+            lp = choice.get("logprobs")
+            content = lp.get("content") if isinstance(lp, dict) else None
+            if not isinstance(content, list):
+                raise self._no_logprobs_error("/chat/completions")
+            logprobs = tuple(float(t["logprob"]) for t in content if isinstance(t, dict) and "logprob" in t)
+        return Completion(
+            text=text,
+            token_ids=self._token_ids(choice, text),
+            finish_reason=_finish_reason(choice.get("finish_reason")),
+            logprobs=logprobs,
+        )
+
+    # ------------------------------------------------------------------ scoring
+
+    def _score_one(self, req: ScoreRequest) -> ScoreResult:
+        if self._tokenizer_spec is not None:
+            return self._score_tokens(req)
+        return self._score_text(req)
+
+    def _echo_payload(self, prompts: list[Any]) -> dict[str, Any]:
+        # max_tokens=1 rather than 0: servers disagree on 0 (OpenAI rejects it), and the one sampled token is cheap
+        # and easy to drop (it is the only token at or after the end of the echoed prompt).
+        return {
+            "model": self.model_id,
+            "prompt": prompts,
+            "echo": True,
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "logprobs": 1,
+        }
+
+    def _echo_logprobs(self, body: dict[str, Any], n: int) -> list[dict[str, Any]]:
+        out = []
+        for choice in self._choices(body, n):
+            lp = choice.get("logprobs")
+            if not isinstance(lp, dict) or not isinstance(lp.get("token_logprobs"), list):
+                raise self._no_logprobs_error("/completions with echo=true")
+            out.append(lp)
+        return out
+
+    def _score_tokens(self, req: ScoreRequest) -> ScoreResult:
+        tok = self._get_tokenizer()
+        prompt_ids = _encode_prompt(tok, req.prompt)
+        cont_ids = [_encode(tok, c) for c in req.continuations]
+        if not prompt_ids:
+            raise BackendError(
+                NAME, "cannot score after an empty prompt (its first token has no log-probability)"
+            )
+        body = self._post("/completions", self._echo_payload([prompt_ids + ids for ids in cont_ids]))
+        sums: list[float] = []
+        for lp, ids in zip(self._echo_logprobs(body, len(cont_ids)), cont_ids, strict=True):
+            values = lp["token_logprobs"][len(prompt_ids) : len(prompt_ids) + len(ids)]
+            if len(values) != len(ids) or any(v is None for v in values):
+                raise BackendError(
+                    NAME,
+                    f"the server echoed {len(lp['token_logprobs'])} token log-probs for a prompt of "
+                    f"{len(prompt_ids) + len(ids)} tokens",
+                    hint="check that tokenizer= is the tokenizer of the model the server serves",
+                )
+            sums.append(float(sum(values)))
+        return ScoreResult(logprobs=tuple(sums), num_tokens=tuple(len(ids) for ids in cont_ids))
+
+    def _score_text(self, req: ScoreRequest) -> ScoreResult:
+        boundary = len(req.prompt)
+        texts = [req.prompt + c for c in req.continuations]
+        body = self._post("/completions", self._echo_payload(texts))
+        sums: list[float] = []
+        counts: list[int] = []
+        for lp, text, cont in zip(
+            self._echo_logprobs(body, len(texts)), texts, req.continuations, strict=True
+        ):
+            offsets = lp.get("text_offset")
+            values = lp["token_logprobs"]
+            if not isinstance(offsets, list) or len(offsets) != len(values):
+                raise BackendError(
+                    NAME,
+                    "the server's echo logprobs have no matching 'text_offset' list, so the continuation's tokens "
+                    "cannot be told apart from the prompt's",
+                    hint="pass tokenizer= (the served model's tokenizer) to split prompt and continuation locally",
+                )
+            if boundary not in offsets:
+                raise BackendError(
+                    NAME,
+                    f"a token spans the boundary between the prompt and the continuation {cont!r}, so its "
+                    "log-probability belongs to neither alone",
+                    hint="pass tokenizer= (the served model's tokenizer) so rlaif tokenizes prompt and continuation "
+                    "separately, or end the prompt where a token ends (e.g. no trailing space before ' (A)')",
+                )
+            # The sampled token (max_tokens=1) starts at len(text); echoed prompt tokens start before it.
+            picked = [v for off, v in zip(offsets, values, strict=True) if boundary <= off < len(text)]
+            if not picked or any(v is None for v in picked):
+                raise BackendError(
+                    NAME, f"the server returned no log-probability for the continuation {cont!r}"
+                )
+            sums.append(float(sum(picked)))
+            counts.append(len(picked))
+        return ScoreResult(logprobs=tuple(sums), num_tokens=tuple(counts))
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        if not items:
+            return []
+        if len(items) == 1:
+            return [fn(items[0])]
+        return list(self._pool.map(fn, items))
+
+    def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return self._request("POST", path, {**payload, **self.extra_body})
+
+    def _request(self, method: str, path: str, payload: dict[str, Any] | None) -> dict[str, Any]:
+        httpx = self._httpx
+        url = f"{self.base_url}{path}"
+        last: _Attempt | None = None
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                with self._lock:
+                    self.retries += 1
+                time.sleep(self._delay(attempt - 1, last))
+            try:
+                resp = self._client.request(method, path, json=payload)
+            except httpx.ConnectError as e:
+                last = _Attempt("connect", str(e) or type(e).__name__)
+                continue
+            except httpx.TimeoutException as e:
+                last = _Attempt("timeout", type(e).__name__)
+                continue
+            except httpx.TransportError as e:
+                last = _Attempt("transport", f"{type(e).__name__}: {e}")
+                continue
+            if resp.status_code == 429 or resp.status_code >= 500:
+                last = _Attempt(
+                    "status",
+                    _error_message(_json_or_none(resp), resp.text),
+                    status=resp.status_code,
+                    retry_after=_parse_retry_after(resp.headers.get("Retry-After")),
+                )
+                logger.info(
+                    "%s %s: HTTP %d (attempt %d), retrying", method, url, resp.status_code, attempt + 1
+                )
+                continue
+            if resp.status_code >= 400:
+                raise self._client_error(resp, path)
+            try:
+                body = resp.json()
+            except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
+                raise BackendError(
+                    NAME,
+                    f"{url} answered HTTP {resp.status_code} with malformed JSON ({e}): {resp.text[:200]!r}",
+                    hint="check that base_url points at an OpenAI-compatible API root (usually ending in /v1)",
+                ) from None
+            if not isinstance(body, dict):
+                raise BackendError(
+                    NAME, f"{url} answered with JSON that is not an object: {resp.text[:200]!r}"
+                )
+            return body
+        assert last is not None
+        raise self._final_error(last, url)
+
+    def _delay(self, retry: int, last: _Attempt | None) -> float:
+        if last is not None and last.retry_after is not None:
+            return min(last.retry_after, 600.0)
+        return random.uniform(0.0, min(self.max_backoff, self.backoff * (2**retry)))
+
+    def _final_error(self, last: _Attempt, url: str) -> BackendError:
+        tries = f"{self.max_retries + 1} attempt(s)"
+        if last.kind == "connect":
+            return BackendError(
+                NAME,
+                f"cannot connect to the server at {self.base_url} ({last.detail}; {tries})",
+                hint=f"start the server first (e.g. `vllm serve {self.model_id} --port 8000`) or pass the "
+                "base_url of a running one",
+            )
+        if last.kind == "timeout":
+            return BackendError(
+                NAME,
+                f"{url} did not answer within {self.timeout:g} s ({tries})",
+                hint="raise timeout=, lower max_concurrency, or check that the server is not overloaded or stuck",
+            )
+        if last.status == 429:
+            return BackendError(
+                NAME,
+                f"{url} kept rate-limiting requests (HTTP 429, {tries}): {last.detail}",
+                hint="lower max_concurrency or raise max_retries/backoff",
+            )
+        if last.status is not None:
+            return BackendError(
+                NAME,
+                f"{url} failed with HTTP {last.status} ({tries}): {last.detail}",
+                hint="see the server's log; an out-of-memory error there means shorter prompts or fewer concurrent "
+                "requests (max_concurrency)",
+            )
+        return BackendError(NAME, f"request to {url} failed ({tries}): {last.detail}")
+
+    def _client_error(self, resp: Any, path: str) -> BackendError:
+        msg = _error_message(_json_or_none(resp), resp.text)
+        url = f"{self.base_url}{path}"
+        if resp.status_code in (401, 403):
+            return BackendError(
+                NAME,
+                f"{url} refused the credentials (HTTP {resp.status_code}): {msg}",
+                hint="set OPENAI_API_KEY or pass api_key=",
+            )
+        if path != "/models" and resp.status_code in (400, 404) and "model" in msg.lower():
+            served = self._served_or_none()
+            if served is not None and self.model_id not in served:
+                listed = ", ".join(repr(m) for m in served) or "none"
+                return BackendError(
+                    NAME,
+                    f"the server at {self.base_url} does not serve the model {self.model_id!r}; it serves: {listed}",
+                    hint="pass one of the served names as the model (for `vllm serve PATH` it is PATH unless "
+                    "--served-model-name was given)",
+                )
+        return BackendError(NAME, f"{url} rejected the request (HTTP {resp.status_code}): {msg}")
+
+    def _served_or_none(self) -> list[str] | None:
+        try:
+            return self.served_models()
+        except BackendError:
+            return None
+
+    def _is_vllm(self) -> bool:
+        """Whether the server is vLLM (it lists its models as owned by "vllm"); asked once, lazily."""
+        if self._server_kind is None:
+            kind = "unknown"
+            try:
+                body = self._request("GET", "/models", None)
+                data = body.get("data")
+                if isinstance(data, list) and any(
+                    isinstance(m, dict) and m.get("owned_by") == "vllm" for m in data
+                ):
+                    kind = "vllm"
+            except BackendError as e:
+                if "cannot connect" in str(e):
+                    raise
+            self._server_kind = kind
+        return self._server_kind == "vllm"
+
+    def _no_logprobs_error(self, where: str) -> BackendError:
+        return BackendError(
+            NAME,
+            f"the server at {self.base_url} returned no logprobs for {where}",
+            hint="scoring needs a server that returns prompt log-probabilities with echo=true (vLLM serve, "
+            "llama.cpp's server); most hosted chat APIs do not, so score with a local backend instead",
+        )
+
+    # ------------------------------------------------------------------ tokenizer
+
+    def _get_tokenizer(self, required_for: str = "") -> Any:
+        if self._tokenizer is not None:
+            return self._tokenizer
+        spec = self._tokenizer_spec
+        if spec is None:
+            raise BackendError(
+                NAME,
+                f"{required_for or 'this call'} needs the model's tokenizer, and none was given",
+                hint="pass tokenizer= (a local folder with the served model's tokenizer, or an rlaif model alias)",
+            )
+        with self._lock:
+            if self._tokenizer is None:
+                self._tokenizer = _load_tokenizer(spec)
+        return self._tokenizer
+
+
+def _json_or_none(resp: Any) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        return None
+
+
+def _encode(tok: Any, text: str) -> list[int]:
+    return list(tok(text, add_special_tokens=False)["input_ids"])
+
+
+def _encode_prompt(tok: Any, prompt: str) -> list[int]:
+    """Token ids of a prompt as the local backends see it: the tokenizer's leading special tokens (BOS) are added
+    unless the text already starts with BOS (chat-templated text usually does; a second BOS would change every
+    score)."""
+    ids = _encode(tok, prompt)
+    with_special = list(tok("a", add_special_tokens=True)["input_ids"])
+    without = _encode(tok, "a")
+    k = len(with_special) - len(without)
+    start = with_special[:k] if k > 0 and with_special[k:] == without else []
+    bos = getattr(tok, "bos_token", None)
+    if start and not (isinstance(bos, str) and bos and prompt.startswith(bos)):
+        ids = start + ids
+    return ids
+
+
+def _load_tokenizer(spec: Any) -> Any:
+    """A tokenizer from a loaded object, or from a local folder / rlaif model alias (never from the hub)."""
+    if not isinstance(spec, str | Path):
+        return spec
+    from rlaif.models import load_tokenizer
+
+    return load_tokenizer(str(spec))
