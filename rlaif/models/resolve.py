@@ -347,7 +347,10 @@ def _resolve_hub(name: str, repo_id: str) -> ResolvedModel:
     cached: Path | None = None
     try:
         cached = Path(snapshot_download(repo_id, local_files_only=True))
-    except (LocalEntryNotFoundError, FileNotFoundError, OSError, ValueError):
+    except LocalEntryNotFoundError:
+        cached = None
+    except Exception:  # only a probe of the local cache: any failure here means "not usable from the cache"
+        logger.debug("looking up %s in the Hugging Face cache failed", repo_id, exc_info=True)
         cached = None
     if cached is not None and _snapshot_complete(cached):
         return ResolvedModel(name=name, path=cached, model_id=repo_id, revision=cached.name, source="hub")
