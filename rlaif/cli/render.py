@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +20,7 @@ import typer
 from pydantic import BaseModel, ConfigDict, Field
 
 from rlaif.constitution.schema import ChatTurn, Constitution, Principle
-from rlaif.errors import DataFileError, ModelError, RlaifError, TemplateError
+from rlaif.errors import DataFileError, RlaifError, TemplateError
 from rlaif.prompting import CriticPrompt, TemplateSet, render_for_critic
 from rlaif.prompting.templates import TEMPLATE_SUFFIX
 
@@ -28,7 +28,7 @@ BEGIN = "⟪BEGIN⟫"
 END = "⟪END⟫"
 
 
-class Order(str, Enum):
+class Order(StrEnum):
     """Which response is shown first in a pairwise template."""
 
     ab = "ab"
@@ -44,7 +44,9 @@ class RenderExample(BaseModel):
     conversation: tuple[ChatTurn, ...] = Field(min_length=1, description="The conversation so far.")
     response_a: str | None = Field(default=None, description="First response of a pair (compare templates).")
     response_b: str | None = Field(default=None, description="Second response of a pair (compare templates).")
-    response: str | None = Field(default=None, description="One response (critique, revise, score, rm_input).")
+    response: str | None = Field(
+        default=None, description="One response (critique, revise, score, rm_input)."
+    )
     critique: str | None = Field(default=None, description="A critique of `response` (revise).")
 
 
@@ -52,13 +54,11 @@ _EXAMPLE_FIELDS = ("conversation", "response_a", "response_b", "response", "crit
 
 
 def _load_yaml_model(path: Path, model: type[Any], what: str) -> Any:
-    try:
-        from rlaif.yamlfile import load_yaml_model
-    except ImportError:
-        load_yaml_model = None
-    if load_yaml_model is not None:
-        return load_yaml_model(path, model, what=what)
-    # Fallback until rlaif.yamlfile lands: safe_load and pydantic, without line numbers.
+    # rlaif.yamlfile gives line-numbered errors; it is looked up at run time so this module does not depend on it.
+    yamlfile = _optional_module("rlaif.yamlfile")
+    if yamlfile is not None and hasattr(yamlfile, "load_yaml_model"):
+        return yamlfile.load_yaml_model(path, model, what=what)
+    # Fallback: safe_load and pydantic, without line numbers.
     import yaml
     from pydantic import ValidationError
 
@@ -71,13 +71,22 @@ def _load_yaml_model(path: Path, model: type[Any], what: str) -> Any:
         raise DataFileError(f"invalid {what}: {e}", path=path) from None
 
 
-def _load_constitution(path: Path) -> Constitution:
+def _optional_module(name: str) -> Any:
+    import importlib
+
     try:
-        from rlaif.constitution import load_constitution  # type: ignore[attr-defined]
+        return importlib.import_module(name)
     except ImportError:
-        return _load_yaml_model(path, Constitution, "constitution")  # type: ignore[no-any-return]
-    result = load_constitution(path)
-    assert isinstance(result, Constitution)
+        return None
+
+
+def _load_constitution(path: Path) -> Constitution:
+    constitution = _optional_module("rlaif.constitution")
+    if constitution is None or not hasattr(constitution, "load_constitution"):
+        return _load_yaml_model(path, Constitution, "constitution")
+    result = constitution.load_constitution(path)
+    if not isinstance(result, Constitution):
+        raise TypeError(f"load_constitution returned {type(result).__name__}")
     return result
 
 
@@ -89,7 +98,9 @@ def _default_file(kind: str, relative: str, option: str) -> Path:
     except RlaifError:
         path = None
     if path is None or not path.is_file():
-        raise RlaifError(f"no {option} given and the shipped default ({relative}) is missing", hint=f"pass {option}")
+        raise RlaifError(
+            f"no {option} given and the shipped default ({relative}) is missing", hint=f"pass {option}"
+        )
     return path
 
 
@@ -146,10 +157,14 @@ _FORMATTING_TEXT = {
 
 
 def command(
-    template: Annotated[str, typer.Argument(help="Template name (compare, critique, revise, score, ...) or a .j2 file.")],
+    template: Annotated[
+        str, typer.Argument(help="Template name (compare, critique, revise, score, ...) or a .j2 file.")
+    ],
     constitution: Annotated[
         Path | None,
-        typer.Option("--constitution", "-c", help="Constitution YAML [default: the shipped principles/hhh.yaml]."),
+        typer.Option(
+            "--constitution", "-c", help="Constitution YAML [default: the shipped principles/hhh.yaml]."
+        ),
     ] = None,
     principle: Annotated[
         list[str] | None,
@@ -167,16 +182,21 @@ def command(
     ] = None,
     model: Annotated[
         str | None,
-        typer.Option("--model", "-m", help="Format with this model's chat template (alias, hub id or folder)."),
+        typer.Option(
+            "--model", "-m", help="Format with this model's chat template (alias, hub id or folder)."
+        ),
     ] = None,
     no_chat_template: Annotated[
-        bool, typer.Option("--no-chat-template", help="Use the plain fallback even when --model has a template.")
+        bool,
+        typer.Option("--no-chat-template", help="Use the plain fallback even when --model has a template."),
     ] = False,
     templates_dir: Annotated[
         Path | None,
         typer.Option("--templates", "-t", help="Template folder searched before the shipped prompts/."),
     ] = None,
-    order: Annotated[Order, typer.Option("--order", help="Pairwise order: ab, or ba (responses swapped).")] = Order.ab,
+    order: Annotated[
+        Order, typer.Option("--order", help="Pairwise order: ab, or ba (responses swapped).")
+    ] = Order.ab,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
 ) -> None:
     """Print exactly what the critic would see for a template, a principle and an example conversation."""
@@ -203,15 +223,23 @@ def command(
     pairwise = {"response_a", "response_b"} <= needed
     if order is Order.ba:
         if pairwise:
-            variables["response_a"], variables["response_b"] = variables["response_b"], variables["response_a"]
+            variables["response_a"], variables["response_b"] = (
+                variables["response_b"],
+                variables["response_a"],
+            )
         else:
-            print(f"warning: --order ba has no effect: {name} does not show a pair of responses", file=sys.stderr)
+            print(
+                f"warning: --order ba has no effect: {name} does not show a pair of responses",
+                file=sys.stderr,
+            )
 
     ids = list(principle or [])
     used: list[Principle] = []
     if "principle" in needed:
         if len(ids) > 1:
-            raise RlaifError(f"{name} takes one principle, {len(ids)} were given", hint="give --principle once")
+            raise RlaifError(
+                f"{name} takes one principle, {len(ids)} were given", hint="give --principle once"
+            )
         if not ids:
             if len(loaded.principles) != 1:
                 raise RlaifError(
@@ -227,10 +255,8 @@ def command(
 
     tokenizer = None
     if model is not None:
-        try:
-            from rlaif.models import load_tokenizer  # type: ignore[attr-defined]
-        except ImportError as e:
-            raise ModelError(f"model loading is not available in this install: {e}") from None
+        from rlaif.models import load_tokenizer
+
         tokenizer = load_tokenizer(model)
     formatter = None if no_chat_template else tokenizer
     prompt = render_for_critic(templates, name, formatter, **variables)

@@ -63,7 +63,10 @@ def fallback_chat_format(
     messages: Iterable[ChatMessage | Mapping[str, Any]], *, add_generation_prompt: bool = True
 ) -> str:
     """The plain format used when a model has no chat template: ``User: ...`` lines, then ``Assistant:``."""
-    lines = [f"{_FALLBACK_ROLES.get(m['role'], m['role'].capitalize())}: {m['content']}" for m in _as_dicts(messages)]
+    lines = [
+        f"{_FALLBACK_ROLES.get(m['role'], m['role'].capitalize())}: {m['content']}"
+        for m in _as_dicts(messages)
+    ]
     if add_generation_prompt:
         lines.append(FALLBACK_GENERATION_PROMPT)
     return "\n".join(lines)
@@ -84,7 +87,9 @@ def apply_chat_template(
     tokens = _control_tokens(tokenizer)
     dicts = [{"role": m["role"], "content": _defang_control_tokens(m["content"], tokens)} for m in dicts]
     try:
-        text = tokenizer.apply_chat_template(dicts, tokenize=False, add_generation_prompt=add_generation_prompt)
+        text = tokenizer.apply_chat_template(
+            dicts, tokenize=False, add_generation_prompt=add_generation_prompt
+        )
     except (jinja2.TemplateError, ValueError, TypeError, KeyError) as e:
         raise TemplateError(
             f"the model's chat template failed: {e}",

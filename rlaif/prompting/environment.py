@@ -71,7 +71,11 @@ CHAT_ROLES: tuple[str, ...] = ("system", "user", "assistant")
 
 #: Globals templates may use. Jinja's default ``lipsum``, ``cycler`` and ``joiner`` are left out: prompts do not
 #: need them and every callable is one more thing a hostile template can poke at.
-_GLOBALS: dict[str, Any] = {"range": jinja2.sandbox.safe_range, "dict": dict, "namespace": jinja2.utils.Namespace}
+_GLOBALS: dict[str, Any] = {
+    "range": jinja2.sandbox.safe_range,
+    "dict": dict,
+    "namespace": jinja2.utils.Namespace,
+}
 
 #: A template may not build a string or list longer than this with ``*`` (e.g. ``'a' * 10**10``).
 MAX_REPEAT_LENGTH = 1_000_000
@@ -97,6 +101,8 @@ def neutralize(text: object, *extra_markers: str) -> str:
     for templates that use their own delimiters (``{{ response | neutralize("[RESPONSE A]") }}``).
     All other text is kept exactly.
     """
+    if isinstance(text, jinja2.Undefined):
+        str(text)  # StrictUndefined raises here, naming the missing variable
     if not isinstance(text, str):
         raise jinja2.TemplateRuntimeError(
             f"neutralize expects text, got {type(text).__name__}: untrusted fields must be strings"
@@ -116,6 +122,8 @@ def messages(conversation: object) -> list[dict[str, str]]:
     or objects with those attributes (:class:`rlaif.backends.base.ChatMessage`, the constitution's ``ChatTurn``).
     Roles are limited to :data:`CHAT_ROLES`, so a role can be used as a delimiter tag name safely.
     """
+    if isinstance(conversation, jinja2.Undefined):
+        str(conversation)  # StrictUndefined raises here, naming the missing variable
     if isinstance(conversation, str):
         return [{"role": "user", "content": conversation}]
     if isinstance(conversation, Mapping) or not isinstance(conversation, Iterable):
@@ -154,12 +162,20 @@ class _SourceLoader(jinja2.FileSystemLoader):
         self.raw: dict[str, tuple[bytes, str]] = {}
 
     def find(self, template: str) -> str | None:
-        """The file a template name resolves to (first folder wins), or None."""
+        """The file a template name resolves to (first folder wins), or None.
+
+        A folder with the template's name in an earlier search folder is an error rather than silently falling
+        through to the shipped template: the user meant to override it.
+        """
         pieces = split_template_path(template)
         for searchpath in self.searchpath:
             filename = posixpath.join(searchpath, *pieces)
             if os.path.isfile(filename):
                 return os.path.normpath(filename)
+            if os.path.isdir(filename):
+                raise TemplateError(
+                    "is a directory, not a template file", path=filename, hint="name a .j2 file"
+                )
         return None
 
     def get_source(
@@ -167,12 +183,6 @@ class _SourceLoader(jinja2.FileSystemLoader):
     ) -> tuple[str, str, Callable[[], bool]]:
         filename = self.find(template)
         if filename is None:
-            for searchpath in self.searchpath:
-                candidate = posixpath.join(searchpath, *split_template_path(template))
-                if os.path.isdir(candidate):
-                    raise TemplateError(
-                        "is a directory, not a template file", path=candidate, hint="name a .j2 file"
-                    )
             raise jinja2.TemplateNotFound(template)
         raw = Path(filename).read_bytes()
         source = decode_template_source(raw, filename)
@@ -204,16 +214,23 @@ class PromptEnvironment(jinja2.sandbox.ImmutableSandboxedEnvironment):
     def call_binop(self, context: jinja2.runtime.Context, operator_: str, left: Any, right: Any) -> Any:
         if operator_ == "*":
             for seq, count in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(count, int):
-                    if len(seq) * count > MAX_REPEAT_LENGTH:
-                        raise jinja2.sandbox.SecurityError(
-                            f"repetition would build a sequence longer than {MAX_REPEAT_LENGTH}"
-                        )
+                if (
+                    isinstance(seq, str | list | tuple)
+                    and isinstance(count, int)
+                    and len(seq) * count > MAX_REPEAT_LENGTH
+                ):
+                    raise jinja2.sandbox.SecurityError(
+                        f"repetition would build a sequence longer than {MAX_REPEAT_LENGTH}"
+                    )
             return operator.mul(left, right)
         if operator_ == "**":
-            if isinstance(left, int) and isinstance(right, int) and right > 0:
-                if abs(left) > 1 and max(abs(left).bit_length() - 1, 1) * right > MAX_POWER_BITS:
-                    raise jinja2.sandbox.SecurityError("power too large")
+            if (
+                isinstance(left, int)
+                and isinstance(right, int)
+                and abs(left) > 1
+                and max(abs(left).bit_length() - 1, 1) * right > MAX_POWER_BITS
+            ):
+                raise jinja2.sandbox.SecurityError("power too large")
             return operator.pow(left, right)
         return super().call_binop(context, operator_, left, right)
 

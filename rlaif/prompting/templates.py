@@ -129,6 +129,8 @@ def _static_metadata(ast: nodes.Template) -> Iterator[tuple[str, int, Any, str |
             if key not in METADATA_KEYS:
                 continue
             try:
+                if not isinstance(node.node, nodes.Expr):
+                    raise nodes.Impossible()
                 value = node.node.as_const()
             except nodes.Impossible:
                 yield key, node.lineno, None, "must be a constant (a literal string, list or boolean)"
@@ -211,7 +213,9 @@ class TemplateSet:
             if not name.endswith(TEMPLATE_SUFFIX) and loader.find(name + TEMPLATE_SUFFIX) is not None:
                 return name + TEMPLATE_SUFFIX
         except jinja2.TemplateNotFound:  # '..' in the name
-            raise TemplateError(f"invalid template name '{name}'", hint="names are relative to the folder") from None
+            raise TemplateError(
+                f"invalid template name '{name}'", hint="names are relative to the folder"
+            ) from None
         return name
 
     def names(self) -> list[str]:
@@ -408,34 +412,35 @@ def check_template_file(path: Path) -> list[Problem]:
             problems.extend(template_error(e).problems)
 
     loader = env.loader_
-    for node in ast.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
-        target = node.template
+    for ref in ast.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+        target = getattr(ref, "template", None)
         names: list[Any] = []
         if isinstance(target, nodes.Const):
             names = [target.value]
-        elif isinstance(target, nodes.List | nodes.Tuple) and all(isinstance(i, nodes.Const) for i in target.items):
-            names = [i.value for i in target.items]
+        elif isinstance(target, nodes.List | nodes.Tuple):
+            consts = [i for i in target.items if isinstance(i, nodes.Const)]
+            names = [i.value for i in consts] if len(consts) == len(target.items) else []
         if not names or not all(isinstance(n, str) for n in names):
             problems.append(
                 Problem(
                     "includes a template whose name is computed at render time (the template hash cannot "
                     "cover it); include templates by a literal name",
                     path=where,
-                    line=node.lineno,
+                    line=ref.lineno,
                 )
             )
             continue
-        ignore_missing = getattr(node, "ignore_missing", False)
+        ignore_missing = getattr(ref, "ignore_missing", False)
         try:
             found = [n for n in names if loader.find(n) is not None]
-        except jinja2.TemplateNotFound:
+        except (jinja2.TemplateNotFound, TemplateError):  # '..' in the name, or a folder of that name
             found = []
         if not found and not ignore_missing:
             problems.append(
                 Problem(
                     f"includes '{names[0]}', which is neither next to this file nor shipped",
                     path=where,
-                    line=node.lineno,
+                    line=ref.lineno,
                 )
             )
 
@@ -480,7 +485,7 @@ def check_template_file(path: Path) -> list[Problem]:
                     problems.append(
                         Problem(
                             f"{path.name} is scored by the labeler, so it must declare "
-                            f'{{% set {key} = ... %}} at the top level',
+                            f"{{% set {key} = ... %}} at the top level",
                             path=where,
                             field=key,
                         )
@@ -523,7 +528,9 @@ def list_templates(directory: Path | None = None) -> list[TemplateInfo]:
                 )
             )
         except RlaifError as e:
-            infos.append(TemplateInfo(name=name, path=path, variables=[], hash="", origin=origin, error=e.format()))
+            infos.append(
+                TemplateInfo(name=name, path=path, variables=[], hash="", origin=origin, error=e.format())
+            )
     return infos
 
 
