@@ -179,7 +179,7 @@ def test_adapter_loads_on_top(tiny_model_dir: Path, tmp_path: Path) -> None:
 
 
 def test_missing_adapter_folder(tiny_model_dir: Path, tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="adapter folder .* does not exist") as info:
+    with pytest.raises(ModelError, match=r"adapter folder .* does not exist") as info:
         load_causal_lm(str(tiny_model_dir), device="cpu", adapter=tmp_path / "nope")
     assert info.value.problem.field == "adapter"
 

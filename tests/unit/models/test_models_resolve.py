@@ -66,7 +66,7 @@ def test_alias_table_is_the_one_place() -> None:
 
 
 def test_embedded_converts_once_then_reuses_the_cache(tmp_path: Path, fake_embedded) -> None:
-    gguf, calls = fake_embedded
+    _, calls = fake_embedded
     first = resolve_model("smollm2", cache_dir=tmp_path)
     second = resolve_model("default", cache_dir=tmp_path)
     assert first.path == second.path and first.revision == second.revision
