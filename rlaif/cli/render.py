@@ -128,7 +128,6 @@ def _pick_principles(constitution: Constitution, ids: list[str], path: Path) -> 
             raise DataFileError(
                 f"no principle '{pid}' in constitution '{constitution.name}'",
                 path=path,
-                field="principles",
                 hint=f"principle ids: {', '.join(known)}",
             ) from None
     return out
