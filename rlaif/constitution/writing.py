@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,8 @@ def dump_constitution_yaml(constitution: Constitution, *, header: str | None = N
         width=100,
     )
     if header:
-        comment = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines())
+        lines = [w for line in header.splitlines() for w in (textwrap.wrap(line, width=100) or [""])]
+        comment = "".join(f"# {line}".rstrip() + "\n" for line in lines)
         return comment + body
     return body
 
