@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_data import comparisons  # noqa: E402
 
 from rlaif.backends.base import ScoreRequest  # noqa: E402
+from rlaif.errors import RlaifError  # noqa: E402
 
 
 FALLBACK_PRINCIPLES = [
@@ -52,7 +53,7 @@ def _principles(k: int, n: int, seed: int) -> tuple[list[list[Any]], str]:
         constitution = load_constitution(path)
         ps = list(constitution.principles)
         source = f"{path.relative_to(ROOT)} ({constitution.name}, {len(ps)} principles)"
-    except (ImportError, OSError, ValueError) as exc:  # the shipped constitution is not there yet
+    except (ImportError, OSError, ValueError, RlaifError) as exc:  # the shipped constitution is not there yet
         ps = [Principle(id=i, compare=c, critique=c, revision=c) for i, c in FALLBACK_PRINCIPLES]
         source = f"built-in fallback principles ({type(exc).__name__}: principles/hhh.yaml not loadable)"
     rng = random.Random(seed)
