@@ -92,6 +92,10 @@ class ResolvedModel:
     revision: str
     source: ModelSource
 
+    def provenance(self) -> dict[str, str]:
+        """What a manifest or a labelled row records about this model (JSON-ready)."""
+        return {"model": self.name, "model_id": self.model_id, "revision": self.revision, "source": self.source}
+
 
 def cache_root(cache_dir: Path | None = None) -> Path:
     """The rlaif cache folder: ``cache_dir``, else ``$RLAIF_CACHE_DIR``, else ``~/.cache/rlaif``."""

@@ -335,3 +335,67 @@ def test_hub_id_only_partly_cached_says_so(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
     with pytest.raises(ModelError, match="the cache holds only part of it"):
         resolve_model("tiny-org/partial")
+
+
+def _online(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(resolve_mod, "hub_reachable", lambda endpoint, timeout=3.0: True)
+
+
+def test_hub_id_reachable_downloads_safetensors_only(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    _online(monkeypatch, tmp_path)
+    snapshot = tmp_path / "hf" / "snapshots" / ("a" * 40)
+    calls: list[dict[str, object]] = []
+
+    def fake_snapshot_download(repo_id: str, **kwargs: object) -> str:
+        calls.append({"repo_id": repo_id, **kwargs})
+        if kwargs.get("local_files_only"):
+            raise LocalEntryNotFoundError("not cached")
+        shutil.copytree(tiny_model_dir, snapshot)
+        return str(snapshot)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    resolved = resolve_model("tiny-org/tiny-llama")
+    assert resolved == ResolvedModel(
+        name="tiny-org/tiny-llama", path=snapshot, model_id="tiny-org/tiny-llama", revision="a" * 40, source="hub"
+    )
+    download = calls[-1]
+    patterns = download["allow_patterns"]
+    assert isinstance(patterns, list) and "*.safetensors" in patterns
+    assert not any(p.endswith((".bin", ".gguf", ".pt")) for p in patterns)
+
+
+def test_hub_download_failure_is_a_model_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    _online(monkeypatch, tmp_path)
+
+    def fake_snapshot_download(repo_id: str, **kwargs: object) -> str:
+        if kwargs.get("local_files_only"):
+            raise LocalEntryNotFoundError("not cached")
+        raise OSError("401 Client Error: gated repo")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    with pytest.raises(ModelError, match="could not download 'org/gated'.*gated repo") as info:
+        resolve_model("org/gated")
+    assert info.value.hint is not None and "hf auth login" in info.value.hint
+
+
+def test_provenance_fields(tiny_model_dir: Path) -> None:
+    resolved = resolve_model(str(tiny_model_dir))
+    assert resolved.provenance() == {
+        "model": str(tiny_model_dir),
+        "model_id": str(tiny_model_dir.resolve()),
+        "revision": resolved.revision,
+        "source": "local",
+    }
