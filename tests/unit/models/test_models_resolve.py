@@ -366,7 +366,11 @@ def test_hub_id_reachable_downloads_safetensors_only(
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
     resolved = resolve_model("tiny-org/tiny-llama")
     assert resolved == ResolvedModel(
-        name="tiny-org/tiny-llama", path=snapshot, model_id="tiny-org/tiny-llama", revision="a" * 40, source="hub"
+        name="tiny-org/tiny-llama",
+        path=snapshot,
+        model_id="tiny-org/tiny-llama",
+        revision="a" * 40,
+        source="hub",
     )
     download = calls[-1]
     patterns = download["allow_patterns"]
@@ -386,7 +390,7 @@ def test_hub_download_failure_is_a_model_error(tmp_path: Path, monkeypatch: pyte
         raise OSError("401 Client Error: gated repo")
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
-    with pytest.raises(ModelError, match="could not download 'org/gated'.*gated repo") as info:
+    with pytest.raises(ModelError, match=r"could not download 'org/gated'.*gated repo") as info:
         resolve_model("org/gated")
     assert info.value.hint is not None and "hf auth login" in info.value.hint
 
