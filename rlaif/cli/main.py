@@ -56,10 +56,29 @@ def version() -> None:
 _register()
 
 
+def _setup_logging() -> None:
+    """Show rlaif's INFO logs (what stage runs on what, where output went) on stderr; others' only from WARNING."""
+    import logging
+    import os
+
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    level = os.environ.get("RLAIF_LOG_LEVEL", "INFO").upper()
+    handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False, markup=False)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(handler)
+        root.setLevel(logging.WARNING)
+    logging.getLogger("rlaif").setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors print a paragraph (no traceback) and exit 1."""
     from rich.console import Console
 
+    _setup_logging()
     try:
         app(args=argv, standalone_mode=False)
     except RlaifError as e:
