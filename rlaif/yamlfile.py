@@ -40,7 +40,7 @@ MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 64
 #: Most nodes a document may expand to. Aliases share structure, so a tiny file can expand to billions of nodes
 #: ("billion laughs"); walking it would never finish.
-MAX_NODES = 200_000
+MAX_NODES = 100_000
 
 
 # --------------------------------------------------------------------------------------------------------------
