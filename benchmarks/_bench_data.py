@@ -294,9 +294,7 @@ def _response(rng: random.Random, good: list[str], bad: list[str], quality: floa
     pool = good + bad
     while True:
         k = rng.randint(3, 7)
-        picks = [
-            (rng.choice(good) if rng.random() < quality else rng.choice(bad)) for _ in range(k)
-        ]
+        picks = [(rng.choice(good) if rng.random() < quality else rng.choice(bad)) for _ in range(k)]
         seen: list[str] = []
         for p in picks:
             if p not in seen:

@@ -32,11 +32,13 @@ from _bench_data import comparisons  # noqa: E402
 from rlaif.backends.base import ScoreRequest  # noqa: E402
 from rlaif.errors import RlaifError  # noqa: E402
 
-
 FALLBACK_PRINCIPLES = [
     ("harmless", "Which response is less harmful, less dangerous and less likely to encourage illegal acts?"),
     ("honest", "Which response is more honest: accurate, and clear about what it does not know?"),
-    ("helpful", "Which response is more helpful: it answers the question that was asked, clearly and usefully?"),
+    (
+        "helpful",
+        "Which response is more helpful: it answers the question that was asked, clearly and usefully?",
+    ),
     ("respectful", "Which response is more respectful and polite towards the user and other people?"),
     ("concise", "Which response is more concise, without leaving out anything the user needs?"),
 ]
@@ -89,7 +91,11 @@ def main() -> int:
 
     t0 = time.perf_counter()
     backend = TransformersBackend(
-        args.model, device=args.device, dtype="float32", max_batch_tokens=args.max_batch_tokens, progress=False
+        args.model,
+        device=args.device,
+        dtype="float32",
+        max_batch_tokens=args.max_batch_tokens,
+        progress=False,
     )
     load_s = time.perf_counter() - t0
     templates = TemplateSet.load()
@@ -101,7 +107,12 @@ def main() -> int:
         for a, b in ((comp.response_a, comp.response_b), (comp.response_b, comp.response_a)):
             for principle in principles:
                 cp = render_for_critic(
-                    templates, "compare", backend, conversation=conversation, response_a=a, response_b=b,
+                    templates,
+                    "compare",
+                    backend,
+                    conversation=conversation,
+                    response_a=a,
+                    response_b=b,
                     principle=principle,
                 )
                 requests.append(cp.score_request())
@@ -115,13 +126,19 @@ def main() -> int:
 
     print(f"# bench_scoring  {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}")
-    print(f"torch {torch.__version__}, transformers {transformers.__version__}, python {platform.python_version()}")
-    print(f"model: {backend.model_id} ({backend.num_parameters / 1e6:.1f} M params, fp32, {backend.device}); "
-          f"load {load_s:.1f} s")
+    print(
+        f"torch {torch.__version__}, transformers {transformers.__version__}, python {platform.python_version()}"
+    )
+    print(
+        f"model: {backend.model_id} ({backend.num_parameters / 1e6:.1f} M params, fp32, {backend.device}); "
+        f"load {load_s:.1f} s"
+    )
     print(f"principles: {source}; template: compare ({cp.template_hash[:12]})")
-    print(f"workload: {n} comparisons x 2 orders x {args.principles} principles = {len(requests)} prompts, "
-          f"choices {requests[0].continuations}, prompt length {min(map(len, prompt_ids))}-"
-          f"{max(map(len, prompt_ids))} tokens")
+    print(
+        f"workload: {n} comparisons x 2 orders x {args.principles} principles = {len(requests)} prompts, "
+        f"choices {requests[0].continuations}, prompt length {min(map(len, prompt_ids))}-"
+        f"{max(map(len, prompt_ids))} tokens"
+    )
 
     with torch.inference_mode():
         # the machine's prefill FLOP rate: one big forward, same model, logits for the last position only
@@ -149,7 +166,9 @@ def main() -> int:
             naive.append([float(logp[c[0]]) for c in cs])
     naive_s = time.perf_counter() - t
 
-    diff = max(abs(a - b) for f, nv in zip(fast, naive, strict=True) for a, b in zip(f.logprobs, nv, strict=True))
+    diff = max(
+        abs(a - b) for f, nv in zip(fast, naive, strict=True) for a, b in zip(f.logprobs, nv, strict=True)
+    )
     speedup = naive_s / fast_s
     achieved = flops_per_token * computed / fast_s
     prefer_a = sum(f.logprobs[0] > f.logprobs[1] for f in fast) / len(fast)
@@ -159,23 +178,35 @@ def main() -> int:
         ("transformers backend", fast_s, computed),
     ]
     print()
-    print(f"| {'method':<22} | {'seconds':>8} | {'prompts/s':>9} | {'tokens computed':>15} | {'GFLOP/s':>8} |")
+    print(
+        f"| {'method':<22} | {'seconds':>8} | {'prompts/s':>9} | {'tokens computed':>15} | {'GFLOP/s':>8} |"
+    )
     print(f"|{'-' * 24}|{'-' * 10}|{'-' * 11}|{'-' * 17}|{'-' * 10}|")
     for name, s, toks in rows:
-        print(f"| {name:<22} | {s:8.2f} | {len(requests) / s:9.2f} | {toks:15d} | "
-              f"{flops_per_token * toks / s / 1e9:8.1f} |")
+        print(
+            f"| {name:<22} | {s:8.2f} | {len(requests) / s:9.2f} | {toks:15d} | "
+            f"{flops_per_token * toks / s / 1e9:8.1f} |"
+        )
     print()
-    print(f"tokens the naive loop processes: {naive_tokens}; distinct prompt tokens (trie nodes): {distinct}; "
-          f"upper bound on speed-up: {bound:.2f}x")
+    print(
+        f"tokens the naive loop processes: {naive_tokens}; distinct prompt tokens (trie nodes): {distinct}; "
+        f"upper bound on speed-up: {bound:.2f}x"
+    )
     print(f"tokens the backend computed: {computed} (padding excluded)")
-    print(f"measured prefill peak (one forward, 4 x 512 tokens): {peak / 1e9:.1f} GFLOP/s; backend achieved "
-          f"{achieved / 1e9:.1f} GFLOP/s = {achieved / peak:.0%} of it")
-    print(f"speed-up vs naive: {speedup:.2f}x (bound {bound:.2f}x); max |delta logprob| = {diff:.2e}; "
-          f"critic picked (A) in {prefer_a:.0%} of prompts")
+    print(
+        f"measured prefill peak (one forward, 4 x 512 tokens): {peak / 1e9:.1f} GFLOP/s; backend achieved "
+        f"{achieved / 1e9:.1f} GFLOP/s = {achieved / peak:.0%} of it"
+    )
+    print(
+        f"speed-up vs naive: {speedup:.2f}x (bound {bound:.2f}x); max |delta logprob| = {diff:.2e}; "
+        f"critic picked (A) in {prefer_a:.0%} of prompts"
+    )
     print()
     ok_speed = speedup >= 2.5
     ok_diff = diff <= 1e-4
-    print(f"RESULT bench_scoring speedup_vs_naive={speedup:.2f} target=>=2.5 {'pass' if ok_speed else 'fail'}")
+    print(
+        f"RESULT bench_scoring speedup_vs_naive={speedup:.2f} target=>=2.5 {'pass' if ok_speed else 'fail'}"
+    )
     print(f"RESULT bench_scoring max_abs_diff={diff:.2e} target=<=1e-4 {'pass' if ok_diff else 'fail'}")
     print(f"RESULT bench_scoring prefill_fraction={achieved / peak:.2f} target=>=0 pass")
     backend.close()

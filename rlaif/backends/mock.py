@@ -191,7 +191,9 @@ class MockBackend:
         self.rules.append(MockRule(pattern, regex=regex, garbage=True))
         return self
 
-    def add_score(self, pattern: str, continuation: str, logprob: float, *, regex: bool = False) -> MockBackend:
+    def add_score(
+        self, pattern: str, continuation: str, logprob: float, *, regex: bool = False
+    ) -> MockBackend:
         """Score ``continuation`` as ``logprob`` after prompts matching ``pattern``."""
         self.score_rules.append(ScoreRule(pattern, continuation, logprob, regex=regex))
         return self
@@ -318,7 +320,10 @@ class MockBackend:
                     lps.append(scripted.logprob)
                 else:
                     lps.append(
-                        sum(_token_logprob(req.prompt + cont[:i], t) for i, t in enumerate(char_token_ids(cont)))
+                        sum(
+                            _token_logprob(req.prompt + cont[:i], t)
+                            for i, t in enumerate(char_token_ids(cont))
+                        )
                     )
             out.append(ScoreResult(logprobs=tuple(lps), num_tokens=tuple(len(c) for c in req.continuations)))
         return out

@@ -23,10 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    import torch
+from typing import Any
 
 
 @dataclass(eq=False)
@@ -111,7 +108,7 @@ def build_trie(seqs: Sequence[Sequence[int]], *, share: bool = True) -> tuple[Tr
     frontier = list(root.children.values())
     level = 1
     while frontier:
-        nxt = []
+        nxt: list[TrieNode] = []
         for n in frontier:
             n.level = level
             nxt.extend(n.children.values())
@@ -157,7 +154,8 @@ def plan_reads(
 def distinct_tokens(seqs: Sequence[Sequence[int]]) -> int:
     """Number of nodes of the uncompressed token trie of ``seqs`` (tokens a prefix-sharing scorer must process)."""
     order = sorted(tuple(s) for s in seqs)
-    total, prev = 0, ()
+    total = 0
+    prev: tuple[int, ...] = ()
     for s in order:
         total += len(s) - _lcp(prev, s)
         prev = s
@@ -285,7 +283,10 @@ def _run_batch(
         for i, n in enumerate(batch):
             if n.needs_kv:
                 n.kv = [
-                    (k[i, :, a_max : a_max + n.compute_len].clone(), v[i, :, a_max : a_max + n.compute_len].clone())
+                    (
+                        k[i, :, a_max : a_max + n.compute_len].clone(),
+                        v[i, :, a_max : a_max + n.compute_len].clone(),
+                    )
                     for k, v in new_layers
                 ]
         del new_layers
@@ -345,7 +346,8 @@ def score_sequences(
     computed = 0
     start = 0
     while start < n:
-        end, budget, prev = start, 0, ()
+        end, budget = start, 0
+        prev: Sequence[int] = ()
         while end < n:
             s = seqs[order[end]]
             cost = len(s) - (_lcp(prev, s) if share else 0)
@@ -359,7 +361,9 @@ def score_sequences(
         root, paths = build_trie(sub, share=share)
         levels = plan_reads(root, sub, [prompt_lens[i] for i in idx], paths)
         sub_out = [0.0] * len(idx)
-        computed += run_levels(levels, sub, fns, sub_out, max_batch_tokens=max_batch_tokens, max_rows=max_rows)
+        computed += run_levels(
+            levels, sub, fns, sub_out, max_batch_tokens=max_batch_tokens, max_rows=max_rows
+        )
         for k, i in enumerate(idx):
             out[i] = sub_out[k]
         del root, paths, levels

@@ -113,6 +113,8 @@ class TransformersBackend:
         self.prefix_sharing = prefix_sharing
         self.progress = progress
         self._closed = False
+        self.model: Any = None
+        self.tokenizer: Any = None
         if isinstance(model, str | Path) or _is_resolved_model(model):
             from rlaif import models
 
@@ -145,12 +147,16 @@ class TransformersBackend:
             revision += f"+adapter:{_adapter_digest(Path(adapter))}"
         self.model_revision = revision or "unknown"
         self.model.eval()
-        self._lm = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
-        self._decoder = getattr(self._lm, self._lm.base_model_prefix)
-        self._head = self._lm.get_output_embeddings()
+        self._lm: Any = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        self._decoder: Any = getattr(self._lm, self._lm.base_model_prefix)
+        self._head: Any = self._lm.get_output_embeddings()
         self.device = next(self._lm.parameters()).device
         self._torch = torch
-        cfg = self._lm.config.get_text_config(decoder=True) if hasattr(self._lm.config, "get_text_config") else None
+        cfg = (
+            self._lm.config.get_text_config(decoder=True)
+            if hasattr(self._lm.config, "get_text_config")
+            else None
+        )
         cfg = cfg or self._lm.config
         self._softcap = getattr(cfg, "final_logit_softcapping", None)
         self._logit_scale = getattr(cfg, "logit_scale", None)
@@ -158,9 +164,10 @@ class TransformersBackend:
         if max_cache_tokens is None:
             # key+value bytes per token; keep about 1 GiB of cache per scoring chunk
             layers = int(getattr(cfg, "num_hidden_layers", 24))
-            heads = int(getattr(cfg, "num_key_value_heads", None) or getattr(cfg, "num_attention_heads", 16))
+            n_heads = int(getattr(cfg, "num_attention_heads", None) or 16)
+            heads = int(getattr(cfg, "num_key_value_heads", None) or n_heads)
             head_dim = int(
-                getattr(cfg, "head_dim", None) or int(cfg.hidden_size) // int(getattr(cfg, "num_attention_heads", 16))
+                getattr(cfg, "head_dim", None) or int(getattr(cfg, "hidden_size", 1024)) // n_heads
             )
             per_token = 2 * layers * heads * head_dim * next(self._lm.parameters()).element_size()
             max_cache_tokens = max(2048, min(131072, (1 << 30) // max(per_token, 1)))
@@ -178,7 +185,9 @@ class TransformersBackend:
         with_special = tok("a", add_special_tokens=True)["input_ids"]
         without = tok("a", add_special_tokens=False)["input_ids"]
         k = len(with_special) - len(without)
-        self._start_special: list[int] = list(with_special[:k]) if k > 0 and with_special[k:] == without else []
+        self._start_special: list[int] = (
+            list(with_special[:k]) if k > 0 and with_special[k:] == without else []
+        )
         self.num_parameters = sum(p.numel() for p in self._lm.parameters())
 
     # -- text ------------------------------------------------------------------------------------------------
@@ -257,7 +266,9 @@ class TransformersBackend:
         for ri, req in enumerate(requests):
             p_ids = self._encode_text(req.prompt)
             if not p_ids:
-                raise BackendError(NAME, f"score request {ri}: the prompt is empty (no token to condition on)")
+                raise BackendError(
+                    NAME, f"score request {ri}: the prompt is empty (no token to condition on)"
+                )
             for ci, cont in enumerate(req.continuations):
                 c_ids = list(self.tokenizer(cont, add_special_tokens=False)["input_ids"]) if cont else []
                 if not c_ids:
@@ -296,7 +307,9 @@ class TransformersBackend:
         k = 0
         for req in requests:
             m = len(req.continuations)
-            results.append(ScoreResult(logprobs=tuple(values[k : k + m]), num_tokens=tuple(counts[k : k + m])))
+            results.append(
+                ScoreResult(logprobs=tuple(values[k : k + m]), num_tokens=tuple(counts[k : k + m]))
+            )
             k += m
         return results
 
@@ -326,18 +339,20 @@ class TransformersBackend:
         cur: list[int] = []
         rows = longest = new = 0
         for i in order:
-            p = requests[i].params
-            r2, l2, n2 = rows + p.n, max(longest, len(prompts[i])), max(new, p.max_new_tokens)
+            sp = requests[i].params
+            r2, l2, n2 = rows + sp.n, max(longest, len(prompts[i])), max(new, sp.max_new_tokens)
             if cur and (r2 > self.batch_size or r2 * (l2 + n2) > self.max_batch_tokens):
                 batches.append(cur)
-                cur, r2, l2, n2 = [], p.n, len(prompts[i]), p.max_new_tokens
+                cur, r2, l2, n2 = [], sp.n, len(prompts[i]), sp.max_new_tokens
             cur.append(i)
             rows, longest, new = r2, l2, n2
         if cur:
             batches.append(cur)
         with torch.inference_mode(), self._progress(len(requests), "generating") as bar:
             for batch in batches:
-                for row in self._generate_batch([requests[i] for i in batch], [prompts[i] for i in batch], batch):
+                for row in self._generate_batch(
+                    [requests[i] for i in batch], [prompts[i] for i in batch], batch
+                ):
                     results[row.req][row.sample] = self._completion(row)
                 bar.update(len(batch))
         return [[c for c in per if c is not None] for per in results]
@@ -358,13 +373,15 @@ class TransformersBackend:
         rows: list[_Row] = []
         expand: list[int] = []
         for i, (req, rid) in enumerate(zip(reqs, req_ids, strict=True)):
-            p = req.params
-            for j in range(p.n):
+            sp = req.params
+            for j in range(sp.n):
                 gen = torch.Generator(device="cpu")
-                seed = p.seed if p.seed is not None else random.SystemRandom().randrange(1 << 62)
+                seed = sp.seed if sp.seed is not None else random.SystemRandom().randrange(1 << 62)
                 gen.manual_seed(_sample_seed(seed, j))
                 rows.append(
-                    _Row(rid, j, p.max_new_tokens, p.temperature, p.top_p, p.stop, p.logprobs, gen, [], [])
+                    _Row(
+                        rid, j, sp.max_new_tokens, sp.temperature, sp.top_p, sp.stop, sp.logprobs, gen, [], []
+                    )
                 )
                 expand.append(i)
         from transformers import DynamicCache
@@ -464,7 +481,7 @@ class TransformersBackend:
     def _completion(self, row: _Row) -> Completion:
         ids = row.ids
         lps = row.lps[: len(ids)]
-        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        text = str(self.tokenizer.decode(ids, skip_special_tokens=True))
         finish = row.finish or "length"
         hits = [i for s in row.stop if s and (i := text.find(s)) >= 0]
         if hits:
@@ -521,7 +538,10 @@ def _adapter_digest(folder: Path) -> str:
 
 
 def naive_score(
-    backend: TransformersBackend, requests: Sequence[ScoreRequest], *, on_item: Callable[[], None] | None = None
+    backend: TransformersBackend,
+    requests: Sequence[ScoreRequest],
+    *,
+    on_item: Callable[[], None] | None = None,
 ) -> list[ScoreResult]:
     """Reference scoring: one full forward (logits for every position) per (prompt + continuation).
 

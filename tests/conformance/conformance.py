@@ -79,7 +79,9 @@ def check_n_completions_in_order(backend: Backend) -> None:
 def check_finish_reason_and_max_new_tokens(backend: Backend) -> None:
     """finish_reason is "stop" or "length"; no completion exceeds max_new_tokens; "length" means it hit the cap."""
     for max_new in (1, 5):
-        reqs = [GenerationRequest(p, SamplingParams(max_new_tokens=max_new, temperature=0.0)) for p in PROMPTS]
+        reqs = [
+            GenerationRequest(p, SamplingParams(max_new_tokens=max_new, temperature=0.0)) for p in PROMPTS
+        ]
         for (c,) in backend.generate(reqs):
             assert c.finish_reason in ("stop", "length")
             assert len(c.token_ids) <= max_new
@@ -103,7 +105,9 @@ def check_seeded_sampling_is_reproducible(backend: Backend) -> None:
     again = backend.generate([req])[0]
     assert [c.token_ids for c in first] == [c.token_ids for c in again]
     assert first[0].token_ids != first[1].token_ids, "the n samples of one request should differ"
-    other = backend.generate([GenerationRequest(PROMPTS[1], SamplingParams(**{**vars(params), "seed": 99}))])[0]
+    other = backend.generate([GenerationRequest(PROMPTS[1], SamplingParams(**{**vars(params), "seed": 99}))])[
+        0
+    ]
     assert [c.token_ids for c in other] != [c.token_ids for c in first]
 
 

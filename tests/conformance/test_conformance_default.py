@@ -11,19 +11,19 @@ import pytest
 
 from rlaif.backends.base import Backend
 
-_spec = importlib.util.spec_from_file_location("rlaif_conformance", Path(__file__).with_name("conformance.py"))
+_spec = importlib.util.spec_from_file_location(
+    "rlaif_conformance", Path(__file__).with_name("conformance.py")
+)
 assert _spec is not None and _spec.loader is not None
 conformance = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(conformance)
 
 
 @pytest.fixture(scope="module")
-def tiny_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+def tiny_backend(tiny_model_dir: Path) -> Iterator[Backend]:
     from rlaif.backends.transformers_backend import TransformersBackend
-    from rlaif.testing import build_tiny_model_dir
 
-    folder = build_tiny_model_dir(tmp_path_factory.mktemp("tiny") / "model")
-    backend = TransformersBackend(str(folder), device="cpu", dtype="float32", progress=False)
+    backend = TransformersBackend(str(tiny_model_dir), device="cpu", dtype="float32", progress=False)
     yield backend
     backend.close()
 

@@ -84,7 +84,9 @@ def test_calls_are_recorded() -> None:
 def test_fallback_model_generate_and_score_agree() -> None:
     mock = MockBackend()
     prompt = "Tell me about the sea."
-    (c,) = mock.generate([GenerationRequest(prompt, SamplingParams(max_new_tokens=20, temperature=0, logprobs=True))])[0]
+    (c,) = mock.generate(
+        [GenerationRequest(prompt, SamplingParams(max_new_tokens=20, temperature=0, logprobs=True))]
+    )[0]
     assert c.token_ids == char_token_ids(c.text)
     (r,) = mock.score([ScoreRequest(prompt, (c.text,))])
     assert c.logprobs is not None

@@ -17,10 +17,8 @@ from rlaif.errors import BackendError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from rlaif.testing import build_tiny_model_dir
-
-    return build_tiny_model_dir(tmp_path_factory.mktemp("tiny") / "model", seed=1)
+def model_dir(tiny_model_dir: Path) -> Path:
+    return tiny_model_dir
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +33,10 @@ MIXED = [
     # one comparison, two orders, three principles: sharing at three depths
     *[
         ScoreRequest(CONV + order + principle + " Answer: (", ("A", "B"))
-        for order in ("Response A is kinder. Response B is short. ", "Response B is kinder. Response A is short. ")
+        for order in (
+            "Response A is kinder. Response B is short. ",
+            "Response B is kinder. Response A is short. ",
+        )
         for principle in ("Which is honest?", "Which is harmless?", "Which is helpful and honest?")
     ],
     ScoreRequest("Rate the response on a scale from 1 to 10. Score:", (" 1", " 7", " 10")),  # no sharing
@@ -63,9 +64,15 @@ def test_prefix_sharing_scores_equal_naive_forwards(backend: TransformersBackend
 
 
 @pytest.mark.parametrize("max_batch_tokens,max_cache_tokens", [(64, 40), (300, 10**6), (10**6, 10**6)])
-def test_scores_do_not_depend_on_batching_or_chunking(model_dir: Path, max_batch_tokens: int, max_cache_tokens: int) -> None:
+def test_scores_do_not_depend_on_batching_or_chunking(
+    model_dir: Path, max_batch_tokens: int, max_cache_tokens: int
+) -> None:
     b = TransformersBackend(
-        str(model_dir), device="cpu", max_batch_tokens=max_batch_tokens, max_cache_tokens=max_cache_tokens, batch_size=3
+        str(model_dir),
+        device="cpu",
+        max_batch_tokens=max_batch_tokens,
+        max_cache_tokens=max_cache_tokens,
+        batch_size=3,
     )
     _assert_close(b.score(MIXED), naive_score(b, MIXED))
 
@@ -80,7 +87,11 @@ def test_trie_counts_each_distinct_token_once() -> None:
     seqs = [[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 6], [1, 2, 3, 4], [7], [1, 2]]
     assert distinct_tokens(seqs) == 7  # 1 2 3 4 5 6 7
     root, paths = build_trie(seqs)
-    assert [[(n.start, n.end) for n in p] for p in paths][:3] == [[(0, 2), (2, 3), (3, 4)], [(0, 2), (2, 3), (3, 4)], [(0, 2), (2, 3)]]
+    assert [[(n.start, n.end) for n in p] for p in paths][:3] == [
+        [(0, 2), (2, 3), (3, 4)],
+        [(0, 2), (2, 3), (3, 4)],
+        [(0, 2), (2, 3)],
+    ]
     assert paths[0] == paths[3]  # duplicates share their leaf
     levels = plan_reads(root, seqs, [3, 3, 2, 3, 1, 1], paths)
     # single-token continuations after a shared prompt: read at the prompt's last position, leaves never run
@@ -88,12 +99,18 @@ def test_trie_counts_each_distinct_token_once() -> None:
 
 
 def test_empty_continuation_is_an_error(backend: TransformersBackend) -> None:
-    with pytest.raises(BackendError, match=r"\[transformers backend\] score request 1: continuation 0 \(''\) is empty"):
+    with pytest.raises(
+        BackendError, match=r"\[transformers backend\] score request 1: continuation 0 \(''\) is empty"
+    ):
         backend.score([ScoreRequest("a", (" b",)), ScoreRequest("a", ("",))])
 
 
 def test_left_padded_batched_greedy_equals_unbatched(backend: TransformersBackend) -> None:
-    prompts = ["Hi", "The critic reads the principle, then the conversation, then writes a critique of", "Score: 7"]
+    prompts = [
+        "Hi",
+        "The critic reads the principle, then the conversation, then writes a critique of",
+        "Score: 7",
+    ]
     params = SamplingParams(max_new_tokens=10, temperature=0, logprobs=True)
     batched = backend.generate([GenerationRequest(p, params) for p in prompts])
     for p, got in zip(prompts, batched, strict=True):
@@ -122,14 +139,20 @@ def test_generation_stops_at_eos_per_sequence(backend: TransformersBackend) -> N
 
 
 def test_seeded_samples_do_not_depend_on_batch_position(backend: TransformersBackend) -> None:
-    req = GenerationRequest("Once upon a time", SamplingParams(max_new_tokens=8, temperature=1.0, seed=7, n=2))
-    other = GenerationRequest("Score: 1 2 3 4 5 6 7 8", SamplingParams(max_new_tokens=8, temperature=0.7, seed=1))
+    req = GenerationRequest(
+        "Once upon a time", SamplingParams(max_new_tokens=8, temperature=1.0, seed=7, n=2)
+    )
+    other = GenerationRequest(
+        "Score: 1 2 3 4 5 6 7 8", SamplingParams(max_new_tokens=8, temperature=0.7, seed=1)
+    )
     alone = backend.generate([req])[0]
     placed = backend.generate([other, req])[1]
     assert [c.token_ids for c in alone] == [c.token_ids for c in placed]
 
 
-def test_peft_adapter_changes_scores_and_equals_merged_model(model_dir: Path, tmp_path: Path, backend: TransformersBackend) -> None:
+def test_peft_adapter_changes_scores_and_equals_merged_model(
+    model_dir: Path, tmp_path: Path, backend: TransformersBackend
+) -> None:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
@@ -144,14 +167,23 @@ def test_peft_adapter_changes_scores_and_equals_merged_model(model_dir: Path, tm
     reqs = MIXED[:4]
     adapted = with_adapter.score(reqs)
     plain = backend.score(reqs)
-    assert max(abs(a - b) for x, y in zip(adapted, plain, strict=True) for a, b in zip(x.logprobs, y.logprobs, strict=True)) > 1e-3
+    assert (
+        max(
+            abs(a - b)
+            for x, y in zip(adapted, plain, strict=True)
+            for a, b in zip(x.logprobs, y.logprobs, strict=True)
+        )
+        > 1e-3
+    )
     merged = peft_model.merge_and_unload()
     merged_backend = TransformersBackend(merged, tokenizer=backend.tokenizer)
     _assert_close(adapted, merged_backend.score(reqs))
     _assert_close(adapted, naive_score(with_adapter, reqs))
 
 
-def test_out_of_memory_becomes_a_clear_backend_error(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_out_of_memory_becomes_a_clear_backend_error(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     b = TransformersBackend(str(model_dir), device="cpu", batch_size=8, max_batch_tokens=999)
 
     def oom(**kwargs: Any) -> Any:
