@@ -80,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
 
     _setup_logging()
     try:
-        app(args=argv, standalone_mode=False)
+        # in non-standalone mode click returns typer.Exit's code instead of raising it
+        rc = app(args=argv, standalone_mode=False)
+        if isinstance(rc, int):
+            return rc
     except RlaifError as e:
         err = Console(stderr=True, highlight=False, soft_wrap=True)
         err.print(f"[bold red]error:[/bold red] {e.format()}", markup=True)
