@@ -19,10 +19,12 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel, ConfigDict, Field
 
+from rlaif.constitution import load_constitution
 from rlaif.constitution.schema import ChatTurn, Constitution, Principle
 from rlaif.errors import DataFileError, RlaifError, TemplateError
 from rlaif.prompting import CriticPrompt, TemplateSet, render_for_critic
 from rlaif.prompting.templates import TEMPLATE_SUFFIX
+from rlaif.yamlfile import load_yaml_model
 
 BEGIN = "⟪BEGIN⟫"
 END = "⟪END⟫"
@@ -51,43 +53,6 @@ class RenderExample(BaseModel):
 
 
 _EXAMPLE_FIELDS = ("conversation", "response_a", "response_b", "response", "critique")
-
-
-def _load_yaml_model(path: Path, model: type[Any], what: str) -> Any:
-    # rlaif.yamlfile gives line-numbered errors; it is looked up at run time so this module does not depend on it.
-    yamlfile = _optional_module("rlaif.yamlfile")
-    if yamlfile is not None and hasattr(yamlfile, "load_yaml_model"):
-        return yamlfile.load_yaml_model(path, model, what=what)
-    # Fallback: safe_load and pydantic, without line numbers.
-    import yaml
-    from pydantic import ValidationError
-
-    if not path.is_file():
-        raise DataFileError(f"{what} file not found", path=path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return model.model_validate(data)
-    except (yaml.YAMLError, UnicodeDecodeError, ValidationError) as e:
-        raise DataFileError(f"invalid {what}: {e}", path=path) from None
-
-
-def _optional_module(name: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
-
-
-def _load_constitution(path: Path) -> Constitution:
-    constitution = _optional_module("rlaif.constitution")
-    if constitution is None or not hasattr(constitution, "load_constitution"):
-        return _load_yaml_model(path, Constitution, "constitution")
-    result = constitution.load_constitution(path)
-    if not isinstance(result, Constitution):
-        raise TypeError(f"load_constitution returned {type(result).__name__}")
-    return result
 
 
 def _default_file(kind: str, relative: str, option: str) -> Path:
@@ -204,8 +169,8 @@ def command(
 
     constitution_path = constitution or _default_file("principles", "hhh.yaml", "--constitution")
     example_path = example or _default_file("data", "examples/render_example.yaml", "--example")
-    loaded = _load_constitution(constitution_path)
-    sample: RenderExample = _load_yaml_model(example_path, RenderExample, "example")
+    loaded = load_constitution(constitution_path)
+    sample: RenderExample = load_yaml_model(example_path, RenderExample, what="example")
 
     variables: dict[str, Any] = {}
     for key in _EXAMPLE_FIELDS:
