@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from rlaif.atomic import atomic_write_text
 from rlaif.constitution.schema import Constitution, Principle, Rule
 from rlaif.errors import DataFileError
 
@@ -99,26 +98,7 @@ def write_text_atomic(path: Path, text: str, *, overwrite: bool = False) -> None
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise DataFileError("the output's folder does not exist", path=str(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    atomic_write_text(path, text)
 
 
 __all__ = ["constitution_to_data", "dump_constitution_yaml", "write_text_atomic"]
