@@ -27,6 +27,7 @@ Example (a server started with ``vllm serve /path/to/model --port 8000``)::
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import json
 import logging
@@ -182,6 +183,8 @@ class OpenAIBackend:
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         """For each request, ``request.params.n`` completions, in request order (requests run concurrently)."""
+        if requests:
+            self._is_vllm()  # ask once, here, rather than racing from the worker threads
         return self._map(self._generate_one, requests)
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
@@ -228,6 +231,10 @@ class OpenAIBackend:
 
     def _generate_one(self, req: GenerationRequest) -> list[Completion]:
         p = req.params
+        if p.temperature == 0 and p.n > 1:
+            # n greedy completions are identical; some servers (vLLM) reject n > 1 with greedy decoding
+            once = self._generate_one(GenerationRequest(req.prompt, dataclasses.replace(p, n=1)))
+            return once * p.n
         if isinstance(req.prompt, str) and not self.use_chat:
             payload = {"model": self.model_id, "prompt": req.prompt, **self._sampling(p)}
             if p.logprobs:

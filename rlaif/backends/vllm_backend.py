@@ -219,9 +219,11 @@ class VLLMBackend:
         outputs = self._run(prompts, params)
         results: list[list[Completion]] = []
         for req, out in zip(requests, outputs, strict=True):
-            completions = []
-            for co in sorted(out.outputs, key=lambda c: c.index):
-                completions.append(self._completion(co, req.params))
+            completions = [
+                self._completion(co, req.params) for co in sorted(out.outputs, key=lambda c: c.index)
+            ]
+            if req.params.temperature == 0 and len(completions) == 1 < req.params.n:
+                completions *= req.params.n  # greedy decoding was asked once (see _sampling_params)
             results.append(completions)
         return results
 
@@ -361,15 +363,20 @@ class VLLMBackend:
         return ids
 
     def _sampling_params(self, p: SamplingParams) -> Any:
-        return self._vllm.SamplingParams(
-            n=p.n,
-            temperature=p.temperature,
-            top_p=p.top_p,
-            max_tokens=p.max_new_tokens,
-            stop=list(p.stop) or None,
-            seed=p.seed,
-            logprobs=0 if p.logprobs else None,
-        )
+        try:
+            return self._vllm.SamplingParams(
+                # vLLM refuses n > 1 with greedy decoding; the n greedy completions are identical, so one is
+                # generated and repeated
+                n=1 if p.temperature == 0 else p.n,
+                temperature=p.temperature,
+                top_p=p.top_p,
+                max_tokens=p.max_new_tokens,
+                stop=list(p.stop) or None,
+                seed=p.seed,
+                logprobs=0 if p.logprobs else None,
+            )
+        except ValueError as e:
+            raise BackendError(NAME, f"vLLM rejected the sampling parameters {p}: {e}") from e
 
     def _completion(self, co: Any, p: SamplingParams) -> Completion:
         reason: FinishReason

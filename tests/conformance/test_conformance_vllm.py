@@ -7,7 +7,6 @@ Both backends run on the embedded SmolLM2 model and come from the vLLM stage's s
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -38,11 +37,7 @@ def _load(name: str, path: Path) -> Any:
 S = _load("rlaif_vllm_test_session", HERE.parent / "vllm" / "vllm_session.py")
 conformance = _load("rlaif_conformance_checks", HERE / "conformance.py")
 
-CHECKS: list[Callable[..., Any]] = [
-    fn
-    for name, fn in sorted(vars(conformance).items())
-    if name.startswith("check_") and inspect.isfunction(fn) and fn.__module__ == conformance.__name__
-]
+CHECKS: list[Callable[..., Any]] = list(conformance.ALL_CHECKS)
 
 BACKENDS: dict[str, Callable[[], Any]] = {
     "vllm": S.vllm_backend,

@@ -435,3 +435,14 @@ def test_stub_server_stops_by_itself() -> None:
     assert not server._thread.is_alive()
     assert not math.isnan(server.port)
     assert threading.active_count() >= 1
+
+
+def test_greedy_n_is_asked_once_and_repeated(server_factory: Any) -> None:
+    server = server_factory(
+        lambda req: StubResponse(body=completion_body(["same"])) if req.path == "/v1/completions" else None
+    )
+    with make_backend(server) as backend:
+        [outs] = backend.generate([GenerationRequest("x", SamplingParams(temperature=0.0, n=3))])
+    [call] = server.calls("/v1/completions")
+    assert call.body["n"] == 1  # vLLM rejects n > 1 with greedy decoding
+    assert [c.text for c in outs] == ["same"] * 3
