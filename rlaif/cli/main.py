@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, str] = {
     "ls": "ls",
     "render": "render",
     "import-constitution": "import_constitution",
+    "eval": "eval",
 }
 
 
