@@ -1,0 +1,63 @@
+"""AI feedback: responses from a policy, pairwise soft preference labels from a critic, rule checks, datasets.
+
+>>> from rlaif.feedback import GenerateConfig, LabelConfig, generate_responses, label_dataset  # doctest: +SKIP
+>>> sets = generate_responses(policy, load_prompts("data/prompts/smoke.jsonl"), GenerateConfig(n=2))
+>>> run = label_dataset(sets, load_constitution("principles/hhh.yaml"), critic, TemplateSet.load(), LabelConfig(k=4))
+>>> write_label_run(run, "out/labels")
+
+Wrap model backends in :class:`CachedBackend` so killed runs resume. See ``docs/feedback.md``.
+"""
+
+from rlaif.feedback.call_cache import CachedBackend, CallCache
+from rlaif.feedback.dataset_io import read_rows, write_card, write_rows
+from rlaif.feedback.inputs import PreferencePair, PromptRow, load_preferences, load_prompts
+from rlaif.feedback.labeler import (
+    JudgeConfig,
+    LabelConfig,
+    LabelRun,
+    PairToJudge,
+    Unlabeled,
+    judge_pairs,
+    label_dataset,
+    write_label_run,
+)
+from rlaif.feedback.pairs import ResponsePair, make_pairs
+from rlaif.feedback.responses import (
+    GenerateConfig,
+    ResponseSet,
+    generate_responses,
+    read_responses,
+    write_responses,
+)
+from rlaif.feedback.soft_labels import PrincipleJudgement, SoftLabel, ensemble, judgement_from_logprobs
+
+__all__ = [
+    "CachedBackend",
+    "CallCache",
+    "GenerateConfig",
+    "JudgeConfig",
+    "LabelConfig",
+    "LabelRun",
+    "PairToJudge",
+    "PreferencePair",
+    "PrincipleJudgement",
+    "PromptRow",
+    "ResponsePair",
+    "ResponseSet",
+    "SoftLabel",
+    "Unlabeled",
+    "ensemble",
+    "generate_responses",
+    "judge_pairs",
+    "judgement_from_logprobs",
+    "label_dataset",
+    "load_preferences",
+    "load_prompts",
+    "make_pairs",
+    "read_responses",
+    "read_rows",
+    "write_card",
+    "write_label_run",
+    "write_responses",
+    "write_rows",
+]

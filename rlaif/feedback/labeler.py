@@ -17,14 +17,26 @@ probability on the choices, less than ``min_choice_mass`` of it, or a backend fa
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
 
+from rlaif.atomic import atomic_write_text
 from rlaif.backends.base import Backend, ChatMessage, GenerationRequest, SamplingParams, ScoreRequest
-from rlaif.constitution.schema import Principle
-from rlaif.errors import BackendError, TemplateError
+from rlaif.constitution.hashing import constitution_hash
+from rlaif.constitution.rules import RuleResult, check_rule
+from rlaif.constitution.sampling import filter_principles, sample_principles
+from rlaif.constitution.schema import Constitution, Principle
+from rlaif.errors import BackendError, RlaifError, TemplateError
+from rlaif.feedback.dataset_io import write_rows
+from rlaif.feedback.pairs import PairingMode, RankBy, make_pairs, rank_by_critic, rank_by_rules
+from rlaif.feedback.provenance import canonical_json, is_conversational, params_json, trl_columns
+from rlaif.feedback.responses import ResponseSet
 from rlaif.feedback.soft_labels import PrincipleJudgement, SoftLabel, clamp, ensemble, normalise_choices
 from rlaif.prompting import CriticPrompt, TemplateSet, render_for_critic
 
@@ -339,12 +351,626 @@ def judge_pairs(
     return [j.result for j in judge_pairs_detailed(critic, templates, pairs, config, progress=progress)]
 
 
+# =============================================================================================================
+# Labeling a responses dataset
+# =============================================================================================================
+
+LabelSource = Literal["critic", "rules", "hybrid"]
+LABEL_SOURCES: tuple[str, ...] = ("critic", "rules", "hybrid")
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """How a responses dataset is labelled (``rlaif label`` options map 1:1 onto these fields).
+
+    Attributes:
+        k: principles sampled per pair (weighted, without replacement); the label averages over them.
+        seed: run seed; each pair's principles are drawn with :func:`principle_seed` ``(seed, pair_id)``, so the
+            draw of one pair never depends on the others or on the principles' texts.
+        tags: only principles carrying at least one of these tags are eligible (None: all).
+        pairing: ``first_two``, ``all_pairs`` or ``best_worst`` (see :mod:`rlaif.feedback.pairs`).
+        best_worst_by: ranking used by ``best_worst``: the critic's expected pointwise score, or rule passes.
+        judge: how the critic is asked (template, chain of thought, orders, minimum choice mass).
+        min_confidence: rows whose label confidence |2p − 1| is below this are left out (listed as filtered).
+        label_source: ``critic`` (the critic's soft label), ``rules`` (only principles with a rule are eligible;
+            each gives 1, 0 or 0.5 from which response passes) or ``hybrid`` (per sampled principle: its rule
+            decides when exactly one response passes it, the critic's judgement otherwise).
+        batch_pairs: pairs per critic call: the unit of progress and of cache commits (a resumed run recomputes
+            at most one batch).
+        push_to_hub: a hub dataset repo to push the result to (checked for reachability before any work).
+        progress: show progress bars.
+    """
+
+    k: int = 4
+    seed: int = 0
+    tags: tuple[str, ...] | None = None
+    pairing: PairingMode = "first_two"
+    best_worst_by: RankBy = "critic"
+    judge: JudgeConfig = JudgeConfig()
+    min_confidence: float = 0.0
+    label_source: LabelSource = "critic"
+    batch_pairs: int = 8
+    push_to_hub: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise RlaifError(f"k must be at least 1, got {self.k}", field="k")
+        if self.label_source not in LABEL_SOURCES:
+            raise RlaifError(
+                f"unknown label source {self.label_source!r}",
+                field="label_source",
+                hint=f"choose one of: {', '.join(LABEL_SOURCES)}",
+            )
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise RlaifError("min_confidence must be in [0, 1]", field="min_confidence")
+        if self.batch_pairs < 1:
+            raise RlaifError("batch_pairs must be at least 1", field="batch_pairs")
+        lo, hi = self.judge.cot_clamp
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise RlaifError("cot_clamp must be two probabilities, low then high", field="cot_clamp")
+
+    def params_record(self) -> dict[str, Any]:
+        """The parameters recorded in every row's ``params`` column."""
+        j = self.judge
+        record: dict[str, Any] = {
+            "k": self.k,
+            "seed": self.seed,
+            "tags": list(self.tags) if self.tags is not None else None,
+            "pairing": self.pairing,
+            "label_source": self.label_source,
+            "min_confidence": self.min_confidence,
+            "template": j.cot_template if j.chain_of_thought else j.template,
+            "chain_of_thought": j.chain_of_thought,
+            "both_orders": j.both_orders,
+            "min_choice_mass": j.min_choice_mass,
+        }
+        if self.pairing == "best_worst":
+            record["best_worst_by"] = self.best_worst_by
+        if j.chain_of_thought:
+            record["cot_clamp"] = list(j.cot_clamp)
+            record["cot_max_new_tokens"] = j.cot_max_new_tokens
+        return record
+
+
+@dataclass
+class LabelRun:
+    """The result of :func:`label_dataset`: rows to write, what was not labelled and why, statistics."""
+
+    rows: list[dict[str, Any]]
+    unlabeled: list[dict[str, Any]]  # {pair_id, prompt_id, status: "unlabeled" | "filtered", reason}
+    stats: dict[str, Any]
+    config: LabelConfig
+    constitution: Constitution
+    critic_model: str
+    critic_revision: str
+    template_hash: str
+
+
+def principle_seed(seed: int, pair_id: str) -> int:
+    """The seed a pair's principles are drawn with (63 bits of sha256 over the run seed and the pair id)."""
+    digest = hashlib.sha256(f"{seed}\0{pair_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+@dataclass(frozen=True)
+class _RuleCheck:
+    principle: Principle
+    a: RuleResult
+    b: RuleResult
+
+    @property
+    def p(self) -> float:
+        """1 when only A passes, 0 when only B passes, 0.5 otherwise."""
+        if self.a.passed == self.b.passed:
+            return 0.5
+        return 1.0 if self.a.passed else 0.0
+
+    @property
+    def discriminates(self) -> bool:
+        return self.a.passed != self.b.passed
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "principle": self.principle.ref,
+            "a_passed": self.a.passed,
+            "b_passed": self.b.passed,
+            "a_failures": list(self.a.failures),
+            "b_failures": list(self.b.failures),
+        }
+
+
+def _reason_kind(reason: str) -> str:
+    """A reason without its specifics, for counting."""
+    for marker, kind in (
+        ("backend error", "backend error"),
+        ("of its probability on the choices", "critic put too little probability on the choices"),
+        ("non-finite", "critic returned non-finite log-probabilities"),
+        ("zero probability", "critic gave every choice zero probability"),
+    ):
+        if marker in reason:
+            return kind
+    return reason.split(" (")[0]
+
+
+def _eligible(constitution: Constitution, config: LabelConfig) -> list[Principle]:
+    pool = filter_principles(constitution, config.tags)
+    if config.label_source == "rules":
+        pool = [p for p in pool if p.rule is not None]
+    if not pool:
+        what = "with a rule " if config.label_source == "rules" else ""
+        tags = f" carrying any of the tags {list(config.tags)}" if config.tags is not None else ""
+        raise RlaifError(
+            f"no principle {what}in constitution {constitution.name!r}{tags}",
+            field="label_source" if config.label_source == "rules" else "tags",
+            hint="use a constitution whose principles have rules (principles/style.yaml) or --label-source critic"
+            if config.label_source == "rules"
+            else "check --tags",
+        )
+    if config.k > len(pool):
+        raise RlaifError(
+            f"cannot sample k={config.k} principles per pair: only {len(pool)} eligible",
+            field="k",
+            hint=f"use -k {len(pool)} or fewer",
+        )
+    return pool
+
+
+def label_dataset(
+    responses: Sequence[ResponseSet],
+    constitution: Constitution,
+    critic: Backend | None,
+    templates: TemplateSet,
+    config: LabelConfig = LabelConfig(),
+) -> LabelRun:
+    """Pair the responses, sample k principles per pair, and label every pair (see :class:`LabelConfig`).
+
+    ``critic`` may be None only for ``label_source="rules"``. Wrap it in
+    :class:`~rlaif.feedback.call_cache.CachedBackend` (one commit per call) to make a killed run resumable with
+    identical output. Raises :class:`~rlaif.errors.RlaifError` before any model call for bad options, and
+    :class:`~rlaif.errors.BackendError` if the critic dies (the rerun resumes from the cache).
+    """
+    pool = _eligible(constitution, config)
+    if critic is None and config.label_source != "rules":
+        raise RlaifError(f"label source {config.label_source!r} needs a critic model", field="critic")
+    if config.push_to_hub:
+        check_hub_reachable()
+    judge = config.judge
+    template_name = judge.cot_template if judge.chain_of_thought else judge.template
+    uses_critic = config.label_source != "rules"
+    template_hash = templates.template_hash(template_name) if uses_critic else ""
+    constitution_hash_value = constitution_hash(constitution)
+
+    def principles_of(key: str) -> tuple[Principle, ...]:
+        return tuple(sample_principles(pool, config.k, seed=principle_seed(config.seed, key)))
+
+    rankings = None
+    if config.pairing == "best_worst":
+        if config.best_worst_by == "rules":
+            rankings = rank_by_rules(responses, pool)
+        else:
+            if critic is None:
+                raise RlaifError("best_worst pairing by critic needs a critic", field="best_worst_by")
+            rankings = rank_by_critic(
+                critic, templates, responses, {rs.prompt.id: principles_of(rs.prompt.id) for rs in responses}
+            )
+    pairs, skipped = make_pairs(responses, config.pairing, rankings=rankings)
+    sampled = [principles_of(p.pair_id) for p in pairs]
+    conversational = is_conversational(p.conversation for p in pairs)
+
+    judged: list[JudgedPair | None] = [None] * len(pairs)
+    if uses_critic and pairs:
+        assert critic is not None
+        log.info(
+            "labelling %d pair(s) with critic %s, k=%d principle(s) of %s, %s",
+            len(pairs),
+            critic.model_id,
+            config.k,
+            constitution.name,
+            "chain of thought"
+            if judge.chain_of_thought
+            else "both orders"
+            if judge.both_orders
+            else "one order",
+        )
+        bar = _progress_bar(len(pairs), config.progress)
+        try:
+            for start in range(0, len(pairs), config.batch_pairs):
+                chunk = range(start, min(start + config.batch_pairs, len(pairs)))
+                batch = [
+                    PairToJudge(
+                        pairs[i].pair_id,
+                        pairs[i].conversation,
+                        pairs[i].response_a,
+                        pairs[i].response_b,
+                        sampled[i],
+                    )
+                    for i in chunk
+                ]
+                for i, result in zip(
+                    chunk, judge_pairs_detailed(critic, templates, batch, judge, progress=False), strict=True
+                ):
+                    judged[i] = result
+                bar.update(len(batch))
+        finally:
+            bar.close()
+
+    rows: list[dict[str, Any]] = []
+    unlabeled: list[dict[str, Any]] = [
+        {
+            "pair_id": s.pair_id,
+            "prompt_id": s.pair_id.rsplit(":", 1)[0],
+            "status": "unlabeled",
+            "reason": s.reason,
+        }
+        for s in skipped
+    ]
+    acc = _StatsAccumulator()
+    params = params_json(config.params_record())
+    for pair, principles, jp in zip(pairs, sampled, judged, strict=True):
+        checks = {
+            p.id: _RuleCheck(p, check_rule(p.rule, pair.response_a), check_rule(p.rule, pair.response_b))
+            for p in principles
+            if p.rule is not None
+        }
+        critic_label = jp.result if jp is not None and isinstance(jp.result, SoftLabel) else None
+        if jp is not None and critic_label is not None:
+            acc.add_critic(critic_label, checks)
+        label, sources, reason = _combine(config.label_source, principles, checks, jp)
+        if label is None:
+            unlabeled.append(
+                {
+                    "pair_id": pair.pair_id,
+                    "prompt_id": pair.prompt_id,
+                    "status": "unlabeled",
+                    "reason": reason,
+                }
+            )
+            continue
+        acc.add_label(label, principles, checks)
+        if label.confidence < config.min_confidence:
+            unlabeled.append(
+                {
+                    "pair_id": pair.pair_id,
+                    "prompt_id": pair.prompt_id,
+                    "status": "filtered",
+                    "reason": f"confidence {label.confidence:.3f} below min_confidence {config.min_confidence:g}",
+                }
+            )
+            continue
+        a_chosen = label.p >= 0.5
+        chosen, rejected = (
+            (pair.response_a, pair.response_b) if a_chosen else (pair.response_b, pair.response_a)
+        )
+        row = trl_columns(pair.conversation, chosen, rejected, conversational=conversational)
+        row.update(
+            {
+                "pair_id": pair.pair_id,
+                "prompt_id": pair.prompt_id,
+                "p_chosen": label.p if a_chosen else 1.0 - label.p,
+                "label_source": config.label_source,
+                "constitution_hash": constitution_hash_value,
+                "principles": [p.ref for p in principles],
+                "template_hash": template_hash,
+                "critic_model": critic.model_id if critic is not None and uses_critic else "",
+                "critic_revision": critic.model_revision if critic is not None and uses_critic else "",
+                "params": params,
+                "seed": principle_seed(config.seed, pair.pair_id),
+                "judgements": canonical_json(_judgement_records(principles, label, sources, checks, jp)),
+                "order_consistent": label.order_consistent,
+                "decisive_principle": label.decisive_principle,
+                "a_is_chosen": a_chosen,
+                "index_chosen": pair.index_a if a_chosen else pair.index_b,
+                "index_rejected": pair.index_b if a_chosen else pair.index_a,
+                "rules": canonical_json([checks[p.id].record() for p in principles if p.id in checks]),
+                "policy_model": pair.source.policy_model,
+                "policy_revision": pair.source.policy_revision,
+            }
+        )
+        rows.append(row)
+    stats = acc.finish(
+        pairs=len(pairs) + len(skipped),
+        rows=len(rows),
+        unlabeled=unlabeled,
+        label_source=config.label_source,
+        conversational=conversational,
+    )
+    return LabelRun(
+        rows=rows,
+        unlabeled=unlabeled,
+        stats=stats,
+        config=config,
+        constitution=constitution,
+        critic_model=critic.model_id if critic is not None and uses_critic else "",
+        critic_revision=critic.model_revision if critic is not None and uses_critic else "",
+        template_hash=template_hash,
+    )
+
+
+def _combine(
+    source: str,
+    principles: Sequence[Principle],
+    checks: dict[str, _RuleCheck],
+    jp: JudgedPair | None,
+) -> tuple[SoftLabel | None, list[str], str]:
+    """The label from the chosen source, which source decided each principle, or the reason there is none."""
+    if source == "rules":
+        from_rules = [PrincipleJudgement(p.id, p.version, checks[p.id].p, checks[p.id].p) for p in principles]
+        return ensemble(from_rules), ["rule"] * len(principles), ""
+    assert jp is not None
+    critic_label = jp.result if isinstance(jp.result, SoftLabel) else None
+    if source == "critic":
+        if critic_label is None:
+            assert isinstance(jp.result, Unlabeled)
+            return None, [], jp.result.reason
+        return critic_label, ["critic"] * len(principles), ""
+    # hybrid: a rule that tells the two apart decides its principle; the critic judges the rest
+    judgements: list[PrincipleJudgement] = []
+    sources: list[str] = []
+    by_id = {j.principle_id: j for j in critic_label.judgements} if critic_label is not None else {}
+    for p in principles:
+        check = checks.get(p.id)
+        if check is not None and check.discriminates:
+            judgements.append(PrincipleJudgement(p.id, p.version, check.p, check.p))
+            sources.append("rule")
+        elif p.id in by_id:
+            judgements.append(by_id[p.id])
+            sources.append("critic")
+        else:
+            assert isinstance(jp.result, Unlabeled)
+            return None, [], jp.result.reason
+    return ensemble(judgements), sources, ""
+
+
+def _judgement_records(
+    principles: Sequence[Principle],
+    label: SoftLabel,
+    sources: Sequence[str],
+    checks: dict[str, _RuleCheck],
+    jp: JudgedPair | None,
+) -> list[dict[str, Any]]:
+    critic_label = jp.result if jp is not None and isinstance(jp.result, SoftLabel) else None
+    critic_by_id = {j.principle_id: j for j in critic_label.judgements} if critic_label is not None else {}
+    records = []
+    for ki, (p, j, src) in enumerate(zip(principles, label.judgements, sources, strict=True)):
+        record: dict[str, Any] = {
+            "principle": p.ref,
+            "p_ab": j.p_ab,
+            "p_ba": j.p_ba,
+            "consistent": j.consistent,
+            "source": src,
+        }
+        cj = critic_by_id.get(p.id)
+        if cj is not None:
+            if src != "critic":  # the critic's own opinion, kept next to the rule's verdict
+                record["critic_p_ab"] = cj.p_ab
+                record["critic_p_ba"] = cj.p_ba
+            if jp is not None and jp.choice_mass:
+                masses = jp.choice_mass[ki]
+                record["mass_ab"] = masses[0]
+                if len(masses) > 1:
+                    record["mass_ba"] = masses[1]
+            if jp is not None and jp.reasoning and any(jp.reasoning[ki]):
+                record["reasoning_ab"] = jp.reasoning[ki][0]
+                if len(jp.reasoning[ki]) > 1:
+                    record["reasoning_ba"] = jp.reasoning[ki][1]
+        if p.id in checks:
+            record["rule"] = {"a_passed": checks[p.id].a.passed, "b_passed": checks[p.id].b.passed}
+        records.append(record)
+    return records
+
+
+def _r(x: float) -> float:
+    return round(x, 6)
+
+
+class _StatsAccumulator:
+    """Label statistics (deterministic: the same labels give the same JSON)."""
+
+    BINS = 10
+
+    def __init__(self) -> None:
+        self.confidences: list[float] = []
+        self.p_chosen: list[float] = []
+        self.judgements = 0
+        self.consistent = 0
+        self.first_both = 0
+        self.second_both = 0
+        self.pairs_consistent = 0
+        self.critic_pairs = 0
+        self.rule_checks = 0
+        self.rule_discriminating = 0
+        self.agree_compared = 0
+        self.agree = 0
+        self.sampled: dict[str, int] = {}
+        self.decisive: dict[str, int] = {}
+
+    def add_critic(self, label: SoftLabel, checks: dict[str, _RuleCheck]) -> None:
+        self.critic_pairs += 1
+        self.pairs_consistent += label.order_consistent
+        for j in label.judgements:
+            self.judgements += 1
+            self.consistent += j.consistent
+            self.first_both += j.p_ab > 0.5 and j.p_ba < 0.5
+            self.second_both += j.p_ab < 0.5 and j.p_ba > 0.5
+            check = checks.get(j.principle_id)
+            if check is not None and check.discriminates:
+                self.agree_compared += 1
+                self.agree += (j.p - 0.5) * (check.p - 0.5) > 0
+
+    def add_label(
+        self, label: SoftLabel, principles: Sequence[Principle], checks: dict[str, _RuleCheck]
+    ) -> None:
+        self.confidences.append(label.confidence)
+        self.p_chosen.append(max(label.p, 1.0 - label.p))
+        for p in principles:
+            self.sampled[p.ref] = self.sampled.get(p.ref, 0) + 1
+        decisive = next(p.ref for p in principles if p.id == label.decisive_principle)
+        self.decisive[decisive] = self.decisive.get(decisive, 0) + 1
+        for check in checks.values():
+            self.rule_checks += 1
+            self.rule_discriminating += check.discriminates
+
+    def finish(
+        self,
+        *,
+        pairs: int,
+        rows: int,
+        unlabeled: Sequence[dict[str, Any]],
+        label_source: str,
+        conversational: bool,
+    ) -> dict[str, Any]:
+        counts = [0] * self.BINS
+        for c in self.confidences:
+            counts[min(int(c * self.BINS), self.BINS - 1)] += 1
+        by_reason: dict[str, int] = {}
+        for u in unlabeled:
+            if u["status"] == "unlabeled":
+                kind = _reason_kind(u["reason"])
+                by_reason[kind] = by_reason.get(kind, 0) + 1
+        n = self.judgements
+        stats: dict[str, Any] = {
+            "pairs": pairs,
+            "labeled": len(self.confidences),
+            "rows": rows,
+            "filtered": sum(1 for u in unlabeled if u["status"] == "filtered"),
+            "unlabeled": sum(1 for u in unlabeled if u["status"] == "unlabeled"),
+            "unlabeled_by_reason": dict(sorted(by_reason.items())),
+            "label_source": label_source,
+            "format": "conversational" if conversational else "plain",
+            "mean_p_chosen": _r(sum(self.p_chosen) / len(self.p_chosen)) if self.p_chosen else None,
+            "confidence_histogram": {
+                "edges": [_r(i / self.BINS) for i in range(self.BINS + 1)],
+                "counts": counts,
+            },
+            "critic": None,
+            "rules": {
+                "checks": self.rule_checks,
+                "discriminating": self.rule_discriminating,
+                "critic_agreement": {
+                    "compared": self.agree_compared,
+                    "agree": self.agree,
+                    "rate": _r(self.agree / self.agree_compared) if self.agree_compared else None,
+                },
+            },
+            "principles": {
+                ref: {"sampled": self.sampled[ref], "decisive": self.decisive.get(ref, 0)}
+                for ref in sorted(self.sampled)
+            },
+        }
+        if n:
+            stats["critic"] = {
+                "pairs": self.critic_pairs,
+                "judgements": n,
+                "position_bias_rate": _r((self.first_both + self.second_both) / n),
+                "first_letter_both_orders": _r(self.first_both / n),
+                "second_letter_both_orders": _r(self.second_both / n),
+                "order_consistency": _r(self.consistent / n),
+                "pairs_order_consistent": _r(self.pairs_consistent / self.critic_pairs),
+            }
+        return stats
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="pair", desc="labelling", disable=not enabled)
+
+
+# -- writing --------------------------------------------------------------------------------------------------
+
+STATS_FILE = "stats.json"
+UNLABELED_FILE = "unlabeled.jsonl"
+
+
+def write_label_run(run: LabelRun, out_dir: str | Path) -> Path:
+    """Write ``data.parquet``, ``unlabeled.jsonl``, ``stats.json`` and the card ``README.md`` into ``out_dir``.
+
+    Every file is written atomically and deterministically (same labels → same bytes). If no row was kept the
+    statistics and the unlabeled list are still written, then an :class:`~rlaif.errors.RlaifError` says why. With
+    ``config.push_to_hub`` the dataset is pushed afterwards.
+    """
+    from rlaif.feedback.card import write_label_card
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = "".join(canonical_json(u) + "\n" for u in run.unlabeled)
+    atomic_write_text(out / UNLABELED_FILE, lines)
+    atomic_write_text(out / STATS_FILE, json.dumps(run.stats, indent=2, sort_keys=True) + "\n")
+    if not run.rows:
+        raise RlaifError(
+            f"no pair was kept ({run.stats['unlabeled']} unlabeled, {run.stats['filtered']} filtered)",
+            path=out / UNLABELED_FILE,
+            hint="see the reasons listed there; lower --min-confidence or check the critic",
+        )
+    path = write_rows(out, run.rows)
+    write_label_card(out, run)
+    if run.config.push_to_hub:
+        push_dataset(out, run.config.push_to_hub)
+    return path
+
+
+def check_hub_reachable(timeout_s: float = 3.0) -> str:
+    """Fail fast (a clear :class:`~rlaif.errors.RlaifError`) unless the Hugging Face hub can be reached.
+
+    Returns the endpoint. Offline mode (``HF_HUB_OFFLINE``) counts as unreachable.
+    """
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        raise RlaifError(
+            "cannot push to the hub: HF_HUB_OFFLINE is set",
+            field="push_to_hub",
+            hint="unset HF_HUB_OFFLINE, or drop --push-to-hub and upload the output folder later",
+        )
+    url = urlparse(endpoint)
+    host = url.hostname or ""
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as e:
+        raise RlaifError(
+            f"cannot push to the hub: {endpoint} is unreachable ({e})",
+            field="push_to_hub",
+            hint="check the network (or HF_ENDPOINT), or drop --push-to-hub and upload the output folder later",
+        ) from None
+    return endpoint
+
+
+def push_dataset(out_dir: str | Path, repo_id: str) -> None:
+    """Push a written dataset folder to a hub dataset repo with ``datasets``' ``push_to_hub``."""
+    check_hub_reachable()
+    import datasets
+
+    ds = datasets.Dataset.from_parquet(str(Path(out_dir) / "data.parquet"))
+    try:
+        ds.push_to_hub(repo_id)
+    except Exception as e:  # auth, permissions, network: all the user's to fix
+        raise RlaifError(f"pushing to the hub failed: {e}", field="push_to_hub") from None
+    log.info("pushed %s to the hub as %s", out_dir, repo_id)
+
+
 __all__ = [
+    "LABEL_SOURCES",
+    "STATS_FILE",
+    "UNLABELED_FILE",
     "JudgeConfig",
     "JudgedPair",
+    "LabelConfig",
+    "LabelRun",
+    "LabelSource",
     "PairToJudge",
     "Unlabeled",
+    "check_hub_reachable",
     "judge_pairs",
     "judge_pairs_detailed",
+    "label_dataset",
+    "principle_seed",
+    "push_dataset",
     "supports_partial_failure",
+    "write_label_run",
 ]
