@@ -29,6 +29,8 @@ SUBCOMMANDS: dict[str, str] = {
     "render": "render",
     "import-constitution": "import_constitution",
     "eval": "eval",
+    "generate": "generate",
+    "label": "label",
 }
 
 

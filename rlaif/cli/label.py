@@ -1,0 +1,193 @@
+"""``rlaif label``: pairwise soft preference labels from a critic model under a constitution.
+
+    rlaif label --responses out/responses --constitution principles/hhh.yaml --critic smollm2 -k 4 -o out/labels
+
+Writes ``<out>/data.parquet`` (TRL preference columns + provenance), ``unlabeled.jsonl`` (pairs not labelled or
+filtered, with the reason), ``stats.json``, the dataset card ``README.md``, and ``run.json`` (cache hits/misses).
+Every critic call is cached in ``<out>/../.rlaif-cache.sqlite`` (or ``--cache``): a killed run resumes and gives
+byte-identical output; editing one principle recomputes only the calls that used it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rlaif.cli.generate import default_cache_path, open_backend, write_run_record
+from rlaif.errors import RlaifError
+
+
+def _clamp(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError:
+        raise RlaifError(
+            f"bad --cot-clamp {text!r}", field="--cot-clamp", hint="write LOW,HIGH, e.g. 0.4,0.6"
+        ) from None
+    return lo, hi
+
+
+def command(
+    responses: Annotated[
+        Path, typer.Option("--responses", "-r", help="Responses dataset from `rlaif generate`.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder of the labels dataset.")],
+    constitution: Annotated[Path, typer.Option("--constitution", "-c", help="Constitution YAML.")] = Path(
+        "principles/hhh.yaml"
+    ),
+    critic: Annotated[
+        str, typer.Option("--critic", help="Critic model: alias, local path or hub id.")
+    ] = "smollm2",
+    k: Annotated[int, typer.Option("-k", help="Principles sampled per pair.")] = 4,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the principle draws (per pair, from the pair id).")
+    ] = 0,
+    tags: Annotated[
+        list[str] | None, typer.Option("--tag", help="Only principles with this tag (repeatable).")
+    ] = None,
+    cot: Annotated[
+        bool, typer.Option("--cot", help="Chain of thought: generate reasoning, then score (clamped).")
+    ] = False,
+    cot_clamp: Annotated[
+        str, typer.Option("--cot-clamp", help="Clamp of chain-of-thought probabilities.")
+    ] = "0.4,0.6",
+    cot_max_new_tokens: Annotated[
+        int, typer.Option("--cot-max-new-tokens", help="Reasoning length cap.")
+    ] = 256,
+    one_order: Annotated[
+        bool, typer.Option("--one-order", help="Ask in one order only (to measure position bias).")
+    ] = False,
+    pairing: Annotated[
+        str, typer.Option("--pairing", help="first_two, all_pairs or best_worst.")
+    ] = "first_two",
+    best_worst_by: Annotated[
+        str, typer.Option("--best-worst-by", help="Ranking for best_worst: critic or rules.")
+    ] = "critic",
+    label_source: Annotated[str, typer.Option("--label-source", help="critic, rules or hybrid.")] = "critic",
+    min_confidence: Annotated[
+        float, typer.Option("--min-confidence", help="Drop labels with |2p-1| below this.")
+    ] = 0.0,
+    min_choice_mass: Annotated[
+        float,
+        typer.Option("--min-choice-mass", help="Unlabeled if the critic puts less mass on the choices."),
+    ] = 0.0,
+    templates_dir: Annotated[
+        Path | None,
+        typer.Option("--templates", "-t", help="Template folder searched before the shipped one."),
+    ] = None,
+    batch_pairs: Annotated[
+        int, typer.Option("--batch-pairs", help="Pairs per critic call (commit unit).")
+    ] = 8,
+    backend: Annotated[
+        str, typer.Option("--backend", help="transformers, vllm, openai or mock.")
+    ] = "transformers",
+    cache: Annotated[
+        Path | None, typer.Option("--cache", help="Call cache file (default <out>/../.rlaif-cache.sqlite).")
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Do not read or write the call cache.")
+    ] = False,
+    push_to_hub: Annotated[
+        str | None, typer.Option("--push-to-hub", help="Push the dataset to this hub repo when done.")
+    ] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, ...")] = "auto",
+    dtype: Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16, float16.")] = "auto",
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
+) -> None:
+    """Label response pairs with soft preferences from a critic (both orders, k principles, cached, resumable)."""
+    from rlaif.constitution import load_constitution
+    from rlaif.feedback.labeler import JudgeConfig, LabelConfig, label_dataset, write_label_run
+    from rlaif.feedback.responses import read_responses
+    from rlaif.prompting import TemplateSet
+
+    started = time.monotonic()
+    if pairing not in ("first_two", "all_pairs", "best_worst"):
+        raise RlaifError(
+            f"unknown pairing {pairing!r}", field="--pairing", hint="first_two, all_pairs or best_worst"
+        )
+    if best_worst_by not in ("critic", "rules"):
+        raise RlaifError(
+            f"unknown ranking {best_worst_by!r}", field="--best-worst-by", hint="critic or rules"
+        )
+    config = LabelConfig(
+        k=k,
+        seed=seed,
+        tags=tuple(tags) if tags else None,
+        pairing=pairing,  # type: ignore[arg-type]  # validated by make_pairs
+        best_worst_by=best_worst_by,  # type: ignore[arg-type]
+        judge=JudgeConfig(
+            chain_of_thought=cot,
+            cot_clamp=_clamp(cot_clamp),
+            cot_max_new_tokens=cot_max_new_tokens,
+            both_orders=not one_order,
+            min_choice_mass=min_choice_mass,
+            seed=seed,
+        ),
+        min_confidence=min_confidence,
+        label_source=label_source,  # type: ignore[arg-type]  # validated by LabelConfig
+        batch_pairs=batch_pairs,
+        push_to_hub=push_to_hub,
+        progress=progress,
+    )
+    # every file is read and checked before a model is loaded
+    sets = read_responses(responses)
+    const = load_constitution(constitution)
+    templates = TemplateSet.load(templates_dir)
+    if push_to_hub:
+        from rlaif.feedback.labeler import check_hub_reachable
+
+        check_hub_reachable()
+    needs_critic = label_source != "rules" or (pairing == "best_worst" and best_worst_by == "critic")
+    cache_path = None if no_cache else (cache or default_cache_path(out))
+    engine = open_backend(backend, critic, cache_path, device=device, dtype=dtype) if needs_critic else None
+    try:
+        run = label_dataset(sets, const, engine, templates, config)
+        cached = getattr(engine, "cache", None)
+        write_run_record(
+            out,
+            {
+                "stage": "label",
+                "responses": str(responses),
+                "constitution": str(constitution),
+                "critic": engine.model_id if engine is not None else None,
+                "backend": backend,
+                "cache": str(cache_path) if cache_path and engine is not None else None,
+                "cache_hits": cached.hits if cached else 0,
+                "cache_misses": cached.misses if cached else 0,
+            },
+        )
+        path = write_label_run(run, out)
+    finally:
+        if engine is not None:
+            engine.close()
+    _summary(run, path, cached, time.monotonic() - started)
+
+
+def _summary(run: Any, path: Path, cached: Any, elapsed: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    s = run.stats
+    table = Table(title="rlaif label", show_header=False)
+    table.add_row("pairs", str(s["pairs"]))
+    table.add_row("rows kept", str(s["rows"]))
+    table.add_row("filtered (min confidence)", str(s["filtered"]))
+    table.add_row("unlabeled", str(s["unlabeled"]))
+    for reason, count in s["unlabeled_by_reason"].items():
+        table.add_row(f"  {reason}", str(count))
+    if s["mean_p_chosen"] is not None:
+        table.add_row("mean p_chosen", f"{s['mean_p_chosen']:.3f}")
+    if s["critic"]:
+        table.add_row("position-bias rate", f"{100 * s['critic']['position_bias_rate']:.1f}%")
+        table.add_row("order consistency", f"{100 * s['critic']['order_consistency']:.1f}%")
+    agreement = s["rules"]["critic_agreement"]
+    if agreement["compared"]:
+        table.add_row("rule/critic agreement", f"{100 * agreement['rate']:.1f}% of {agreement['compared']}")
+    if cached is not None:
+        table.add_row("critic calls from cache / computed", f"{cached.hits} / {cached.misses}")
+    table.add_row("time", f"{elapsed:.1f} s")
+    table.add_row("output", str(path.parent))
+    Console().print(table)
