@@ -516,8 +516,12 @@ def _ratio_estimate(
 
 
 def symmetric_calibration_set(p_chosen: Sequence[float]) -> tuple[list[float], list[int]]:
-    """Each pair as two predictions: p(chosen) with outcome 1 and 1 − p(chosen) with outcome 0."""
-    probs = [*p_chosen, *(1.0 - p for p in p_chosen)]
+    """Each pair as two predictions: p(chosen) with outcome 1 and 1 − p(chosen) with outcome 0.
+
+    Probabilities are rounded to 12 decimals so that float noise (1 − 0.9 = 0.09999999999999998) does not move a
+    value across a bin edge.
+    """
+    probs = [round(q, 12) for q in (*p_chosen, *(1.0 - p for p in p_chosen))]
     outcomes = [1] * len(p_chosen) + [0] * len(p_chosen)
     return probs, outcomes
 
