@@ -31,6 +31,8 @@ SUBCOMMANDS: dict[str, str] = {
     "eval": "eval",
     "generate": "generate",
     "label": "label",
+    "revise": "revise",
+    "score-responses": "score_responses",
 }
 
 

@@ -227,7 +227,8 @@ class ReviseStats:
     prompts: int
     revised: int
     accepted: int
-    not_preferred: int  # revised, labelled, and not accepted by the acceptance mode's test
+    not_preferred: int  # revised, labelled, and failing ``not_preferred_test``
+    not_preferred_test: str  # the acceptance mode's test ("mean" for mode "always")
     unlabeled: int
     preferred_both_orders: int
     preferred_mean: int
@@ -239,7 +240,7 @@ class ReviseStats:
         """A few readable lines."""
         lines = [
             f"prompts: {self.prompts}, revised: {self.revised}, accepted: {self.accepted}",
-            f"revisions the critic did not prefer (under the acceptance test): {self.not_preferred}",
+            f"revisions the critic did not prefer ({self.not_preferred_test} test): {self.not_preferred}",
             f"preferred in both orders: {self.preferred_both_orders}/{self.revised}, "
             f"preferred on average: {self.preferred_mean}/{self.revised}",
             f"unlabeled: {self.unlabeled}",
@@ -536,13 +537,27 @@ def revise(
     """
     if not prompts_or_responses:
         raise RlaifError("nothing to revise: no prompts or responses given")
-    if config.cache is not None:
-        from rlaif.feedback.call_cache import CallCache
+    if config.cache is None:
+        return _revise(policy, critic, prompts_or_responses, constitution, templates, config)
+    from rlaif.feedback.call_cache import CallCache
 
-        cache = CallCache(config.cache)
-        same = policy is critic
-        policy = _wrap_cached(policy, cache)
-        critic = policy if same else _wrap_cached(critic, cache)
+    cache = CallCache(config.cache)
+    try:
+        cached_policy = _wrap_cached(policy, cache)
+        cached_critic = cached_policy if policy is critic else _wrap_cached(critic, cache)
+        return _revise(cached_policy, cached_critic, prompts_or_responses, constitution, templates, config)
+    finally:
+        cache.close()
+
+
+def _revise(
+    policy: Backend,
+    critic: Backend,
+    prompts_or_responses: Sequence[PromptRow] | Sequence[InitialResponse],
+    constitution: Constitution,
+    templates: TemplateSet,
+    config: ReviseConfig,
+) -> ReviseRun:
     pool = filter_principles(constitution, config.principle_tags)
     if not pool:
         raise RlaifError(
@@ -694,11 +709,13 @@ def _stats(records: Sequence[RevisionRecord], mode: str) -> ReviseStats:
     revised = [r for r in records if r.revised]
     labelled = [r for r in revised if isinstance(r.label, SoftLabel)]
     unlabeled = [r for r in revised if isinstance(r.label, Unlabeled)]
+    test = mode if mode != "always" else "mean"
     return ReviseStats(
         prompts=len(records),
         revised=len(revised),
         accepted=sum(r.accepted for r in revised),
-        not_preferred=sum(not _accepts(r.label, mode if mode != "always" else "mean") for r in labelled),
+        not_preferred=sum(not _accepts(r.label, test) for r in labelled),
+        not_preferred_test=test,
         unlabeled=len(unlabeled),
         preferred_both_orders=sum(_accepts(r.label, "both_orders") for r in labelled),
         preferred_mean=sum(_accepts(r.label, "mean") for r in labelled),
@@ -826,10 +843,100 @@ def write_revise_run(run: ReviseRun, out_dir: str | Path, constitution: Constitu
     return sft_dir, pairs_dir
 
 
+# -- a whole stage from files -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviseJob:
+    """Everything ``rlaif revise`` needs, from files (a pipeline step builds the same object).
+
+    Give ``prompts`` (the policy answers them first) or ``responses`` (a dataset written by ``rlaif generate``).
+    ``policy`` and ``critic`` are model names for ``backend``; the same name gives one shared backend (the model is
+    loaded once). The call cache defaults to ``<out>/calls.sqlite``.
+    """
+
+    constitution: Path
+    out: Path
+    prompts: Path | None = None
+    responses: Path | None = None
+    policy: str = "smollm2"
+    critic: str = "smollm2"
+    backend: str = "transformers"
+    backend_options: Mapping[str, Any] = field(default_factory=dict)
+    templates: Path | None = None
+    use_cache: bool = True
+    skip_bad_rows: bool = False
+    limit: int | None = None
+    config: ReviseConfig = ReviseConfig()
+
+
+def open_backends(
+    policy: str, critic: str, backend: str, options: Mapping[str, Any]
+) -> tuple[Backend, Backend]:
+    """The policy and critic backends; one shared object when both name the same model."""
+    from rlaif.backends.registry import make_backend
+
+    policy_backend = make_backend(backend, policy, **dict(options))
+    if critic == policy:
+        return policy_backend, policy_backend
+    return policy_backend, make_backend(backend, critic, **dict(options))
+
+
+def run_revise_job(job: ReviseJob) -> tuple[ReviseRun, Path, Path]:
+    """Load the inputs, revise, write ``<out>/sft`` and ``<out>/pairs``; returns the run and both folders."""
+    from dataclasses import replace
+
+    from rlaif.constitution import load_constitution
+    from rlaif.feedback.inputs import load_prompts
+    from rlaif.feedback.responses import read_responses
+
+    if (job.prompts is None) == (job.responses is None):
+        raise RlaifError(
+            "give either --prompts (the policy answers them first) or --responses (from `rlaif generate`)",
+            hint="the two are alternatives: pass exactly one",
+        )
+    if job.limit is not None and job.limit < 1:
+        raise RlaifError("limit must be >= 1", field="limit")
+    constitution = load_constitution(job.constitution)
+    templates = TemplateSet.load(job.templates)
+    inputs: list[PromptRow] | list[InitialResponse]
+    if job.prompts is not None:
+        inputs = load_prompts(job.prompts, skip_bad_rows=job.skip_bad_rows)[: job.limit]
+    else:
+        assert job.responses is not None
+        inputs = responses_to_revise(read_responses(job.responses)[: job.limit], job.config.response_index)
+    config = job.config
+    if job.use_cache and config.cache is None:
+        config = replace(config, cache=str(Path(job.out) / "calls.sqlite"))
+    if not job.use_cache:
+        config = replace(config, cache=None)
+    log.info(
+        "revise: %d %s, constitution %s, policy %s, critic %s (%s backend), %d round(s), accept=%s",
+        len(inputs),
+        "prompt(s)" if job.prompts is not None else "response(s)",
+        job.constitution,
+        job.policy,
+        job.critic,
+        job.backend,
+        config.rounds,
+        config.accept,
+    )
+    policy, critic = open_backends(job.policy, job.critic, job.backend, job.backend_options)
+    try:
+        run = revise(policy, critic, inputs, constitution, templates, config)
+    finally:
+        policy.close()
+        if critic is not policy:
+            critic.close()
+    sft_dir, pairs_dir = write_revise_run(run, job.out, constitution)
+    return run, sft_dir, pairs_dir
+
+
 __all__ = [
     "ACCEPT_MODES",
     "InitialResponse",
     "ReviseConfig",
+    "ReviseJob",
     "ReviseRun",
     "ReviseStats",
     "RevisionRecord",
@@ -838,7 +945,9 @@ __all__ = [
     "clean_revision",
     "derive_seed",
     "few_shot_turns",
-    "is_conversational",
+    "open_backends",
+    "responses_to_revise",
     "revise",
+    "run_revise_job",
     "write_revise_run",
 ]

@@ -31,6 +31,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rlaif.backends.base import Backend, ChatMessage
@@ -352,15 +353,142 @@ def unlabeled_reasons(results: Sequence[PointwiseScore | Unlabeled]) -> dict[str
     return counts
 
 
+# -- a whole stage from files -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    """Everything ``rlaif score-responses`` needs, from files. The call cache defaults to ``<out>/calls.sqlite``."""
+
+    responses: Path
+    constitution: Path
+    out: Path
+    critic: str = "smollm2"
+    backend: str = "transformers"
+    backend_options: Mapping[str, Any] = field(default_factory=dict)
+    templates: Path | None = None
+    use_cache: bool = True
+    cache: Path | None = None
+    limit: int | None = None
+    config: ScoreConfig = ScoreConfig()
+
+
+@dataclass(frozen=True)
+class ScoreRun:
+    """What a score job produced."""
+
+    results: list[PointwiseScore | Unlabeled]
+    rows: list[dict[str, Any]]
+    unlabeled: dict[str, int]
+    out: Path
+
+    @property
+    def mean_score(self) -> float | None:
+        """The mean score over the scored items (None when none was scored)."""
+        scored = [r.score for r in self.results if isinstance(r, PointwiseScore)]
+        return sum(scored) / len(scored) if scored else None
+
+
+def _score_card(job: ScoreJob, run_rows: list[dict[str, Any]], unlabeled: dict[str, int], text: str) -> str:
+    import json as _json
+
+    scores = [r["score"] for r in run_rows]
+    mean = f"{sum(scores) / len(scores):.3f}" if scores else "n/a"
+    lines = [
+        "# Pointwise critic scores",
+        "",
+        "Made by `rlaif score-responses`: the critic rated each response from 1 to 10 under sampled principles. "
+        "`score` is the probability-weighted mean over the score choices (averaged over the principles), "
+        "`score_normalized` = (score - 1) / 9 in [0, 1] (use it as a direct reward); `distribution` keeps the "
+        "critic's whole distribution.",
+        "",
+        f"- rows: {len(run_rows)} scored, {sum(unlabeled.values())} left unscored; mean score {mean}",
+        f"- critic: {job.critic} ({job.backend} backend); k = {job.config.k}; seed {job.config.seed}",
+        "",
+    ]
+    for reason, n in sorted(unlabeled.items()):
+        lines.append(f"- unscored ({n}): {reason}")
+    lines += [
+        "",
+        "## Parameters",
+        "",
+        "```json",
+        _json.dumps(run_rows[0]["params"] if run_rows else {}, indent=2, sort_keys=True),
+        "```",
+        "",
+        "## Constitution",
+        "",
+        "```yaml",
+        text.rstrip("\n"),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run_score_job(job: ScoreJob) -> ScoreRun:
+    """Read the responses, score every response, write ``<out>/data.parquet`` and its card."""
+    from rlaif.constitution import constitution_hash, dump_constitution_yaml, load_constitution
+    from rlaif.feedback.call_cache import CachedBackend, CallCache
+    from rlaif.feedback.dataset_io import write_card, write_rows
+    from rlaif.feedback.responses import read_responses
+    from rlaif.feedback.revise import open_backends
+
+    if job.limit is not None and job.limit < 1:
+        raise RlaifError("limit must be >= 1", field="limit")
+    constitution = load_constitution(job.constitution)
+    templates = TemplateSet.load(job.templates)
+    sets = read_responses(job.responses)[: job.limit]
+    items = sample_item_principles(constitution, items_from_responses(sets), job.config)
+    if not items:
+        raise RlaifError("the responses dataset has no responses to score", path=job.responses)
+    log.info(
+        "score-responses: %d response(s) from %s, critic %s (%s backend), k=%d",
+        len(items),
+        job.responses,
+        job.critic,
+        job.backend,
+        job.config.k,
+    )
+    backend, _ = open_backends(job.critic, job.critic, job.backend, job.backend_options)
+    cache = None
+    critic: Backend = backend
+    if job.use_cache:
+        cache = CallCache(job.cache or Path(job.out) / "calls.sqlite")
+        critic = CachedBackend(backend, cache)
+    try:
+        results = score_responses(critic, items, (), templates, job.config)
+    finally:
+        backend.close()
+        if cache is not None:
+            cache.close()
+    rows = score_rows(
+        items, results, constitution_hash=constitution_hash(constitution), critic=critic, config=job.config
+    )
+    unlabeled = unlabeled_reasons(results)
+    out = Path(job.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if rows:
+        write_rows(out, rows, json_columns=SCORE_JSON_COLUMNS)
+    else:
+        log.warning("no response could be scored; writing the card only")
+    write_card(out, _score_card(job, rows, unlabeled, dump_constitution_yaml(constitution)))
+    log.info("wrote %d score(s) to %s (%d unscored)", len(rows), out, sum(unlabeled.values()))
+    return ScoreRun(results, rows, unlabeled, out)
+
+
 __all__ = [
     "SCORE_JSON_COLUMNS",
     "PointwiseScore",
     "PrincipleScore",
     "ScoreConfig",
     "ScoreItem",
+    "ScoreJob",
+    "ScoreRun",
     "choice_values",
     "item_seed",
     "items_from_responses",
+    "run_score_job",
     "sample_item_principles",
     "score_responses",
     "score_rows",

@@ -1,0 +1,177 @@
+"""``rlaif revise``: critique → revision data, with every revision checked by the critic.
+
+    rlaif revise --prompts data/prompts/smoke.jsonl --constitution principles/hhh.yaml \\
+        --policy smollm2 --critic smollm2 -r 1 -o out/revisions
+
+Writes ``<out>/sft`` (TRL ``messages``: the conversation with the final revision) and ``<out>/pairs`` (TRL
+preference pairs: revision vs original, kept when the critic prefers the revision; ``--accept``). Options map 1:1
+onto :class:`rlaif.feedback.revise.ReviseConfig`.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rlaif.errors import RlaifError
+
+
+class Accept(StrEnum):
+    """When a revision becomes "chosen" over the original."""
+
+    both_orders = "both_orders"
+    mean = "mean"
+    always = "always"
+
+
+class Reviser(StrEnum):
+    """Who writes the revision."""
+
+    policy = "policy"
+    critic = "critic"
+
+
+def parse_backend_options(items: list[str] | None) -> dict[str, Any]:
+    """``key=value`` pairs; values are read as JSON when they parse (numbers, booleans), else kept as text."""
+    options: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise RlaifError(
+                f"backend option {item!r} is not key=value",
+                field="backend-option",
+                hint="e.g. --backend-option device=cpu --backend-option batch_size=16",
+            )
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
+
+
+def command(
+    constitution: Annotated[
+        Path,
+        typer.Option("--constitution", "-c", help="Constitution YAML (principles and few-shot examples)."),
+    ],
+    prompts: Annotated[
+        Path | None,
+        typer.Option(
+            "--prompts", help="Prompt file (.jsonl/.json/.csv/.parquet or HF folder); the policy answers."
+        ),
+    ] = None,
+    responses: Annotated[
+        Path | None,
+        typer.Option("--responses", help="Responses dataset from `rlaif generate` (instead of --prompts)."),
+    ] = None,
+    policy: Annotated[
+        str, typer.Option("--policy", help="Policy model: alias, hub id or local folder.")
+    ] = "smollm2",
+    critic: Annotated[
+        str, typer.Option("--critic", "-m", help="Critic model (critiques, checks).")
+    ] = "smollm2",
+    rounds: Annotated[int, typer.Option("--rounds", "-r", help="Critique → revision rounds per prompt.")] = 1,
+    accept: Annotated[
+        Accept,
+        typer.Option(
+            "--accept",
+            help="A revision is chosen if the critic prefers it in both orders (both_orders), on average (mean), "
+            "or always (the open-recipe assumption; still checked and reported).",
+        ),
+    ] = Accept.both_orders,
+    reviser: Annotated[
+        Reviser, typer.Option("--reviser", help="Who writes the revision: the policy (paper) or the critic.")
+    ] = Reviser.policy,
+    few_shot: Annotated[
+        bool,
+        typer.Option("--few-shot/--no-few-shot", help="Prepend the constitution's examples as chat turns."),
+    ] = True,
+    sft_accepted_only: Annotated[
+        bool, typer.Option("--sft-accepted-only", help="SFT data only from accepted revisions.")
+    ] = False,
+    critique_temperature: Annotated[float, typer.Option("--critique-temperature", help="0 = greedy.")] = 0.0,
+    critique_max_new_tokens: Annotated[int, typer.Option("--critique-max-new-tokens")] = 256,
+    revision_temperature: Annotated[float, typer.Option("--revision-temperature", help="0 = greedy.")] = 0.0,
+    revision_max_new_tokens: Annotated[int, typer.Option("--revision-max-new-tokens")] = 384,
+    response_temperature: Annotated[
+        float, typer.Option("--response-temperature", help="Initial responses (with --prompts).")
+    ] = 0.7,
+    response_max_new_tokens: Annotated[int, typer.Option("--response-max-new-tokens")] = 256,
+    keep_truncated: Annotated[
+        bool, typer.Option("--keep-truncated", help="Keep revisions cut at --revision-max-new-tokens.")
+    ] = False,
+    response_index: Annotated[
+        int, typer.Option("--response-index", help="Which response of each prompt to revise (--responses).")
+    ] = 0,
+    min_choice_mass: Annotated[
+        float, typer.Option("--min-choice-mass", help="Unlabeled below this probability on the choices.")
+    ] = 0.0,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Only principles with this tag (repeat).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Principle sampling and sampled generation.")] = 0,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/revisions"),
+    cache: Annotated[
+        Path | None, typer.Option("--cache", help="Call cache (SQLite) [default: <out>/calls.sqlite].")
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not cache model calls.")] = False,
+    backend: Annotated[
+        str, typer.Option("--backend", "-b", help="Backend: transformers, vllm, openai, mock.")
+    ] = "transformers",
+    backend_option: Annotated[
+        list[str] | None,
+        typer.Option("--backend-option", help="key=value option for the backend (repeat), e.g. device=cpu."),
+    ] = None,
+    templates: Annotated[
+        Path | None, typer.Option("--templates", "-t", help="Template folder searched before prompts/.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", help="Only the first N prompts.")] = None,
+    skip_bad_rows: Annotated[
+        bool, typer.Option("--skip-bad-rows", help="Skip malformed prompt rows (logged) instead of stopping.")
+    ] = False,
+) -> None:
+    """Critique and revise responses under a constitution; write SFT data and critic-checked preference pairs."""
+    from rlaif.feedback.revise import ReviseConfig, ReviseJob, run_revise_job
+
+    config = ReviseConfig(
+        rounds=rounds,
+        accept=accept.value,
+        reviser=reviser.value,
+        few_shot=few_shot,
+        sft_filter="accepted" if sft_accepted_only else "all",
+        critique_temperature=critique_temperature,
+        critique_max_new_tokens=critique_max_new_tokens,
+        revision_temperature=revision_temperature,
+        revision_max_new_tokens=revision_max_new_tokens,
+        response_temperature=response_temperature,
+        response_max_new_tokens=response_max_new_tokens,
+        drop_truncated=not keep_truncated,
+        response_index=response_index,
+        min_choice_mass=min_choice_mass,
+        principle_tags=tuple(tag) if tag else None,
+        seed=seed,
+        cache=str(cache) if cache is not None and not no_cache else None,
+    )
+    job = ReviseJob(
+        constitution=constitution,
+        out=out,
+        prompts=prompts,
+        responses=responses,
+        policy=policy,
+        critic=critic,
+        backend=backend,
+        backend_options=parse_backend_options(backend_option),
+        templates=templates,
+        use_cache=not no_cache,
+        skip_bad_rows=skip_bad_rows,
+        limit=limit,
+        config=config,
+    )
+    run, sft_dir, pairs_dir = run_revise_job(job)
+    print(run.stats.summary())
+    print(f"SFT data: {sft_dir} ({len(run.sft_rows)} rows)")
+    print(f"preference pairs: {pairs_dir} ({len(run.pair_rows)} rows)")
