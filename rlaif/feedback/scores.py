@@ -345,11 +345,12 @@ SCORE_JSON_COLUMNS = ("distribution", "per_principle", "params")
 
 
 def unlabeled_reasons(results: Sequence[PointwiseScore | Unlabeled]) -> dict[str, int]:
-    """How many items were left unscored, by reason."""
+    """How many items were left unscored, by kind of reason (the principle named in each reason left out)."""
     counts: dict[str, int] = {}
     for r in results:
         if isinstance(r, Unlabeled):
-            counts[r.reason] = counts.get(r.reason, 0) + 1
+            kind = r.reason.split(" (principle ")[0]
+            counts[kind] = counts.get(kind, 0) + 1
     return counts
 
 
