@@ -72,7 +72,7 @@ $(VENV_VLLM)/.installed: pyproject.toml
 	touch $@
 
 test-vllm: $(VENV_VLLM)/.installed
-	VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-2} $(VENV_VLLM)/bin/pytest -q tests -m vllm --timeout 1200
+	VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-2} $(VENV_VLLM)/bin/pytest -q tests/vllm tests/conformance/test_conformance_vllm.py -m vllm --timeout 1200
 
 bench: install
 	$(PY) benchmarks/bench_scoring.py
