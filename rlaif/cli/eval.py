@@ -79,7 +79,7 @@ def print_agreement(report: AgreementReport, paths: dict[str, Path]) -> None:
 
     console = Console(highlight=False)
     if not console.is_terminal:
-        console.width = max(console.width, 110)  # pipes and log files do not wrap: keep rows on one line
+        console.width = max(console.width, 140)  # pipes and log files do not wrap: keep rows on one line
     conf = f"{100 * report.config.confidence:.0f}%"
     table = Table(
         title=f"critic {report.critic_model} vs human labels: {report.n_labeled}/{report.n_pairs} pairs labeled; "

@@ -404,3 +404,34 @@ def test_reliability_table_bins() -> None:
     assert [b.count for b in table] == [1, 2, 2, 1]
     assert table[1].observed == pytest.approx(0.5) and table[1].mean_predicted == pytest.approx(0.35)
     assert table[3].observed == 1.0
+
+
+def test_vectorised_calibration_matches_the_stats_module() -> None:
+    import random
+
+    import numpy as np
+
+    from rlaif.evals.agreement import _ece_rows, symmetric_calibration_set
+    from rlaif.evals.stats import expected_calibration_error
+
+    rng = random.Random(3)
+    rows = [[rng.random() for _ in range(25)] for _ in range(5)] + [[0.9] * 5 + [0.1] * 5 + [0.5] * 15]
+    got = _ece_rows(np.asarray(rows), 10)
+    for row, ece in zip(rows, got, strict=True):
+        assert ece == pytest.approx(expected_calibration_error(*symmetric_calibration_set(row), bins=10))
+
+
+def test_intervals_are_seeded_and_cover_the_estimate(templates: TemplateSet) -> None:
+    mock = perfect(MockBackend(), X_TEXT)
+    always_first(mock, Y_TEXT)
+    a = run(mock, templates, n=20, all_principles=False, k=1, seed=5)
+    b = run(
+        perfect(always_first(MockBackend(), Y_TEXT), X_TEXT),
+        templates,
+        n=20,
+        all_principles=False,
+        k=1,
+        seed=5,
+    )
+    assert a.accuracy == b.accuracy and a.brier == b.brier and a.per_principle == b.per_principle
+    assert a.accuracy is not None and a.accuracy.low < a.accuracy.value < a.accuracy.high
