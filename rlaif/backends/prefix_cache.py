@@ -191,21 +191,32 @@ def _ancestors(node: TrieNode) -> list[TrieNode]:
 
 
 def _batches(nodes: list[TrieNode], max_tokens: int, max_rows: int) -> list[list[TrieNode]]:
-    """Group one level's nodes by similar length; each batch costs rows × (ancestors + new) ≤ max_tokens."""
+    """Group one level's nodes by similar length; each batch costs rows × (ancestors + new) ≤ max_tokens.
+
+    A batch is also closed when right-padding would waste more than a quarter of its rows' tokens, once it holds
+    enough real tokens (``_MIN_BATCH_TOKENS``) to keep the matrix multiplications efficient.
+    """
     nodes = sorted(nodes, key=lambda n: (n.compute_len, n.start))
     out: list[list[TrieNode]] = []
     cur: list[TrieNode] = []
-    a_max = s_max = 0
+    a_max = s_max = real = 0
     for n in nodes:
         na, ns = max(a_max, n.start), max(s_max, n.compute_len)
-        if cur and ((len(cur) + 1) * (na + ns) > max_tokens or len(cur) >= max_rows):
+        rows = len(cur) + 1
+        too_big = rows * (na + ns) > max_tokens or rows > max_rows
+        wasteful = real >= _MIN_BATCH_TOKENS and rows * ns > 1.25 * (real + n.compute_len)
+        if cur and (too_big or wasteful):
             out.append(cur)
-            cur, na, ns = [], n.start, n.compute_len
+            cur, na, ns, real = [], n.start, n.compute_len, 0
         cur.append(n)
         a_max, s_max = na, ns
+        real += n.compute_len
     if cur:
         out.append(cur)
     return out
+
+
+_MIN_BATCH_TOKENS = 512
 
 
 def run_levels(
