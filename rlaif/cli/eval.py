@@ -111,6 +111,10 @@ def print_agreement(report: AgreementReport, paths: dict[str, Path]) -> None:
             _cell3(p.brier),
         )
     console.print(table)
+    if report.position_bias_first is not None:
+        first = 100 * report.position_bias_first
+        side, share = ("first", first) if first >= 50 else ("second", 100 - first)
+        console.print(f"position-biased judgements picked the {side}-shown response {share:.0f}% of the time")
     if report.ece is not None:
         console.print(
             f"calibration of p(human-chosen): ECE {_cell3(report.ece)}, Brier {_cell3(report.brier)}"

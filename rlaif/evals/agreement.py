@@ -790,9 +790,10 @@ def _markdown(r: AgreementReport) -> str:
         "",
     ]
     if r.position_bias_first is not None:
+        first = 100 * r.position_bias_first
         lines += [
-            f"Of the position-biased judgements, {100 * r.position_bias_first:.0f}% chose the first-shown "
-            "response in both orders.",
+            f"Of the position-biased judgements, {first:.0f}% picked the first-shown response in both orders and "
+            f"{100 - first:.0f}% the second-shown one.",
             "",
         ]
     lines += [
