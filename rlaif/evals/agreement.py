@@ -10,7 +10,7 @@ Run it from the command line (``rlaif eval agreement --help``) or from Python::
 
 What is measured, for each human pair (``chosen`` ≻ ``rejected``):
 
-* **Which response is shown first is randomised**, seeded and balanced: exactly half of the pairs (rounded down)
+* **Which response is shown first is randomised**, seeded and balanced: exactly half of the pairs (rounded up)
   show the human-chosen response as A. Without this, a critic that always answers "A" would look perfect on a file
   that always lists the chosen response first — position bias masquerading as accuracy.
 * ``k`` principles are sampled per pair (or all of them, or a named subset) and the critic judges every
