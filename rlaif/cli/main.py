@@ -99,12 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # typer.Exit inside standalone_mode=False
         return int(e.code or 0) if not isinstance(e.code, str) else 1
     except Exception as e:
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            return e.exit_code
-        if isinstance(e, click.exceptions.Abort):
+        # usage errors (bad option values, missing arguments) from click or typer's vendored copy of it:
+        # duck-typed, because typer >= 0.29 raises its own exception classes
+        show = getattr(e, "show", None)
+        if callable(show) and isinstance(getattr(e, "exit_code", None), int):
+            show()
+            return int(e.exit_code)  # type: ignore[attr-defined]
+        if type(e).__name__ == "Abort":
             return 1
         raise
     return 0

@@ -196,12 +196,6 @@ def test_bad_options(cli: Callable[..., Result], tmp_path: Path) -> None:
     assert not (tmp_path / "o/report.json").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=Exception,
-    reason="rlaif/cli/main.py catches click.exceptions.ClickException, but typer 0.29 raises its vendored "
-    "typer._click exceptions, so a bad option value escapes with a traceback",
-)
 def test_bad_option_value_is_a_usage_error(cli: Callable[..., Result], tmp_path: Path) -> None:
     human = write_jsonl(tmp_path / "human.jsonl", TRL_PLAIN)
     r = cli("--human", human, "-c", HHH, "--backend", "mock", "-o", tmp_path / "o", "--ties", "coin")
