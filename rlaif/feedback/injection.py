@@ -237,7 +237,9 @@ def measure_injection(
     """Flip rates of ``injections`` on ``pairs`` judged by ``critic``, with and without mitigation.
 
     ``principles`` are the principles each judgement is averaged over (a :class:`PairToJudge`'s own principles are
-    used when this is empty). Every prompt of one template set goes to the backend in one score call.
+    used when this is empty). Every prompt of one template set goes to the backend in one score call. Wrap the
+    critic in a :class:`~rlaif.feedback.call_cache.CachedBackend`: the clean judgements and the plain-text
+    injections render the same text under both template sets, so the cache scores each of them once.
     """
     if not pairs:
         raise RlaifError("no pairs to measure injection flips on")
