@@ -25,8 +25,8 @@ revision was cut at ``revision_max_new_tokens`` (a truncated reply would teach t
 
 Boilerplate small models put around a revision is removed before it is used (see :func:`clean_revision`):
 leading labels such as ``Revision:``, ``Revised response:``, ``Sure! Here is the revised response:`` (with or
-without ``**bold**``), the template's own ``<response>``/``<revision>`` tags wrapped around the whole reply, and
-quotes wrapped around the whole reply. Critiques lose a leading ``Critique:`` label. Nothing else is changed.
+without ``**bold**``), the template's own ``<response>``/``<revision>`` tags at the very start or end of the reply
+(or their neutralised look-alikes ``‹response›``), and quotes wrapped around the whole reply. Critiques lose a leading ``Critique:`` label. Nothing else is changed.
 
 Outputs (:func:`write_revise_run`), each a parquet dataset with a card embedding the constitution:
 
@@ -303,6 +303,9 @@ _CRITIQUE_LABEL = re.compile(rf"^\s*{_BOLD}\s*critique\s*{_BOLD}\s*:\s*{_BOLD}[ 
 _WRAPPING_TAG = re.compile(
     r"^\s*[<‹](response|revision|revised_response)[>›]\s*(.*?)\s*[<‹]/\1[>›]\s*$", re.DOTALL | re.IGNORECASE
 )
+# ... or only opened (or only closed): small models often echo the opening tag and stop at the length cap
+_LEADING_TAG = re.compile(r"^\s*[<‹](?:response|revision|revised_response)[>›][ \t]*\n?", re.IGNORECASE)
+_TRAILING_TAG = re.compile(r"\n?[ \t]*[<‹]/(?:response|revision|revised_response)[>›]\s*$", re.IGNORECASE)
 _QUOTES = (('"', '"'), ("“", "”"), ("'", "'"))
 
 
@@ -328,6 +331,7 @@ def clean_revision(text: str) -> str:
         wrapped = _WRAPPING_TAG.match(out)
         if wrapped:
             out = wrapped.group(2).strip()
+        out = _TRAILING_TAG.sub("", _LEADING_TAG.sub("", out, count=1), count=1).strip()
         out = _strip_wrapping_quotes(out)
         if out == before:
             break

@@ -214,6 +214,9 @@ def test_derive_seed_is_pinned() -> None:
         ("<response>\nBoil it gently.\n</response>", "Boil it gently."),
         ("‹revision›Boil it gently.‹/revision›", "Boil it gently."),
         ("“Boil it gently.”", "Boil it gently."),
+        ("<response>\nBoil it gently, then", "Boil it gently, then"),  # opened, cut at the length cap
+        ("Boil it gently.\n</revision>", "Boil it gently."),
+        ("Use <response> tags here.", "Use <response> tags here."),
         ('"Boil" it "gently"', '"Boil" it "gently"'),  # not one quoted block: kept
         ("Revision of the rice method: rinse first.", "Revision of the rice method: rinse first."),
         ("Answer: 42", "Answer: 42"),
