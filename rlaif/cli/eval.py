@@ -10,13 +10,21 @@ imports (torch, transformers) stay inside the evaluation module's functions, so 
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from rlaif.cli._common import (
+    BackendOpt,
+    BackendOptionOpt,
+    CacheOpt,
+    DeviceOpt,
+    DtypeOpt,
+    NoCacheOpt,
+    parse_backend_options,
+)
 from rlaif.errors import RlaifError
 
 if TYPE_CHECKING:
@@ -38,24 +46,6 @@ class Ties(StrEnum):
 
     half = "half"
     wrong = "wrong"
-
-
-def _parse_backend_options(items: list[str] | None) -> dict[str, Any]:
-    """``key=value`` pairs; values are read as JSON when they parse (numbers, booleans), else kept as text."""
-    options: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise RlaifError(
-                f"backend option {item!r} is not key=value",
-                field="backend-option",
-                hint="e.g. --backend-option device=cpu --backend-option batch_size=16",
-            )
-        try:
-            options[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.strip()] = value
-    return options
 
 
 def _cell(e: Estimate | None) -> str:
@@ -187,18 +177,12 @@ def agreement(
         int | None, typer.Option("--limit", "-n", help="Evaluate only the first N pairs.")
     ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/agreement"),
-    cache: Annotated[
-        Path | None,
-        typer.Option("--cache", help="Call cache (SQLite) [default: <out>/calls.sqlite]."),
-    ] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not cache critic calls.")] = False,
-    backend: Annotated[
-        str, typer.Option("--backend", "-b", help="Backend: transformers, vllm, openai, mock.")
-    ] = "transformers",
-    backend_option: Annotated[
-        list[str] | None,
-        typer.Option("--backend-option", help="key=value option for the backend (repeat), e.g. device=cpu."),
-    ] = None,
+    cache: CacheOpt = None,
+    no_cache: NoCacheOpt = False,
+    backend: BackendOpt = "transformers",
+    backend_option: BackendOptionOpt = None,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "auto",
     templates: Annotated[
         Path | None, typer.Option("--templates", "-t", help="Template folder searched before prompts/.")
     ] = None,
@@ -227,7 +211,7 @@ def agreement(
         critic=critic,
         out=out,
         backend=backend,
-        backend_options=_parse_backend_options(backend_option),
+        backend_options=parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend),
         templates=templates,
         cache=cache,
         use_cache=not no_cache,

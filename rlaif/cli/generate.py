@@ -9,7 +9,6 @@ the sampling parameters; see :mod:`rlaif.feedback.responses`). Every call is see
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -17,68 +16,22 @@ from typing import Annotated, Any
 
 import typer
 
+from rlaif.cli._common import (
+    BackendOpt,
+    BackendOptionOpt,
+    CacheOpt,
+    DeviceOpt,
+    DtypeOpt,
+    NoCacheOpt,
+    ProgressOpt,
+    cache_path,
+    parse_backend_options,
+    parse_field_map,
+    write_run_record,
+)
 from rlaif.errors import RlaifError
 
 log = logging.getLogger(__name__)
-
-CACHE_NAME = ".rlaif-cache.sqlite"
-
-
-def default_cache_path(out: Path) -> Path:
-    """The call cache shared by the stages writing next to ``out``: ``<out>/../.rlaif-cache.sqlite``."""
-    return out.resolve().parent / CACHE_NAME
-
-
-def parse_field_map(items: list[str] | None) -> dict[str, str]:
-    """``["prompt=question", "id=qid"]`` → ``{"prompt": "question", "id": "qid"}``."""
-    mapping: dict[str, str] = {}
-    for item in items or []:
-        ours, sep, theirs = item.partition("=")
-        if not sep or not ours.strip() or not theirs.strip():
-            raise RlaifError(
-                f"bad field mapping {item!r}",
-                field="--field",
-                hint="write OUR=THEIRS, e.g. --field prompt=question",
-            )
-        if ours.strip() not in ("prompt", "id", "split"):
-            raise RlaifError(
-                f"unknown field {ours.strip()!r} in --field", field="--field", hint="map prompt, id or split"
-            )
-        mapping[ours.strip()] = theirs.strip()
-    return mapping
-
-
-def backend_options(backend: str, device: str, dtype: str) -> dict[str, Any]:
-    """Constructor options for the named backend (device and dtype only mean something to local engines)."""
-    if backend == "transformers":
-        return {"device": device, "dtype": dtype}
-    return {}
-
-
-def open_backend(backend: str, model: str, cache_path: Path | None, *, device: str, dtype: str) -> Any:
-    """Build the backend (failing fast on a missing model), wrapped in the call cache unless ``cache_path`` is None.
-
-    The cache commits once per backend call (``chunk_size`` unbounded), so the work between two commits is always
-    recomputed in the same batches: a resumed run reproduces an uninterrupted one bit for bit.
-    """
-    from rlaif.backends.registry import make_backend
-    from rlaif.feedback.call_cache import CachedBackend, CallCache
-
-    if backend == "transformers":
-        from rlaif.models import resolve_model
-
-        resolve_model(model)  # a missing model or unreachable hub fails here, before any long load
-    engine = make_backend(backend, model, **backend_options(backend, device, dtype))
-    if cache_path is None:
-        return engine
-    return CachedBackend(engine, CallCache(cache_path), chunk_size=1 << 30)
-
-
-def write_run_record(out: Path, record: dict[str, Any]) -> None:
-    """``<out>/run.json``: what ran and the cache's hits and misses (not part of the dataset's bytes)."""
-    from rlaif.atomic import atomic_write_text
-
-    atomic_write_text(out / "run.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 def command(
@@ -90,9 +43,8 @@ def command(
         str, typer.Option("--policy", help="Policy model: alias, local path or hub id.")
     ] = "smollm2",
     n: Annotated[int, typer.Option("-n", help="Responses per prompt.")] = 2,
-    backend: Annotated[
-        str, typer.Option("--backend", help="transformers, vllm, openai or mock.")
-    ] = "transformers",
+    backend: BackendOpt = "transformers",
+    backend_option: BackendOptionOpt = None,
     max_new_tokens: Annotated[
         int, typer.Option("--max-new-tokens", help="Length cap of each response.")
     ] = 256,
@@ -118,17 +70,14 @@ def command(
         typer.Option("--max-prompt-tokens", help="Prompt token budget (default: context − max new)."),
     ] = None,
     batch_prompts: Annotated[int, typer.Option("--batch-prompts", help="Prompts per backend call.")] = 16,
-    cache: Annotated[
-        Path | None, typer.Option("--cache", help="Call cache file (default <out>/../.rlaif-cache.sqlite).")
-    ] = None,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Do not read or write the call cache.")
-    ] = False,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, ...")] = "auto",
-    dtype: Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16, float16.")] = "auto",
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
+    cache: CacheOpt = None,
+    no_cache: NoCacheOpt = False,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "auto",
+    progress: ProgressOpt = True,
 ) -> None:
     """Sample n responses per prompt from a policy model (seeded, cached, resumable)."""
+    from rlaif.feedback.call_cache import open_backend
     from rlaif.feedback.inputs import load_prompts
     from rlaif.feedback.responses import GenerateConfig, generate_responses, write_responses
 
@@ -145,8 +94,9 @@ def command(
         progress=progress,
     )
     rows = load_prompts(prompts, field_map=parse_field_map(field), skip_bad_rows=skip_bad_rows)
-    cache_path = None if no_cache else (cache or default_cache_path(out))
-    engine = open_backend(backend, policy, cache_path, device=device, dtype=dtype)
+    cache_file = cache_path(out, cache, no_cache)
+    options = parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend)
+    engine = open_backend(backend, policy, options=options, cache=cache_file)
     try:
         sets = generate_responses(engine, rows, config)
     finally:
@@ -164,7 +114,7 @@ def command(
             "prompts": str(prompts),
             "policy": engine.model_id,
             "backend": backend,
-            "cache": str(cache_path) if cache_path else None,
+            "cache": str(cache_file) if cache_file else None,
             "cache_hits": cached.hits if cached else 0,
             "cache_misses": cached.misses if cached else 0,
         },

@@ -16,7 +16,18 @@ from typing import Annotated, Any
 
 import typer
 
-from rlaif.cli.generate import default_cache_path, open_backend, write_run_record
+from rlaif.cli._common import (
+    BackendOpt,
+    BackendOptionOpt,
+    CacheOpt,
+    DeviceOpt,
+    DtypeOpt,
+    NoCacheOpt,
+    ProgressOpt,
+    cache_path,
+    parse_backend_options,
+    write_run_record,
+)
 from rlaif.errors import RlaifError
 
 
@@ -81,24 +92,20 @@ def command(
     batch_pairs: Annotated[
         int, typer.Option("--batch-pairs", help="Pairs per critic call (commit unit).")
     ] = 8,
-    backend: Annotated[
-        str, typer.Option("--backend", help="transformers, vllm, openai or mock.")
-    ] = "transformers",
-    cache: Annotated[
-        Path | None, typer.Option("--cache", help="Call cache file (default <out>/../.rlaif-cache.sqlite).")
-    ] = None,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Do not read or write the call cache.")
-    ] = False,
+    backend: BackendOpt = "transformers",
+    backend_option: BackendOptionOpt = None,
+    cache: CacheOpt = None,
+    no_cache: NoCacheOpt = False,
     push_to_hub: Annotated[
         str | None, typer.Option("--push-to-hub", help="Push the dataset to this hub repo when done.")
     ] = None,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, ...")] = "auto",
-    dtype: Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16, float16.")] = "auto",
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "auto",
+    progress: ProgressOpt = True,
 ) -> None:
     """Label response pairs with soft preferences from a critic (both orders, k principles, cached, resumable)."""
     from rlaif.constitution import load_constitution
+    from rlaif.feedback.call_cache import open_backend
     from rlaif.feedback.labeler import JudgeConfig, LabelConfig, label_dataset, write_label_run
     from rlaif.feedback.responses import read_responses
     from rlaif.prompting import TemplateSet
@@ -141,8 +148,9 @@ def command(
 
         check_hub_reachable()
     needs_critic = label_source != "rules" or (pairing == "best_worst" and best_worst_by == "critic")
-    cache_path = None if no_cache else (cache or default_cache_path(out))
-    engine = open_backend(backend, critic, cache_path, device=device, dtype=dtype) if needs_critic else None
+    cache_file = cache_path(out, cache, no_cache)
+    options = parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend)
+    engine = open_backend(backend, critic, options=options, cache=cache_file) if needs_critic else None
     try:
         run = label_dataset(sets, const, engine, templates, config)
         cached = getattr(engine, "cache", None)
@@ -154,7 +162,7 @@ def command(
                 "constitution": str(constitution),
                 "critic": engine.model_id if engine is not None else None,
                 "backend": backend,
-                "cache": str(cache_path) if cache_path and engine is not None else None,
+                "cache": str(cache_file) if cache_file and engine is not None else None,
                 "cache_hits": cached.hits if cached else 0,
                 "cache_misses": cached.misses if cached else 0,
             },

@@ -946,9 +946,8 @@ def run_agreement(run: AgreementRun, *, progress: bool = True) -> tuple[Agreemen
     Recipe: load inputs (every user error names its file and line) → build the critic behind the call cache →
     :func:`evaluate_agreement` → :func:`write_report`.
     """
-    from rlaif.backends.registry import make_backend
     from rlaif.constitution import load_constitution
-    from rlaif.feedback.call_cache import CachedBackend, CallCache
+    from rlaif.feedback.call_cache import CachedBackend, default_cache_path, open_backend
     from rlaif.feedback.inputs import load_preferences
 
     if run.limit is not None and run.limit < 1:
@@ -961,20 +960,16 @@ def run_agreement(run: AgreementRun, *, progress: bool = True) -> tuple[Agreemen
     # fail on a bad principle subset or k before the (slow) model load
     principles_for_pairs(pairs[:1], constitution, run.agreement)
 
-    backend = make_backend(run.backend, run.critic, **dict(run.backend_options))
-    cache = None
-    critic: Backend = backend
-    if run.use_cache:
-        cache = CallCache(run.cache or Path(run.out) / "calls.sqlite")
-        critic = CachedBackend(backend, cache)
+    cache_file = (run.cache or default_cache_path(run.out)) if run.use_cache else None
+    critic = open_backend(run.backend, run.critic, options=dict(run.backend_options), cache=cache_file)
     try:
         report = evaluate_agreement(
             critic, templates, pairs, constitution, run.agreement, progress=progress, source=str(run.human)
         )
     finally:
         critic.close()
-        if cache is not None:
-            cache.close()
+        if isinstance(critic, CachedBackend):
+            critic.cache.close()
     paths = write_report(report, pairs, run.out)
     log.info("agreement report written to %s (%s, %s, %s)", run.out, *(p.name for p in paths.values()))
     return report, paths

@@ -209,3 +209,37 @@ class CachedBackend:
     def close(self) -> None:
         """Close the wrapped backend (the cache stays open until :meth:`CallCache.close`)."""
         self.backend.close()
+
+
+#: the call cache shared by stages writing next to each other: ``<out>/../.rlaif-cache.sqlite``
+CACHE_FILE_NAME = ".rlaif-cache.sqlite"
+
+
+def default_cache_path(out: str | Path) -> Path:
+    """Where a stage writing into ``out`` keeps its call cache by default (shared with its sibling stages)."""
+    return Path(out).resolve().parent / CACHE_FILE_NAME
+
+
+def open_backend(
+    backend: str,
+    model: str,
+    *,
+    options: dict[str, Any] | None = None,
+    cache: str | Path | None = None,
+) -> Backend:
+    """Build a backend by name for ``model`` and, when ``cache`` is given, wrap it in the call cache.
+
+    Local models are resolved first, so a missing model or an unreachable hub fails in a second, before any long
+    load. The cache commits once per backend call (the callers batch their work), so the work between two commits is
+    always recomputed in the same batches: a resumed run reproduces an uninterrupted one bit for bit.
+    """
+    from rlaif.backends.registry import make_backend
+
+    if backend in ("transformers", "vllm"):
+        from rlaif.models import resolve_model
+
+        resolve_model(model)
+    engine: Backend = make_backend(backend, model, **(options or {}))
+    if cache is None:
+        return engine
+    return CachedBackend(engine, CallCache(cache), chunk_size=1 << 30)

@@ -112,7 +112,7 @@ def test_both_input_formats(
     assert all(len(x["principles"]) == 2 for x in rows_out)
     report = json.loads((out / "report.json").read_text())
     assert report["n_pairs"] == 2 and report["source"] == str(human)
-    assert (out / "calls.sqlite").exists()  # the default call cache lives in the output folder
+    assert (out.parent / ".rlaif-cache.sqlite").exists()  # the default call cache is shared by sibling stages
 
 
 @pytest.mark.parametrize(
@@ -138,7 +138,7 @@ def test_all_principles_limit_and_cache(cli: Callable[..., Result], tmp_path: Pa
     assert report["n_pairs"] == 5 and report["config"]["all_principles"] is True
     assert len(report["per_principle"]) == 8 and len(report["rules"]) == 8
     assert "rules vs critic" in r.out
-    assert cache.exists() and not (out / "calls.sqlite").exists()
+    assert cache.exists() and not (out.parent / ".rlaif-cache.sqlite").exists()
     # a second run reads every call from the cache and reports the same numbers
     r2 = cli(*args, *common, "-o", tmp_path / "out2")
     assert r2.code == 0

@@ -1,0 +1,94 @@
+"""Options and helpers every model-using subcommand shares, so they read and behave the same.
+
+* ``--backend`` / ``--backend-option key=value`` (repeatable; values parsed as JSON when they parse) /
+  ``--device`` / ``--dtype``: how the model runs.
+* ``--cache PATH`` / ``--no-cache``: the call cache, by default ``<out>/../.rlaif-cache.sqlite`` so the stages of one
+  workspace (generate, label, revise, eval) share it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rlaif.errors import RlaifError
+
+BackendOpt = Annotated[
+    str, typer.Option("--backend", "-b", help="Backend: transformers, vllm, openai or mock.")
+]
+BackendOptionOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--backend-option",
+        help="key=value passed to the backend (repeat), e.g. batch_size=16 or base_url=http://127.0.0.1:8000/v1.",
+    ),
+]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1 (local backends).")]
+DtypeOpt = Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16, float16 (local backends).")]
+CacheOpt = Annotated[
+    Path | None,
+    typer.Option("--cache", help="Call cache file (SQLite) [default: <out>/../.rlaif-cache.sqlite]."),
+]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the call cache.")]
+ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
+
+
+def parse_backend_options(
+    items: list[str] | None, *, device: str = "auto", dtype: str = "auto", backend: str
+) -> dict[str, Any]:
+    """``--backend-option`` pairs (values read as JSON when they parse) plus ``--device``/``--dtype`` for local engines."""
+    options: dict[str, Any] = {}
+    if backend in ("transformers", "vllm"):
+        if device != "auto" and backend == "transformers":
+            options["device"] = device
+        if dtype != "auto":
+            options["dtype"] = dtype
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise RlaifError(
+                f"backend option {item!r} is not key=value",
+                field="--backend-option",
+                hint="e.g. --backend-option batch_size=16",
+            )
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
+
+
+def cache_path(out: Path, cache: Path | None, no_cache: bool) -> Path | None:
+    """The call cache to use for a stage writing into ``out`` (None when disabled)."""
+    from rlaif.feedback.call_cache import default_cache_path
+
+    return None if no_cache else (cache or default_cache_path(out))
+
+
+def parse_field_map(items: list[str] | None) -> dict[str, str]:
+    """``["prompt=question", "id=qid"]`` → ``{"prompt": "question", "id": "qid"}``."""
+    mapping: dict[str, str] = {}
+    for item in items or []:
+        ours, sep, theirs = item.partition("=")
+        if not sep or not ours.strip() or not theirs.strip():
+            raise RlaifError(
+                f"bad field mapping {item!r}",
+                field="--field",
+                hint="write OUR=THEIRS, e.g. --field prompt=question",
+            )
+        if ours.strip() not in ("prompt", "id", "split"):
+            raise RlaifError(
+                f"unknown field {ours.strip()!r} in --field", field="--field", hint="map prompt, id or split"
+            )
+        mapping[ours.strip()] = theirs.strip()
+    return mapping
+
+
+def write_run_record(out: Path, record: dict[str, Any]) -> None:
+    """``<out>/run.json``: what ran and the cache's hits and misses (kept apart from the dataset's bytes)."""
+    from rlaif.atomic import atomic_write_text
+
+    atomic_write_text(out / "run.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
