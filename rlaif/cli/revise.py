@@ -10,14 +10,21 @@ onto :class:`rlaif.feedback.revise.ReviseConfig`.
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from rlaif.errors import RlaifError
+from rlaif.cli._common import (
+    BackendOpt,
+    BackendOptionOpt,
+    CacheOpt,
+    DeviceOpt,
+    DtypeOpt,
+    NoCacheOpt,
+    parse_backend_options,
+)
 
 
 class Accept(StrEnum):
@@ -33,24 +40,6 @@ class Reviser(StrEnum):
 
     policy = "policy"
     critic = "critic"
-
-
-def parse_backend_options(items: list[str] | None) -> dict[str, Any]:
-    """``key=value`` pairs; values are read as JSON when they parse (numbers, booleans), else kept as text."""
-    options: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise RlaifError(
-                f"backend option {item!r} is not key=value",
-                field="backend-option",
-                hint="e.g. --backend-option device=cpu --backend-option batch_size=16",
-            )
-        try:
-            options[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.strip()] = value
-    return options
 
 
 def command(
@@ -115,17 +104,12 @@ def command(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Principle sampling and sampled generation.")] = 0,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/revisions"),
-    cache: Annotated[
-        Path | None, typer.Option("--cache", help="Call cache (SQLite) [default: <out>/calls.sqlite].")
-    ] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not cache model calls.")] = False,
-    backend: Annotated[
-        str, typer.Option("--backend", "-b", help="Backend: transformers, vllm, openai, mock.")
-    ] = "transformers",
-    backend_option: Annotated[
-        list[str] | None,
-        typer.Option("--backend-option", help="key=value option for the backend (repeat), e.g. device=cpu."),
-    ] = None,
+    cache: CacheOpt = None,
+    no_cache: NoCacheOpt = False,
+    backend: BackendOpt = "transformers",
+    backend_option: BackendOptionOpt = None,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "auto",
     templates: Annotated[
         Path | None, typer.Option("--templates", "-t", help="Template folder searched before prompts/.")
     ] = None,
@@ -164,7 +148,7 @@ def command(
         policy=policy,
         critic=critic,
         backend=backend,
-        backend_options=parse_backend_options(backend_option),
+        backend_options=parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend),
         templates=templates,
         use_cache=not no_cache,
         skip_bad_rows=skip_bad_rows,

@@ -15,7 +15,15 @@ from typing import Annotated
 
 import typer
 
-from rlaif.cli.revise import parse_backend_options
+from rlaif.cli._common import (
+    BackendOpt,
+    BackendOptionOpt,
+    CacheOpt,
+    DeviceOpt,
+    DtypeOpt,
+    NoCacheOpt,
+    parse_backend_options,
+)
 from rlaif.errors import RlaifError
 
 
@@ -37,17 +45,12 @@ def command(
     template: Annotated[str, typer.Option("--template", help="Scored template name.")] = "score",
     seed: Annotated[int, typer.Option("--seed", help="Principle sampling seed.")] = 0,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/scores"),
-    cache: Annotated[
-        Path | None, typer.Option("--cache", help="Call cache (SQLite) [default: <out>/calls.sqlite].")
-    ] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not cache critic calls.")] = False,
-    backend: Annotated[
-        str, typer.Option("--backend", "-b", help="Backend: transformers, vllm, openai, mock.")
-    ] = "transformers",
-    backend_option: Annotated[
-        list[str] | None,
-        typer.Option("--backend-option", help="key=value option for the backend (repeat), e.g. device=cpu."),
-    ] = None,
+    cache: CacheOpt = None,
+    no_cache: NoCacheOpt = False,
+    backend: BackendOpt = "transformers",
+    backend_option: BackendOptionOpt = None,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "auto",
     templates: Annotated[
         Path | None, typer.Option("--templates", "-t", help="Template folder searched before prompts/.")
     ] = None,
@@ -69,7 +72,7 @@ def command(
         out=out,
         critic=critic,
         backend=backend,
-        backend_options=parse_backend_options(backend_option),
+        backend_options=parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend),
         templates=templates,
         use_cache=not no_cache,
         cache=cache,

@@ -919,7 +919,7 @@ class AgreementRun:
         backend: backend name (``transformers``, ``vllm``, ``openai``, ``mock``).
         backend_options: extra keyword options for the backend's constructor.
         templates: a template folder searched before the shipped prompts/.
-        cache: the call cache (SQLite); default ``<out>/calls.sqlite``; None with ``use_cache=False``.
+        cache: the call cache (SQLite); default ``<out>/../.rlaif-cache.sqlite``; None with ``use_cache=False``.
         use_cache: cache critic calls (a rerun, or a run with one principle edited, recomputes only what changed).
         limit: evaluate only the first ``limit`` pairs of the file.
         skip_bad_rows: skip malformed rows (logged) instead of stopping.

@@ -856,7 +856,7 @@ class ReviseJob:
 
     Give ``prompts`` (the policy answers them first) or ``responses`` (a dataset written by ``rlaif generate``).
     ``policy`` and ``critic`` are model names for ``backend``; the same name gives one shared backend (the model is
-    loaded once). The call cache defaults to ``<out>/calls.sqlite``.
+    loaded once). The call cache defaults to ``<out>/../.rlaif-cache.sqlite`` (shared by sibling stages).
     """
 
     constitution: Path
@@ -877,13 +877,13 @@ class ReviseJob:
 def open_backends(
     policy: str, critic: str, backend: str, options: Mapping[str, Any]
 ) -> tuple[Backend, Backend]:
-    """The policy and critic backends; one shared object when both name the same model."""
-    from rlaif.backends.registry import make_backend
+    """The policy and critic backends (models resolved first: fail fast); one shared object when both are the same."""
+    from rlaif.feedback.call_cache import open_backend
 
-    policy_backend = make_backend(backend, policy, **dict(options))
+    policy_backend = open_backend(backend, policy, options=dict(options))
     if critic == policy:
         return policy_backend, policy_backend
-    return policy_backend, make_backend(backend, critic, **dict(options))
+    return policy_backend, open_backend(backend, critic, options=dict(options))
 
 
 def run_revise_job(job: ReviseJob) -> tuple[ReviseRun, Path, Path]:
@@ -911,7 +911,9 @@ def run_revise_job(job: ReviseJob) -> tuple[ReviseRun, Path, Path]:
         inputs = responses_to_revise(read_responses(job.responses)[: job.limit], job.config.response_index)
     config = job.config
     if job.use_cache and config.cache is None:
-        config = replace(config, cache=str(Path(job.out) / "calls.sqlite"))
+        from rlaif.feedback.call_cache import default_cache_path
+
+        config = replace(config, cache=str(default_cache_path(job.out)))
     if not job.use_cache:
         config = replace(config, cache=None)
     log.info(

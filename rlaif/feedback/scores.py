@@ -359,7 +359,7 @@ def unlabeled_reasons(results: Sequence[PointwiseScore | Unlabeled]) -> dict[str
 
 @dataclass(frozen=True)
 class ScoreJob:
-    """Everything ``rlaif score-responses`` needs, from files. The call cache defaults to ``<out>/calls.sqlite``."""
+    """Everything ``rlaif score-responses`` needs, from files. The call cache defaults to ``<out>/../.rlaif-cache.sqlite`` (shared by sibling stages)."""
 
     responses: Path
     constitution: Path
@@ -430,10 +430,9 @@ def _score_card(job: ScoreJob, run_rows: list[dict[str, Any]], unlabeled: dict[s
 def run_score_job(job: ScoreJob) -> ScoreRun:
     """Read the responses, score every response, write ``<out>/data.parquet`` and its card."""
     from rlaif.constitution import constitution_hash, dump_constitution_yaml, load_constitution
-    from rlaif.feedback.call_cache import CachedBackend, CallCache
+    from rlaif.feedback.call_cache import CachedBackend, default_cache_path, open_backend
     from rlaif.feedback.dataset_io import write_card, write_rows
     from rlaif.feedback.responses import read_responses
-    from rlaif.feedback.revise import open_backends
 
     if job.limit is not None and job.limit < 1:
         raise RlaifError("limit must be >= 1", field="limit")
@@ -451,18 +450,14 @@ def run_score_job(job: ScoreJob) -> ScoreRun:
         job.backend,
         job.config.k,
     )
-    backend, _ = open_backends(job.critic, job.critic, job.backend, job.backend_options)
-    cache = None
-    critic: Backend = backend
-    if job.use_cache:
-        cache = CallCache(job.cache or Path(job.out) / "calls.sqlite")
-        critic = CachedBackend(backend, cache)
+    cache_file = (job.cache or default_cache_path(job.out)) if job.use_cache else None
+    critic = open_backend(job.backend, job.critic, options=dict(job.backend_options), cache=cache_file)
     try:
         results = score_responses(critic, items, (), templates, job.config)
     finally:
-        backend.close()
-        if cache is not None:
-            cache.close()
+        critic.close()
+        if isinstance(critic, CachedBackend):
+            critic.cache.close()
     rows = score_rows(
         items, results, constitution_hash=constitution_hash(constitution), critic=critic, config=job.config
     )

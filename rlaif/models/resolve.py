@@ -94,7 +94,12 @@ class ResolvedModel:
 
     def provenance(self) -> dict[str, str]:
         """What a manifest or a labelled row records about this model (JSON-ready)."""
-        return {"model": self.name, "model_id": self.model_id, "revision": self.revision, "source": self.source}
+        return {
+            "model": self.name,
+            "model_id": self.model_id,
+            "revision": self.revision,
+            "source": self.source,
+        }
 
 
 def cache_root(cache_dir: Path | None = None) -> Path:

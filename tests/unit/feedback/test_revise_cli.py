@@ -77,7 +77,7 @@ def test_happy_path_from_prompts(
     assert json.loads(pairs[0]["params"])["accept"] == "both_orders"
     sft = read_rows(out / "sft")
     assert sft[0]["messages"][-1] == {"role": "assistant", "content": "REVISED reply."}
-    assert (out / "calls.sqlite").exists() and (out / "pairs" / "README.md").exists()
+    assert (out.parent / ".rlaif-cache.sqlite").exists() and (out / "pairs" / "README.md").exists()
     # a rerun answers every call from the cache and writes the same bytes
     before = (out / "pairs" / "data.parquet").read_bytes()
     made.clear()
@@ -128,7 +128,7 @@ def test_happy_path_from_a_responses_dataset(
     # nothing was generated for the initial responses: only critiques and revisions
     generated = [made[0].prompt_text(g.prompt) for g in made[0].generate_requests]
     assert len(generated) == 4 and all("request:" in g for g in generated)
-    assert not (out / "calls.sqlite").exists()
+    assert not (out.parent / ".rlaif-cache.sqlite").exists()
     r = cli(
         "revise",
         "--responses",
