@@ -62,5 +62,25 @@ def make_backend(name: str, model: str | None = None, **options: Any) -> Backend
     Unknown names raise :class:`~rlaif.errors.RlaifError` listing the known ones.
     """
     cls = backend_class(name)
+    accepted = _keyword_parameters(cls)
+    unknown = sorted(set(options) - accepted) if accepted is not None else []
+    if unknown:
+        raise BackendError(
+            name,
+            f"unknown option(s) {', '.join(unknown)}",
+            hint=f"the {name} backend accepts: {', '.join(sorted(accepted or ()))}",
+        )
     backend = cls(model, **options) if model is not None else cls(**options)
     return cast(Backend, backend)
+
+
+def _keyword_parameters(cls: type[Any]) -> set[str] | None:
+    """The keyword options a backend constructor takes (None when it takes ``**kwargs``: anything goes)."""
+    import inspect
+
+    params = inspect.signature(cls).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return {
+        p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "model"
+    }

@@ -42,3 +42,12 @@ def test_importing_backend_modules_does_not_import_heavy_dependencies() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_unknown_backend_option_is_a_clear_error() -> None:
+    from rlaif.backends.registry import make_backend
+    from rlaif.errors import BackendError
+
+    with pytest.raises(BackendError) as e:
+        make_backend("mock", None, batchsize=4)
+    assert "unknown option(s) batchsize" in str(e.value) and "accepts:" in str(e.value)
