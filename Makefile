@@ -32,11 +32,16 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+QUICKSTART_OUT ?= out/quickstart
+
 quickstart: install
 	$(VENV)/bin/rlaif validate principles prompts
-	$(VENV)/bin/rlaif ls principles
 	$(VENV)/bin/rlaif render compare --constitution principles/hhh.yaml --principle honesty \
 		--example data/examples/render_example.yaml --model smollm2
+	$(VENV)/bin/rlaif generate --prompts data/prompts/smoke.jsonl --policy smollm2 -n 2 \
+		--max-new-tokens 96 --temperature 0.8 --seed 0 -o $(QUICKSTART_OUT)/responses
+	$(VENV)/bin/rlaif label --responses $(QUICKSTART_OUT)/responses --constitution principles/hhh.yaml \
+		--critic smollm2 -k 2 --seed 0 -o $(QUICKSTART_OUT)/labels
 
 check: install
 	$(VENV)/bin/ruff check rlaif tests benchmarks
