@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from rlaif.atomic import fsync_dir
 from rlaif.errors import ModelError
 
 logger = logging.getLogger(__name__)
@@ -78,15 +79,6 @@ def convert_gguf_with_transformers(gguf_file: Path, out_dir: Path) -> None:
         tokenizer.model_max_length = max_positions
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # some filesystems refuse to open folders; the rename is still atomic
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 @contextlib.contextmanager
@@ -153,7 +145,7 @@ def ensure_converted(
                 fh.flush()
                 os.fsync(fh.fileno())
             os.rename(tmp, target)
-            _fsync_dir(parent)
+            fsync_dir(parent)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
