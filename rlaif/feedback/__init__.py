@@ -29,6 +29,22 @@ from rlaif.feedback.responses import (
     read_responses,
     write_responses,
 )
+from rlaif.feedback.revise import (
+    ReviseConfig,
+    ReviseJob,
+    ReviseRun,
+    revise,
+    run_revise_job,
+    write_revise_run,
+)
+from rlaif.feedback.scores import (
+    PointwiseScore,
+    ScoreConfig,
+    ScoreItem,
+    ScoreJob,
+    run_score_job,
+    score_responses,
+)
 from rlaif.feedback.soft_labels import PrincipleJudgement, SoftLabel, ensemble, judgement_from_logprobs
 
 __all__ = [
@@ -39,11 +55,18 @@ __all__ = [
     "LabelConfig",
     "LabelRun",
     "PairToJudge",
+    "PointwiseScore",
     "PreferencePair",
     "PrincipleJudgement",
     "PromptRow",
     "ResponsePair",
     "ResponseSet",
+    "ReviseConfig",
+    "ReviseJob",
+    "ReviseRun",
+    "ScoreConfig",
+    "ScoreItem",
+    "ScoreJob",
     "SoftLabel",
     "Unlabeled",
     "ensemble",
@@ -56,8 +79,13 @@ __all__ = [
     "make_pairs",
     "read_responses",
     "read_rows",
+    "revise",
+    "run_revise_job",
+    "run_score_job",
+    "score_responses",
     "write_card",
     "write_label_run",
     "write_responses",
+    "write_revise_run",
     "write_rows",
 ]
