@@ -179,9 +179,7 @@ def main() -> int:
             f"its time is extrapolated to all prompts"
         )
 
-    diff = max(
-        abs(a - b) for f, nv in zip(fast, naive, strict=True) for a, b in zip(f.logprobs, nv, strict=True)
-    )
+    diff = max(abs(a - b) for i, nv in naive.items() for a, b in zip(fast[i].logprobs, nv, strict=True))
     speedup = naive_s / fast_s
     achieved = flops_per_token * computed / fast_s
     prefer_a = sum(f.logprobs[0] > f.logprobs[1] for f in fast) / len(fast)
