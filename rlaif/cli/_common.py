@@ -33,6 +33,9 @@ CacheOpt = Annotated[
     typer.Option("--cache", help="Call cache file (SQLite) [default: <out>/../.rlaif-cache.sqlite]."),
 ]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the call cache.")]
+TemplatesOpt = Annotated[
+    Path | None, typer.Option("--templates", "-t", help="Template folder searched before prompts/.")
+]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
 
 

@@ -23,6 +23,7 @@ from rlaif.cli._common import (
     DeviceOpt,
     DtypeOpt,
     NoCacheOpt,
+    TemplatesOpt,
     parse_backend_options,
 )
 from rlaif.errors import RlaifError
@@ -183,9 +184,7 @@ def agreement(
     backend_option: BackendOptionOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
-    templates: Annotated[
-        Path | None, typer.Option("--templates", "-t", help="Template folder searched before prompts/.")
-    ] = None,
+    templates: TemplatesOpt = None,
     skip_bad_rows: Annotated[
         bool, typer.Option("--skip-bad-rows", help="Skip malformed rows (logged) instead of stopping.")
     ] = False,

@@ -23,6 +23,7 @@ from rlaif.cli._common import (
     DeviceOpt,
     DtypeOpt,
     NoCacheOpt,
+    TemplatesOpt,
     parse_backend_options,
 )
 
@@ -110,9 +111,7 @@ def command(
     backend_option: BackendOptionOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
-    templates: Annotated[
-        Path | None, typer.Option("--templates", "-t", help="Template folder searched before prompts/.")
-    ] = None,
+    templates: TemplatesOpt = None,
     limit: Annotated[int | None, typer.Option("--limit", "-n", help="Only the first N prompts.")] = None,
     skip_bad_rows: Annotated[
         bool, typer.Option("--skip-bad-rows", help="Skip malformed prompt rows (logged) instead of stopping.")

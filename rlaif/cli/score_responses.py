@@ -22,6 +22,7 @@ from rlaif.cli._common import (
     DeviceOpt,
     DtypeOpt,
     NoCacheOpt,
+    TemplatesOpt,
     parse_backend_options,
 )
 from rlaif.errors import RlaifError
@@ -51,9 +52,7 @@ def command(
     backend_option: BackendOptionOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
-    templates: Annotated[
-        Path | None, typer.Option("--templates", "-t", help="Template folder searched before prompts/.")
-    ] = None,
+    templates: TemplatesOpt = None,
     limit: Annotated[int | None, typer.Option("--limit", "-n", help="Only the first N prompts.")] = None,
 ) -> None:
     """Score each response 1–10 with the critic (probability-weighted mean); write a dataset with the scores."""
