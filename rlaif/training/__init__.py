@@ -1,0 +1,43 @@
+"""Building blocks shared by the trainers (reward model, DPO, PPO).
+
+Settings (:class:`LoraSettings`, :class:`OptimSettings`, :class:`RunSettings`), LoRA attachment, the accelerate
+Accelerator, optimiser and schedule, exact-resume checkpoints, the NaN guard, per-step metrics, response-token
+log-probabilities without full-vocabulary prompt logits, and export as a Hugging Face folder with a card.
+"""
+
+from rlaif.training.accel import make_accelerator, seed_everything
+from rlaif.training.checkpoint import Checkpointer, TrainerState, trainable_state
+from rlaif.training.config import LoraSettings, OptimSettings, RunSettings
+from rlaif.training.export import export_model, read_sidecar
+from rlaif.training.guard import TrainingDivergedError, check_finite
+from rlaif.training.logprobs import pad_left, response_mask_left, token_logprobs
+from rlaif.training.lora import attach_lora, count_parameters
+from rlaif.training.metrics import MetricsLogger, read_metrics
+from rlaif.training.optim import lr_factor, make_optimizer, make_scheduler
+from rlaif.training.progress import progress_bar
+
+__all__ = [
+    "Checkpointer",
+    "LoraSettings",
+    "MetricsLogger",
+    "OptimSettings",
+    "RunSettings",
+    "TrainerState",
+    "TrainingDivergedError",
+    "attach_lora",
+    "check_finite",
+    "count_parameters",
+    "export_model",
+    "lr_factor",
+    "make_accelerator",
+    "make_optimizer",
+    "make_scheduler",
+    "pad_left",
+    "progress_bar",
+    "read_metrics",
+    "read_sidecar",
+    "response_mask_left",
+    "seed_everything",
+    "token_logprobs",
+    "trainable_state",
+]

@@ -1,0 +1,59 @@
+"""Saving a trained model as a standard Hugging Face folder: the adapter (or merged weights), tokenizer, card and
+the rlaif sidecar (``rlaif.json``: constitution hash, template hash, training data, settings)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rlaif.atomic import atomic_directory
+
+SIDECAR = "rlaif.json"
+
+
+def export_model(
+    model: Any,
+    tokenizer: Any,
+    out_dir: str | Path,
+    *,
+    merge: bool = False,
+    card: str | None = None,
+    sidecar: Mapping[str, Any] | None = None,
+    extra_files: Mapping[str, str] | None = None,
+) -> Path:
+    """Write ``model`` to ``out_dir`` atomically and return the folder.
+
+    A peft model is saved as its adapter (``adapter_config.json`` + ``adapter_model.safetensors``, loadable by peft,
+    transformers and vLLM) unless ``merge`` is set, in which case the adapter is folded into a copy of the weights
+    and a full safetensors model is written. ``card`` becomes ``README.md``; ``sidecar`` goes to ``rlaif.json``;
+    ``extra_files`` maps file names to text written beside them (e.g. the reward template).
+    """
+    import copy
+
+    with atomic_directory(out_dir) as tmp:
+        target = model
+        if merge and hasattr(model, "merge_and_unload"):
+            target = copy.deepcopy(model).merge_and_unload()
+        target.save_pretrained(str(tmp), safe_serialization=True)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(tmp))
+        if card is not None:
+            (tmp / "README.md").write_text(card, encoding="utf-8")
+        if sidecar is not None:
+            (tmp / SIDECAR).write_text(
+                json.dumps(dict(sidecar), indent=2, sort_keys=True, default=str) + "\n"
+            )
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text, encoding="utf-8")
+    return Path(out_dir)
+
+
+def read_sidecar(folder: str | Path) -> dict[str, Any]:
+    """The ``rlaif.json`` saved beside a model (empty when there is none)."""
+    p = Path(folder) / SIDECAR
+    if not p.is_file():
+        return {}
+    data: dict[str, Any] = json.loads(p.read_text(encoding="utf-8"))
+    return data
