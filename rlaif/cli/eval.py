@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="eval",
-    help="Evaluate: critic agreement with human labels (more evaluations follow).",
+    help="Evaluate: critic agreement with human labels, reward models, policies.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -225,3 +225,24 @@ def agreement(
             f"the critic labeled none of the {report.n_pairs} pairs",
             hint="see the reasons above; a lower --min-choice-mass or another critic may help",
         )
+
+
+# Further evaluations live in their own modules (``rlaif/cli/eval_<name>.py``, each exposing ``command``) so that
+# each stays small; they are registered here when present.
+EVAL_SUBCOMMANDS: dict[str, str] = {"rm": "eval_rm", "policy": "eval_policy"}
+
+
+def _register_evals() -> None:
+    import importlib
+
+    for name, module_name in EVAL_SUBCOMMANDS.items():
+        try:
+            module = importlib.import_module(f"rlaif.cli.{module_name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"rlaif.cli.{module_name}":
+                continue  # not built yet
+            raise
+        app.command(name)(module.command)
+
+
+_register_evals()

@@ -33,6 +33,12 @@ SUBCOMMANDS: dict[str, str] = {
     "label": "label",
     "revise": "revise",
     "score-responses": "score_responses",
+    "train-rm": "train_rm",
+    "score": "score",
+    "train-policy": "train_policy",
+    "run": "run",
+    "status": "status",
+    "report": "report",
 }
 
 

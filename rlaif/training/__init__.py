@@ -15,6 +15,7 @@ from rlaif.training.lora import attach_lora, count_parameters
 from rlaif.training.metrics import MetricsLogger, read_metrics
 from rlaif.training.optim import lr_factor, make_optimizer, make_scheduler
 from rlaif.training.progress import progress_bar
+from rlaif.training.result import TrainResult
 
 __all__ = [
     "Checkpointer",
@@ -22,6 +23,7 @@ __all__ = [
     "MetricsLogger",
     "OptimSettings",
     "RunSettings",
+    "TrainResult",
     "TrainerState",
     "TrainingDivergedError",
     "attach_lora",
