@@ -19,11 +19,11 @@ class LoraSettings(_Strict):
     """A LoRA adapter (peft). ``enabled=False`` trains every weight (full fine-tune)."""
 
     enabled: bool = True
-    r: int = Field(16, ge=1, description="adapter rank")
-    alpha: int = Field(32, ge=1, description="scaling numerator (scale = alpha / r)")
-    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout on the adapter input")
+    r: int = Field(default=16, ge=1, description="adapter rank")
+    alpha: int = Field(default=32, ge=1, description="scaling numerator (scale = alpha / r)")
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0, description="dropout on the adapter input")
     target_modules: list[str] | Literal["all-linear"] = Field(
-        "all-linear",
+        default="all-linear",
         description="module names to adapt; 'all-linear' = every linear layer but the output head",
     )
 
@@ -31,27 +31,29 @@ class LoraSettings(_Strict):
 class OptimSettings(_Strict):
     """AdamW with warm-up and a decay schedule, gradient clipping."""
 
-    lr: float = Field(1e-4, gt=0.0, description="peak learning rate")
-    weight_decay: float = Field(0.0, ge=0.0)
+    lr: float = Field(default=1e-4, gt=0.0, description="peak learning rate")
+    weight_decay: float = Field(default=0.0, ge=0.0)
     betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = Field(1e-8, gt=0.0)
+    eps: float = Field(default=1e-8, gt=0.0)
     warmup_ratio: float = Field(
         0.0, ge=0.0, lt=1.0, description="fraction of optimiser steps spent warming up"
     )
     schedule: Literal["constant", "linear", "cosine"] = "linear"
-    max_grad_norm: float | None = Field(1.0, gt=0.0, description="clip the gradient norm; null = no clipping")
+    max_grad_norm: float | None = Field(
+        default=1.0, gt=0.0, description="clip the gradient norm; null = no clipping"
+    )
 
 
 class RunSettings(_Strict):
     """How a training run is driven: seed, batch, epochs, precision, checkpoints, logging."""
 
     seed: int = 0
-    epochs: int = Field(1, ge=1)
+    epochs: int = Field(default=1, ge=1)
     max_steps: int | None = Field(
         None, ge=1, description="stop after this many optimiser steps (overrides epochs)"
     )
-    batch_size: int = Field(8, ge=1, description="examples per micro-batch on each process")
-    grad_accum: int = Field(1, ge=1, description="micro-batches per optimiser step")
+    batch_size: int = Field(default=8, ge=1, description="examples per micro-batch on each process")
+    grad_accum: int = Field(default=1, ge=1, description="micro-batches per optimiser step")
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     gradient_checkpointing: bool = False
     device: str = Field(
@@ -60,8 +62,8 @@ class RunSettings(_Strict):
     save_every: int = Field(
         50, ge=1, description="checkpoint every this many optimiser steps (and at the end)"
     )
-    keep_checkpoints: int = Field(2, ge=1, description="how many recent checkpoints to keep")
-    log_every: int = Field(1, ge=1, description="log metrics every this many optimiser steps")
+    keep_checkpoints: int = Field(default=2, ge=1, description="how many recent checkpoints to keep")
+    log_every: int = Field(default=1, ge=1, description="log metrics every this many optimiser steps")
     trackers: list[Literal["tensorboard", "wandb", "trackio"]] = Field(
         default_factory=list,
         description="accelerate trackers to log to, besides metrics.jsonl and the console",
