@@ -1,0 +1,269 @@
+"""Preference data for DPO: reading a labels dataset, tokenizing it, length-bucketed batches, and collation.
+
+A labels dataset is what ``rlaif label`` (or ``rlaif revise``) writes — a folder holding ``data.parquet`` — or any
+``.parquet`` / ``.jsonl`` / ``.json`` / ``.csv`` file in TRL's preference format: ``prompt`` (text or messages),
+``chosen`` and ``rejected`` (text, or a one-message assistant list), and optionally ``p_chosen`` (the soft label;
+1.0 when absent), ``pair_id`` and ``constitution_hash``.
+
+Rows whose chosen and rejected responses are identical carry no preference and are skipped (and counted). Prompts
+longer than ``max_prompt_length`` lose tokens from the left (the start of a long conversation matters least);
+responses that overflow ``max_length`` are cut at the end. Both are counted and reported.
+
+A batch of ``B`` pairs is one left-padded ``[2B, T]`` tensor: rows ``0..B-1`` are prompt + chosen, rows ``B..2B-1``
+prompt + rejected, so the policy (and the reference) see both in a single forward, and every response ends at the
+last column (which lets :func:`rlaif.training.token_logprobs` keep logits only for the response span).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from rlaif.backends.base import ChatMessage
+from rlaif.errors import DataFileError, Problem
+
+log = logging.getLogger(__name__)
+
+PromptFormat = Literal["auto", "chat", "plain"]
+Prompt = str | tuple[ChatMessage, ...]
+
+
+@dataclass(frozen=True)
+class PreferenceRow:
+    """One labelled pair: ``p_chosen`` = p(chosen ≻ rejected)."""
+
+    pair_id: str
+    prompt: Prompt
+    chosen: str
+    rejected: str
+    p_chosen: float = 1.0
+
+
+@dataclass
+class PreferenceData:
+    """The usable rows of a labels dataset and what was learnt while reading it."""
+
+    rows: list[PreferenceRow]
+    file: Path
+    sha256: str
+    skipped_identical: int = 0
+    constitution_hashes: list[str] = field(default_factory=list)
+    soft: bool = False  # some p_chosen is strictly between 0 and 1
+
+    @property
+    def conversational(self) -> bool:
+        """Whether prompts are message lists (they then need a chat template)."""
+        return any(not isinstance(r.prompt, str) for r in self.rows)
+
+
+def labels_file(path: str | Path) -> Path:
+    """The data file of a labels dataset: ``<folder>/data.parquet`` for a folder, else the path itself."""
+    p = Path(path)
+    if p.is_dir():
+        inner = p / "data.parquet"
+        if not inner.is_file():
+            raise DataFileError(
+                "this folder holds no data.parquet",
+                path=p,
+                hint="pass the output folder of `rlaif label`/`rlaif revise`, or a .parquet/.jsonl file",
+            )
+        return inner
+    if not p.exists():
+        raise DataFileError(
+            "labels dataset not found", path=p, hint="run `rlaif label` first, or check the path"
+        )
+    return p
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_preferences(path: str | Path, *, need_rejected: bool = True) -> PreferenceData:
+    """Read and check a labels dataset (see the module doc).
+
+    ``need_rejected=False`` reads SFT data: only ``prompt`` and ``chosen`` are required, and identical pairs are
+    kept. Raises :class:`DataFileError` naming the file, row and column for every malformed row, and when required
+    columns are missing or no usable row remains.
+    """
+    from rlaif.feedback.inputs import _BadRow, _conversation, _raw_rows, _response_text
+
+    file = labels_file(path)
+    required = ("prompt", "chosen", "rejected") if need_rejected else ("prompt", "chosen")
+    rows: list[PreferenceRow] = []
+    problems: list[Problem] = []
+    hashes: set[str] = set()
+    skipped = 0
+    soft = False
+    checked_columns = False
+    for number, record in _raw_rows(file):
+        if isinstance(record, _BadRow):
+            problems.append(Problem(record.reason, str(file), line=number))
+            continue
+        if not isinstance(record, Mapping):
+            problems.append(Problem("each row must be an object", str(file), line=number))
+            continue
+        if not checked_columns:
+            missing = [c for c in required if c not in record]
+            if missing:
+                raise DataFileError(
+                    f"the labels dataset lacks the column(s) {', '.join(missing)} "
+                    f"(it has: {', '.join(sorted(map(str, record))) or 'none'})",
+                    path=file,
+                    field=missing[0],
+                    hint="DPO needs TRL's preference columns prompt, chosen, rejected (and p_chosen for soft "
+                    "labels), as written by `rlaif label`",
+                )
+            checked_columns = True
+        try:
+            raw_prompt = record.get("prompt")
+            conversation = _conversation(raw_prompt, "prompt")
+            prompt: Prompt = raw_prompt if isinstance(raw_prompt, str) else conversation
+            chosen = _response_text(record.get("chosen"), "chosen")
+            rejected = _response_text(record["rejected"], "rejected") if need_rejected else ""
+            p_raw = record.get("p_chosen")
+            p = 1.0 if p_raw is None else float(p_raw)
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"'p_chosen' must be a probability in [0, 1], not {p_raw!r}")
+            if not chosen.strip():
+                raise ValueError("'chosen' is empty")
+        except (ValueError, TypeError, KeyError) as e:
+            problems.append(Problem(str(e), str(file), line=number, field=None))
+            continue
+        if need_rejected and chosen == rejected:
+            skipped += 1
+            continue
+        soft = soft or 0.0 < p < 1.0
+        h = record.get("constitution_hash")
+        if isinstance(h, str) and h:
+            hashes.add(h)
+        rows.append(PreferenceRow(str(record.get("pair_id") or f"row-{number}"), prompt, chosen, rejected, p))
+    if problems:
+        shown = problems[:20]
+        if len(problems) > 20:
+            shown.append(Problem(f"... and {len(problems) - 20} more", str(file)))
+        raise DataFileError("", problems=shown, hint="fix these rows (row numbers count from 1)")
+    if skipped:
+        log.warning("skipped %d pair(s) whose chosen and rejected responses are identical", skipped)
+    if not rows:
+        raise DataFileError(
+            "no usable pairs in the labels dataset"
+            + (f" ({skipped} skipped because chosen == rejected)" if skipped else ""),
+            path=file,
+            hint="label more pairs, or check the filters that produced this dataset",
+        )
+    return PreferenceData(rows, file, _file_sha256(file), skipped, sorted(hashes), soft)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tokenizing
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenizedPair:
+    """Token ids of one pair (responses end with the end-of-turn token) and its soft label."""
+
+    index: int  # position in PreferenceData.rows
+    prompt_ids: list[int]
+    chosen_ids: list[int]
+    rejected_ids: list[int]
+    p_chosen: float
+
+    @property
+    def length(self) -> int:
+        """Tokens of the longer of the two sequences (what the batch is padded to)."""
+        return len(self.prompt_ids) + max(len(self.chosen_ids), len(self.rejected_ids))
+
+
+@dataclass
+class Truncation:
+    """How many prompts lost tokens on the left and responses lost tokens on the right."""
+
+    prompts: int = 0
+    responses: int = 0
+
+
+def _as_prompt(prompt: Prompt, fmt: PromptFormat, has_template: bool) -> Prompt:
+    if not isinstance(prompt, str):
+        return prompt
+    use_chat = fmt == "chat" or (fmt == "auto" and has_template)
+    return (ChatMessage("user", prompt),) if use_chat else prompt
+
+
+def tokenize_pairs(
+    policy: Any,
+    rows: Sequence[PreferenceRow],
+    *,
+    max_length: int,
+    max_prompt_length: int,
+    prompt_format: PromptFormat = "auto",
+    with_rejected: bool = True,
+) -> tuple[list[TokenizedPair], Truncation]:
+    """Tokenize with the policy's own encoding (:meth:`Policy.encode_prompt` / ``encode_response``).
+
+    Plain-text prompts go through the chat template as one user message when ``prompt_format`` is ``chat``, or
+    ``auto`` and the tokenizer has one (that is how ``rlaif generate`` prompted the policy); ``plain`` feeds the text
+    as it is. Message-list prompts always need the chat template (a clear :class:`ModelError` otherwise).
+    """
+    has_template = bool(getattr(policy.tokenizer, "chat_template", None))
+    out: list[TokenizedPair] = []
+    trunc = Truncation()
+    for i, row in enumerate(rows):
+        prompt_ids = policy.encode_prompt(_as_prompt(row.prompt, prompt_format, has_template))
+        if len(prompt_ids) > max_prompt_length:
+            prompt_ids = prompt_ids[len(prompt_ids) - max_prompt_length :]
+            trunc.prompts += 1
+        budget = max_length - len(prompt_ids)
+        chosen_ids = policy.encode_response(row.chosen)
+        rejected_ids = policy.encode_response(row.rejected) if with_rejected else []
+        if len(chosen_ids) > budget or len(rejected_ids) > budget:
+            trunc.responses += 1
+            chosen_ids, rejected_ids = chosen_ids[:budget], rejected_ids[:budget]
+        out.append(TokenizedPair(i, prompt_ids, chosen_ids, rejected_ids, row.p_chosen))
+    if trunc.prompts:
+        log.warning(
+            "%d prompt(s) were longer than max_prompt_length=%d tokens and were cut from the left",
+            trunc.prompts,
+            max_prompt_length,
+        )
+    if trunc.responses:
+        log.warning("%d pair(s) had a response cut to fit max_length=%d tokens", trunc.responses, max_length)
+    return out, trunc
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Batches
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def epoch_batches(
+    lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int, bucket: bool = True
+) -> list[list[int]]:
+    """The micro-batches (lists of pair indices) of one epoch, a deterministic function of ``(seed, epoch)``.
+
+    With ``bucket``, pairs are shuffled, cut into windows of 16 batches, sorted by length inside each window and
+    batched, and the batches are shuffled again: batches hold similar lengths (little padding) while the order
+    stays random. Without it, batches are consecutive slices of the shuffled order.
+    """
+    rng = random.Random(f"dpo-batches:{seed}:{epoch}")
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    if not bucket:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    window = batch_size * 16
+    batches: list[list[int]] = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lambda i: lengths[i])
+        batches.extend(chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
