@@ -1,6 +1,8 @@
-"""Evaluations with honest uncertainty: critic agreement with human labels, and the statistics behind them.
+"""Evaluations with honest uncertainty: critic agreement with human labels, policy win rates, rule compliance,
+drift and reward-hacking monitors, and the statistics behind them.
 
 >>> from rlaif.evals import AgreementConfig, evaluate_agreement, bootstrap_ci
+>>> from rlaif.evals import PolicyEvalConfig, evaluate_policy
 """
 
 from rlaif.evals.agreement import (
@@ -15,21 +17,43 @@ from rlaif.evals.agreement import (
     run_agreement,
     write_report,
 )
+from rlaif.evals.compliance import ComplianceReport, compliance_gain, rule_compliance
+from rlaif.evals.drift import DriftReport, drift_report, over_represented
+from rlaif.evals.policy_eval import PolicyEvalConfig, PolicyEvalResult, evaluate_policy
+from rlaif.evals.refusal import detect_refusal, is_refusal, refusal_rate
 from rlaif.evals.stats import Estimate, bootstrap_ci, brier, expected_calibration_error
+from rlaif.evals.winrate import PairToCompare, PairVerdict, WinRate, judge_policy_pairs, win_rates
 
 __all__ = [
     "AgreementConfig",
     "AgreementReport",
     "AgreementRun",
+    "ComplianceReport",
+    "DriftReport",
     "Estimate",
     "PairResult",
+    "PairToCompare",
+    "PairVerdict",
+    "PolicyEvalConfig",
+    "PolicyEvalResult",
     "PrincipleAgreement",
     "ReliabilityBin",
     "RuleAgreement",
+    "WinRate",
     "bootstrap_ci",
     "brier",
+    "compliance_gain",
+    "detect_refusal",
+    "drift_report",
     "evaluate_agreement",
+    "evaluate_policy",
     "expected_calibration_error",
+    "is_refusal",
+    "judge_policy_pairs",
+    "over_represented",
+    "refusal_rate",
+    "rule_compliance",
     "run_agreement",
+    "win_rates",
     "write_report",
 ]

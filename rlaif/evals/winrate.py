@@ -1,0 +1,284 @@
+"""Win rate of a policy against a baseline, judged by the critic in both orders, per principle and overall.
+
+For each held-out prompt the policy's response (A) and the baseline's response (B) are judged by the critic under
+every selected principle, in both orders, with the labeler's own judging path
+(:func:`rlaif.feedback.labeler.judge_pairs_detailed`: one prefix-sharing ``score`` call per batch of pairs). Each
+(principle, order) gives p(policy ≻ baseline).
+
+* **Outcome of a prompt under one principle**: a *win* when both orders prefer the policy, a *loss* when both prefer
+  the baseline, and a *tie* when the two orders disagree (the verdict flips with the position, so the critic did not
+  really decide) — the conservative reading used by pairwise LLM judges. Identical responses are a tie without
+  asking the critic.
+* **Under the whole constitution**: the same rule on the per-order means over all selected principles (the
+  labeler's ensemble, kept separate by order).
+* **win rate** = (wins + ties / 2) / n with a 95% percentile-bootstrap interval over prompts; the counts of wins,
+  ties and losses are reported with it, and the **soft win rate** (mean p over both orders) as a second view.
+
+Pairs the critic could not judge (see the labeler's unlabeled reasons) are left out and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rlaif.backends.base import Backend, ChatMessage
+from rlaif.constitution.rules import check_rule
+from rlaif.constitution.schema import Principle
+from rlaif.evals.stats import Estimate, bootstrap_ci
+from rlaif.feedback.labeler import JudgeConfig, PairToJudge, Unlabeled, judge_pairs_detailed
+from rlaif.prompting import TemplateSet
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["win", "tie", "loss"]
+#: the key of the whole-constitution win rate next to the principle refs
+CONSTITUTION = "constitution"
+#: |p − 0.5| at or below this counts as no preference in that order
+TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class PairToCompare:
+    """One held-out prompt with the policy's and the baseline's responses to it."""
+
+    prompt_id: str
+    conversation: tuple[ChatMessage, ...]
+    policy: str
+    baseline: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """p(policy ≻ baseline) from each order (policy shown first: ``p_first``; shown second: ``p_second``)."""
+
+    p_first: float
+    p_second: float
+    outcome: Outcome
+
+    @property
+    def p(self) -> float:
+        """Position-debiased p(policy ≻ baseline)."""
+        return 0.5 * (self.p_first + self.p_second)
+
+
+@dataclass(frozen=True)
+class PairVerdict:
+    """The critic's verdicts on one prompt: per principle ref, and under the whole constitution.
+
+    ``identical``: the two responses are the same text (a tie, the critic was not asked). ``unlabeled_reason``: the
+    critic could not judge the pair (then there are no verdicts).
+    """
+
+    prompt_id: str
+    identical: bool = False
+    unlabeled_reason: str | None = None
+    overall: Verdict | None = None
+    per_principle: dict[str, Verdict] = field(default_factory=dict)
+
+    @property
+    def labeled(self) -> bool:
+        """Whether the pair has a verdict."""
+        return self.overall is not None
+
+
+def outcome_of(p_first: float, p_second: float, tolerance: float = TOLERANCE) -> Outcome:
+    """Win when both orders prefer the policy, loss when both prefer the baseline, tie otherwise."""
+    if p_first > 0.5 + tolerance and p_second > 0.5 + tolerance:
+        return "win"
+    if p_first < 0.5 - tolerance and p_second < 0.5 - tolerance:
+        return "loss"
+    return "tie"
+
+
+def _verdict(p_first: float, p_second: float) -> Verdict:
+    return Verdict(p_first, p_second, outcome_of(p_first, p_second))
+
+
+_TIE = Verdict(0.5, 0.5, "tie")
+
+
+def judge_policy_pairs(
+    critic: Backend,
+    templates: TemplateSet,
+    pairs: Sequence[PairToCompare],
+    principles: Sequence[Principle],
+    judge: JudgeConfig = JudgeConfig(),
+    *,
+    batch_pairs: int = 8,
+    progress: bool = True,
+) -> list[PairVerdict]:
+    """Judge every (policy, baseline) pair under every principle in both orders; one verdict per pair, in order.
+
+    Pairs are sent ``batch_pairs`` at a time (the unit of progress and of call-cache commits). Identical responses
+    are not sent.
+    """
+    if not principles:
+        raise ValueError("no principles to judge by")
+    if not judge.both_orders:
+        raise ValueError("a win rate needs both orders (position bias would decide it otherwise)")
+    refs = [p.ref for p in principles]
+    verdicts: dict[int, PairVerdict] = {}
+    to_judge = [i for i, p in enumerate(pairs) if p.policy.strip() != p.baseline.strip()]
+    for i, p in enumerate(pairs):
+        if p.policy.strip() == p.baseline.strip():
+            verdicts[i] = PairVerdict(
+                p.prompt_id, identical=True, overall=_TIE, per_principle=dict.fromkeys(refs, _TIE)
+            )
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(to_judge), unit="pair", desc="judging", disable=not progress)
+    try:
+        for start in range(0, len(to_judge), batch_pairs):
+            chunk = to_judge[start : start + batch_pairs]
+            batch = [
+                PairToJudge(
+                    pair_id=pairs[i].prompt_id,
+                    conversation=pairs[i].conversation,
+                    response_a=pairs[i].policy,
+                    response_b=pairs[i].baseline,
+                    principles=tuple(principles),
+                )
+                for i in chunk
+            ]
+            for i, judged in zip(
+                chunk, judge_pairs_detailed(critic, templates, batch, judge, progress=False), strict=True
+            ):
+                result = judged.result
+                if isinstance(result, Unlabeled):
+                    verdicts[i] = PairVerdict(pairs[i].prompt_id, unlabeled_reason=result.reason)
+                    continue
+                per = {ref: _verdict(j.p_ab, j.p_ba) for ref, j in zip(refs, result.judgements, strict=True)}
+                k = len(result.judgements)
+                overall = _verdict(
+                    sum(j.p_ab for j in result.judgements) / k, sum(j.p_ba for j in result.judgements) / k
+                )
+                verdicts[i] = PairVerdict(pairs[i].prompt_id, overall=overall, per_principle=per)
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+    return [verdicts[i] for i in range(len(pairs))]
+
+
+@dataclass(frozen=True)
+class WinRate:
+    """Wins, ties and losses of the policy over ``n`` judged prompts, with the win rate's interval."""
+
+    n: int
+    wins: int
+    ties: int
+    losses: int
+    win_rate: Estimate  # (wins + ties / 2) / n
+    soft: Estimate  # mean p(policy ≻ baseline)
+
+    @property
+    def tie_rate(self) -> float:
+        """Share of ties."""
+        return self.ties / self.n if self.n else 0.0
+
+
+def win_rate(
+    verdicts: Sequence[Verdict], *, resamples: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> WinRate:
+    """Aggregate verdicts into a :class:`WinRate` (bootstrap over prompts)."""
+    if not verdicts:
+        raise ValueError("no judged pairs to compute a win rate from")
+    scores = [1.0 if v.outcome == "win" else 0.5 if v.outcome == "tie" else 0.0 for v in verdicts]
+    return WinRate(
+        n=len(verdicts),
+        wins=sum(v.outcome == "win" for v in verdicts),
+        ties=sum(v.outcome == "tie" for v in verdicts),
+        losses=sum(v.outcome == "loss" for v in verdicts),
+        win_rate=bootstrap_ci(scores, resamples=resamples, confidence=confidence, seed=seed),
+        soft=bootstrap_ci([v.p for v in verdicts], resamples=resamples, confidence=confidence, seed=seed + 1),
+    )
+
+
+def win_rates(
+    verdicts: Sequence[PairVerdict], *, resamples: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> dict[str, WinRate]:
+    """Win rate under the whole constitution (key :data:`CONSTITUTION`) and under each principle ref."""
+    labeled = [v for v in verdicts if v.labeled]
+    if not labeled:
+        return {}
+    out = {
+        CONSTITUTION: win_rate(
+            [v.overall for v in labeled if v.overall is not None],
+            resamples=resamples,
+            confidence=confidence,
+            seed=seed,
+        )
+    }
+    for ref in labeled[0].per_principle:
+        out[ref] = win_rate(
+            [v.per_principle[ref] for v in labeled], resamples=resamples, confidence=confidence, seed=seed
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class CriticReliability:
+    """How trustworthy the critic's verdicts on these pairs are (no human labels needed).
+
+    ``position_bias``: share of (prompt, principle) judgements where the critic picked the same position in both
+    orders; ``order_consistency``: both orders prefer the same response. ``rule_agreement`` per rule-carrying
+    principle: over the prompts where the rule passes exactly one of the two responses, the share where the critic's
+    judgement under that principle prefers the passing one (None when the rule never decided).
+    """
+
+    judgements: int
+    position_bias: Estimate | None
+    order_consistency: Estimate | None
+    rule_agreement: dict[str, Estimate | None]
+    rule_decisive: dict[str, int]
+
+
+def critic_reliability(
+    verdicts: Sequence[PairVerdict],
+    pairs: Sequence[PairToCompare],
+    principles: Sequence[Principle],
+    *,
+    seed: int = 0,
+) -> CriticReliability:
+    """Position bias, order consistency and rule-vs-critic agreement on the judged (non-identical) pairs."""
+    biased: list[float] = []
+    consistent: list[float] = []
+    agree: dict[str, list[float]] = {p.ref: [] for p in principles if p.rule is not None}
+    for v, pair in zip(verdicts, pairs, strict=True):
+        if not v.labeled or v.identical:
+            continue
+        for principle in principles:
+            j = v.per_principle[principle.ref]
+            # the policy shown first in order 1, second in order 2: same position chosen twice = disagreeing p's
+            biased.append(float((j.p_first - 0.5) * (j.p_second - 0.5) < 0))
+            consistent.append(float(j.outcome != "tie"))
+            if principle.rule is not None:
+                a = check_rule(principle.rule, pair.policy).passed
+                b = check_rule(principle.rule, pair.baseline).passed
+                if a != b:
+                    agree[principle.ref].append(float((j.p > 0.5) == a))
+    return CriticReliability(
+        judgements=len(biased),
+        position_bias=bootstrap_ci(biased, seed=seed) if biased else None,
+        order_consistency=bootstrap_ci(consistent, seed=seed) if consistent else None,
+        rule_agreement={ref: bootstrap_ci(xs, seed=seed) if xs else None for ref, xs in agree.items()},
+        rule_decisive={ref: len(xs) for ref, xs in agree.items()},
+    )
+
+
+__all__ = [
+    "CONSTITUTION",
+    "CriticReliability",
+    "Outcome",
+    "PairToCompare",
+    "PairVerdict",
+    "Verdict",
+    "WinRate",
+    "critic_reliability",
+    "judge_policy_pairs",
+    "outcome_of",
+    "win_rate",
+    "win_rates",
+]
