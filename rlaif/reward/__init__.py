@@ -1,0 +1,54 @@
+"""Principle-conditioned reward models (SALMON-style): train on soft AI labels, score, steer, evaluate, export.
+
+>>> from rlaif.reward import RewardConfig, train_reward_model, RewardModel          # doctest: +SKIP
+>>> result = train_reward_model(RewardConfig(data="out/labels", constitution="principles/style.yaml",
+...                                          output_dir="runs/rm"))
+>>> rm = RewardModel.load(result.model_dir)
+>>> rm.score([[principle]], ["How far is the Moon?"], ["About 384,000 km."], normalize=True)
+
+See ``docs/reward.md``. Importing this package does not import torch.
+"""
+
+from rlaif.reward.augment import AugmentedPair, augment_pair
+from rlaif.reward.config import AugmentSettings, RewardConfig
+from rlaif.reward.data import RewardPair, load_reward_pairs, resolve_principles, split_pairs
+from rlaif.reward.evaluate import (
+    RewardEvalConfig,
+    RewardEvalReport,
+    evaluate_reward_model,
+    human_agreement,
+    label_metrics,
+    steering_check,
+)
+from rlaif.reward.export import export_reward_model, load_exported
+from rlaif.reward.inputs import RewardInputEncoder, TruncationStats, negate_principle
+from rlaif.reward.loss import soft_bradley_terry_loss
+from rlaif.reward.model import NormStats, RewardModel, load_seq_cls_base
+from rlaif.reward.train import train_reward_model
+
+__all__ = [
+    "AugmentSettings",
+    "AugmentedPair",
+    "NormStats",
+    "RewardConfig",
+    "RewardEvalConfig",
+    "RewardEvalReport",
+    "RewardInputEncoder",
+    "RewardModel",
+    "RewardPair",
+    "TruncationStats",
+    "augment_pair",
+    "evaluate_reward_model",
+    "export_reward_model",
+    "human_agreement",
+    "label_metrics",
+    "load_exported",
+    "load_reward_pairs",
+    "load_seq_cls_base",
+    "negate_principle",
+    "resolve_principles",
+    "soft_bradley_terry_loss",
+    "split_pairs",
+    "steering_check",
+    "train_reward_model",
+]

@@ -1,0 +1,188 @@
+"""Exporting a reward model as a standard Hugging Face folder, and loading it back.
+
+Folder layout (adapter form, the default)::
+
+    adapter_config.json, adapter_model.safetensors   LoRA adapter + the score head (peft SEQ_CLS, modules_to_save)
+    tokenizer files                                   with pad token set
+    rlaif.json                                        sidecar: base model, constitution and template hashes,
+                                                      norm_stats {mean, std}, principles, data hash, settings
+    rm_input.j2 (+ the partials it includes)          the template the inputs must be rendered with
+    README.md                                         model card
+
+The merged form (``merge=True``) holds a full safetensors ``AutoModelForSequenceClassification`` (``num_labels=1``,
+``pad_token_id`` set) instead of the adapter. See ``docs/reward.md`` for loading it with plain transformers/peft.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rlaif.errors import ModelError
+from rlaif.prompting import TemplateSet
+from rlaif.reward.model import NormStats, RewardModel
+
+TEMPLATES_KEY = "template_files"
+
+
+def template_files(templates: TemplateSet, name: str) -> dict[str, str]:
+    """The template and every template it includes, by file name (saved beside the model)."""
+    name = templates.resolve(name)
+    out: dict[str, str] = {}
+    for dep in templates._closure(name):
+        out[dep] = templates.path(dep).read_text(encoding="utf-8")
+    return out
+
+
+def model_card(sidecar: Mapping[str, Any]) -> str:
+    """The README.md of an exported reward model."""
+    stats = sidecar.get("norm_stats") or {}
+    principles = "\n".join(f"- `{p}`" for p in sidecar.get("principles", [])) or "- (none recorded)"
+    val = sidecar.get("validation") or {}
+    val_line = (
+        f"Validation (held-out labels): loss {val.get('loss', float('nan')):.4f}, pairwise accuracy "
+        f"{100 * val.get('accuracy', float('nan')):.1f}% on {val.get('pairs', 0)} pairs."
+        if val
+        else "No validation split was used."
+    )
+    merged = sidecar.get("merged", False)
+    load = (
+        "AutoModelForSequenceClassification.from_pretrained(folder)"
+        if merged
+        else "PeftModel.from_pretrained(AutoModelForSequenceClassification.from_pretrained(base, num_labels=1), folder)"
+    )
+    return f"""---
+library_name: {"transformers" if merged else "peft"}
+tags: [rlaif, reward-model, principle-conditioned]
+---
+# Principle-conditioned reward model
+
+A one-scalar sequence-classification reward model on `{sidecar.get("base_model", {}).get("model_id", "?")}`, trained by
+rlaif on soft AI preference labels (soft Bradley-Terry loss). It reads the principles it should judge by: the input
+is rendered by `{sidecar.get("template", "rm_input.j2")}` (saved here) with the principles, the conversation and the
+response, and the reward is read at the last token. Change the principles to steer it.
+
+- constitution hash: `{sidecar.get("constitution_hash", "")}`
+- template hash: `{sidecar.get("template_hash", "")}`
+- training data: `{sidecar.get("data", "")}` (sha256 `{sidecar.get("data_hash", "")}`), {sidecar.get("train_pairs", "?")} pairs
+- normalisation (training responses): mean {stats.get("mean", float("nan")):.4f}, std {stats.get("std", float("nan")):.4f}
+- form: {"merged full weights" if merged else "LoRA adapter + score head"}
+
+{val_line}
+
+Principles it was trained with:
+{principles}
+
+## Use
+
+```python
+from rlaif.reward import RewardModel
+rm = RewardModel.load("<this folder>")
+rm.score([[principle]], [prompt], [response], normalize=True)
+```
+
+Plain transformers/peft: `{load}`; render inputs with the saved template, pad on the left, read `logits[:, 0]`.
+"""
+
+
+def export_reward_model(
+    model: Any,
+    tokenizer: Any,
+    out_dir: str | Path,
+    *,
+    templates: TemplateSet,
+    template: str,
+    sidecar: Mapping[str, Any],
+    merge: bool = False,
+) -> Path:
+    """Write the model folder (see the module docstring); returns it."""
+    from rlaif.training import export_model
+
+    files = template_files(templates, template)
+    record = {
+        **dict(sidecar),
+        "template": templates.resolve(template),
+        TEMPLATES_KEY: sorted(files),
+        "merged": bool(merge),
+        "format": "rlaif-reward-model/1",
+    }
+    if merge and hasattr(model, "merge_and_unload"):
+        # merge_and_unload on peft's SEQ_CLS model keeps the trained score head (modules_to_save)
+        pass
+    return export_model(
+        model, tokenizer, out_dir, merge=merge, card=model_card(record), sidecar=record, extra_files=files
+    )
+
+
+def load_exported(
+    folder: str | Path, *, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False
+) -> RewardModel:
+    """Load a folder written by :func:`export_reward_model` as a :class:`RewardModel`."""
+    from transformers import AutoTokenizer
+
+    from rlaif import models
+    from rlaif.reward.inputs import RewardInputEncoder
+    from rlaif.reward.model import load_seq_cls_base, model_context
+    from rlaif.training import read_sidecar
+
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise ModelError(f"reward model folder {path} does not exist", path=path, field="reward_model")
+    sidecar = read_sidecar(path)
+    if sidecar.get("format") != "rlaif-reward-model/1":
+        raise ModelError(
+            f"{path} is not a reward model exported by rlaif (no rlaif.json with format rlaif-reward-model/1)",
+            path=path,
+            hint="pass the model folder `rlaif train-rm` wrote (<output>/model)",
+        )
+    target = models.resolve_device(device)
+    if (path / "adapter_config.json").is_file():
+        base_name = str(sidecar["base_model"]["model"])
+        base, _, _ = load_seq_cls_base(
+            base_name, dtype=dtype, device="cpu", trust_remote_code=trust_remote_code
+        )
+        from peft import PeftModel
+
+        try:
+            model = PeftModel.from_pretrained(base, str(path))
+        except (ValueError, RuntimeError, KeyError) as e:
+            raise ModelError(f"cannot load the reward adapter {path} on {base_name}: {e}", path=path) from e
+    else:
+        model, _, _ = load_seq_cls_base(
+            str(path), dtype=dtype, device="cpu", trust_remote_code=trust_remote_code
+        )
+    model.to(target)
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    templates = TemplateSet.load(path, shipped=False)
+    name = str(sidecar.get("template", "rm_input.j2"))
+    context = model_context(model)
+    max_length = int(sidecar.get("max_length", context or 2048))
+    encoder = RewardInputEncoder(
+        tokenizer, templates, template=name, max_length=min(max_length, context or max_length)
+    )
+    if sidecar.get("template_hash") and encoder.template_hash != sidecar["template_hash"]:
+        raise ModelError(
+            f"the template saved in {path} does not match the hash recorded at training "
+            f"({encoder.template_hash[:12]} vs {str(sidecar['template_hash'])[:12]})",
+            path=path / name,
+            hint="restore the template file the model was trained with",
+        )
+    stats_record = sidecar.get("norm_stats")
+    stats = (
+        NormStats(float(stats_record["mean"]), float(stats_record["std"]), int(stats_record.get("n", 0)))
+        if stats_record
+        else None
+    )
+    return RewardModel(
+        model,
+        tokenizer,
+        encoder,
+        constitution_hash=str(sidecar.get("constitution_hash", "")),
+        stats=stats,
+        sidecar=sidecar,
+    )

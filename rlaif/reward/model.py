@@ -1,0 +1,229 @@
+"""The principle-conditioned reward model: a one-scalar sequence-classification head on a causal LM.
+
+Inputs are left-padded (decoder-only models read the reward at the last token, which left padding puts at the last
+position of every row) with position ids counted from each row's first real token; the model's ``pad_token_id`` is
+set so that transformers' own pooling finds the same token when the model is used as a plain
+``AutoModelForSequenceClassification`` (e.g. as PPO's value model).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rlaif.backends.base import ChatMessage, Prompt
+from rlaif.constitution.schema import Principle
+from rlaif.errors import ModelError, RlaifError
+from rlaif.reward.inputs import RewardInputEncoder, TruncationStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NormStats:
+    """Mean and standard deviation of the rewards of the training responses (to normalise rewards for PPO)."""
+
+    mean: float
+    std: float
+    n: int = 0
+
+    def normalize(self, reward: float) -> float:
+        """(reward − mean) / std."""
+        return (reward - self.mean) / (self.std if self.std > 0 else 1.0)
+
+    def as_dict(self) -> dict[str, float | int]:
+        """JSON-ready."""
+        return {"mean": self.mean, "std": self.std, "n": self.n}
+
+    @classmethod
+    def from_rewards(cls, rewards: Sequence[float]) -> NormStats:
+        """Statistics of a list of rewards (population std; 1.0 when there is a single reward)."""
+        n = len(rewards)
+        if n == 0:
+            raise ValueError("no rewards to compute statistics from")
+        mean = sum(rewards) / n
+        var = sum((r - mean) ** 2 for r in rewards) / n
+        std = math.sqrt(var) if n > 1 and var > 0 else 1.0
+        return cls(mean=mean, std=std, n=n)
+
+
+def model_context(model: Any) -> int | None:
+    """The longest input the model's positional encoding supports, when its config says."""
+    config = getattr(model, "config", None)
+    for attr in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        value = getattr(config, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def load_seq_cls_base(
+    model: str, *, dtype: str = "auto", device: str = "cpu", trust_remote_code: bool = False
+) -> tuple[Any, Any, Any]:
+    """(model, tokenizer, resolved): ``model`` as a one-label sequence classifier with a fresh score head.
+
+    The base is any causal LM folder (alias, path or hub id, safetensors only); the head is initialised from the
+    current torch seed. The tokenizer pads on the left, and the model's ``pad_token_id`` is the tokenizer's.
+    """
+    from rlaif import models
+    from rlaif.models.load import _check_weights, _needs_remote_code, _refuse_remote_code
+    from rlaif.models.resolve import read_config
+
+    resolved = models.resolve_model(model)
+    tokenizer = models.load_tokenizer(resolved, trust_remote_code=trust_remote_code)
+    tokenizer.padding_side = "left"
+    _check_weights(resolved)
+    if not trust_remote_code and _needs_remote_code(read_config(resolved.path)):
+        raise _refuse_remote_code(resolved, "model")
+    target = models.resolve_device(device)
+    torch_dtype = models.resolve_dtype(dtype, target)
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "score.weight newly initialized" is expected: that is the head we train
+    try:
+        rm = AutoModelForSequenceClassification.from_pretrained(
+            str(resolved.path),
+            num_labels=1,
+            dtype=torch_dtype,
+            use_safetensors=True,
+            trust_remote_code=trust_remote_code,
+        )
+    except (ValueError, OSError) as e:
+        raise ModelError(
+            f"cannot load {resolved.name} as a sequence classifier: {e}",
+            path=resolved.path,
+            field="model",
+            hint="the reward model needs a causal LM architecture that transformers has a "
+            "*ForSequenceClassification class for (llama, qwen2, mistral, gpt2, ...)",
+        ) from e
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    rm.config.pad_token_id = int(tokenizer.pad_token_id)
+    rm.to(target)
+    return rm, tokenizer, resolved
+
+
+def forward_rewards(model: Any, input_ids: Any, attention_mask: Any) -> Any:
+    """``[B]`` rewards of left-padded ``[B, T]`` inputs (read at the last position)."""
+    position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    out = model(
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+    )
+    return out.logits[:, -1] if out.logits.dim() == 3 else out.logits[:, 0]
+
+
+def rewards_of(
+    model: Any, sequences: Sequence[Sequence[int]], pad_id: int, *, batch_size: int = 16, device: Any = None
+) -> list[float]:
+    """Rewards of token sequences, batched by length (sorted, so little padding), in the input order."""
+    import torch
+
+    from rlaif.training.logprobs import pad_left
+
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    out = [0.0] * len(sequences)
+    dev = device if device is not None else next(model.parameters()).device
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            ids, mask = pad_left([sequences[i] for i in idx], pad_id)
+            rewards = forward_rewards(model, ids.to(dev), mask.to(dev)).float().cpu().tolist()
+            for i, r in zip(idx, rewards, strict=True):
+                out[i] = float(r)
+    return out
+
+
+class RewardModel:
+    """A trained principle-conditioned reward model, ready to score.
+
+    >>> rm = RewardModel.load("runs/x/reward/model")                                 # doctest: +SKIP
+    >>> rm.score([[concise]], ["How far is the Moon?"], ["About 384,000 km."])       # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        encoder: RewardInputEncoder,
+        *,
+        constitution_hash: str = "",
+        stats: NormStats | None = None,
+        sidecar: dict[str, Any] | None = None,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.encoder = encoder
+        self.constitution_hash = constitution_hash
+        self.template_hash = encoder.template_hash
+        self.stats = stats
+        self.sidecar = sidecar or {}
+
+    @property
+    def pad_id(self) -> int:
+        """The padding token id."""
+        return int(self.tokenizer.pad_token_id)
+
+    @property
+    def truncation(self) -> TruncationStats:
+        """How many inputs scored so far had to be truncated."""
+        return self.encoder.stats
+
+    @classmethod
+    def load(
+        cls, folder: str | Path, *, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False
+    ) -> RewardModel:
+        """Load an exported reward-model folder (adapter or merged) with its template and statistics."""
+        from rlaif.reward.export import load_exported
+
+        return load_exported(folder, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+
+    def encode(
+        self,
+        principles: Sequence[Sequence[Principle]],
+        prompts: Sequence[Prompt | Sequence[ChatMessage]],
+        responses: Sequence[str],
+    ) -> list[list[int]]:
+        """Token ids of the inputs (truncated to fit, see :mod:`rlaif.reward.inputs`)."""
+        if not len(principles) == len(prompts) == len(responses):
+            raise RlaifError(
+                f"score needs one principle list and one prompt per response: got {len(principles)} principle "
+                f"lists, {len(prompts)} prompts and {len(responses)} responses"
+            )
+        return self.encoder.encode_many(list(zip(principles, prompts, responses, strict=True)))
+
+    def score(
+        self,
+        principles: Sequence[Sequence[Principle]],
+        prompts: Sequence[Prompt],
+        responses: Sequence[str],
+        *,
+        batch_size: int = 16,
+        normalize: bool = False,
+    ) -> list[float]:
+        """The reward of each response after its prompt, judged by its principles (batched by length).
+
+        ``normalize`` returns (reward − mean) / std with the statistics of the training responses.
+        """
+        if normalize and self.stats is None:
+            raise RlaifError(
+                "this reward model has no normalisation statistics",
+                hint="score without normalize, or retrain (train-rm saves them)",
+            )
+        sequences = self.encode(principles, prompts, responses)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            rewards = rewards_of(self.model, sequences, self.pad_id, batch_size=batch_size)
+        finally:
+            if was_training:
+                self.model.train()
+        if normalize:
+            assert self.stats is not None
+            rewards = [self.stats.normalize(r) for r in rewards]
+        return rewards
