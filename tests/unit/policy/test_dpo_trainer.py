@@ -152,11 +152,11 @@ def test_sft_and_ipo_losses_train(tiny_model_dir: Path, tmp_path: Path) -> None:
 def test_bad_labels(tiny_model_dir: Path, tmp_path: Path) -> None:
     missing = tmp_path / "missing.jsonl"
     missing.write_text(json.dumps({"prompt": "hi", "chosen": "a"}) + "\n")
-    with pytest.raises(DataFileError, match="lacks the column.*rejected"):
+    with pytest.raises(DataFileError, match=r"lacks the column.*rejected"):
         read_preferences(missing)
     identical = tmp_path / "identical.jsonl"
     identical.write_text(json.dumps({"prompt": "hi", "chosen": "a", "rejected": "a"}) + "\n")
-    with pytest.raises(DataFileError, match="no usable pairs.*1 skipped"):
+    with pytest.raises(DataFileError, match=r"no usable pairs.*1 skipped"):
         read_preferences(identical)
     bad_p = _write_labels(
         tmp_path / "bad_p.jsonl",
