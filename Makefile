@@ -15,7 +15,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 export PIP_PROGRESS_BAR := off
 
-.PHONY: install quickstart test test-unit test-slow test-vllm check format bench clean
+.PHONY: install quickstart test test-unit test-slow test-vllm check format bench clean chromium
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (rlaif needs Python >= 3.11)"; exit 1; }
@@ -58,7 +58,14 @@ test-unit: install
 test-slow: install
 	$(VENV)/bin/pytest -q tests -m "slow and not vllm"
 
-test: check
+# headless Chromium for the report's browser test (tests/browser): Debian's package, installed when missing
+chromium:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then { apt-get update -qq && apt-get install -y -qq chromium; } || echo "warning: apt-get could not install chromium; the browser test will skip"; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then { sudo apt-get update -qq && sudo apt-get install -y -qq chromium; } || echo "warning: apt-get could not install chromium; the browser test will skip"; \
+	else echo "warning: chromium is not installed and cannot be installed without root; the browser test will skip"; fi
+
+test: check chromium
 	$(VENV)/bin/pytest -q tests -m "not vllm" --timeout 900 --durations=15
 
 $(VENV_VLLM)/.installed: pyproject.toml
