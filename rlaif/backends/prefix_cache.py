@@ -178,6 +178,7 @@ class ForwardFns:
     cache_layers: Callable[[Any], list[tuple[Any, Any]]]
     pad_id: int
     device: Any
+    dtype: Any = None
 
 
 def _ancestors(node: TrieNode) -> list[TrieNode]:
@@ -190,27 +191,63 @@ def _ancestors(node: TrieNode) -> list[TrieNode]:
     return chain
 
 
-def _batches(nodes: list[TrieNode], max_tokens: int, max_rows: int) -> list[list[TrieNode]]:
-    """Group one level's nodes by similar length; each batch costs rows × (ancestors + new) ≤ max_tokens.
+#: most new tokens packed into one row from the sibling nodes of one parent
+_PACK_TOKENS = 512
+
+
+def _units(level: list[TrieNode]) -> list[list[TrieNode]]:
+    """Group one level's nodes into rows: siblings (same parent, hence the same ancestor cache) share one row.
+
+    A packed row holds each sibling's tokens one after the other behind a single copy of their common ancestor
+    cache; a block mask keeps every sibling blind to the others. Nodes without ancestors are rows of their own.
+    """
+    groups: dict[int, list[TrieNode]] = {}
+    units: list[list[TrieNode]] = []
+    for n in level:
+        if n.start == 0 or n.parent is None:
+            units.append([n])
+        else:
+            groups.setdefault(id(n.parent), []).append(n)
+    for sibs in groups.values():
+        sibs.sort(key=lambda n: (n.compute_len, n.ref))
+        cur: list[TrieNode] = []
+        size = 0
+        for n in sibs:
+            if cur and size + n.compute_len > _PACK_TOKENS:
+                units.append(cur)
+                cur, size = [], 0
+            cur.append(n)
+            size += n.compute_len
+        units.append(cur)
+    return units
+
+
+def _unit_len(unit: list[TrieNode]) -> int:
+    return sum(n.compute_len for n in unit)
+
+
+def _batches(units: list[list[TrieNode]], max_tokens: int, max_rows: int) -> list[list[list[TrieNode]]]:
+    """Group one level's rows by similar length; each batch costs rows × (ancestors + new) ≤ max_tokens.
 
     A batch is also closed when right-padding would waste more than a quarter of its rows' tokens, once it holds
     enough real tokens (``_MIN_BATCH_TOKENS``) to keep the matrix multiplications efficient.
     """
-    nodes = sorted(nodes, key=lambda n: (n.compute_len, n.start))
-    out: list[list[TrieNode]] = []
-    cur: list[TrieNode] = []
+    units = sorted(units, key=lambda u: (_unit_len(u), u[0].start))
+    out: list[list[list[TrieNode]]] = []
+    cur: list[list[TrieNode]] = []
     a_max = s_max = real = 0
-    for n in nodes:
-        na, ns = max(a_max, n.start), max(s_max, n.compute_len)
+    for u in units:
+        length = _unit_len(u)
+        na, ns = max(a_max, u[0].start), max(s_max, length)
         rows = len(cur) + 1
         too_big = rows * (na + ns) > max_tokens or rows > max_rows
-        wasteful = real >= _MIN_BATCH_TOKENS and rows * ns > 1.25 * (real + n.compute_len)
+        wasteful = real >= _MIN_BATCH_TOKENS and rows * ns > 1.25 * (real + length)
         if cur and (too_big or wasteful):
             out.append(cur)
-            cur, na, ns, real = [], n.start, n.compute_len, 0
-        cur.append(n)
+            cur, na, ns, real = [], u[0].start, length, 0
+        cur.append(u)
         a_max, s_max = na, ns
-        real += n.compute_len
+        real += length
     if cur:
         out.append(cur)
     return out
@@ -237,31 +274,45 @@ def run_levels(
 
     computed = 0
     for lvl in levels:
-        for batch in _batches(lvl, max_batch_tokens, max_rows):
+        for batch in _batches(_units(lvl), max_batch_tokens, max_rows):
             computed += _run_batch(batch, seqs, fns, out, torch)
             if on_forward is not None:
-                on_forward(len(batch), max(n.start for n in batch) + max(n.compute_len for n in batch))
+                on_forward(len(batch), max(u[0].start for u in batch) + max(_unit_len(u) for u in batch))
     return computed
 
 
 def _run_batch(
-    batch: list[TrieNode], seqs: Sequence[Sequence[int]], fns: ForwardFns, out: list[float], torch: Any
+    batch: list[list[TrieNode]], seqs: Sequence[Sequence[int]], fns: ForwardFns, out: list[float], torch: Any
 ) -> int:
     b = len(batch)
-    a_max = max(n.start for n in batch)
-    s_max = max(n.compute_len for n in batch)
+    a_max = max(u[0].start for u in batch)
+    s_max = max(_unit_len(u) for u in batch)
     dev = fns.device
     ids = torch.full((b, s_max), fns.pad_id, dtype=torch.long)
-    mask = torch.zeros((b, a_max + s_max), dtype=torch.long)
     pos = torch.zeros((b, s_max), dtype=torch.long)
-    for i, n in enumerate(batch):
-        toks = seqs[n.ref][n.start : n.start + n.compute_len]
-        ids[i, : n.compute_len] = torch.tensor(toks, dtype=torch.long)
-        mask[i, a_max - n.start : a_max + n.compute_len] = 1
-        pos[i] = torch.arange(n.start, n.start + s_max)
+    # allowed[i, q, k]: query q of row i sees key k (ancestor cache right-aligned in the first a_max keys)
+    allowed = torch.zeros((b, s_max, a_max + s_max), dtype=torch.bool)
+    causal = torch.ones((s_max, s_max), dtype=torch.bool).tril()
+    offsets: list[list[int]] = []
+    for i, unit in enumerate(batch):
+        start = unit[0].start
+        o = 0
+        offs = []
+        for n in unit:
+            L = n.compute_len
+            ids[i, o : o + L] = torch.tensor(seqs[n.ref][n.start : n.start + L], dtype=torch.long)
+            pos[i, o : o + L] = torch.arange(n.start, n.start + L)
+            allowed[i, o : o + L, a_max - start : a_max] = True
+            allowed[i, o : o + L, a_max + o : a_max + o + L] = causal[:L, :L]
+            offs.append(o)
+            o += L
+        offsets.append(offs)
+        pad = torch.arange(o, s_max)
+        allowed[i, pad, a_max + pad] = True  # padding queries see themselves only (no empty softmax row)
+        pos[i, o:] = torch.arange(start + o, start + s_max)
     cache = None
     if a_max > 0:
-        chains = [_ancestors(n) for n in batch]
+        chains = [_ancestors(u[0]) for u in batch]
         first = chains[0][0].kv if chains[0] else next(c[0].kv for c in chains if c)
         assert first is not None
         layers: list[tuple[Any, Any]] = []
@@ -269,7 +320,7 @@ def _run_batch(
             kk = k0.new_zeros((b, k0.shape[0], a_max, k0.shape[2]))
             vv = v0.new_zeros((b, v0.shape[0], a_max, v0.shape[2]))
             for i, chain in enumerate(chains):
-                at = a_max - batch[i].start
+                at = a_max - batch[i][0].start
                 for anc in chain:
                     assert anc.kv is not None
                     k, v = anc.kv[li]
@@ -278,12 +329,14 @@ def _run_batch(
                     at += k.shape[1]
             layers.append((kk, vv))
         cache = fns.make_cache(layers)
-    need_kv = any(n.needs_kv for n in batch)
+    need_kv = any(n.needs_kv for u in batch for n in u)
     if cache is None and need_kv:
         cache = fns.make_cache(None)
+    dtype = fns.dtype if fns.dtype is not None else torch.float32
+    mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
     hidden, cache_after = fns.decoder(
         input_ids=ids.to(dev),
-        attention_mask=mask.to(dev),
+        attention_mask=mask[:, None].to(dev),
         position_ids=pos.to(dev),
         past_key_values=cache,
         use_cache=need_kv or cache is not None,
@@ -291,37 +344,39 @@ def _run_batch(
     del cache
     if need_kv:
         new_layers = fns.cache_layers(cache_after)
-        for i, n in enumerate(batch):
-            if n.needs_kv:
-                n.kv = [
-                    (
-                        k[i, :, a_max : a_max + n.compute_len].clone(),
-                        v[i, :, a_max : a_max + n.compute_len].clone(),
-                    )
-                    for k, v in new_layers
-                ]
+        for i, unit in enumerate(batch):
+            for n, o in zip(unit, offsets[i], strict=True):
+                if n.needs_kv:
+                    n.kv = [
+                        (
+                            k[i, :, a_max + o : a_max + o + n.compute_len].clone(),
+                            v[i, :, a_max + o : a_max + o + n.compute_len].clone(),
+                        )
+                        for k, v in new_layers
+                    ]
         del new_layers
     del cache_after
     # reads: unique (row, offset) positions → logits once each
     rows: list[int] = []
-    offs: list[int] = []
+    offs_read: list[int] = []
     targets: list[list[tuple[int, int]]] = []
     index: dict[tuple[int, int], int] = {}
-    for i, n in enumerate(batch):
-        for off, tok, slot in n.reads:
-            key = (i, off)
-            j = index.get(key)
-            if j is None:
-                j = index[key] = len(rows)
-                rows.append(i)
-                offs.append(off)
-                targets.append([])
-            targets[j].append((tok, slot))
+    for i, unit in enumerate(batch):
+        for n, o in zip(unit, offsets[i], strict=True):
+            for off, tok, slot in n.reads:
+                key = (i, o + off)
+                j = index.get(key)
+                if j is None:
+                    j = index[key] = len(rows)
+                    rows.append(i)
+                    offs_read.append(o + off)
+                    targets.append([])
+                targets[j].append((tok, slot))
     chunk = 256  # positions per LM-head call: bounds the [N, vocab] logits tensor
     for c0 in range(0, len(rows), chunk):
         r = torch.tensor(rows[c0 : c0 + chunk], device=hidden.device)
-        o = torch.tensor(offs[c0 : c0 + chunk], device=hidden.device)
-        logp = torch.log_softmax(fns.head(hidden[r, o]).float(), dim=-1)
+        o_t = torch.tensor(offs_read[c0 : c0 + chunk], device=hidden.device)
+        logp = torch.log_softmax(fns.head(hidden[r, o_t]).float(), dim=-1)
         flat_j, flat_tok, flat_slot = [], [], []
         for j in range(c0, min(c0 + chunk, len(rows))):
             for tok, slot in targets[j]:
@@ -331,7 +386,7 @@ def _run_batch(
         vals = logp[torch.tensor(flat_j, device=logp.device), torch.tensor(flat_tok, device=logp.device)]
         for slot, v in zip(flat_slot, vals.tolist(), strict=True):
             out[slot] += v
-    return sum(n.compute_len for n in batch)
+    return sum(_unit_len(u) for u in batch)
 
 
 def score_sequences(

@@ -290,6 +290,7 @@ class TransformersBackend:
                 cache_layers=_cache_layers,
                 pad_id=self.pad_id,
                 device=self.device,
+                dtype=next(self._lm.parameters()).dtype,
             )
             with self._oom_guard("scoring", self.batch_size, self.max_batch_tokens):
                 values, computed = score_sequences(

@@ -1,0 +1,67 @@
+"""``rlaif run``: run (or resume) a pipeline file, round after round.
+
+rlaif run pipelines/quickstart.yaml
+rlaif run pipelines/quickstart.yaml policy.method=ppo rounds=3
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rlaif.cli._common import ProgressOpt
+
+
+def command(
+    pipeline: Annotated[
+        Path, typer.Argument(help="Pipeline YAML file (see pipelines/ and docs/pipelines.md).")
+    ],
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(help="Dotted overrides: rounds=3 policy.method=ppo label.k=4 ...", show_default=False),
+    ] = None,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder holding runs/<name>.")] = Path("runs"),
+    rounds: Annotated[
+        int | None,
+        typer.Option("--until-round", help="Stop after this round (the run can be continued later)."),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only load and check the pipeline and its inputs, run nothing.")
+    ] = False,
+    progress: ProgressOpt = True,
+) -> None:
+    """Run a pipeline: generate → label/revise → reward model → policy → evaluate, for each round; resumable."""
+    import time
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from rlaif.loop import load_pipeline, run_pipeline
+    from rlaif.loop.context import load_context
+
+    loaded = load_pipeline(pipeline, overrides or [])
+    console = Console(stderr=True)
+    if check:
+        ctx = load_context(
+            loaded.pipeline, Path(runs_dir) / loaded.pipeline.name, pipeline_dir=pipeline.parent
+        )
+        console.print(
+            f"pipeline {pipeline} is valid: {loaded.pipeline.rounds} round(s), {len(ctx.train_prompts)} training and "
+            f"{len(ctx.heldout_prompts)} held-out prompts, {len(ctx.constitution.principles)} principles, "
+            f"policy {loaded.pipeline.policy.method}"
+        )
+        return
+    t0 = time.monotonic()
+    summary = run_pipeline(loaded, runs_dir=runs_dir, progress=progress, only_rounds=rounds)
+    table = Table(title=f"rlaif run {loaded.pipeline.name}: time per stage")
+    for col in ("round", "stage", "this run", "seconds"):
+        table.add_column(col, justify="right" if col == "seconds" else "left")
+    for row in summary.table():
+        table.add_row(*row)
+    table.add_row("", "total", "", f"{time.monotonic() - t0:.1f}")
+    console.print(table)
+    console.print(
+        f"run folder: {summary.run_dir}   (rlaif status {summary.run_dir}; rlaif report {summary.run_dir})"
+    )

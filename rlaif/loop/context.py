@@ -1,0 +1,156 @@
+"""Everything a run's stages share, loaded and checked once before any long work starts."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rlaif.constitution.schema import Constitution
+from rlaif.errors import DataFileError, Problem, RlaifError
+from rlaif.feedback.inputs import PromptRow
+from rlaif.loop.pipeline import Pipeline, resolve_data_path
+
+log = logging.getLogger("rlaif.loop")
+
+
+def merge_constitutions(parts: list[Constitution]) -> Constitution:
+    """One constitution from several files (principle ids must stay unique across them)."""
+    if len(parts) == 1:
+        return parts[0]
+    seen: dict[str, str] = {}
+    problems = []
+    for c in parts:
+        for p in c.principles:
+            if p.id in seen:
+                problems.append(
+                    Problem(f"principle id '{p.id}' appears in both '{seen[p.id]}' and '{c.name}'")
+                )
+            seen[p.id] = c.name
+    if problems:
+        raise DataFileError("the pipeline's constitutions cannot be merged", problems=problems)
+    return Constitution(
+        name=" + ".join(c.name for c in parts),
+        version="+".join(c.version for c in parts),
+        description="; ".join(c.description for c in parts if c.description),
+        principles=tuple(p for c in parts for p in c.principles),
+        examples=tuple(e for c in parts for e in c.examples),
+    )
+
+
+@dataclass
+class RunContext:
+    """A validated pipeline with its inputs loaded: constitution, prompts (train / held-out), paths."""
+
+    pipeline: Pipeline
+    run_dir: Path
+    pipeline_dir: Path | None
+    constitution: Constitution
+    constitution_paths: list[Path]
+    train_prompts: list[PromptRow]
+    heldout_prompts: list[PromptRow]
+    prompt_paths: list[Path]
+    progress: bool = True
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def cache_path(self) -> Path:
+        """The run's call cache (shared by every stage and round)."""
+        return self.run_dir / ".rlaif-cache.sqlite"
+
+    def backend_options(self, *, adapter: Path | None = None) -> dict[str, Any]:
+        """Options for :func:`rlaif.backends.registry.make_backend` (device, dtype, extra options, adapter)."""
+        m = self.pipeline.models
+        opts: dict[str, Any] = {}
+        if m.backend == "transformers" and m.device != "auto":
+            opts["device"] = m.device
+        if m.backend in ("transformers", "vllm"):
+            if m.dtype != "auto":
+                opts["dtype"] = m.dtype
+            if m.trust_remote_code:
+                opts["trust_remote_code"] = True
+        opts.update(m.backend_options)
+        if adapter is not None:
+            opts["adapter"] = str(adapter)
+        return opts
+
+
+def load_context(
+    pipeline: Pipeline, run_dir: Path, *, pipeline_dir: Path | None, progress: bool = True
+) -> RunContext:
+    """Read and check every input named by the pipeline (fail fast: before any model is loaded)."""
+    from rlaif.constitution import load_constitution
+    from rlaif.feedback.inputs import load_prompts
+    from rlaif.models import resolve_model
+
+    problems: list[Problem] = []
+    const_paths = [resolve_data_path(c, pipeline_dir=pipeline_dir) for c in pipeline.constitution]
+    prompt_paths = [resolve_data_path(f, pipeline_dir=pipeline_dir) for f in pipeline.prompts.files]
+    for i, p in enumerate(const_paths):
+        if not p.exists():
+            problems.append(Problem("no such file", path=str(p), field=f"constitution[{i}]"))
+    for i, p in enumerate(prompt_paths):
+        if not p.exists():
+            problems.append(
+                Problem("no such file or dataset folder", path=str(p), field=f"prompts.files[{i}]")
+            )
+    if problems:
+        raise DataFileError("the pipeline names inputs that do not exist", problems=problems)
+    constitution = merge_constitutions([load_constitution(p) for p in const_paths])
+    rows: list[PromptRow] = []
+    for p in prompt_paths:
+        rows.extend(
+            load_prompts(
+                p, field_map=pipeline.prompts.field_map or None, skip_bad_rows=pipeline.prompts.skip_bad_rows
+            )
+        )
+    seen: set[str] = set()
+    for r in rows:
+        if r.id in seen:
+            raise DataFileError(
+                f"prompt id '{r.id}' appears more than once across the prompt files",
+                field="prompts.files",
+                hint="give each prompt a unique id",
+            )
+        seen.add(r.id)
+    heldout = [r for r in rows if r.split == pipeline.prompts.heldout_split]
+    train = [r for r in rows if r.split != pipeline.prompts.heldout_split]
+    if pipeline.prompts.max_train is not None:
+        train = train[: pipeline.prompts.max_train]
+    if pipeline.prompts.max_heldout is not None:
+        heldout = heldout[: pipeline.prompts.max_heldout]
+    if not train:
+        raise DataFileError("the pipeline has no training prompts", field="prompts")
+    if pipeline.evaluate.enabled and not heldout:
+        raise DataFileError(
+            f"evaluation is on but no prompt has split '{pipeline.prompts.heldout_split}'",
+            field="prompts.heldout_split",
+            hint="mark held-out prompts with that split, or set evaluate.enabled=false",
+        )
+    # models: resolving is quick (local folders, the embedded model, or a hub check) and fails fast
+    for name in {pipeline.models.policy, pipeline.critic_model, pipeline.reward_model_base}:
+        if pipeline.models.backend in ("transformers", "vllm"):
+            resolve_model(name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    free_gb = shutil.disk_usage(run_dir).free / 1e9
+    if free_gb < pipeline.min_free_disk_gb:
+        raise RlaifError(
+            f"only {free_gb:.2f} GB free on the disk of {run_dir}; the pipeline asks for at least "
+            f"{pipeline.min_free_disk_gb:g} GB",
+            path=run_dir,
+            field="min_free_disk_gb",
+            hint="free some space, pick another runs folder, or lower min_free_disk_gb",
+        )
+    return RunContext(
+        pipeline=pipeline,
+        run_dir=run_dir,
+        pipeline_dir=pipeline_dir,
+        constitution=constitution,
+        constitution_paths=const_paths,
+        train_prompts=train,
+        heldout_prompts=heldout,
+        prompt_paths=prompt_paths,
+        progress=progress,
+    )

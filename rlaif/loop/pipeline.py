@@ -1,0 +1,213 @@
+"""Pipeline files: the YAML that describes a whole multi-round run (validated like constitutions).
+
+A pipeline names the models, the constitution, the prompt source and the number of rounds, and gives the
+parameters of each stage of a round: generate → label and/or revise → reward model → policy (DPO, PPO or SFT) →
+evaluate. The sections ``reward.settings``, ``policy.dpo``/``policy.ppo``/``policy.sft`` and ``evaluate.settings``
+are passed to the Python configs of those stages (:class:`rlaif.reward.RewardConfig`,
+:class:`rlaif.policy.dpo.DPOConfig`, :class:`rlaif.policy.ppo.PPOConfig`,
+:class:`rlaif.evals.PolicyEvalConfig`); the loop fills in what it owns (models, data paths, output folders,
+the adapter to continue from) and every other field is checked against those configs before anything runs.
+
+Every field is documented in ``docs/pipelines.md``; ``rlaif run PIPELINE key=value ...`` overrides any field by its
+dotted path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from rlaif.errors import RlaifError
+from rlaif.resources import shipped_dir
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Models(_Strict):
+    """Which models play which part. Self-alignment (the default): the critic and the reward model's base are the
+    policy's own base model."""
+
+    policy: str = Field(
+        default="smollm2", description="base model of the policy (alias, local path or hub id)"
+    )
+    critic: str | None = Field(default=None, description="critic model; null = the policy's base model")
+    reward_base: str | None = Field(
+        default=None, description="reward model base; null = the policy's base model"
+    )
+    backend: str = Field(default="transformers", description="engine for generation and the critic")
+    backend_options: dict[str, Any] = Field(default_factory=dict, description="extra options of the backend")
+    device: str = Field(default="auto", description="auto, cpu, cuda, cuda:N or mps")
+    dtype: str = Field(default="auto", description="auto, float32, bfloat16 or float16")
+    trust_remote_code: bool = Field(
+        default=False, description="allow custom modelling code shipped with a model"
+    )
+
+
+class Prompts(_Strict):
+    """Where prompts come from and how they split into training and held-out prompts."""
+
+    files: list[str] = Field(
+        min_length=1, description="prompt files (jsonl/json/parquet/csv) or local HF datasets"
+    )
+    field_map: dict[str, str] = Field(default_factory=dict, description="our name -> the file's column name")
+    heldout_split: str = Field(default="heldout", description="rows whose `split` is this are held out")
+    max_train: int | None = Field(default=None, ge=1, description="use at most this many training prompts")
+    max_heldout: int | None = Field(default=None, ge=1, description="use at most this many held-out prompts")
+    skip_bad_rows: bool = Field(
+        default=False, description="skip malformed rows (reported) instead of stopping"
+    )
+
+
+class GenerateStage(_Strict):
+    """Sampling the policy's responses (round k samples the policy trained in round k-1)."""
+
+    n: int = Field(default=2, ge=1, description="responses per prompt")
+    max_new_tokens: int = Field(default=128, ge=1)
+    temperature: float = Field(default=1.0, ge=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    overlong: Literal["truncate", "skip", "error"] = "truncate"
+    batch_prompts: int = Field(
+        default=16, ge=1, description="prompts per backend call (unit of progress/resume)"
+    )
+
+
+class LabelStage(_Strict):
+    """Pairwise AI labels (see `rlaif label`)."""
+
+    enabled: bool = True
+    k: int = Field(default=2, ge=1, description="principles sampled per pair")
+    label_source: Literal["critic", "rules", "hybrid"] = "critic"
+    pairing: Literal["first_two", "all_pairs", "best_worst"] = "first_two"
+    best_worst_by: Literal["critic", "rules"] = "critic"
+    tags: list[str] | None = None
+    chain_of_thought: bool = False
+    cot_clamp: tuple[float, float] = (0.4, 0.6)
+    cot_max_new_tokens: int = Field(default=256, ge=1)
+    min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    min_choice_mass: float = Field(default=0.0, ge=0.0, le=1.0)
+    batch_pairs: int = Field(default=8, ge=1)
+
+
+class ReviseStage(_Strict):
+    """Critique → revision (SFT data and revision-vs-original pairs)."""
+
+    enabled: bool = False
+    rounds: int = Field(default=1, ge=1, description="critique/revision rounds per response")
+    max_new_tokens: int = Field(default=128, ge=1)
+    few_shot: int = Field(default=0, ge=0)
+    require_both_orders: bool = True
+
+
+class RewardStage(_Strict):
+    """Training the principle-conditioned reward model on this round's labels."""
+
+    enabled: bool = False
+    refresh: Literal["continue", "scratch"] = Field(
+        default="continue",
+        description="continue from the previous round's reward model, or train from scratch",
+    )
+    settings: dict[str, Any] = Field(default_factory=dict, description="fields of rlaif.reward.RewardConfig")
+
+
+class PolicyStage(_Strict):
+    """Fine-tuning the policy."""
+
+    method: Literal["dpo", "ppo", "sft", "none"] = "dpo"
+    dpo: dict[str, Any] = Field(default_factory=dict, description="fields of rlaif.policy.dpo.DPOConfig")
+    ppo: dict[str, Any] = Field(default_factory=dict, description="fields of rlaif.policy.ppo.PPOConfig")
+    sft: dict[str, Any] = Field(
+        default_factory=dict, description="fields of DPOConfig for SFT on revisions (loss = sft)"
+    )
+
+
+class EvaluateStage(_Strict):
+    """Evaluating the round's policy on held-out prompts."""
+
+    enabled: bool = True
+    baseline: Literal["base", "previous"] = "base"
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="fields of rlaif.evals.PolicyEvalConfig"
+    )
+
+
+class Refresh(_Strict):
+    """What carries over from one round to the next."""
+
+    pairs: Literal["replace", "accumulate"] = Field(
+        default="replace",
+        description="train each round on its own fresh pairs (replace) or on all rounds' pairs so far (accumulate)",
+    )
+    relabel: bool = Field(
+        default=False, description="with accumulate: re-label older rounds' pairs with this round's critic"
+    )
+
+
+class Pipeline(_Strict):
+    """A whole run: models, constitution, prompts, rounds and stage parameters."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="run name (runs/<name>)")
+    description: str = ""
+    seed: int = 0
+    rounds: int = Field(default=1, ge=1, le=100)
+    models: Models = Models()
+    constitution: list[str] = Field(min_length=1, description="constitution file(s); several are merged")
+    prompts: Prompts
+    generate: GenerateStage = GenerateStage()
+    label: LabelStage = LabelStage()
+    revise: ReviseStage = ReviseStage()
+    reward: RewardStage = RewardStage()
+    policy: PolicyStage = PolicyStage()
+    sft_baseline: bool = Field(
+        default=False,
+        description="also fine-tune on the critic's revisions (SFT) each round, and evaluate it",
+    )
+    evaluate: EvaluateStage = EvaluateStage()
+    refresh: Refresh = Refresh()
+    self_rewarding: bool = Field(
+        default=False, description="the critic is the current policy (round k-1's adapter)"
+    )
+    executor: Literal["local", "ray"] = "local"
+    min_free_disk_gb: float = Field(
+        default=1.0, ge=0.0, description="refuse to start with less free disk space"
+    )
+
+    @field_validator("constitution", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @property
+    def critic_model(self) -> str:
+        """The critic's model name."""
+        return self.models.critic or self.models.policy
+
+    @property
+    def reward_model_base(self) -> str:
+        """The reward model's base model name."""
+        return self.models.reward_base or self.models.policy
+
+
+def resolve_data_path(name: str, *, pipeline_dir: Path | None) -> Path:
+    """Find a data file named in a pipeline: as given (absolute or from the current folder), then next to the
+    pipeline file, then among the files shipped with rlaif (``principles/…``, ``data/…``, ``prompts/…``)."""
+    p = Path(name).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    if pipeline_dir is not None and (pipeline_dir / p).exists():
+        return pipeline_dir / p
+    parts = p.parts
+    if len(parts) > 1 and parts[0] in SHIPPED:
+        try:
+            shipped = shipped_dir(parts[0]).joinpath(*parts[1:])  # type: ignore[arg-type]
+        except RlaifError:
+            return p
+        if shipped.exists():
+            return shipped
+    return p
+
+
+SHIPPED = ("principles", "prompts", "pipelines", "data")

@@ -1,0 +1,544 @@
+"""The stages of one round. Each builds its config (what its fingerprint covers), names its inputs, and runs.
+
+Stages read the artifacts of the stages before them from the run directory and write their own into their folder;
+the runner (:mod:`rlaif.loop.runner`) decides from the manifests whether a stage runs, resumes or is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rlaif.errors import RlaifError
+from rlaif.loop.context import RunContext
+from rlaif.loop.rundir import StageRef, hash_path, hash_value, read_manifest
+
+log = logging.getLogger("rlaif.loop")
+
+MODEL_DIR = "model"
+
+
+@dataclass
+class StageResult:
+    """What a stage produced: named output paths and extra manifest fields (summary, throughput)."""
+
+    outputs: dict[str, Path]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Stage:
+    """One stage of one round, ready to run."""
+
+    name: str
+    round: int
+    config: dict[str, Any]
+    inputs: dict[str, str]
+    run: Callable[[Path], StageResult]
+
+
+def _prev_output(ctx: RunContext, k: int, stage: str, key: str) -> Path | None:
+    """An output of ``stage`` in round ``k`` (None when that stage did not run or is not done)."""
+    if k < 1:
+        return None
+    m = read_manifest(StageRef(ctx.run_dir, k, stage).folder)
+    if m is None or m.get("status") != "done" or key not in m.get("output_paths", {}):
+        return None
+    return ctx.run_dir / m["output_paths"][key]
+
+
+def policy_adapter(ctx: RunContext, k: int) -> Path | None:
+    """The policy adapter trained in round ``k`` (None for round 0 = the base model, or when none was trained)."""
+    return _prev_output(ctx, k, "policy", "model")
+
+
+def _prompts_hash(rows: list[Any]) -> str:
+    return hash_value([[r.id, [(m.role, m.content) for m in r.conversation]] for r in rows])
+
+
+def _hash_opt(p: Path | None) -> str:
+    return hash_path(p) if p is not None else "base"
+
+
+# -- generate --------------------------------------------------------------------------------------------------
+
+
+def generate_stage(ctx: RunContext, k: int) -> Stage:
+    """Sample the round-(k-1) policy on the training prompts."""
+    pl = ctx.pipeline
+    adapter = policy_adapter(ctx, k - 1)
+    config = {
+        "model": pl.models.policy,
+        "backend": pl.models.backend,
+        **pl.generate.model_dump(),
+        "seed": pl.seed + k,
+    }
+
+    def run(folder: Path) -> StageResult:
+        from rlaif.feedback.call_cache import open_backend
+        from rlaif.feedback.responses import GenerateConfig, generate_responses, write_responses
+
+        g = pl.generate
+        gen = GenerateConfig(
+            n=g.n,
+            max_new_tokens=g.max_new_tokens,
+            temperature=g.temperature,
+            top_p=g.top_p,
+            seed=pl.seed + k,
+            overlong=g.overlong,
+            batch_prompts=g.batch_prompts,
+            progress=ctx.progress,
+        )
+        engine = open_backend(
+            pl.models.backend,
+            pl.models.policy,
+            options=ctx.backend_options(adapter=adapter),
+            cache=ctx.cache_path,
+        )
+        try:
+            sets = generate_responses(engine, ctx.train_prompts, gen)
+        finally:
+            engine.close()
+        path = write_responses(folder, sets)
+        n_tokens = sum(len(r.split()) for s in sets for r in s.responses)
+        return StageResult({"responses": path.parent}, {"summary": {"prompts": len(sets), "words": n_tokens}})
+
+    return Stage(
+        "generate",
+        k,
+        config,
+        {"prompts": _prompts_hash(ctx.train_prompts), "policy": _hash_opt(adapter)},
+        run,
+    )
+
+
+# -- label -----------------------------------------------------------------------------------------------------
+
+
+def _critic(ctx: RunContext, k: int) -> tuple[str, Path | None]:
+    pl = ctx.pipeline
+    if pl.self_rewarding:
+        return pl.models.policy, policy_adapter(ctx, k - 1)
+    return pl.critic_model, None
+
+
+def label_stage(ctx: RunContext, k: int) -> Stage:
+    """Label this round's response pairs (and, with ``refresh.relabel``, older rounds' responses again)."""
+    from rlaif.constitution import constitution_hash
+
+    pl = ctx.pipeline
+    critic, critic_adapter = _critic(ctx, k)
+    responses = _prev_output(ctx, k, "generate", "responses")
+    older = [p for j in range(1, k) if (p := _prev_output(ctx, j, "generate", "responses")) is not None]
+    relabel = pl.refresh.pairs == "accumulate" and pl.refresh.relabel
+    config = {"critic": critic, "backend": pl.models.backend, **pl.label.model_dump(), "seed": pl.seed + k}
+    inputs = {
+        "responses": _hash_opt(responses),
+        "constitution": constitution_hash(ctx.constitution),
+        "critic_adapter": _hash_opt(critic_adapter),
+    }
+    if relabel:
+        inputs["older_responses"] = hash_value([hash_path(p) for p in older])
+
+    def run(folder: Path) -> StageResult:
+        from dataclasses import replace
+
+        from rlaif.feedback.call_cache import open_backend
+        from rlaif.feedback.labeler import JudgeConfig, LabelConfig, label_dataset, write_label_run
+        from rlaif.feedback.responses import read_responses
+        from rlaif.prompting import TemplateSet
+
+        assert responses is not None
+        lb = pl.label
+        sets = read_responses(responses)
+        if relabel:
+            for j, p in enumerate(older, start=1):
+                sets += [
+                    replace(s, prompt=replace(s.prompt, id=f"r{j}:{s.prompt.id}")) for s in read_responses(p)
+                ]
+        config_obj = LabelConfig(
+            k=lb.k,
+            seed=pl.seed + k,
+            tags=tuple(lb.tags) if lb.tags else None,
+            pairing=lb.pairing,
+            best_worst_by=lb.best_worst_by,
+            judge=JudgeConfig(
+                chain_of_thought=lb.chain_of_thought,
+                cot_clamp=lb.cot_clamp,
+                cot_max_new_tokens=lb.cot_max_new_tokens,
+                min_choice_mass=lb.min_choice_mass,
+                seed=pl.seed + k,
+            ),
+            min_confidence=lb.min_confidence,
+            label_source=lb.label_source,
+            batch_pairs=lb.batch_pairs,
+            progress=ctx.progress,
+        )
+        needs_critic = lb.label_source != "rules" or (
+            lb.pairing == "best_worst" and lb.best_worst_by == "critic"
+        )
+        engine = (
+            open_backend(
+                pl.models.backend,
+                critic,
+                options=ctx.backend_options(adapter=critic_adapter),
+                cache=ctx.cache_path,
+            )
+            if needs_critic
+            else None
+        )
+        try:
+            run_ = label_dataset(sets, ctx.constitution, engine, TemplateSet.load(), config_obj)
+        finally:
+            if engine is not None:
+                engine.close()
+        path = write_label_run(run_, folder)
+        stats = run_.stats
+        return StageResult(
+            {"labels": path.parent},
+            {"summary": {k_: stats[k_] for k_ in ("pairs", "rows", "filtered", "unlabeled") if k_ in stats}},
+        )
+
+    return Stage("label", k, config, inputs, run)
+
+
+def training_labels(ctx: RunContext, k: int, folder: Path) -> Path:
+    """The labels the round-k policy/reward model trains on: this round's, or (accumulate without relabel) every
+    round's so far, concatenated into ``folder/train-labels/data.parquet``."""
+    pl = ctx.pipeline
+    own = _prev_output(ctx, k, "label", "labels")
+    if own is None:
+        raise RlaifError(f"round {k} has no labels to train on (the label stage did not finish)")
+    if pl.refresh.pairs == "replace" or pl.refresh.relabel or k == 1:
+        return own
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from rlaif.atomic import atomic_directory
+
+    tables = []
+    for j in range(1, k + 1):
+        p = _prev_output(ctx, j, "label", "labels")
+        if p is not None and (p / "data.parquet").is_file():
+            tables.append(pq.read_table(p / "data.parquet"))
+    merged = pa.concat_tables(tables, promote_options="permissive")
+    target = folder / "train-labels"
+    with atomic_directory(target) as tmp:
+        pq.write_table(merged, tmp / "data.parquet")
+    return target
+
+
+# -- revise ----------------------------------------------------------------------------------------------------
+
+
+def revise_stage(ctx: RunContext, k: int) -> Stage:
+    """Critique and revise this round's first response to each prompt."""
+    from rlaif.constitution import constitution_hash
+
+    pl = ctx.pipeline
+    critic, critic_adapter = _critic(ctx, k)
+    adapter = policy_adapter(ctx, k - 1)
+    responses = _prev_output(ctx, k, "generate", "responses")
+    config = {"critic": critic, "policy": pl.models.policy, **pl.revise.model_dump(), "seed": pl.seed + k}
+    inputs = {
+        "responses": _hash_opt(responses),
+        "constitution": constitution_hash(ctx.constitution),
+        "policy": _hash_opt(adapter),
+        "critic_adapter": _hash_opt(critic_adapter),
+    }
+
+    def run(folder: Path) -> StageResult:
+        from rlaif.feedback.call_cache import open_backend
+        from rlaif.feedback.responses import read_responses
+        from rlaif.feedback.revise import ReviseConfig, responses_to_revise, revise, write_revise_run
+        from rlaif.prompting import TemplateSet
+
+        assert responses is not None
+        rv = pl.revise
+        policy_engine = open_backend(
+            pl.models.backend, pl.models.policy, options=ctx.backend_options(adapter=adapter)
+        )
+        same = critic == pl.models.policy and critic_adapter == adapter
+        critic_engine = (
+            policy_engine
+            if same
+            else open_backend(pl.models.backend, critic, options=ctx.backend_options(adapter=critic_adapter))
+        )
+        try:
+            run_ = revise(
+                policy_engine,
+                critic_engine,
+                responses_to_revise(read_responses(responses)),
+                ctx.constitution,
+                TemplateSet.load(),
+                ReviseConfig(
+                    rounds=rv.rounds,
+                    few_shot=rv.few_shot > 0,
+                    accept="both_orders" if rv.require_both_orders else "mean",
+                    revision_max_new_tokens=rv.max_new_tokens,
+                    critique_max_new_tokens=rv.max_new_tokens,
+                    seed=pl.seed + k,
+                    cache=str(ctx.cache_path),
+                ),
+            )
+        finally:
+            policy_engine.close()
+            if critic_engine is not policy_engine:
+                critic_engine.close()
+        sft_dir, pairs_dir = write_revise_run(run_, folder, ctx.constitution)
+        return StageResult(
+            {"sft": sft_dir, "pairs": pairs_dir}, {"summary": {"sft_rows": len(run_.sft_rows)}}
+        )
+
+    return Stage("revise", k, config, inputs, run)
+
+
+# -- reward model ----------------------------------------------------------------------------------------------
+
+
+def reward_stage(ctx: RunContext, k: int, inputs_dir: Path) -> Stage:
+    """Train the principle-conditioned reward model on the round's training labels."""
+    pl = ctx.pipeline
+    labels = _prev_output(ctx, k, "label", "labels")
+    previous = _prev_output(ctx, k - 1, "reward", "model") if pl.reward.refresh == "continue" else None
+    config = {"model": pl.reward_model_base, **pl.reward.model_dump()}
+    inputs = {
+        "labels": _hash_opt(labels),
+        "previous": _hash_opt(previous),
+        "constitution": _const_hash(inputs_dir),
+    }
+
+    def run(folder: Path) -> StageResult:
+        from rlaif.reward import train_reward_model
+
+        data = training_labels(ctx, k, folder)
+        cfg = reward_config(ctx, inputs_dir, data=data, output_dir=folder)
+        result = train_reward_model(cfg, progress=ctx.progress)
+        return StageResult({"model": result.model_dir}, {"summary": _summary(result)})
+
+    return Stage("reward", k, config, inputs, run)
+
+
+def reward_config(ctx: RunContext, inputs_dir: Path, *, data: Path, output_dir: Path) -> Any:
+    """The :class:`rlaif.reward.RewardConfig` of a round (pipeline ``reward.settings`` + what the loop owns)."""
+    from rlaif.reward import RewardConfig
+
+    pl = ctx.pipeline
+    owned = {
+        "data": data,
+        "constitution": inputs_dir / CONSTITUTION_FILE,
+        "output_dir": output_dir,
+        "model": pl.reward_model_base,
+        "trust_remote_code": pl.models.trust_remote_code,
+    }
+    return RewardConfig.model_validate({**pl.reward.settings, **owned})
+
+
+# -- policy ----------------------------------------------------------------------------------------------------
+
+
+def dpo_config(
+    ctx: RunContext, section: dict[str, Any], *, labels: Path, output_dir: Path, init: Path | None
+) -> Any:
+    """A :class:`rlaif.policy.dpo.DPOConfig` from a pipeline section plus what the loop owns."""
+    from rlaif.policy.dpo import DPOConfig
+
+    pl = ctx.pipeline
+    owned = {
+        "model": pl.models.policy,
+        "labels": labels,
+        "output_dir": output_dir,
+        "init_adapter": init,
+        "trust_remote_code": pl.models.trust_remote_code,
+    }
+    return DPOConfig.model_validate({**section, **owned})
+
+
+def ppo_config(
+    ctx: RunContext, inputs_dir: Path, *, output_dir: Path, init: Path | None, reward: Path | None
+) -> Any:
+    """A :class:`rlaif.policy.ppo.PPOConfig` from ``policy.ppo`` plus what the loop owns.
+
+    Without an explicit ``reward`` section the reward is the round's reward model (when the reward stage is on) or
+    the constitution's rules.
+    """
+    from rlaif.policy.ppo import PPOConfig
+
+    pl = ctx.pipeline
+    section = dict(pl.policy.ppo)
+    const = str(inputs_dir / CONSTITUTION_FILE)
+    if "reward" not in section:
+        if reward is not None:
+            section["reward"] = {"reward_model": {"path": str(reward), "constitution": const}}
+        else:
+            section["reward"] = {"rules": {"constitution": const}}
+    owned = {
+        "model": pl.models.policy,
+        "prompts": str(inputs_dir / TRAIN_PROMPTS),
+        "prompt_split": None,
+        "output_dir": str(output_dir),
+        "init_adapter": str(init) if init is not None else None,
+    }
+    return PPOConfig.model_validate({**section, **owned})
+
+
+def policy_stage(ctx: RunContext, k: int, inputs_dir: Path) -> Stage:
+    """Fine-tune the policy (continuing from round k-1's adapter) with DPO, PPO or SFT on revisions."""
+    pl = ctx.pipeline
+    method = pl.policy.method
+    init = policy_adapter(ctx, k - 1)
+    labels = _prev_output(ctx, k, "label", "labels")
+    reward = _prev_output(ctx, k, "reward", "model")
+    sft = _prev_output(ctx, k, "revise", "sft")
+    section = {"dpo": pl.policy.dpo, "ppo": pl.policy.ppo, "sft": pl.policy.sft}.get(method, {})
+    config = {"method": method, "model": pl.models.policy, "settings": section, "seed": pl.seed}
+    inputs = {"init": _hash_opt(init), "prompts": _prompts_hash(ctx.train_prompts)}
+    if method == "dpo":
+        inputs["labels"] = _hash_opt(labels)
+    elif method == "ppo":
+        inputs["reward"] = _hash_opt(reward)
+        inputs["constitution"] = _const_hash(inputs_dir)
+    elif method == "sft":
+        inputs["sft"] = _hash_opt(sft)
+
+    def run(folder: Path) -> StageResult:
+        if method == "dpo":
+            from rlaif.policy.dpo import train_dpo
+
+            data = training_labels(ctx, k, folder)
+            result = train_dpo(
+                dpo_config(ctx, section, labels=data, output_dir=folder, init=init), progress=ctx.progress
+            )
+        elif method == "ppo":
+            from rlaif.policy.ppo import train_ppo
+
+            result = train_ppo(
+                ppo_config(ctx, inputs_dir, output_dir=folder, init=init, reward=reward),
+                progress=ctx.progress,
+            )
+        else:  # sft
+            if sft is None:
+                raise RlaifError("policy.method is sft but no revisions were made", field="revise.enabled")
+            from rlaif.policy.dpo import train_dpo
+
+            cfg = dpo_config(ctx, {**section, "loss": "sft"}, labels=sft, output_dir=folder, init=init)
+            result = train_dpo(cfg, progress=ctx.progress)
+        return StageResult({"model": result.model_dir}, {"summary": _summary(result)})
+
+    return Stage("policy", k, config, inputs, run)
+
+
+def sft_baseline_stage(ctx: RunContext, k: int) -> Stage:
+    """Fine-tune the base model on all rounds' revisions so far (plain distillation, the baseline RLAIF must beat)."""
+    pl = ctx.pipeline
+    sfts = [p for j in range(1, k + 1) if (p := _prev_output(ctx, j, "revise", "sft")) is not None]
+    config = {"model": pl.models.policy, "settings": pl.policy.sft, "seed": pl.seed}
+    inputs = {"sft": hash_value([hash_path(p) for p in sfts])}
+
+    def run(folder: Path) -> StageResult:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from rlaif.atomic import atomic_directory
+        from rlaif.policy.dpo import train_dpo
+
+        if not sfts:
+            raise RlaifError("sft_baseline needs revisions: turn on revise.enabled", field="sft_baseline")
+        data = folder / "sft-data"
+        with atomic_directory(data) as tmp:
+            pq.write_table(
+                pa.concat_tables([pq.read_table(p / "data.parquet") for p in sfts]), tmp / "data.parquet"
+            )
+        cfg = dpo_config(ctx, {**pl.policy.sft, "loss": "sft"}, labels=data, output_dir=folder, init=None)
+        result = train_dpo(cfg, progress=ctx.progress)
+        return StageResult({"model": result.model_dir}, {"summary": _summary(result)})
+
+    return Stage("sft-baseline", k, config, inputs, run)
+
+
+# -- evaluate --------------------------------------------------------------------------------------------------
+
+
+def eval_config(ctx: RunContext, inputs_dir: Path, *, baseline: Path | None) -> Any:
+    """The :class:`rlaif.evals.PolicyEvalConfig` of a round."""
+    from rlaif.evals.policy_eval import PolicyEvalConfig
+
+    pl = ctx.pipeline
+    owned = {
+        "prompts": inputs_dir / HELDOUT_PROMPTS,
+        "split": None,
+        "constitution": inputs_dir / CONSTITUTION_FILE,
+        "model": pl.models.policy,
+        "baseline": str(baseline) if baseline is not None else "base",
+        "critic": pl.critic_model,
+        "backend": pl.models.backend,
+        "backend_options": ctx.backend_options(),
+        "critic_backend": pl.models.backend,
+        "critic_backend_options": ctx.backend_options(),
+        "seed": pl.seed,
+    }
+    return PolicyEvalConfig.model_validate({**pl.evaluate.settings, **owned})
+
+
+def evaluate_stage(ctx: RunContext, k: int, inputs_dir: Path, *, which: str = "policy") -> Stage:
+    """Evaluate round k's policy (or SFT baseline) on the held-out prompts against the base or previous round."""
+    pl = ctx.pipeline
+    adapter = _prev_output(ctx, k, which, "model")
+    baseline = policy_adapter(ctx, k - 1) if pl.evaluate.baseline == "previous" else None
+    name = "evaluate" if which == "policy" else f"evaluate-{which}"
+    config = {"settings": pl.evaluate.settings, "baseline": pl.evaluate.baseline, "critic": pl.critic_model}
+    inputs = {
+        "policy": _hash_opt(adapter),
+        "baseline": _hash_opt(baseline),
+        "prompts": _prompts_hash(ctx.heldout_prompts),
+        "constitution": _const_hash(inputs_dir),
+    }
+
+    def run(folder: Path) -> StageResult:
+        from rlaif.evals.policy_eval import evaluate_policy
+
+        cfg = eval_config(ctx, inputs_dir, baseline=baseline)
+        result = evaluate_policy(cfg, policy_adapter=adapter, out_dir=folder, progress=ctx.progress)
+        outputs = {"eval": folder / "eval.json"}
+        if (folder / "samples.jsonl").is_file():
+            outputs["samples"] = folder / "samples.jsonl"
+        return StageResult(outputs, {"summary": _eval_summary(result)})
+
+    return Stage(name, k, config, inputs, run)
+
+
+# -- helpers ---------------------------------------------------------------------------------------------------
+
+CONSTITUTION_FILE = "constitution.yaml"
+TRAIN_PROMPTS = "prompts-train.jsonl"
+HELDOUT_PROMPTS = "prompts-heldout.jsonl"
+
+
+def _const_hash(inputs_dir: Path) -> str:
+    return hash_path(inputs_dir / CONSTITUTION_FILE)
+
+
+def _summary(result: Any) -> dict[str, Any]:
+    return {
+        "steps": result.steps,
+        "final": result.final,
+        **{k: v for k, v in result.summary.items() if _plain(v)},
+    }
+
+
+def _plain(v: Any) -> bool:
+    return isinstance(v, int | float | str | bool) or v is None
+
+
+def _eval_summary(result: Any) -> dict[str, Any]:
+    to_dict = getattr(result, "to_dict", None) or getattr(result, "summary", None)
+    if callable(to_dict):
+        try:
+            data = to_dict()
+            return {k: v for k, v in data.items() if _plain(v)} if isinstance(data, dict) else {}
+        except TypeError:
+            return {}
+    return {}
