@@ -19,7 +19,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from rlaif.report.rundir import OPTIONAL_STAGES, STAGES, RunData, read_run
+from rlaif.report.rundir import OPTIONAL_STAGES, STAGES, RunData, StageInfo, read_run
 from rlaif.report.svg import Bar, Series, bar_chart, histogram_chart, line_chart
 
 log = logging.getLogger(__name__)
@@ -128,20 +128,31 @@ def _summary(run: RunData, built: str) -> _Section:
     if isinstance(principles, list) and principles:
         s.p(f"Principles ({len(principles)}): " + ", ".join(str(p) for p in principles))
     stages = [
-        [f"round {rnd.k}"]
-        + [
-            st.status
-            + (f" ({st.seconds:.0f} s)" if st.seconds is not None else "")
-            + (" (not configured?)" if st.status == "missing" and name in OPTIONAL_STAGES else "")
-            for name, st in rnd.stages.items()
-        ]
+        [f"round {rnd.k}"] + [_stage_cell(name, rnd.stages.get(name)) for name in _stage_names(run)]
         for rnd in run.rounds
     ]
     s.sub("Stages")
-    s.table(["round", *STAGES], stages)
+    s.table(["round", *_stage_names(run)], stages)
     if not run.rounds:
         s.p("No round has started.")
     return s
+
+
+def _stage_cell(name: str, st: StageInfo | None) -> str:
+    if st is None:
+        return "missing"
+    return (
+        st.status
+        + (f" ({st.seconds:.0f} s)" if st.seconds is not None else "")
+        + (" (not configured?)" if st.status == "missing" and name in OPTIONAL_STAGES else "")
+    )
+
+
+def _stage_names(run: RunData) -> list[str]:
+    names = list(STAGES)
+    for rnd in run.rounds:
+        names += [n for n in rnd.stages if n not in names]
+    return names
 
 
 def _notes(run: RunData) -> _Section:
@@ -403,21 +414,34 @@ def _reward(run: RunData) -> _Section:
             if st is not None and st.status != "missing":
                 rows.append([f"round {rnd.k}", f"eval.json missing (stage {st.status})", "", "", "", ""])
             continue
+        # rlaif eval rm's report.json keeps the held-out numbers under "labels"; a flat layout is read too
+        held = ev["labels"] if isinstance(ev.get("labels"), dict) else ev
         steering = next(
             (ev[k] for k in ("steering", "steering_flip_rate", "steering_check") if k in ev), None
         )
+        acc = held.get("accuracy")
         rows.append(
             [
                 f"round {rnd.k}",
-                _pct(ev.get("accuracy"))
-                if isinstance(ev.get("accuracy"), dict)
-                else _rate(ev.get("accuracy")),
-                _num(ev.get("ece")),
-                _num(ev.get("brier")),
+                _pct(acc) if isinstance(acc, dict) else _rate(acc),
+                _num(held.get("ece")),
+                _num(held.get("brier")),
                 _steering(steering),
-                str(ev.get("n", ev.get("n_pairs", "?"))),
+                str(held.get("n", held.get("n_pairs", "?"))),
             ]
         )
+        human = ev.get("human")
+        if isinstance(human, dict) and _est(human.get("accuracy")) is not None:
+            rows.append(
+                [
+                    f"round {rnd.k} (human pairs)",
+                    _pct(human.get("accuracy")),
+                    _num(human.get("ece")),
+                    _num(human.get("brier")),
+                    "",
+                    str(human.get("n", "?")),
+                ]
+            )
         pp = ev.get("per_principle")
         if isinstance(pp, dict):
             for name, d in pp.items():
@@ -433,7 +457,7 @@ def _reward(run: RunData) -> _Section:
                         ]
                     )
     if not rows:
-        s.p("No reward model was trained or evaluated in this run (round-<k>/reward/eval.json).")
+        s.p("No reward model was evaluated in this run (round-<k>/reward/eval.json or eval/report.json).")
         return s
     s.table(["round", "held-out accuracy", "ECE", "Brier", "steering (principle vs negation)", "n"], rows)
     if per:
@@ -446,6 +470,8 @@ def _steering(x: Any) -> str:
     if isinstance(x, dict):
         if _est(x) is not None:
             return _pct(x)
+        if _est(x.get("flip_rate")) is not None:
+            return f"flip rate {_pct(x['flip_rate'])} (n={x.get('n', '?')})"
         for k in ("flip_rate", "rate", "value"):
             if k in x:
                 return _rate(x[k])
@@ -686,8 +712,11 @@ def _timing(run: RunData) -> _Section:
     series: list[tuple[str, list[Bar | None]]] = []
     for rnd in run.rounds:
         bars: list[Bar | None] = []
-        for name in STAGES:
-            st = rnd.stages[name]
+        for name in _stage_names(run):
+            st = rnd.stages.get(name)
+            if st is None:
+                bars.append(None)
+                continue
             bars.append(Bar(st.seconds) if st.seconds is not None else None)
             if st.seconds is not None or st.throughput:
                 tp = st.throughput or {}
@@ -705,7 +734,7 @@ def _timing(run: RunData) -> _Section:
     if not rows:
         s.p("No stage recorded its time (manifests missing).")
         return s
-    s.plot(bar_chart("Seconds per stage", list(STAGES), series, y_label="seconds"))
+    s.plot(bar_chart("Seconds per stage", _stage_names(run), series, y_label="seconds"))
     s.table(["round", "stage", "status", "seconds", "throughput"], rows)
     total = sum(st.seconds or 0.0 for r in run.rounds for st in r.stages.values())
     s.p(f"Total recorded stage time: {total:.0f} s.")

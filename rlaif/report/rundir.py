@@ -151,7 +151,13 @@ def _round(run_dir: Path, k: int, notes: list[str]) -> RoundInfo:
     rnd = RoundInfo(k=k, path=path)
     if not path.is_dir():
         notes.append(f"round {k}: no folder round-{k}/ (not started)")
-    for name in STAGES:
+    extra = (
+        sorted(p.name for p in path.iterdir() if p.is_dir() and p.name not in STAGES) if path.is_dir() else []
+    )
+    for name in [
+        *STAGES,
+        *extra,
+    ]:  # extra: stages this reader does not know (e.g. an SFT baseline), shown as found
         rnd.stages[name] = _stage(path, k, name, notes)
     ev = read_json(path / "evaluate" / "eval.json", notes, f"round {k} eval.json")
     if isinstance(ev, dict):
@@ -174,8 +180,15 @@ def _round(run_dir: Path, k: int, notes: list[str]) -> RoundInfo:
         if isinstance(agreement, dict):
             rnd.agreement = agreement
             break
-    reward = read_json(path / "reward" / "eval.json", notes, f"round {k} reward-model eval.json")
-    rnd.reward_eval = reward if isinstance(reward, dict) else None
+    for candidate in (
+        path / "reward" / "eval.json",
+        path / "reward" / "eval" / "report.json",
+        path / "reward" / "report.json",
+    ):
+        reward = read_json(candidate, notes, f"round {k} reward-model evaluation")
+        if isinstance(reward, dict):
+            rnd.reward_eval = reward
+            break
     rnd.policy_metrics = read_jsonl(path / "policy" / "metrics.jsonl", notes, f"round {k} policy metrics")
     summary = read_json(path / "policy" / "summary.json", notes, f"round {k} policy summary")
     rnd.policy_summary = summary if isinstance(summary, dict) else None

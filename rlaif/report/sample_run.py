@@ -212,10 +212,17 @@ def write_sample_run(
         }  # fmt: skip
         atomic_write_text(rd / "label" / "stats.json", json.dumps(stats, indent=2) + "\n")
         _manifest(rd / "reward", "reward", k, 60.0)
-        reward_eval = {
-            "accuracy": _estimate(0.6 + 0.03 * k, 0.08, 120), "ece": 0.08, "brier": 0.23,
-            "per_principle": {"concise@1": {"accuracy": _estimate(0.65, 0.1, 40), "ece": 0.07, "n": 40}},
-            "steering_flip_rate": 0.55,
+        reward_eval = {  # the layout of `rlaif eval rm`'s report.json (rlaif.reward.evaluate)
+            "model": f"round-{k}/reward/model",
+            "labels": {"n": 120, "accuracy": _estimate(0.6 + 0.03 * k, 0.08, 120), "ece": 0.08, "brier": 0.23,
+                       "mean_abs_error": 0.2, "mean_margin": 0.4},
+            "per_principle": {"concise@1": {"n": 40, "accuracy": _estimate(0.65, 0.1, 40), "ece": 0.07,
+                                            "brier": 0.22, "mean_abs_error": 0.2, "mean_margin": 0.3}},
+            "human": None,
+            "steering": {"n": 80, "flip_rate": _estimate(0.55, 0.1, 80),
+                         "accuracy_principle": _estimate(0.6, 0.1, 80), "accuracy_negation": _estimate(0.55, 0.1, 80),
+                         "per_principle": {}},
+            "truncation": {},
         }  # fmt: skip
         atomic_write_text(rd / "reward" / "eval.json", json.dumps(reward_eval, indent=2) + "\n")
         _manifest(rd / "policy", "policy", k, 300.0, throughput={"unit": "pairs", "per_second": 0.4})

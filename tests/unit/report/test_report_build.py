@@ -114,6 +114,21 @@ def test_run_json_of_an_older_version(sample_run: Path, tmp_path: Path) -> None:
     build_report(run)
 
 
+def test_unknown_stage_folders_are_shown(sample_run: Path, tmp_path: Path) -> None:
+    run = _copy(sample_run, tmp_path)
+    folder = run / "round-1" / "sft-baseline"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(
+        json.dumps({"stage": "sft-baseline", "round": 1, "status": "done", "seconds": 7})
+    )
+    _, md = build_report(run)
+    text = md.read_text()
+    assert "| round | generate | label | revise | reward | policy | evaluate | sft-baseline |" in text
+    assert "done (7 s) |" in text and "| round 2 |" in text
+    # the reward model's report (rlaif eval rm layout) with its steering check
+    assert "flip rate 55.0% [45.0, 65.0] (n=80)" in text
+
+
 def test_not_a_run_directory(tmp_path: Path) -> None:
     with pytest.raises(RlaifError, match="run directory not found"):
         build_report(tmp_path / "nope")
