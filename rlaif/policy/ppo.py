@@ -492,7 +492,7 @@ def train_ppo(
                             ent = masked_mean(fo.entropy, m)
                             loss = pl.loss + config.vf_coef * vl.loss - config.ent_coef * ent
                             check_finite(
-                                {"policy_loss": pl.loss, "value_loss": vl.loss},
+                                {"policy_loss": pl.loss.detach(), "value_loss": vl.loss.detach()},
                                 step=step + 1,
                                 what="PPO loss",
                                 last_checkpoint=ckpt.latest(),
