@@ -509,7 +509,7 @@ def train_ppo(
                                 ("entropy", ent),
                                 ("ratio", pl.ratio_mean),
                             ):
-                                stats[key].append(float(val))
+                                stats[key].append(float(val.detach()))
                         if config.optim.max_grad_norm is not None:
                             norm = torch.nn.utils.clip_grad_norm_(
                                 [p for p in trainable.parameters() if p.requires_grad],
