@@ -557,6 +557,8 @@ def train_ppo(
                     "kl_coef": coef_used,
                     "non_score_reward": float(-coef_used * seq_kl.mean()),
                     "response_length": float(resp_lens.mean()),
+                    "tokens/generated": float(gen_tokens),
+                    "tokens/batch": float(total_tokens),
                     "ppo_updates": float(updates),
                     "early_stopped": float(early_stopped),
                     "lr": float(scheduler.get_last_lr()[0]),

@@ -261,3 +261,48 @@ def test_reward_model_reward_and_value_from_the_reward_model(
     names = list(load_file(str(ckpt)))
     assert any(n.startswith("value_model.") and "lora_" in n for n in names)
     assert any(n.startswith("value_model.") and "score" in n for n in names)
+
+
+def test_cli_runs_ppo_from_a_config_file(
+    tiny_model_dir: Path, prompts_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rlaif.cli.main import main
+
+    cfg = tmp_path / "ppo.yaml"
+    cfg.write_text(
+        f"model: {tiny_model_dir}\n"
+        f"prompts: {prompts_file}\n"
+        "prompt_split: null\n"
+        "reward:\n"
+        f"  rules: {{constitution: {STYLE}, principles: [concise, no_exclamations]}}\n"
+        "max_new_tokens: 8\n"
+        "rollout_batch: 4\n"
+        "minibatch: 2\n"
+        "lora: {r: 4, alpha: 8}\n"
+    )
+    out = tmp_path / "run"
+    code = main(
+        [
+            "train-policy",
+            "--method",
+            "ppo",
+            "-c",
+            str(cfg),
+            "-o",
+            str(out),
+            "-s",
+            "steps=2",
+            "--device",
+            "cpu",
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    assert "trained 2 steps" in capsys.readouterr().out
+    history = read_metrics(out / "metrics.jsonl")
+    assert len(history) == 2 and 0.0 <= history[-1]["reward/rules"] <= 1.0
+    # a misspelt field is named with its file and line, no traceback
+    cfg.write_text(cfg.read_text() + "ppo_epoch: 3\n")
+    code = main(["train-policy", "--method", "ppo", "-c", str(cfg), "-o", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and "ppo_epoch" in err and str(cfg) in err and "Traceback" not in err
