@@ -155,12 +155,16 @@ class RewardInputEncoder:
         def excess(current: list[int]) -> int:
             return len(current) - self.max_length
 
+        ell = len(self._ids(ELLIPSIS))
         conv_cut = False
+        # Each pass shortens the body of one message by at least two tokens (or drops it), so the loop ends.
         while excess(ids) > 0 and any(content not in ("", ELLIPSIS) for _, content in messages):
             conv_cut = True
-            need = excess(ids) + 2  # a little slack: re-tokenizing at the cut can merge differently
+            need = excess(ids) + 2 + ell  # slack: the cut can re-tokenize differently, and the ellipsis costs tokens
             i = next(j for j, (_, content) in enumerate(messages) if content not in ("", ELLIPSIS))
-            content_ids = self._ids(messages[i][1])
+            content = messages[i][1]
+            body = content[len(ELLIPSIS) :] if content.startswith(ELLIPSIS) else content
+            content_ids = self._ids(body)
             if len(content_ids) <= need and len(messages) > 1:
                 del messages[i]
             else:
@@ -173,7 +177,7 @@ class RewardInputEncoder:
         resp_ids = self._ids(response)
         while excess(ids) > 0 and resp_ids:
             resp_cut = True
-            resp_ids = resp_ids[: max(0, len(resp_ids) - excess(ids) - 2)]
+            resp_ids = resp_ids[: max(0, len(resp_ids) - excess(ids) - 2 - ell)]
             ids = self._ids(self.render(principles, conv, tok.decode(resp_ids) + ELLIPSIS))
         if excess(ids) > 0:
             raise RlaifError(
