@@ -72,3 +72,23 @@ def test_stage_fingerprints_decide_skip_resume_and_redo(tmp_path: Path) -> None:
     assert prepare_stage(ref, cfg, inputs)[0] == "skip"
     action, _ = prepare_stage(ref, cfg, {"responses": "changed"})
     assert action == "fresh" and not ref.folder.exists()  # changed inputs: cleared and redone
+
+
+def test_every_pipeline_field_is_documented() -> None:
+    from pydantic import BaseModel
+
+    from rlaif.loop.pipeline import Pipeline
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "pipelines.md").read_text()
+    missing = []
+
+    def walk(model: type[BaseModel]) -> None:
+        for name, info in model.model_fields.items():
+            if f"`{name}`" not in doc:
+                missing.append(f"{model.__name__}.{name}")
+            ann = info.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                walk(ann)
+
+    walk(Pipeline)
+    assert not missing, missing

@@ -1,0 +1,5 @@
+"""``python -m rlaif`` = the ``rlaif`` command."""
+
+from rlaif.cli.main import entrypoint
+
+entrypoint()

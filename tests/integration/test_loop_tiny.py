@@ -1,0 +1,122 @@
+"""The loop end to end on a tiny random model: two rounds, resume after SIGKILL, skip/redo, status, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rlaif.errors import RlaifError
+from rlaif.loop import load_pipeline, run_pipeline, run_status
+from rlaif.loop.rundir import read_manifest, stage_folders
+
+PROMPTS = [
+    ("p1", "Explain rain.", "train"),
+    ("p2", "Say hello.", "train"),
+    ("p3", "Name a color.", "train"),
+    ("p4", "Describe a cat.", "train"),
+    ("p5", "Give a tip.", "heldout"),
+    ("p6", "Count to three.", "heldout"),
+]
+
+
+def _pipeline(tmp: Path, model: Path, *, rounds: int = 2, name: str = "tiny") -> Path:
+    prompts = tmp / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"id": i, "prompt": t, "split": s}) + "\n" for i, t, s in PROMPTS))
+    p = tmp / f"{name}.yaml"
+    p.write_text(
+        f"""
+name: {name}
+rounds: {rounds}
+models: {{policy: "{model}", device: cpu}}
+constitution: principles/style.yaml
+prompts: {{files: ["{prompts}"]}}
+generate: {{n: 3, max_new_tokens: 12}}
+label: {{label_source: hybrid, pairing: best_worst, best_worst_by: rules, k: 2}}
+policy:
+  method: dpo
+  dpo:
+    max_length: 64
+    max_prompt_length: 32
+    lora: {{r: 4, alpha: 8}}
+    optim: {{lr: 1.0e-3, schedule: constant}}
+    run: {{batch_size: 2, epochs: 2, save_every: 1}}
+evaluate:
+  settings: {{max_new_tokens: 8, principles: [concise, no_exclamations]}}
+"""
+    )
+    return p
+
+
+def _artifacts(run_dir: Path) -> dict[str, dict[str, str]]:
+    out = {}
+    for k, stage, folder in stage_folders(run_dir):
+        m = read_manifest(folder)
+        assert m is not None and m["status"] == "done", (k, stage, m)
+        outputs = {n: h for n, h in m["outputs"].items() if not stage.startswith("evaluate")}
+        out[f"{k}/{stage}"] = outputs
+    return out
+
+
+def test_two_rounds_resume_after_sigkill_and_skip(tiny_model_dir: Path, tmp_path: Path) -> None:
+    spec = _pipeline(tmp_path, tiny_model_dir)
+    runs = tmp_path / "runs"
+    summary = run_pipeline(load_pipeline(spec), runs_dir=runs, progress=False)
+    stages = [(t.round, t.stage) for t in summary.timings]
+    assert stages == [(k, s) for k in (1, 2) for s in ("generate", "label", "policy", "evaluate")]
+    reference = _artifacts(runs / "tiny")
+    # round 2 generated with round 1's adapter: different responses
+    assert reference["1/generate"] != reference["2/generate"]
+    ev = json.loads((runs / "tiny" / "round-2" / "evaluate" / "eval.json").read_text())
+    assert ev  # the evaluation wrote its numbers
+
+    # a rerun skips everything
+    again = run_pipeline(load_pipeline(spec), runs_dir=runs, progress=False)
+    assert {t.action for t in again.timings} == {"skipped"}
+
+    # changing a policy setting redoes the policy stages and what follows them, not round 1's generate/label
+    (runs).rename(tmp_path / "ref")
+    changed = run_pipeline(load_pipeline(spec, ["policy.dpo.beta=0.2"]), runs_dir=tmp_path / "ref", progress=False)
+    actions = {(t.round, t.stage): t.action for t in changed.timings}
+    assert actions[(1, "generate")] == "skipped" and actions[(1, "label")] == "skipped"
+    assert actions[(1, "policy")] == "ran" and actions[(2, "generate")] == "ran"
+
+    # SIGKILL in the middle of round 1's policy training, then rerun (same folder as the reference run used,
+    # since model cards name their data paths): the same artifacts, byte for byte
+    cmd = [sys.executable, "-m", "rlaif", "run", str(spec), "--runs-dir", str(runs), "--no-progress"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpts = runs / "tiny" / "round-1" / "policy" / "checkpoints"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None and not any(ckpts.glob("step-*")):
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    status = run_status(runs / "tiny")
+    assert ("policy", "running") in {(s.stage, s.status) for s in status.stages}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _artifacts(runs / "tiny") == reference
+    assert run_status(runs / "tiny").record["status"] == "done"
+
+
+def test_bad_inputs_fail_before_any_work(tiny_model_dir: Path, tmp_path: Path) -> None:
+    spec = _pipeline(tmp_path, tiny_model_dir, rounds=1)
+    with pytest.raises(RlaifError) as e:
+        run_pipeline(load_pipeline(spec, ["prompts.files=[missing.jsonl]"]), runs_dir=tmp_path / "r", progress=False)
+    assert "missing.jsonl" in str(e.value.problems[0].path)
+    with pytest.raises(RlaifError) as e:
+        run_pipeline(load_pipeline(spec, ["policy.dpo.bogus=1"]), runs_dir=tmp_path / "r", progress=False)
+    assert e.value.problems[0].field == "policy.dpo.bogus"
+    assert not (tmp_path / "r" / "tiny" / "round-1").exists()
+    with pytest.raises(RlaifError, match="free"):
+        run_pipeline(load_pipeline(spec, ["min_free_disk_gb=1000000"]), runs_dir=tmp_path / "r", progress=False)
+    with pytest.raises(RlaifError, match="held"):
+        run_pipeline(load_pipeline(spec, ["prompts.heldout_split=nothing"]), runs_dir=tmp_path / "r", progress=False)
