@@ -289,7 +289,7 @@ def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainR
                 )
                 accelerator.backward(loss)
             diff = (rc - rr).detach().float()
-            window["loss"] += float(loss) * len(items)
+            window["loss"] += float(loss.detach()) * len(items)
             window["acc"] += float(((diff > 0) == (batch["p"].to(diff.device) > 0.5)).float().sum())
             window["margin"] += float(diff.sum())
             window["n"] += len(items)

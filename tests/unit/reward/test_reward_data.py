@@ -20,7 +20,13 @@ def _write(path: Path, rows: list[dict]) -> Path:
 
 
 def _row(**kw: object) -> dict:
-    base = {"prompt": "Hi?", "chosen": "Hello.", "rejected": "HELLO!", "p_chosen": 0.8, "principles": ["no_exclamations"]}
+    base = {
+        "prompt": "Hi?",
+        "chosen": "Hello.",
+        "rejected": "HELLO!",
+        "p_chosen": 0.8,
+        "principles": ["no_exclamations"],
+    }
     base.update(kw)
     return base
 
@@ -78,12 +84,16 @@ def test_missing_column_in_jsonl_row(tmp_path: Path, style_path: Path) -> None:
 )
 def test_bad_principles(tmp_path: Path, style_path: Path, principles: list, message: str) -> None:
     with pytest.raises(DataFileError) as e:
-        load_reward_pairs(_write(tmp_path / "l.jsonl", [_row(principles=principles)]), load_constitution(style_path))
+        load_reward_pairs(
+            _write(tmp_path / "l.jsonl", [_row(principles=principles)]), load_constitution(style_path)
+        )
     assert e.value.problem.field == "principles" and message in e.value.problem.message
 
 
 def test_every_bad_row_is_reported(tmp_path: Path, style_path: Path) -> None:
-    f = _write(tmp_path / "l.jsonl", [_row(p_chosen="x", weight=1), _row(chosen="", weight=1), _row(weight=-1)])
+    f = _write(
+        tmp_path / "l.jsonl", [_row(p_chosen="x", weight=1), _row(chosen="", weight=1), _row(weight=-1)]
+    )
     with pytest.raises(DataFileError) as e:
         load_reward_pairs(f, load_constitution(style_path), weight_column="weight")
     assert [(p.line, p.field) for p in e.value.problems] == [(1, "p_chosen"), (2, "chosen"), (3, "weight")]
@@ -91,7 +101,9 @@ def test_every_bad_row_is_reported(tmp_path: Path, style_path: Path) -> None:
 
 def test_hard_labels_round_and_margins_weights_read(tmp_path: Path, style_path: Path) -> None:
     f = _write(tmp_path / "l.jsonl", [_row(p_chosen=0.3, m=0.5, w=2.0)])
-    [pair] = load_reward_pairs(f, load_constitution(style_path), hard_labels=True, margin_column="m", weight_column="w")
+    [pair] = load_reward_pairs(
+        f, load_constitution(style_path), hard_labels=True, margin_column="m", weight_column="w"
+    )
     assert (pair.p_chosen, pair.margin, pair.weight) == (0.0, 0.5, 2.0)
 
 

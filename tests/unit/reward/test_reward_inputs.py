@@ -35,7 +35,11 @@ def test_long_conversation_is_cut_from_the_left_and_counted(principle) -> None: 
     tok = build_tiny_tokenizer()
     enc = RewardInputEncoder(tok, TemplateSet.load(), max_length=260)
     old = " ".join(f"word{i}" for i in range(200))
-    convo = (ChatMessage("user", old), ChatMessage("assistant", "Sure."), ChatMessage("user", "And the answer is?"))
+    convo = (
+        ChatMessage("user", old),
+        ChatMessage("assistant", "Sure."),
+        ChatMessage("user", "And the answer is?"),
+    )
     ids = enc.encode([principle], convo, "The answer is B.")
     assert len(ids) <= 260
     text = tok.decode(ids)
@@ -67,7 +71,9 @@ def test_empty_principles_are_refused(principle) -> None:  # type: ignore[no-unt
 def test_template_with_other_variables_is_refused(tmp_path: Path) -> None:
     (tmp_path / "my_rm.j2").write_text("{{ principle.compare }} {{ response | neutralize }} {{ extra }}")
     with pytest.raises(TemplateError) as e:
-        RewardInputEncoder(build_tiny_tokenizer(), TemplateSet.load(tmp_path), template="my_rm", max_length=64)
+        RewardInputEncoder(
+            build_tiny_tokenizer(), TemplateSet.load(tmp_path), template="my_rm", max_length=64
+        )
     assert "extra, principle" in str(e.value) and "never reads principles" in str(e.value)
 
 
@@ -87,7 +93,9 @@ def test_augmentations_are_deterministic_and_do_what_they_say(style_path: Path) 
     off = augment_pair(_pair(three), AugmentSettings(), seed=0, epoch=0)
     assert (off.principles, off.p_chosen, off.negated, off.noised) == (three, 0.8, False, False)
 
-    neg = [augment_pair(_pair(three, r), AugmentSettings(negation_prob=1.0), seed=0, epoch=0) for r in range(5)]
+    neg = [
+        augment_pair(_pair(three, r), AugmentSettings(negation_prob=1.0), seed=0, epoch=0) for r in range(5)
+    ]
     assert all(a.negated and a.p_chosen == pytest.approx(0.2) for a in neg)
     assert [q.compare for q in neg[0].principles] == [q.negation for q in three]
 

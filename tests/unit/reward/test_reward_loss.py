@@ -32,7 +32,7 @@ def test_hard_label_is_plain_bradley_terry_and_margin_shifts() -> None:
 
 def test_weights_make_a_weighted_mean() -> None:
     rc, rr, p = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 0.0]), torch.tensor([1.0, 1.0])
-    loss, per = soft_bradley_terry_loss(rc, rr, p, weight=torch.tensor([3.0, 1.0]))
+    loss, _ = soft_bradley_terry_loss(rc, rr, p, weight=torch.tensor([3.0, 1.0]))
     assert float(loss) == pytest.approx((3 * -_ls(1.0) + 1 * math.log(2)) / 4, abs=1e-6)
     zero, _ = soft_bradley_terry_loss(rc, rr, p, weight=torch.tensor([0.0, 0.0]))
     assert float(zero) == 0.0

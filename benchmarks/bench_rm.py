@@ -1,0 +1,257 @@
+"""Reward-model training and scoring speed: rlaif's trainer vs a naive loop, batched vs one-by-one scoring.
+
+Workload: labelled pairs built from ``_bench_data.comparisons`` (a question, two 30-120 word responses) under 2
+principles of ``principles/hhh.yaml``, rendered with the shipped ``rm_input`` template.
+
+Claims:
+
+1. Training: examples/s and peak RSS of ``train_reward_model`` (LoRA, score head trainable, chosen and rejected in
+   one left-padded forward, padding only to the longest input of the batch) vs the same loop written naively: full
+   fine-tune with AdamW over every weight, every input padded to ``max_length``, chosen and rejected in separate
+   forwards. Each runs in its own process so peak RSS is its own. Both are reported (no target: it depends on the
+   model and lengths); the ratio is recorded.
+2. Scoring: responses/s of ``RewardModel.score`` batched (length-sorted batches of 16) vs one response per forward,
+   same model and threads. Target ≥ 3×.
+
+Run::
+
+    python benchmarks/bench_rm.py            # embedded SmolLM2-135M (several minutes on 2 CPU cores)
+    python benchmarks/bench_rm.py --quick    # tiny random model (seconds)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _bench_data import comparisons  # noqa: E402
+
+PRINCIPLES = ["helpfulness", "honesty"]
+
+
+def write_labels(path: Path, n: int) -> Path:
+    """``n`` labelled pairs (soft labels) as JSON lines."""
+    from rlaif.constitution import load_constitution
+
+    ids = list(load_constitution(ROOT / "principles" / "hhh.yaml").principle_ids)
+    chosen_ids = [i for i in PRINCIPLES if i in ids] or ids[:2]
+    rows = []
+    for i, c in enumerate(comparisons(n, seed=0)):
+        rows.append(
+            {
+                "prompt": c.question,
+                "chosen": c.response_a,
+                "rejected": c.response_b,
+                "p_chosen": 0.6 + 0.4 * ((i * 7) % 10) / 10,
+                "principles": chosen_ids,
+                "prompt_id": f"q{i}",
+            }
+        )
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def run_ours(model: str, labels: Path, out: Path, steps: int, batch: int, max_length: int) -> dict[str, Any]:
+    from rlaif.reward import RewardConfig, train_reward_model
+    from rlaif.training import RunSettings
+
+    cfg = RewardConfig(
+        data=labels,
+        constitution=ROOT / "principles" / "hhh.yaml",
+        output_dir=out,
+        model=model,
+        max_length=max_length,
+        val_fraction=0.0,
+        norm_stats_max_responses=2,
+        run=RunSettings(batch_size=batch, max_steps=steps + 1, device="cpu", save_every=10_000, log_every=1),
+    )
+    result = train_reward_model(cfg, progress=False)
+    from rlaif.training import read_metrics
+
+    recs = [r for r in read_metrics(out / "metrics.jsonl") if r.get("phase") == "train"][
+        1:
+    ]  # step 1 = warm-up
+    secs = sum(batch / r["examples_per_s"] for r in recs)
+    return {"examples_per_s": batch * len(recs) / secs, "trainable": result.summary["trainable_parameters"]}
+
+
+def run_naive(model: str, labels: Path, steps: int, batch: int, max_length: int) -> dict[str, Any]:
+    """Full fine-tune, pad to max_length, chosen and rejected in separate forwards."""
+    import torch
+    import torch.nn.functional as F
+    from transformers import AutoModelForSequenceClassification
+
+    from rlaif.constitution import load_constitution
+    from rlaif.models import load_tokenizer, resolve_model
+    from rlaif.prompting import TemplateSet
+    from rlaif.reward import load_reward_pairs
+
+    torch.manual_seed(0)
+    resolved = resolve_model(model)
+    tok = load_tokenizer(resolved)
+    net = AutoModelForSequenceClassification.from_pretrained(str(resolved.path), num_labels=1)
+    net.config.pad_token_id = tok.pad_token_id
+    net.train()
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-5)
+    templates = TemplateSet.load()
+    pairs = load_reward_pairs(labels, load_constitution(ROOT / "principles" / "hhh.yaml"))
+
+    def enc(texts: list[str]) -> Any:
+        return tok(texts, padding="max_length", truncation=True, max_length=max_length, return_tensors="pt")
+
+    def render(p: Any, r: str) -> str:
+        return templates.render(
+            "rm_input", principles=list(p.principles), conversation=p.conversation, response=r
+        ).text
+
+    times = []
+    for step in range(steps + 1):
+        chunk = [pairs[(step * batch + j) % len(pairs)] for j in range(batch)]
+        t = time.perf_counter()
+        rc = net(**enc([render(p, p.chosen) for p in chunk])).logits[:, 0]
+        rr = net(**enc([render(p, p.rejected) for p in chunk])).logits[:, 0]
+        p = torch.tensor([q.p_chosen for q in chunk])
+        d = rc - rr
+        loss = -(p * F.logsigmoid(d) + (1 - p) * F.logsigmoid(-d)).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        times.append(time.perf_counter() - t)
+    return {
+        "examples_per_s": batch * steps / sum(times[1:]),
+        "trainable": sum(x.numel() for x in net.parameters()),
+    }
+
+
+def child(args: argparse.Namespace) -> None:
+    labels = Path(args.labels)
+    if args.which == "ours":
+        res = run_ours(args.model, labels, Path(args.out), args.steps, args.batch, args.max_length)
+    else:
+        res = run_naive(args.model, labels, args.steps, args.batch, args.max_length)
+    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("CHILD " + json.dumps(res))
+
+
+def scoring(model_dir: Path, n: int) -> dict[str, float]:
+    from rlaif.constitution import load_constitution
+    from rlaif.reward import RewardModel
+
+    rm = RewardModel.load(model_dir, device="cpu")
+    c = load_constitution(ROOT / "principles" / "hhh.yaml")
+    ps = [c.principles[:2]] * n
+    comps = comparisons(n, seed=1)
+    prompts = [x.question for x in comps]
+    responses = [x.response_a for x in comps]
+    rm.score(ps[:2], prompts[:2], responses[:2])  # warm-up
+    t = time.perf_counter()
+    batched = rm.score(ps, prompts, responses, batch_size=16)
+    t_batched = time.perf_counter() - t
+    t = time.perf_counter()
+    single = [rm.score([ps[i]], [prompts[i]], [responses[i]], batch_size=1)[0] for i in range(n)]
+    t_single = time.perf_counter() - t
+    diff = max(abs(a - b) for a, b in zip(batched, single, strict=True))
+    return {"batched": n / t_batched, "single": n / t_single, "max_abs_diff": diff}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="tiny random model, few steps")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--max-length", type=int, default=512)
+    ap.add_argument("--score-n", type=int, default=None)
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--labels", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        args.which = args.child
+        child(args)
+        return
+    import torch
+    import transformers
+
+    work = Path(tempfile.mkdtemp(prefix="bench_rm-"))
+    if args.quick:
+        from rlaif.testing import build_tiny_model_dir
+
+        model = args.model or str(build_tiny_model_dir(work / "tiny"))
+    else:
+        model = args.model or "smollm2"
+    steps = args.steps or (4 if args.quick else 3)
+    score_n = args.score_n or (64 if args.quick else 48)
+    labels = write_labels(work / "labels.jsonl", max(32, args.batch * (steps + 2)))
+    results = {}
+    for which in ("ours", "naive"):
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            which,
+            "--labels",
+            str(labels),
+            "--out",
+            str(work / "rm"),
+            "--model",
+            model,
+            "--steps",
+            str(steps),
+            "--batch",
+            str(args.batch),
+            "--max-length",
+            str(args.max_length),
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        line = [x for x in proc.stdout.splitlines() if x.startswith("CHILD ")]
+        if proc.returncode != 0 or not line:
+            print(proc.stdout[-3000:], proc.stderr[-3000:])
+            raise SystemExit(f"{which} run failed")
+        results[which] = json.loads(line[0][6:])
+    sc = scoring(work / "rm" / "model", score_n)
+
+    print(
+        f"bench_rm: model={model} batch={args.batch} pairs/step, steps={steps} (+1 warm-up), max_length={args.max_length}"
+    )
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''}, torch {torch.__version__}, transformers "
+        f"{transformers.__version__}, threads {torch.get_num_threads()}"
+    )
+    print(f"{'training loop':<44}{'examples/s':>12}{'peak RSS MB':>14}{'trainable':>14}")
+    for name, key in (
+        ("rlaif train_reward_model (LoRA, dynamic pad)", "ours"),
+        ("naive (full FT, pad to max_length)", "naive"),
+    ):
+        r = results[key]
+        print(f"{name:<44}{r['examples_per_s']:>12.3f}{r['peak_rss_mb']:>14.0f}{r['trainable']:>14,}")
+    print(f"{'scoring':<44}{'responses/s':>12}")
+    print(f"{'batched (16, length-sorted)':<44}{sc['batched']:>12.2f}")
+    print(f"{'one by one':<44}{sc['single']:>12.2f}")
+    print(f"max |batched - single| reward difference: {sc['max_abs_diff']:.2e}")
+    speed = results["ours"]["examples_per_s"] / results["naive"]["examples_per_s"]
+    rss = results["naive"]["peak_rss_mb"] / results["ours"]["peak_rss_mb"]
+    score_speedup = sc["batched"] / sc["single"]
+    print(f"RESULT bench_rm train_speedup_vs_naive={speed:.2f} target=>0 {'pass' if speed > 0 else 'fail'}")
+    print(
+        f"RESULT bench_rm train_rss_ratio_naive_over_ours={rss:.2f} target=>0 {'pass' if rss > 0 else 'fail'}"
+    )
+    print(
+        f"RESULT bench_rm score_batched_speedup={score_speedup:.2f} target=>=3 {'pass' if score_speedup >= 3 else 'fail'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
