@@ -47,7 +47,7 @@ def main() -> int:
     ap.add_argument("--pairs", type=int, default=None)
     ap.add_argument("-k", type=int, default=4)
     ap.add_argument("--model", default="smollm2")
-    ap.add_argument("--batch-pairs", type=int, default=8)
+    ap.add_argument("--batch-pairs", type=int, default=32)
     args = ap.parse_args()
     n = args.pairs or (12 if args.quick else 64)
 

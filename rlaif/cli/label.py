@@ -91,7 +91,7 @@ def command(
     ] = None,
     batch_pairs: Annotated[
         int, typer.Option("--batch-pairs", help="Pairs per critic call (commit unit).")
-    ] = 8,
+    ] = 32,
     backend: BackendOpt = "transformers",
     backend_option: BackendOptionOpt = None,
     cache: CacheOpt = None,

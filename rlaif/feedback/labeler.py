@@ -389,7 +389,7 @@ class LabelConfig:
     judge: JudgeConfig = JudgeConfig()
     min_confidence: float = 0.0
     label_source: LabelSource = "critic"
-    batch_pairs: int = 8
+    batch_pairs: int = 32
     push_to_hub: str | None = None
     progress: bool = True
 

@@ -89,7 +89,7 @@ class LabelStage(_Strict):
     cot_max_new_tokens: int = Field(default=256, ge=1)
     min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
     min_choice_mass: float = Field(default=0.0, ge=0.0, le=1.0)
-    batch_pairs: int = Field(default=8, ge=1)
+    batch_pairs: int = Field(default=32, ge=1)
 
 
 class ReviseStage(_Strict):
