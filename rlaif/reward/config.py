@@ -22,19 +22,22 @@ class AugmentSettings(_Strict):
     """Training-time augmentations, each opt-in; drawn per example and epoch from the run seed (resume-exact)."""
 
     principle_subset: bool = Field(
-        False,
+        default=False,
         description="show a random non-empty subset of each row's principles instead of all of them (the soft "
         "label is kept: it was made under the full set)",
     )
     negation_prob: float = Field(
-        0.0,
+        default=0.0,
         ge=0.0,
         le=1.0,
         description="probability of replacing every shown principle by its negation text and flipping the label "
         "(p -> 1 - p); rows with a principle that has no negation are never negated",
     )
     label_noise: float = Field(
-        0.0, ge=0.0, lt=0.5, description="probability of flipping a label (p -> 1 - p), to test robustness"
+        default=0.0,
+        ge=0.0,
+        lt=0.5,
+        description="probability of flipping a label (p -> 1 - p), to test robustness",
     )
 
 
@@ -53,59 +56,68 @@ class RewardConfig(_Strict):
     output_dir: Path = Field(
         description="run folder: checkpoints, metrics.jsonl, logs; the model goes to model/"
     )
-    model: str = Field("smollm2", description="base causal LM: alias (smollm2), local folder or hub id")
-    model_dir: Path | None = Field(
-        None, description="where the exported model goes (default: <output_dir>/model)"
+    model: str = Field(
+        default="smollm2", description="base causal LM: alias (smollm2), local folder or hub id"
     )
-    templates: Path | None = Field(None, description="template folder searched before the shipped prompts/")
-    template: str = Field("rm_input", description="template rendering the reward-model input")
+    model_dir: Path | None = Field(
+        default=None, description="where the exported model goes (default: <output_dir>/model)"
+    )
+    templates: Path | None = Field(
+        default=None, description="template folder searched before the shipped prompts/"
+    )
+    template: str = Field(default="rm_input", description="template rendering the reward-model input")
     max_length: int = Field(
-        512,
+        default=512,
         ge=16,
         description="longest input in tokens (capped by the model's context); longer inputs lose the start of the "
         "conversation first, then the end of the response (both counted and reported)",
     )
     val_data: Path | None = Field(
-        None, description="separate validation labels (default: split off the training data)"
+        default=None, description="separate validation labels (default: split off the training data)"
     )
     val_fraction: float = Field(
-        0.1,
+        default=0.1,
         ge=0.0,
         lt=1.0,
         description="fraction of prompts held out for validation when val_data is not given",
     )
     eval_every: int | None = Field(
-        None,
+        default=None,
         ge=1,
         description="evaluate on the validation split every this many optimiser steps (default: each epoch)",
     )
     early_stopping_patience: int | None = Field(
-        3, ge=1, description="stop after this many evaluations without a lower validation loss (null: never)"
+        default=3,
+        ge=1,
+        description="stop after this many evaluations without a lower validation loss (null: never)",
     )
     early_stopping_min_delta: float = Field(
-        0.0, ge=0.0, description="improvement smaller than this does not count"
+        default=0.0, ge=0.0, description="improvement smaller than this does not count"
     )
     hard_labels: bool = Field(
-        False,
+        default=False,
         description="round p_chosen to 0/1 (plain Bradley-Terry); a file without p_chosen then counts as p = 1",
     )
     margin_column: str | None = Field(
-        None, description="column with a per-row margin m: the loss uses sigmoid(r_chosen - r_rejected - m)"
+        default=None,
+        description="column with a per-row margin m: the loss uses sigmoid(r_chosen - r_rejected - m)",
     )
-    weight_column: str | None = Field(None, description="column with a per-row loss weight (>= 0)")
-    augment: AugmentSettings = Field(default_factory=AugmentSettings)
-    lora: LoraSettings = Field(default_factory=LoraSettings)
-    optim: OptimSettings = Field(default_factory=OptimSettings)
-    run: RunSettings = Field(default_factory=RunSettings)
-    dtype: str = Field("auto", description="weights dtype: auto, float32, bfloat16, float16")
-    trust_remote_code: bool = Field(False, description="allow custom modelling code shipped with the model")
-    merge: bool = Field(False, description="export merged full weights instead of the LoRA adapter")
+    weight_column: str | None = Field(default=None, description="column with a per-row loss weight (>= 0)")
+    augment: AugmentSettings = AugmentSettings()
+    lora: LoraSettings = LoraSettings()
+    optim: OptimSettings = OptimSettings.model_validate({})
+    run: RunSettings = RunSettings.model_validate({})
+    dtype: str = Field(default="auto", description="weights dtype: auto, float32, bfloat16, float16")
+    trust_remote_code: bool = Field(
+        default=False, description="allow custom modelling code shipped with the model"
+    )
+    merge: bool = Field(default=False, description="export merged full weights instead of the LoRA adapter")
     norm_stats_max_responses: int = Field(
-        2048,
+        default=2048,
         ge=2,
         description="at most this many training responses are scored for the normalisation statistics",
     )
-    limit: int | None = Field(None, ge=1, description="use only the first N rows of the labels file")
+    limit: int | None = Field(default=None, ge=1, description="use only the first N rows of the labels file")
 
     @model_validator(mode="after")
     def _check(self) -> RewardConfig:

@@ -32,18 +32,21 @@ class RewardEvalConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    labels: Path | None = Field(None, description="held-out labels (same format as training labels)")
+    labels: Path | None = Field(default=None, description="held-out labels (same format as training labels)")
     constitution: Path = Field(description="constitution the labels and principles refer to")
-    human: Path | None = Field(None, description="human preference file (TRL or transcript format)")
+    human: Path | None = Field(default=None, description="human preference file (TRL or transcript format)")
     human_principles: list[str] | None = Field(
-        None, description="principle ids the human pairs are judged under (default: all of the constitution)"
+        default=None,
+        description="principle ids the human pairs are judged under (default: all of the constitution)",
     )
-    steering: bool = Field(True, description="run the principle-vs-negation steering check on the labels")
-    batch_size: int = Field(16, ge=1, description="inputs per forward pass")
-    limit: int | None = Field(None, ge=1, description="evaluate only the first N pairs of each file")
-    resamples: int = Field(1000, ge=100, description="bootstrap resamples for the 95% intervals")
-    seed: int = Field(0, description="bootstrap seed")
-    bins: int = Field(10, ge=2, description="calibration bins (ECE)")
+    steering: bool = Field(
+        default=True, description="run the principle-vs-negation steering check on the labels"
+    )
+    batch_size: int = Field(default=16, ge=1, description="inputs per forward pass")
+    limit: int | None = Field(default=None, ge=1, description="evaluate only the first N pairs of each file")
+    resamples: int = Field(default=1000, ge=100, description="bootstrap resamples for the 95% intervals")
+    seed: int = Field(default=0, description="bootstrap seed")
+    bins: int = Field(default=10, ge=2, description="calibration bins (ECE)")
 
 
 @dataclass(frozen=True)
@@ -230,12 +233,12 @@ def steering_check(
             "accuracy": sum(acc[i] for i in idx) / len(idx),
             "accuracy_negation": sum(acc_neg[i] for i in idx) / len(idx),
         }
-    kw = {"resamples": config.resamples, "seed": config.seed}
+    rs, seed = config.resamples, config.seed
     return SteeringResult(
         n=len(cases),
-        flip_rate=bootstrap_ci(flips, **kw),
-        accuracy_principle=bootstrap_ci(acc, **kw),
-        accuracy_negation=bootstrap_ci(acc_neg, **kw),
+        flip_rate=bootstrap_ci(flips, resamples=rs, seed=seed),
+        accuracy_principle=bootstrap_ci(acc, resamples=rs, seed=seed),
+        accuracy_negation=bootstrap_ci(acc_neg, resamples=rs, seed=seed),
         per_principle=per,
     )
 

@@ -160,7 +160,9 @@ class RewardInputEncoder:
         # Each pass shortens the body of one message by at least two tokens (or drops it), so the loop ends.
         while excess(ids) > 0 and any(content not in ("", ELLIPSIS) for _, content in messages):
             conv_cut = True
-            need = excess(ids) + 2 + ell  # slack: the cut can re-tokenize differently, and the ellipsis costs tokens
+            need = (
+                excess(ids) + 2 + ell
+            )  # slack: the cut can re-tokenize differently, and the ellipsis costs tokens
             i = next(j for j, (_, content) in enumerate(messages) if content not in ("", ELLIPSIS))
             content = messages[i][1]
             body = content[len(ELLIPSIS) :] if content.startswith(ELLIPSIS) else content

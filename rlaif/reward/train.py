@@ -176,14 +176,20 @@ def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainR
     out = Path(config.output_dir)
     constitution = load_constitution(config.constitution)
     templates = TemplateSet.load(config.templates)
-    read = {
-        "hard_labels": config.hard_labels,
-        "margin_column": config.margin_column,
-        "weight_column": config.weight_column,
-    }
-    pairs = load_reward_pairs(config.data, constitution, limit=config.limit, **read)
+
+    def read(path: Path, limit: int | None) -> list[RewardPair]:
+        return load_reward_pairs(
+            path,
+            constitution,
+            hard_labels=config.hard_labels,
+            margin_column=config.margin_column,
+            weight_column=config.weight_column,
+            limit=limit,
+        )
+
+    pairs = read(config.data, config.limit)
     if config.val_data is not None:
-        train, val = pairs, load_reward_pairs(config.val_data, constitution, **read)
+        train, val = pairs, read(config.val_data, None)
     else:
         train, val = split_pairs(pairs, config.val_fraction, seed=run.seed)
     c_hash = constitution_hash(constitution)

@@ -1,0 +1,115 @@
+"""`rlaif train-rm`, `rlaif score` and `rlaif eval rm` end to end on the tiny model, and their user errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rlaif.cli.main import main
+
+from .conftest import write_labels
+
+
+def test_train_score_eval(
+    tiny_model_dir: Path, tmp_path: Path, style_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labels = write_labels(tmp_path / "labels.jsonl", 10)
+    out = tmp_path / "rm"
+    common = ["--device", "cpu"]
+    rc = main(
+        [
+            "train-rm",
+            "--data",
+            str(labels),
+            "-c",
+            str(style_path),
+            "-o",
+            str(out),
+            "-m",
+            str(tiny_model_dir),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--set",
+            "optim.lr=0.01",
+            "--no-progress",
+            *common,
+        ]
+    )
+    assert rc == 0
+    assert "reward model:" in capsys.readouterr().out
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(
+        json.dumps({"prompt": "Q?", "response": "Calm."})
+        + "\n"
+        + json.dumps({"prompt": "Q?", "response": "LOUD!", "principles": ["no_exclamations"]})
+        + "\n"
+    )
+    scores = tmp_path / "scores.jsonl"
+    rc = main(
+        [
+            "score",
+            "-m",
+            str(out / "model"),
+            "-c",
+            str(style_path),
+            "-p",
+            "concise",
+            "--input",
+            str(rows),
+            "-o",
+            str(scores),
+            "--normalize",
+            *common,
+        ]
+    )
+    assert rc == 0
+    got = [json.loads(x) for x in scores.read_text().splitlines()]
+    assert got[0]["principles_scored"] == ["concise@1"] and got[1]["principles_scored"] == [
+        "no_exclamations@1"
+    ]
+    assert all(isinstance(g["reward"], float) and "reward_normalized" in g for g in got)
+    human = tmp_path / "human.jsonl"
+    human.write_text(json.dumps({"prompt": "Q?", "chosen": "Calm.", "rejected": "LOUD!"}) + "\n")
+    rc = main(
+        [
+            "eval",
+            "rm",
+            "-m",
+            str(out / "model"),
+            "-c",
+            str(style_path),
+            "--labels",
+            str(labels),
+            "--human",
+            str(human),
+            "-p",
+            "no_exclamations",
+            "-o",
+            str(tmp_path / "ev"),
+            *common,
+        ]
+    )
+    assert rc == 0
+    report = json.loads((tmp_path / "ev" / "report.json").read_text())
+    assert report["labels"]["n"] == 10 and report["human"]["n"] == 1 and report["steering"]["n"] == 10
+    assert "no_exclamations" in report["per_principle"]
+
+
+def test_bad_labels_and_config_are_clear_errors(
+    tmp_path: Path, style_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labels = write_labels(tmp_path / "labels.jsonl", 3, extra={"p_chosen": 2.0})
+    rc = main(["train-rm", "--data", str(labels), "-c", str(style_path), "-o", str(tmp_path / "rm")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "row 1, column 'p_chosen'" in err and "Traceback" not in err
+    cfg = tmp_path / "rm.yaml"
+    cfg.write_text(
+        f"data: {labels}\nconstitution: {style_path}\noutput_dir: {tmp_path / 'rm'}\nrun:\n  epoch: 2\n"
+    )
+    rc = main(["train-rm", "--config", str(cfg)])
+    err = capsys.readouterr().err
+    assert rc == 1 and "rm.yaml:5" in err and "run.epoch" in err
