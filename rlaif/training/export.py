@@ -37,6 +37,7 @@ def export_model(
         if merge and hasattr(model, "merge_and_unload"):
             target = copy.deepcopy(model).merge_and_unload()
         target.save_pretrained(str(tmp), safe_serialization=True)
+        _canonical_adapter_config(tmp / "adapter_config.json")
         if tokenizer is not None:
             tokenizer.save_pretrained(str(tmp))
         if card is not None:
@@ -48,6 +49,17 @@ def export_model(
         for name, text in (extra_files or {}).items():
             (tmp / name).write_text(text, encoding="utf-8")
     return Path(out_dir)
+
+
+def _canonical_adapter_config(path: Path) -> None:
+    """peft writes ``target_modules`` from a set (order varies per process): sort it so exports are reproducible."""
+    if not path.is_file():
+        return
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("target_modules", "modules_to_save"):
+        if isinstance(data.get(key), list):
+            data[key] = sorted(data[key])
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def read_sidecar(folder: str | Path) -> dict[str, Any]:
