@@ -468,7 +468,8 @@ def train_dpo(config: DPOConfig, *, progress: bool = True) -> TrainResult:
             "labels_sha256": data.sha256,
             "constitution_hashes": data.constitution_hashes,
             "steps": state.step,
-            "summary": summary,
+            # wall time stays out of the exported folder, so a resumed run exports the same bytes
+            "summary": {k: v for k, v in summary.items() if k != "seconds"},
         }
         card = _model_card(config, policy, data, {"steps": state.step, "pairs_seen": pairs_seen})
         export_model(unwrapped, policy.tokenizer, model_dir, card=card, sidecar=sidecar)
