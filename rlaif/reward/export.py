@@ -107,9 +107,7 @@ def export_reward_model(
         "merged": bool(merge),
         "format": "rlaif-reward-model/1",
     }
-    if merge and hasattr(model, "merge_and_unload"):
-        # merge_and_unload on peft's SEQ_CLS model keeps the trained score head (modules_to_save)
-        pass
+    # merging peft's SEQ_CLS model keeps the trained score head (modules_to_save)
     return export_model(
         model, tokenizer, out_dir, merge=merge, card=model_card(record), sidecar=record, extra_files=files
     )
