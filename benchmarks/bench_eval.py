@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import sys
@@ -85,9 +86,9 @@ def main() -> int:
         max_new_tokens=args.max_new_tokens,
         cache=OUT / "cache.sqlite",
     )
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     cold = evaluate_policy(config, policy_adapter=adapter, out_dir=eval_dir, progress=False)
-    cold_s = time.perf_counter() - t
+    cold_s, cold_cpu = time.perf_counter() - t, time.process_time() - c
     t = time.perf_counter()
     evaluate_policy(config, policy_adapter=adapter, out_dir=OUT / "warm", progress=False)
     warm_s = time.perf_counter() - t
@@ -103,7 +104,11 @@ def main() -> int:
     wr = cold.win_rates.get("constitution")
     k = len(cold.constitution["principles"])
     print(f"# bench_eval  {time.strftime('%Y-%m-%d %H:%M')}")
-    print(f"machine: {platform.machine()}, torch threads {torch.get_num_threads()}")
+    load = os.getloadavg()
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
+        f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"
+    )
     print(
         f"torch {torch.__version__}, transformers {transformers.__version__}, python {platform.python_version()}"
     )
@@ -116,6 +121,7 @@ def main() -> int:
     print("|-------------------------------|----------|")
     for name, value in secs.items():
         print(f"| {name:<29} | {value:8.1f} |")
+    print(f"| evaluate_policy, cold: CPU seconds (all threads) | {cold_cpu:8.1f} |")
     print(f"| evaluate_policy, warm cache   | {warm_s:8.1f} |")
     print(f"| build_report (3 rounds, max of 3) | {report_s:8.3f} |")
     print()
@@ -126,6 +132,11 @@ def main() -> int:
         )
     print()
     print(f"RESULT bench_eval eval_seconds={cold_s:.1f} target=<=300 {'pass' if cold_s <= 300 else 'fail'}")
+    # on a shared machine wall time includes waiting for the CPU; CPU time / threads bounds an idle run from below
+    est = cold_cpu / max(torch.get_num_threads(), 1)
+    print(
+        f"RESULT bench_eval cpu_seconds_per_thread={est:.1f} target=<=300 {'pass' if est <= 300 else 'fail'}"
+    )
     print(
         f"RESULT bench_eval report_seconds={report_s:.3f} target=<=10 {'pass' if report_s <= 10 else 'fail'}"
     )

@@ -120,6 +120,10 @@ def command(
         Path | None,
         typer.Option("--human", help="Human preference file: also measure the critic against it."),
     ] = None,
+    human_limit: Annotated[
+        int | None, typer.Option("--human-limit", help="Use only the first N human pairs.")
+    ] = None,
+    human_k: Annotated[int, typer.Option("--human-k", help="Principles sampled per human pair.")] = 4,
     max_new_tokens: Annotated[
         int, typer.Option("--max-new-tokens", help="Length cap of each response.")
     ] = 128,
@@ -167,6 +171,8 @@ def command(
         seed=seed,
         kl=not no_kl,
         human_labels=human,
+        human_limit=human_limit,
+        human_k=human_k,
         n_samples=samples,
         cache=cache,
         use_cache=not no_cache,

@@ -39,7 +39,7 @@ def test_eval_policy_embedded_then_report(embedded_model_dir: Path, tmp_path: Pa
             "eval", "policy", "--prompts", str(ROOT / "data/prompts/smoke.jsonl"), "--all-splits", "--limit", "3",
             "-c", str(ROOT / "principles/hhh.yaml"), "-p", "helpfulness", "-p", "honesty",
             "--rules", str(ROOT / "principles/style.yaml"),
-            "--human", str(ROOT / "data/human_labels/trl_format.jsonl"),
+            "--human", str(ROOT / "data/human_labels/trl_format.jsonl"), "--human-limit", "4", "--human-k", "1",
             "--adapter", str(adapter), "--model", str(embedded_model_dir), "--critic", str(embedded_model_dir),
             "--max-new-tokens", "24", "--device", "cpu", "--no-progress", "-o", str(out),
         ]
@@ -51,7 +51,7 @@ def test_eval_policy_embedded_then_report(embedded_model_dir: Path, tmp_path: Pa
     assert wr is not None and wr["wins"] + wr["ties"] + wr["losses"] == wr["n"] <= 3
     assert set(doc["win_rate"]["per_principle"]) == {"helpfulness@1", "honesty@1"}
     assert {c["principle"] for c in doc["compliance"]} >= {"no_filler", "all"}  # style.yaml's rules
-    assert doc["labeler"]["human_agreement"]["n_pairs"] == 40
+    assert doc["labeler"]["human_agreement"]["n_pairs"] == 4
     assert doc["kl"]["estimator"] == "greedy"
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert len(samples) == 3 and all(s["policy"] and s["baseline"] for s in samples)
