@@ -82,7 +82,9 @@ def test_two_rounds_resume_after_sigkill_and_skip(tiny_model_dir: Path, tmp_path
 
     # changing a policy setting redoes the policy stages and what follows them, not round 1's generate/label
     (runs).rename(tmp_path / "ref")
-    changed = run_pipeline(load_pipeline(spec, ["policy.dpo.beta=0.2"]), runs_dir=tmp_path / "ref", progress=False)
+    changed = run_pipeline(
+        load_pipeline(spec, ["policy.dpo.beta=0.2"]), runs_dir=tmp_path / "ref", progress=False
+    )
     actions = {(t.round, t.stage): t.action for t in changed.timings}
     assert actions[(1, "generate")] == "skipped" and actions[(1, "label")] == "skipped"
     assert actions[(1, "policy")] == "ran" and actions[(2, "generate")] == "ran"
@@ -110,13 +112,19 @@ def test_two_rounds_resume_after_sigkill_and_skip(tiny_model_dir: Path, tmp_path
 def test_bad_inputs_fail_before_any_work(tiny_model_dir: Path, tmp_path: Path) -> None:
     spec = _pipeline(tmp_path, tiny_model_dir, rounds=1)
     with pytest.raises(RlaifError) as e:
-        run_pipeline(load_pipeline(spec, ["prompts.files=[missing.jsonl]"]), runs_dir=tmp_path / "r", progress=False)
+        run_pipeline(
+            load_pipeline(spec, ["prompts.files=[missing.jsonl]"]), runs_dir=tmp_path / "r", progress=False
+        )
     assert "missing.jsonl" in str(e.value.problems[0].path)
     with pytest.raises(RlaifError) as e:
         run_pipeline(load_pipeline(spec, ["policy.dpo.bogus=1"]), runs_dir=tmp_path / "r", progress=False)
     assert e.value.problems[0].field == "policy.dpo.bogus"
     assert not (tmp_path / "r" / "tiny" / "round-1").exists()
     with pytest.raises(RlaifError, match="free"):
-        run_pipeline(load_pipeline(spec, ["min_free_disk_gb=1000000"]), runs_dir=tmp_path / "r", progress=False)
+        run_pipeline(
+            load_pipeline(spec, ["min_free_disk_gb=1000000"]), runs_dir=tmp_path / "r", progress=False
+        )
     with pytest.raises(RlaifError, match="held"):
-        run_pipeline(load_pipeline(spec, ["prompts.heldout_split=nothing"]), runs_dir=tmp_path / "r", progress=False)
+        run_pipeline(
+            load_pipeline(spec, ["prompts.heldout_split=nothing"]), runs_dir=tmp_path / "r", progress=False
+        )

@@ -17,7 +17,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_smoke_pipeline_runs_and_reports(embedded_model_dir: Path, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "rlaif", "run", str(ROOT / "pipelines" / "smoke.yaml"), "--runs-dir", str(runs)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rlaif",
+        "run",
+        str(ROOT / "pipelines" / "smoke.yaml"),
+        "--runs-dir",
+        str(runs),
+    ]
     done = subprocess.run([*cmd, "--no-progress"], capture_output=True, text=True, timeout=1200, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-4000:]
     assert "time per stage" in done.stderr
