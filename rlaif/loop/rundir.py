@@ -190,5 +190,23 @@ def stage_folders(run_dir: Path) -> Iterable[tuple[int, str, Path]]:
         except ValueError:
             continue
     for k, p in sorted(rounds):
-        for stage in sorted(q for q in p.iterdir() if q.is_dir()):
+        folders = [q for q in p.iterdir() if q.is_dir()]
+        for stage in sorted(folders, key=lambda q: (_order(q.name), q.name)):
             yield k, stage.name, stage
+
+
+#: the order of a round's stages (others, e.g. from newer versions, come after)
+STAGE_ORDER = (
+    "generate",
+    "label",
+    "revise",
+    "reward",
+    "policy",
+    "sft-baseline",
+    "evaluate",
+    "evaluate-sft-baseline",
+)
+
+
+def _order(name: str) -> int:
+    return STAGE_ORDER.index(name) if name in STAGE_ORDER else len(STAGE_ORDER)
