@@ -9,7 +9,7 @@
 See ``docs/reward.md``. Importing this package does not import torch.
 """
 
-from rlaif.reward.augment import AugmentedPair, augment_pair
+from rlaif.reward.augment import AugmentedPair, augment_pair, with_negation_pairs
 from rlaif.reward.config import AugmentSettings, RewardConfig
 from rlaif.reward.data import RewardPair, load_reward_pairs, resolve_principles, split_pairs
 from rlaif.reward.evaluate import (
@@ -51,4 +51,5 @@ __all__ = [
     "split_pairs",
     "steering_check",
     "train_reward_model",
+    "with_negation_pairs",
 ]

@@ -3,6 +3,8 @@
 * **principle subset**: show a random non-empty subset of the row's principles (the label stays);
 * **negation** (SALMON-style steering data): replace every shown principle by its ``negation`` text and flip the label
   p → 1 − p, so the model must read the principles to rank responses;
+* **negation pairs** (contrastive): every pair is also shown, in the same micro-batch, under the negations of its
+  shown principles with the label flipped (:func:`with_negation_pairs`);
 * **label noise**: flip the label p → 1 − p with a small probability.
 
 The draws depend only on (seed, epoch, row), never on the order batches are visited, so a resumed run sees exactly
@@ -58,3 +60,32 @@ def augment_pair(pair: RewardPair, settings: AugmentSettings, *, seed: int, epoc
     if noised:
         p = 1.0 - p
     return AugmentedPair(pair=pair, principles=principles, p_chosen=p, negated=negated, noised=noised)
+
+
+def with_negation_pairs(items: list[AugmentedPair]) -> list[AugmentedPair]:
+    """``items`` followed by the negated view of each one whose shown principles all have a negation.
+
+    The counterpart shows the negation of every principle of the item's view (or, when the item is itself negated,
+    the original principles) with the label p -> 1 - p; label noise stays as drawn for the item.
+    """
+    out = list(items)
+    for a in items:
+        base = a.pair.principles if a.negated else a.principles
+        if a.negated:
+            # the view shows negations of a subset of the row's principles: undo them by id
+            shown = {q.id for q in a.principles}
+            principles = tuple(q for q in base if q.id in shown)
+        elif all(q.negation is not None for q in a.principles):
+            principles = tuple(negate_principle(q) for q in a.principles)
+        else:
+            continue
+        out.append(
+            AugmentedPair(
+                pair=a.pair,
+                principles=principles,
+                p_chosen=1.0 - a.p_chosen,
+                negated=not a.negated,
+                noised=a.noised,
+            )
+        )
+    return out

@@ -33,6 +33,13 @@ class AugmentSettings(_Strict):
         description="probability of replacing every shown principle by its negation text and flipping the label "
         "(p -> 1 - p); rows with a principle that has no negation are never negated",
     )
+    negation_pairs: bool = Field(
+        default=False,
+        description="also train every pair, in the same micro-batch, under the negations of the principles it is "
+        "shown with (label flipped): each pair is seen both ways at once, so ranking by the responses alone "
+        "cancels out and only reading the principles lowers the loss (doubles the inputs per batch; rows with a "
+        "principle that has no negation are seen once)",
+    )
     label_noise: float = Field(
         default=0.0,
         ge=0.0,

@@ -23,7 +23,7 @@ from typing import Any
 
 from rlaif.constitution import constitution_hash, load_constitution
 from rlaif.prompting import TemplateSet
-from rlaif.reward.augment import AugmentedPair, augment_pair
+from rlaif.reward.augment import AugmentedPair, augment_pair, with_negation_pairs
 from rlaif.reward.config import RewardConfig
 from rlaif.reward.data import RewardPair, file_hash, load_reward_pairs, split_pairs
 from rlaif.reward.inputs import RewardInputEncoder
@@ -281,6 +281,8 @@ def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainR
             items = [
                 augment_pair(train[i], config.augment, seed=run.seed, epoch=state.epoch) for i in micro[b]
             ]
+            if config.augment.negation_pairs:
+                items = with_negation_pairs(items)
             batch = batcher.batch(items)
             last_of_step = (b + 1) % run.grad_accum == 0 or b == len(micro) - 1
             sync = accelerator.no_sync(model) if not last_of_step and world > 1 else _null()

@@ -10,7 +10,7 @@ from rlaif.backends.base import ChatMessage
 from rlaif.constitution import load_constitution
 from rlaif.errors import RlaifError, TemplateError
 from rlaif.prompting import TemplateSet
-from rlaif.reward import RewardInputEncoder, augment_pair, negate_principle
+from rlaif.reward import RewardInputEncoder, augment_pair, negate_principle, with_negation_pairs
 from rlaif.reward.config import AugmentSettings
 from rlaif.reward.data import RewardPair
 from rlaif.testing import build_tiny_tokenizer
@@ -111,3 +111,21 @@ def test_augmentations_are_deterministic_and_do_what_they_say(style_path: Path) 
     for v in views:
         flips = v.negated + v.noised
         assert v.p_chosen == pytest.approx(0.8 if flips % 2 == 0 else 0.2)
+
+
+def test_negation_pairs_add_the_opposite_view_of_each_pair(style_path: Path) -> None:
+    style = load_constitution(style_path)
+    two = tuple(style.principles[:2])
+    plain = augment_pair(_pair(two, 1), AugmentSettings(), seed=0, epoch=0)
+    negated = augment_pair(_pair(two, 2), AugmentSettings(negation_prob=1.0), seed=0, epoch=0)
+    no_neg = two[0].model_copy(update={"negation": None})
+    lone = augment_pair(_pair((no_neg,), 3), AugmentSettings(), seed=0, epoch=0)
+    out = with_negation_pairs([plain, negated, lone])
+    assert out[:3] == [plain, negated, lone]  # the originals first, in order
+    assert len(out) == 5  # the principle without a negation text is seen once
+    flip_plain, flip_negated = out[3], out[4]
+    assert flip_plain.pair is plain.pair and flip_plain.negated and flip_plain.p_chosen == pytest.approx(0.2)
+    assert [q.compare for q in flip_plain.principles] == [q.negation for q in two]
+    # the counterpart of a negated view is the original principles, label back to p
+    assert flip_negated.principles == two and not flip_negated.negated
+    assert flip_negated.p_chosen == pytest.approx(0.8)
