@@ -4,8 +4,8 @@
     python benchmarks/bench_dpo.py --quick    # 16 pairs (2 steps)
 
 Data: the 64 fixed comparisons of ``benchmarks/_bench_data.py`` (a question and two answers of 30–120 words),
-conversational, so both trainers format them with the embedded model's chat template (~200 tokens per sequence with
-its system prompt). Model: the embedded SmolLM2-135M-Instruct, fp32, CPU; LoRA r=16, alpha=32 on all linear layers;
+conversational, so both trainers format them with the embedded model's chat template (~103 tokens per sequence,
+~170 per pair, system prompt included). Model: the embedded SmolLM2-135M-Instruct, fp32, CPU; LoRA r=16, alpha=32 on all linear layers;
 sigmoid loss, β = 0.1, lr 1e-4, batch 8, one epoch, no evaluation, no checkpoints.
 
 Each trainer runs in its own process so peak RSS (``ru_maxrss``) is its own. Timed: the training call, including
@@ -134,7 +134,9 @@ def _tokens_per_sequence(n: int, model_dir: str) -> float:
     for r in _rows(n):
         for side in ("chosen", "rejected"):
             msgs = [*r["prompt"], *r[side]]  # type: ignore[misc]
-            total += len(tok.apply_chat_template(msgs, tokenize=True))
+            total += len(
+                tok(tok.apply_chat_template(msgs, tokenize=False), add_special_tokens=False)["input_ids"]
+            )
     return total / (2 * n)
 
 
