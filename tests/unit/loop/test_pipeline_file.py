@@ -92,3 +92,35 @@ def test_every_pipeline_field_is_documented() -> None:
 
     walk(Pipeline)
     assert not missing, missing
+
+
+def test_a_failing_stage_is_recorded_and_resumed(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from rlaif.errors import RlaifError
+    from rlaif.loop.rundir import read_manifest
+    from rlaif.loop.runner import run_stage
+    from rlaif.loop.stages import Stage, StageResult
+
+    ctx = SimpleNamespace(run_dir=tmp_path)
+    calls: list[str] = []
+
+    def boom(folder: Path) -> StageResult:
+        calls.append("boom")
+        (folder / "partial.txt").write_text("kept")
+        raise RlaifError("the critic died")
+
+    def ok(folder: Path) -> StageResult:
+        calls.append("ok")
+        assert (folder / "partial.txt").read_text() == "kept"  # finished work is kept for the resume
+        (folder / "out.txt").write_text("done")
+        return StageResult({"out": folder / "out.txt"})
+
+    with pytest.raises(RlaifError, match="stage 'label' failed: the critic died"):
+        run_stage(ctx, Stage("label", 1, {"k": 2}, {"x": "1"}, boom))  # type: ignore[arg-type]
+    m = read_manifest(tmp_path / "round-1" / "label")
+    assert m is not None and m["status"] == "failed" and "critic died" in m["error"]
+    timing = run_stage(ctx, Stage("label", 1, {"k": 2}, {"x": "1"}, ok))  # type: ignore[arg-type]
+    assert timing.action == "resumed" and calls == ["boom", "ok"]
+    m = read_manifest(tmp_path / "round-1" / "label")
+    assert m is not None and m["status"] == "done" and m["attempts"] == 2 and "error" not in m
