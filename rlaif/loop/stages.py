@@ -534,11 +534,6 @@ def _plain(v: Any) -> bool:
 
 
 def _eval_summary(result: Any) -> dict[str, Any]:
-    to_dict = getattr(result, "to_dict", None) or getattr(result, "summary", None)
-    if callable(to_dict):
-        try:
-            data = to_dict()
-            return {k: v for k, v in data.items() if _plain(v)} if isinstance(data, dict) else {}
-        except TypeError:
-            return {}
+    """The scalar fields of a :class:`rlaif.evals.policy_eval.PolicyEvalResult` (its ``eval.json``)."""
+    return {k: v for k, v in result.to_dict().items() if _plain(v)}
     return {}
