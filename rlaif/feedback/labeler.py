@@ -21,10 +21,10 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from rlaif.atomic import atomic_write_text
 from rlaif.backends.base import Backend, ChatMessage, GenerationRequest, SamplingParams, ScoreRequest
@@ -493,6 +493,34 @@ def _reason_kind(reason: str) -> str:
     return reason.split(" (")[0]
 
 
+@runtime_checkable
+class CriticPool(Protocol):
+    """A critic that runs elsewhere, a batch at a time (e.g. :class:`rlaif.scale.RayBackendPool` on a Ray cluster).
+
+    :func:`label_dataset` hands it the same batches, in the same order, that it would judge itself, and expects
+    what :func:`judge_pairs_detailed` and :func:`~rlaif.feedback.pairs.rank_by_critic` return for them, so both
+    executors write the same dataset. ``model_id`` / ``model_revision`` are read after the work is done.
+    """
+
+    model_id: str
+    model_revision: str
+
+    def judge_batches(
+        self, templates: TemplateSet, batches: Sequence[Sequence[PairToJudge]], config: JudgeConfig
+    ) -> Iterator[tuple[int, list[JudgedPair]]]:
+        """``(batch index, judge_pairs_detailed of that batch)`` for every batch, in any order."""
+        ...
+
+    def rank_by_critic(
+        self,
+        templates: TemplateSet,
+        responses: Sequence[ResponseSet],
+        principles_for: Mapping[str, Sequence[Principle]],
+    ) -> dict[str, list[float]]:
+        """What :func:`~rlaif.feedback.pairs.rank_by_critic` returns (one call over every prompt)."""
+        ...
+
+
 def _eligible(constitution: Constitution, config: LabelConfig) -> list[Principle]:
     pool = filter_principles(constitution, config.tags)
     if config.label_source == "rules":
@@ -519,7 +547,7 @@ def _eligible(constitution: Constitution, config: LabelConfig) -> list[Principle
 def label_dataset(
     responses: Sequence[ResponseSet],
     constitution: Constitution,
-    critic: Backend | None,
+    critic: Backend | CriticPool | None,
     templates: TemplateSet,
     config: LabelConfig = LabelConfig(),
 ) -> LabelRun:
@@ -527,7 +555,8 @@ def label_dataset(
 
     ``critic`` may be None only for ``label_source="rules"``. Wrap it in
     :class:`~rlaif.feedback.call_cache.CachedBackend` (one commit per call) to make a killed run resumable with
-    identical output. Raises :class:`~rlaif.errors.RlaifError` before any model call for bad options, and
+    identical output. A :class:`CriticPool` (e.g. a Ray actor pool) judges the same batches elsewhere and gives
+    the same rows. Raises :class:`~rlaif.errors.RlaifError` before any model call for bad options, and
     :class:`~rlaif.errors.BackendError` if the critic dies (the rerun resumes from the cache).
     """
     pool = _eligible(constitution, config)
@@ -551,9 +580,13 @@ def label_dataset(
         else:
             if critic is None:
                 raise RlaifError("best_worst pairing by critic needs a critic", field="best_worst_by")
-            rankings = rank_by_critic(
-                critic, templates, responses, {rs.prompt.id: principles_of(rs.prompt.id) for rs in responses}
-            )
+            principles_for: dict[str, Sequence[Principle]] = {
+                rs.prompt.id: principles_of(rs.prompt.id) for rs in responses
+            }
+            if isinstance(critic, CriticPool):
+                rankings = critic.rank_by_critic(templates, responses, principles_for)
+            else:
+                rankings = rank_by_critic(critic, templates, responses, principles_for)
     pairs, skipped = make_pairs(responses, config.pairing, rankings=rankings)
     sampled = [principles_of(p.pair_id) for p in pairs]
     conversational = is_conversational(p.conversation for p in pairs)
@@ -575,23 +608,28 @@ def label_dataset(
         )
         bar = _progress_bar(len(pairs), config.progress)
         try:
-            for start in range(0, len(pairs), config.batch_pairs):
-                chunk = range(start, min(start + config.batch_pairs, len(pairs)))
-                batch = [
-                    PairToJudge(
-                        pairs[i].pair_id,
-                        pairs[i].conversation,
-                        pairs[i].response_a,
-                        pairs[i].response_b,
-                        sampled[i],
-                    )
-                    for i in chunk
-                ]
-                for i, result in zip(
-                    chunk, judge_pairs_detailed(critic, templates, batch, judge, progress=False), strict=True
-                ):
-                    judged[i] = result
-                bar.update(len(batch))
+            if isinstance(critic, CriticPool):
+                _judge_on_pool(critic, templates, pairs, sampled, config, judged, bar)
+            else:
+                for start in range(0, len(pairs), config.batch_pairs):
+                    chunk = range(start, min(start + config.batch_pairs, len(pairs)))
+                    batch = [
+                        PairToJudge(
+                            pairs[i].pair_id,
+                            pairs[i].conversation,
+                            pairs[i].response_a,
+                            pairs[i].response_b,
+                            sampled[i],
+                        )
+                        for i in chunk
+                    ]
+                    for i, result in zip(
+                        chunk,
+                        judge_pairs_detailed(critic, templates, batch, judge, progress=False),
+                        strict=True,
+                    ):
+                        judged[i] = result
+                    bar.update(len(batch))
         finally:
             bar.close()
 
@@ -685,6 +723,35 @@ def label_dataset(
         critic_revision=critic.model_revision if critic is not None and uses_critic else "",
         template_hash=template_hash,
     )
+
+
+def _judge_on_pool(
+    pool: CriticPool,
+    templates: TemplateSet,
+    pairs: Sequence[Any],
+    sampled: Sequence[tuple[Principle, ...]],
+    config: LabelConfig,
+    judged: list[JudgedPair | None],
+    bar: Any,
+) -> None:
+    """The batches of the local loop above, judged by ``pool``; results land in ``judged`` in pair order."""
+    starts = range(0, len(pairs), config.batch_pairs)
+    batches = [
+        [
+            PairToJudge(p.pair_id, p.conversation, p.response_a, p.response_b, sampled[i])
+            for i, p in enumerate(pairs[start : start + config.batch_pairs], start=start)
+        ]
+        for start in starts
+    ]
+    for b, results in pool.judge_batches(templates, batches, config.judge):
+        if len(results) != len(batches[b]):
+            raise RuntimeError(f"batch {b}: {len(results)} judgements for {len(batches[b])} pairs")
+        for i, result in enumerate(results, start=starts[b]):
+            judged[i] = result
+        bar.update(len(results))
+    missing = [pairs[i].pair_id for i, j in enumerate(judged) if j is None]
+    if missing:
+        raise RuntimeError(f"the critic pool returned no judgement for {len(missing)} pair(s): {missing[:5]}")
 
 
 def _combine(
@@ -958,6 +1025,7 @@ __all__ = [
     "LABEL_SOURCES",
     "STATS_FILE",
     "UNLABELED_FILE",
+    "CriticPool",
     "JudgeConfig",
     "JudgedPair",
     "LabelConfig",

@@ -22,12 +22,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
-from rlaif.backends.base import Backend, ChatMessage, GenerationRequest, SamplingParams
+from rlaif.backends.base import Backend, ChatMessage, Completion, GenerationRequest, SamplingParams
 from rlaif.errors import DataFileError, RlaifError
 from rlaif.feedback.dataset_io import read_rows, write_rows
 from rlaif.feedback.inputs import PromptRow
@@ -239,14 +239,42 @@ def _ids(ids: Sequence[str], limit: int = 10) -> str:
 # -- generation ------------------------------------------------------------------------------------------------
 
 
+@runtime_checkable
+class PolicyPool(Protocol):
+    """A policy that runs elsewhere, a batch at a time (e.g. :class:`rlaif.scale.RayBackendPool` on a Ray cluster).
+
+    :func:`generate_responses` hands it the same batches of requests, in the same order, that it would send to a
+    local backend, so both executors write the same dataset. ``model_id`` / ``model_revision`` are read after the
+    work is done.
+    """
+
+    model_id: str
+    model_revision: str
+
+    def fit_prompts(
+        self, prompts: Sequence[PromptRow], config: GenerateConfig
+    ) -> list[tuple[PromptRow, bool]]:
+        """What :func:`fit_prompts` returns for the policy model."""
+        ...
+
+    def generate_batches(
+        self, batches: Sequence[Sequence[GenerationRequest]]
+    ) -> Iterator[tuple[int, list[list[Completion]]]]:
+        """``(batch index, the backend's generate of that batch)`` for every batch, in any order."""
+        ...
+
+
 def generate_responses(
-    policy: Backend, prompts: Sequence[PromptRow], config: GenerateConfig = GenerateConfig()
+    policy: Backend | PolicyPool, prompts: Sequence[PromptRow], config: GenerateConfig = GenerateConfig()
 ) -> list[ResponseSet]:
     """Sample ``config.n`` responses for each prompt (in prompt order; overlong prompts per ``config.overlong``).
 
     Wrap ``policy`` in :class:`~rlaif.feedback.call_cache.CachedBackend` to make a killed run resume: every call
-    is seeded, hence cached, and committed per batch of ``config.batch_prompts`` prompts.
+    is seeded, hence cached, and committed per batch of ``config.batch_prompts`` prompts. A :class:`PolicyPool`
+    (e.g. a Ray actor pool) runs the same batches elsewhere and gives the same responses.
     """
+    if isinstance(policy, PolicyPool):
+        return _generate_on_pool(policy, prompts, config)
     fitted = fit_prompts(policy, prompts, config)
     params = config.params_record()
     out: list[ResponseSet] = []
@@ -285,6 +313,57 @@ def generate_responses(
             bar.update(len(batch))
     finally:
         bar.close()
+    return out
+
+
+def _generate_on_pool(
+    pool: PolicyPool, prompts: Sequence[PromptRow], config: GenerateConfig
+) -> list[ResponseSet]:
+    """:func:`generate_responses` with the pool doing the model's work: the same batches, assembled in order."""
+    fitted = pool.fit_prompts(prompts, config)
+    params = config.params_record()
+    batches = [fitted[i : i + config.batch_prompts] for i in range(0, len(fitted), config.batch_prompts)]
+    seeds = [[prompt_seed(config.seed, p.id) for p, _ in batch] for batch in batches]
+    requests = [
+        [GenerationRequest(p.conversation, config.sampling(s)) for (p, _), s in zip(batch, ss, strict=True)]
+        for batch, ss in zip(batches, seeds, strict=True)
+    ]
+    log.info(
+        "sampling %d response(s) for each of %d prompt(s) from %s (temperature %g, top_p %g, seed %d)",
+        config.n,
+        len(fitted),
+        pool.model_id,
+        config.temperature,
+        config.top_p,
+        config.seed,
+    )
+    done: list[list[list[Completion]] | None] = [None] * len(batches)
+    bar = _progress(len(fitted), "responses", config.progress)
+    try:
+        for b, answers in pool.generate_batches(requests):
+            if len(answers) != len(batches[b]):
+                raise RuntimeError(f"batch {b}: {len(answers)} results for {len(batches[b])} prompts")
+            done[b] = answers
+            bar.update(len(answers))
+    finally:
+        bar.close()
+    out: list[ResponseSet] = []
+    for batch, ss, completions in zip(batches, seeds, done, strict=True):
+        if completions is None:
+            raise RuntimeError("the policy pool returned no responses for a batch")
+        for (p, truncated), s, cs in zip(batch, ss, completions, strict=True):
+            out.append(
+                ResponseSet(
+                    prompt=p,
+                    responses=tuple(c.text for c in cs),
+                    finish_reasons=tuple(c.finish_reason for c in cs),
+                    seed=s,
+                    policy_model=pool.model_id,
+                    policy_revision=pool.model_revision,
+                    params=params,
+                    truncated=truncated,
+                )
+            )
     return out
 
 
@@ -375,6 +454,7 @@ def _json(value: Any) -> dict[str, Any]:
 __all__ = [
     "GenerateConfig",
     "Overlong",
+    "PolicyPool",
     "ResponseSet",
     "context_length",
     "fit_prompts",
