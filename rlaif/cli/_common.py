@@ -37,6 +37,20 @@ TemplatesOpt = Annotated[
     Path | None, typer.Option("--templates", "-t", help="Template folder searched before prompts/.")
 ]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
+ExecutorOpt = Annotated[
+    str, typer.Option("--executor", help="local (this process) or ray (a Ray actor pool; docs/scaling.md).")
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--address", help="Ray cluster (HOST:PORT, auto, ray://HOST:PORT) [default: a local Ray instance]."
+    ),
+]
+WorkersOpt = Annotated[
+    int, typer.Option("--workers", help="Ray workers, each with its own copy of the model.")
+]
+GpusPerWorkerOpt = Annotated[float, typer.Option("--gpus-per-worker", help="GPUs per Ray worker (0 on CPU).")]
+CpusPerWorkerOpt = Annotated[float, typer.Option("--cpus-per-worker", help="CPUs per Ray worker.")]
 
 
 def parse_backend_options(
@@ -95,3 +109,25 @@ def write_run_record(out: Path, record: dict[str, Any]) -> None:
     from rlaif.atomic import atomic_write_text
 
     atomic_write_text(out / "run.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def ray_options(
+    executor: str,
+    *,
+    address: str | None,
+    workers: int,
+    gpus_per_worker: float,
+    cpus_per_worker: float,
+) -> Any:
+    """The :class:`rlaif.scale.RayOptions` for ``--executor ray`` (None for ``local``); Ray is not imported here."""
+    if executor not in ("local", "ray"):
+        raise RlaifError(f"unknown executor {executor!r}", field="--executor", hint="local or ray")
+    if executor == "local":
+        if address is not None:
+            raise RlaifError("--address is for --executor ray", field="--address", hint="add --executor ray")
+        return None
+    from rlaif.scale import RayOptions
+
+    return RayOptions(
+        address=address, workers=workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker
+    )

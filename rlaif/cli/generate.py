@@ -17,16 +17,22 @@ from typing import Annotated, Any
 import typer
 
 from rlaif.cli._common import (
+    AddressOpt,
     BackendOpt,
     BackendOptionOpt,
     CacheOpt,
+    CpusPerWorkerOpt,
     DeviceOpt,
     DtypeOpt,
+    ExecutorOpt,
+    GpusPerWorkerOpt,
     NoCacheOpt,
     ProgressOpt,
+    WorkersOpt,
     cache_path,
     parse_backend_options,
     parse_field_map,
+    ray_options,
     write_run_record,
 )
 from rlaif.errors import RlaifError
@@ -75,8 +81,17 @@ def command(
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     progress: ProgressOpt = True,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = 2,
+    gpus_per_worker: GpusPerWorkerOpt = 0.0,
+    cpus_per_worker: CpusPerWorkerOpt = 1.0,
 ) -> None:
-    """Sample n responses per prompt from a policy model (seeded, cached, resumable)."""
+    """Sample n responses per prompt from a policy model (seeded, cached, resumable).
+
+    With ``--executor ray`` the policy runs on a pool of Ray workers (``--workers``, ``--gpus-per-worker``,
+    ``--address``); the responses are the same as with the local executor.
+    """
     from rlaif.feedback.call_cache import open_backend
     from rlaif.feedback.inputs import load_prompts
     from rlaif.feedback.responses import GenerateConfig, generate_responses, write_responses
@@ -96,7 +111,23 @@ def command(
     rows = load_prompts(prompts, field_map=parse_field_map(field), skip_bad_rows=skip_bad_rows)
     cache_file = cache_path(out, cache, no_cache)
     options = parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend)
-    engine = open_backend(backend, policy, options=options, cache=cache_file)
+    on_ray = ray_options(
+        executor,
+        address=address,
+        workers=workers,
+        gpus_per_worker=gpus_per_worker,
+        cpus_per_worker=cpus_per_worker,
+    )
+    engine: Any
+    if on_ray is not None:
+        from rlaif.scale import BackendSpec, RayBackendPool
+
+        engine = RayBackendPool(
+            BackendSpec(backend, policy, options, str(cache_file) if cache_file else None), on_ray
+        )
+        engine.open()
+    else:
+        engine = open_backend(backend, policy, options=options, cache=cache_file)
     try:
         sets = generate_responses(engine, rows, config)
     finally:
@@ -106,7 +137,7 @@ def command(
             "no prompt was left to answer (all skipped)", path=prompts, hint="see the warnings above"
         )
     path = write_responses(out, sets)
-    cached = getattr(engine, "cache", None)
+    cached = engine if on_ray is not None else getattr(engine, "cache", None)
     write_run_record(
         out,
         {
@@ -114,6 +145,8 @@ def command(
             "prompts": str(prompts),
             "policy": engine.model_id,
             "backend": backend,
+            "executor": executor,
+            **({"workers": workers, "address": address} if on_ray is not None else {}),
             "cache": str(cache_file) if cache_file else None,
             "cache_hits": cached.hits if cached else 0,
             "cache_misses": cached.misses if cached else 0,

@@ -17,15 +17,21 @@ from typing import Annotated, Any
 import typer
 
 from rlaif.cli._common import (
+    AddressOpt,
     BackendOpt,
     BackendOptionOpt,
     CacheOpt,
+    CpusPerWorkerOpt,
     DeviceOpt,
     DtypeOpt,
+    ExecutorOpt,
+    GpusPerWorkerOpt,
     NoCacheOpt,
     ProgressOpt,
+    WorkersOpt,
     cache_path,
     parse_backend_options,
+    ray_options,
     write_run_record,
 )
 from rlaif.errors import RlaifError
@@ -102,8 +108,17 @@ def command(
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     progress: ProgressOpt = True,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = 2,
+    gpus_per_worker: GpusPerWorkerOpt = 0.0,
+    cpus_per_worker: CpusPerWorkerOpt = 1.0,
 ) -> None:
-    """Label response pairs with soft preferences from a critic (both orders, k principles, cached, resumable)."""
+    """Label response pairs with soft preferences from a critic (both orders, k principles, cached, resumable).
+
+    With ``--executor ray`` the critic runs on a pool of Ray workers (``--workers``, ``--gpus-per-worker``,
+    ``--address``); the dataset is the same as with the local executor.
+    """
     from rlaif.constitution import load_constitution
     from rlaif.feedback.call_cache import open_backend
     from rlaif.feedback.labeler import JudgeConfig, LabelConfig, label_dataset, write_label_run
@@ -150,10 +165,26 @@ def command(
     needs_critic = label_source != "rules" or (pairing == "best_worst" and best_worst_by == "critic")
     cache_file = cache_path(out, cache, no_cache)
     options = parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend)
-    engine = open_backend(backend, critic, options=options, cache=cache_file) if needs_critic else None
+    on_ray = ray_options(
+        executor,
+        address=address,
+        workers=workers,
+        gpus_per_worker=gpus_per_worker,
+        cpus_per_worker=cpus_per_worker,
+    )
+    engine: Any = None
+    if needs_critic and on_ray is not None:
+        from rlaif.scale import BackendSpec, RayBackendPool
+
+        spec = BackendSpec(backend, critic, options, str(cache_file) if cache_file else None)
+        engine = RayBackendPool(spec, on_ray)
+        engine.open()
+    elif needs_critic:
+        engine = open_backend(backend, critic, options=options, cache=cache_file)
     try:
         run = label_dataset(sets, const, engine, templates, config)
-        cached = getattr(engine, "cache", None)
+        # the call cache's counts: the local cache wrapper's, or the pool's (summed over its workers)
+        cached = engine if on_ray is not None and engine is not None else getattr(engine, "cache", None)
         write_run_record(
             out,
             {
@@ -162,6 +193,8 @@ def command(
                 "constitution": str(constitution),
                 "critic": engine.model_id if engine is not None else None,
                 "backend": backend,
+                "executor": executor,
+                **({"workers": workers, "address": address} if on_ray is not None else {}),
                 "cache": str(cache_file) if cache_file and engine is not None else None,
                 "cache_hits": cached.hits if cached else 0,
                 "cache_misses": cached.misses if cached else 0,

@@ -96,8 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(rc, int):
             return rc
     except RlaifError as e:
+        from rich.markup import escape
+
         err = Console(stderr=True, highlight=False, soft_wrap=True)
-        err.print(f"[bold red]error:[/bold red] {e.format()}", markup=True)
+        # escaped: messages hold user text and commands such as pip install 'rlaif[ray]'
+        err.print(f"[bold red]error:[/bold red] {escape(e.format())}", markup=True)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -146,6 +146,28 @@ class Refresh(_Strict):
     )
 
 
+class RaySection(_Strict):
+    """Where the Ray executor runs the generate and label stages (used with ``executor: ray``)."""
+
+    address: str | None = Field(
+        default=None,
+        description="Ray cluster (HOST:PORT, auto, ray://HOST:PORT); null = RAY_ADDRESS or a local Ray instance",
+    )
+    workers: int = Field(
+        default=2, ge=1, description="actors in the pool, each with its own copy of the model"
+    )
+    gpus_per_worker: float = Field(default=0.0, ge=0.0, description="GPUs per worker (0 on CPU)")
+    cpus_per_worker: float = Field(default=1.0, gt=0.0, description="CPUs per worker")
+    batches_per_task: int = Field(
+        default=1,
+        ge=1,
+        description="backend batches (generate.batch_prompts / label.batch_pairs) per Ray task; results unchanged",
+    )
+    max_retries: int = Field(
+        default=3, ge=0, description="retries of a batch whose worker died before the run stops and names it"
+    )
+
+
 class Pipeline(_Strict):
     """A whole run: models, constitution, prompts, rounds and stage parameters."""
 
@@ -170,7 +192,10 @@ class Pipeline(_Strict):
     self_rewarding: bool = Field(
         default=False, description="the critic is the current policy (round k-1's adapter)"
     )
-    executor: Literal["local", "ray"] = "local"
+    executor: Literal["local", "ray"] = Field(
+        default="local", description="where generation and labeling run: this process, or a Ray actor pool"
+    )
+    ray: RaySection = RaySection()
     min_free_disk_gb: float = Field(
         default=1.0, ge=0.0, description="refuse to start with less free disk space"
     )

@@ -308,12 +308,35 @@ def run_pipeline(
 ) -> RunSummary:
     """Run (or resume) the pipeline into ``<runs_dir>/<name>``; returns per-stage timings of this invocation."""
     pl = loaded.pipeline
+    ray_started = False
     if pl.executor == "ray":
-        raise RlaifError(
-            "executor: ray is not available in this version of rlaif; use executor: local",
-            field="executor",
-            path=loaded.doc.path_label,
-        )
+        from rlaif.scale.ray_executor import connect, import_ray
+
+        try:
+            import_ray()
+        except RlaifError as e:
+            raise RlaifError(
+                str(e.problem.message), field="executor", path=loaded.doc.path_label, hint=e.hint
+            ) from None
+        # one Ray session for the whole run: every generate/label stage's pool joins it
+        ray_started = connect(st.ray_options(pl))
+    try:
+        return _run(loaded, runs_dir=runs_dir, progress=progress, only_rounds=only_rounds)
+    finally:
+        if ray_started:
+            import ray
+
+            ray.shutdown()
+
+
+def _run(
+    loaded: LoadedPipeline,
+    *,
+    runs_dir: str | Path,
+    progress: bool,
+    only_rounds: int | None,
+) -> RunSummary:
+    pl = loaded.pipeline
     run_dir = Path(runs_dir) / pl.name
     pipeline_dir = loaded.path.parent if loaded.path is not None else None
     ctx = load_context(pl, run_dir, pipeline_dir=pipeline_dir, progress=progress)

@@ -55,6 +55,40 @@ def policy_adapter(ctx: RunContext, k: int) -> Path | None:
     return _prev_output(ctx, k, "policy", "model")
 
 
+def ray_options(pipeline: Any) -> Any:
+    """The :class:`rlaif.scale.RayOptions` of a pipeline's ``ray:`` section."""
+    from rlaif.scale import RayOptions
+
+    r = pipeline.ray
+    return RayOptions(
+        address=r.address,
+        workers=r.workers,
+        cpus_per_worker=r.cpus_per_worker,
+        gpus_per_worker=r.gpus_per_worker,
+        batches_per_task=r.batches_per_task,
+        max_retries=r.max_retries,
+    )
+
+
+def model_engine(ctx: RunContext, model: str, adapter: Path | None) -> Any:
+    """The engine of the generate and label stages: a cached local backend, or (``executor: ray``) a Ray actor
+    pool whose workers each build that backend. Both give the same outputs, so the executor is not part of any
+    stage's fingerprint."""
+    pl = ctx.pipeline
+    options = ctx.backend_options(adapter=adapter)
+    if pl.executor == "ray":
+        from rlaif.scale import BackendSpec, RayBackendPool
+
+        pool = RayBackendPool(
+            BackendSpec(pl.models.backend, model, options, str(ctx.cache_path)), ray_options(pl)
+        )
+        pool.open()
+        return pool
+    from rlaif.feedback.call_cache import open_backend
+
+    return open_backend(pl.models.backend, model, options=options, cache=ctx.cache_path)
+
+
 def _prompts_hash(rows: list[Any]) -> str:
     return hash_value([[r.id, [(m.role, m.content) for m in r.conversation]] for r in rows])
 
@@ -78,7 +112,6 @@ def generate_stage(ctx: RunContext, k: int) -> Stage:
     }
 
     def run(folder: Path) -> StageResult:
-        from rlaif.feedback.call_cache import open_backend
         from rlaif.feedback.responses import GenerateConfig, generate_responses, write_responses
 
         g = pl.generate
@@ -92,12 +125,7 @@ def generate_stage(ctx: RunContext, k: int) -> Stage:
             batch_prompts=g.batch_prompts,
             progress=ctx.progress,
         )
-        engine = open_backend(
-            pl.models.backend,
-            pl.models.policy,
-            options=ctx.backend_options(adapter=adapter),
-            cache=ctx.cache_path,
-        )
+        engine = model_engine(ctx, pl.models.policy, adapter)
         try:
             sets = generate_responses(engine, ctx.train_prompts, gen)
         finally:
@@ -146,7 +174,6 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
     def run(folder: Path) -> StageResult:
         from dataclasses import replace
 
-        from rlaif.feedback.call_cache import open_backend
         from rlaif.feedback.labeler import JudgeConfig, LabelConfig, label_dataset, write_label_run
         from rlaif.feedback.responses import read_responses
         from rlaif.prompting import TemplateSet
@@ -180,16 +207,7 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
         needs_critic = lb.label_source != "rules" or (
             lb.pairing == "best_worst" and lb.best_worst_by == "critic"
         )
-        engine = (
-            open_backend(
-                pl.models.backend,
-                critic,
-                options=ctx.backend_options(adapter=critic_adapter),
-                cache=ctx.cache_path,
-            )
-            if needs_critic
-            else None
-        )
+        engine = model_engine(ctx, critic, critic_adapter) if needs_critic else None
         try:
             run_ = label_dataset(sets, ctx.constitution, engine, TemplateSet.load(), config_obj)
         finally:

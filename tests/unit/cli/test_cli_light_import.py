@@ -1,11 +1,11 @@
-"""`import rlaif` and `rlaif --help` stay light: no torch, transformers, vLLM or datasets at import."""
+"""`import rlaif` and `rlaif --help` stay light: no torch, transformers, vLLM, datasets or Ray at import."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-HEAVY = ("torch", "transformers", "vllm", "datasets", "peft", "accelerate", "pyarrow")
+HEAVY = ("torch", "transformers", "vllm", "datasets", "peft", "accelerate", "pyarrow", "ray")
 
 PROBE = """
 import sys
