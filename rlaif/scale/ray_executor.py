@@ -412,6 +412,7 @@ class _BatchWorker:
     ) -> None:
         import ray
 
+        started = time.monotonic()
         self.task = task
         self.job = job
         self.coordinator = coordinator
@@ -435,6 +436,7 @@ class _BatchWorker:
                 self.backend = engine
         except Exception as e:  # reported with the first batch, so the driver stops with the worker's message
             self.init_error = _error_record(e)
+        self.init_s = time.monotonic() - started  # reported once, with the first batch
 
     def _counts(self) -> tuple[int, int]:
         cache = getattr(self.backend, "cache", None)
@@ -444,9 +446,11 @@ class _BatchWorker:
         import ray
 
         out: dict[str, list[Any]] = {
-            k: [] for k in ("index", "result", "error", "hits", "misses", "model", "worker")
+            k: []
+            for k in ("index", "result", "error", "hits", "misses", "model", "worker", "init_s", "busy_s")
         }
         for index, payload in zip(batch["index"], batch["payload"], strict=True):
+            t0 = time.monotonic()
             units: list[tuple[int, Any]] = pickle.loads(payload)
             results: list[tuple[int, Any]] = []
             error: dict[str, Any] | None = self.init_error
@@ -475,6 +479,9 @@ class _BatchWorker:
             )
             out["model"].append(json.dumps(model))
             out["worker"].append(self.worker)
+            out["init_s"].append(self.init_s)
+            out["busy_s"].append(time.monotonic() - t0)
+            self.init_s = 0.0
         return out
 
 
@@ -486,7 +493,8 @@ class RayBackendPool:
 
     Use it as a context manager; pass it where :func:`~rlaif.feedback.labeler.label_dataset` takes a critic or
     :func:`~rlaif.feedback.responses.generate_responses` a policy. After a run, ``hits`` / ``misses`` count the
-    call cache, ``attempts`` the batches that were retried, and ``batches_by_worker`` who did what.
+    call cache, ``retried`` the batches that were retried, ``batches_by_worker`` who did what, and ``startup_s`` /
+    ``busy_s`` each worker's seconds spent building its backend and working on batches.
     """
 
     def __init__(self, spec: BackendSpec, options: RayOptions = RayOptions()) -> None:
@@ -499,6 +507,9 @@ class RayBackendPool:
         self.misses = 0
         self.retried: dict[str, dict[int, list[str]]] = {}
         self.batches_by_worker: dict[str, int] = {}
+        #: per worker: seconds spent building its backend, and seconds spent on batches
+        self.startup_s: dict[str, float] = {}
+        self.busy_s: dict[str, float] = {}
         self._ray: Any = None
         self._started_here = False
         self._coordinator: Any = None
@@ -613,6 +624,9 @@ class RayBackendPool:
                     raise self._failure(json.loads(row["error"]), describe, row["worker"])
                 self._check_model(tuple(json.loads(row["model"])), row["worker"])
                 results = pickle.loads(row["result"])
+                w = row["worker"]
+                self.startup_s[w] = self.startup_s.get(w, 0.0) + float(row["init_s"])
+                self.busy_s[w] = self.busy_s.get(w, 0.0) + float(row["busy_s"])
                 self.batches_by_worker[row["worker"]] = self.batches_by_worker.get(row["worker"], 0) + len(
                     results
                 )
