@@ -154,4 +154,7 @@ def command(
         config_cls, config, shortcuts=shortcuts, overrides=overrides, what=f"{method} config"
     )
     result = train(settings, progress=progress)
-    print_result(result)
+    from rlaif.training.distributed import is_main_process
+
+    if is_main_process():  # under `accelerate launch` the main process reports for all of them
+        print_result(result)

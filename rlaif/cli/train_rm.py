@@ -175,6 +175,10 @@ def command(
     }
     cfg = build_config(config, options, set_)
     result = train_reward_model(cfg, progress=progress)
+    from rlaif.training.distributed import is_main_process
+
+    if not is_main_process():  # under `accelerate launch` the main process reports for all of them
+        return
     s = result.summary
     val = s.get("validation") or {}
     print(f"reward model: {result.model_dir}")

@@ -159,15 +159,22 @@ def reference_logps(
     ctx = contextlib.nullcontext() if adapter_on else model.disable_adapter()
     was_training = model.training
     model.eval()
+    # each process computes every num_processes-th pair; the rows are then shared
+    mine = list(range(accelerator.process_index, len(pairs), accelerator.num_processes))
     with torch.no_grad(), ctx:
-        for start in range(0, len(pairs), bs):
-            idx = list(range(start, min(start + bs, len(pairs))))
+        for start in range(0, len(mine), bs):
+            idx = mine[start : start + bs]
             batch = collate_pairs([pairs[i] for i in idx], policy.pad_id, indices=idx, layout="concat")
             with accelerator.autocast():
                 seq = batch_logps(model, batch.to(accelerator.device)).float().cpu()
             out[idx, 0], out[idx, 1] = seq[: len(idx)], seq[len(idx) :]
     if was_training:
         model.train()
+    if accelerator.num_processes > 1:
+        from accelerate.utils import gather_object
+
+        for rows in gather_object([(mine, out[mine].tolist())]):
+            out[rows[0]] = torch.tensor(rows[1], dtype=torch.float32).reshape(-1, 2)
     if accelerator.is_main_process:
         atomic_write_bytes(path, save({"logps": out}, metadata={"key": key}))
     return out
@@ -216,19 +223,24 @@ def train_dpo(config: DPOConfig, *, progress: bool = True) -> TrainResult:
         MetricsLogger,
         TrainerState,
         check_finite,
+        check_launch,
         export_model,
+        finish_trackers,
         make_accelerator,
         make_optimizer,
         make_scheduler,
+        mean_over_processes,
         progress_bar,
         seed_everything,
     )
 
     started = time.perf_counter()
     out = Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     run = config.run
     accelerator = make_accelerator(run, project_dir=out)
+    check_launch(accelerator, trainer="DPO")
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
     seed_everything(run.seed)
     sft_only = config.loss == "sft"
     data = read_preferences(config.labels, need_rejected=not sft_only)
@@ -294,7 +306,8 @@ def train_dpo(config: DPOConfig, *, progress: bool = True) -> TrainResult:
     model = policy.model
     optimizer = make_optimizer(model.parameters(), config.optim)
     scheduler = make_scheduler(optimizer, total_steps, config.optim)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    # the scheduler stays out of prepare(): accelerate would step it once per process at every optimiser step
+    model, optimizer = accelerator.prepare(model, optimizer)
     unwrapped = accelerator.unwrap_model(model)
 
     checkpointer = Checkpointer(out, keep=run.keep_checkpoints)
@@ -327,6 +340,7 @@ def train_dpo(config: DPOConfig, *, progress: bool = True) -> TrainResult:
         total_steps, desc=f"{config.loss} training", initial=state.step, enabled=progress and main
     )
     pairs_seen = int(state.extra.get("pairs_seen", 0))
+    step_pairs = 0  # pairs this process put into the current optimiser step
     last_record: dict[str, Any] = {}
     acc: dict[str, list[float]] = {}
     model.train()
@@ -361,8 +375,9 @@ def train_dpo(config: DPOConfig, *, progress: bool = True) -> TrainResult:
                         ref = ref_table[idx].to(seq.device)
                         ref_c, ref_r = ref[:, 0], ref[:, 1]
                     else:
+                        # the reference forward needs no gradient, so it skips the DDP wrapper (and its hooks)
                         with torch.no_grad(), unwrapped.disable_adapter(), accelerator.autocast():
-                            ref_seq = batch_logps(model, batch).float()
+                            ref_seq = batch_logps(unwrapped, batch).float()
                         ref_c, ref_r = ref_seq[:n], ref_seq[n:]
                 out_loss = preference_loss(
                     chosen, rejected, ref_c, ref_r, batch.p_chosen,
@@ -370,7 +385,7 @@ def train_dpo(config: DPOConfig, *, progress: bool = True) -> TrainResult:
                     rejected_tokens=rej_tokens, sft=sft, sft_weight=config.sft_weight,
                 )  # fmt: skip
                 accelerator.backward(out_loss.loss / group_len)
-            pairs_seen += n * world
+            step_pairs += n
             margins = out_loss.chosen_rewards - out_loss.rejected_rewards
             for k, v in {
                 "loss": float(out_loss.loss.detach()),
@@ -394,7 +409,12 @@ def train_dpo(config: DPOConfig, *, progress: bool = True) -> TrainResult:
             grad_norm = None
             if config.optim.max_grad_norm is not None:
                 grad_norm = accelerator.clip_grad_norm_(model.parameters(), config.optim.max_grad_norm)
-            record_values = {k: _mean(v) for k, v in acc.items()}
+            # the micro-batch means of every process (the same number on each) averaged together
+            record_values = mean_over_processes(
+                accelerator, {**{k: _mean(v) for k, v in acc.items()}, "pairs": float(step_pairs)}
+            )
+            pairs_seen += round(record_values.pop("pairs") * world)
+            step_pairs = 0
             if grad_norm is not None:
                 record_values["grad_norm"] = float(grad_norm)
             check_finite(
@@ -476,6 +496,7 @@ def train_dpo(config: DPOConfig, *, progress: bool = True) -> TrainResult:
         if config.merge:
             export_model(unwrapped, policy.tokenizer, out / "merged", merge=True, card=card, sidecar=sidecar)
             summary["merged_dir"] = str(out / "merged")
-    accelerator.end_training()
+    accelerator.wait_for_everyone()  # the exported folder is complete when any process returns
+    finish_trackers(accelerator)
     final = {k: v for k, v in last_record.items() if isinstance(v, float)}
     return TrainResult(output_dir=out, model_dir=model_dir, steps=state.step, final=final, summary=summary)

@@ -22,12 +22,21 @@ Deliberate choices: the value model is either a scalar head on the policy's fina
 policy's forward; ``vf_coef`` weighs its loss) or a separate copy of the reward model with its adapter trained
 further (``value_init: reward_model``, as in InstructGPT); the learning-rate schedule advances once per PPO step;
 rollouts use full-vocabulary sampling at ``temperature`` (no top-k/top-p) so that the log-probabilities PPO uses are
-those of the sampling distribution. Runs are single-process (``accelerate launch`` with several processes is not
-supported by this trainer yet).
+those of the sampling distribution.
+
+Several processes (``accelerate launch``, DDP): ``rollout_batch`` and ``minibatch`` stay global and must be
+multiples of the number of processes. Each process samples and scores a contiguous share of the step's prompts and
+computes the rollout log-probabilities, reference log-probabilities and values of its share; the samples, rewards and
+those tensors are then gathered, so every process holds the whole experience batch and computes the same GAE,
+whitening statistics (global, over the whole batch), KL and minibatch order. Each minibatch is split evenly across
+the processes and its loss is weighted per token of the whole minibatch, so the averaged gradient equals the
+one-process gradient; early stopping reads the KL summed over the processes. Only the sampling itself differs from a
+one-process run: each process draws from its own seed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -251,6 +260,30 @@ def _trainable_container(policy_model: Any, value_head: Any | None, value_model:
             if value_model is not None:
                 self.value_model = value_model
 
+        def forward(
+            self,
+            input_ids: Any,
+            attention_mask: Any,
+            response_mask: Any,
+            *,
+            temperature: float,
+            with_entropy: bool = False,
+        ) -> Any:
+            """:func:`~rlaif.policy.rollout.forward_tokens` of the policy and value; the training forward goes
+            through here so that a DDP wrapper sees it (and all-reduces the gradients)."""
+            from rlaif.policy.rollout import forward_tokens
+
+            return forward_tokens(
+                self.policy,
+                input_ids,
+                attention_mask,
+                response_mask,
+                temperature=temperature,
+                with_entropy=with_entropy,
+                value_head=getattr(self, "value_head", None),
+                value_model=getattr(self, "value_model", None),
+            )
+
     return PolicyAndValue()
 
 
@@ -273,6 +306,10 @@ def _load_value_model(config: PPOConfig, policy: Any, device: str) -> Any:
         p.requires_grad_("lora_" in name or "score" in name)
     model.train()
     return model
+
+
+#: the minibatch statistics logged per PPO step (token-weighted means over every minibatch update)
+_STATS = ("policy_loss", "value_loss", "clipfrac", "vf_clipfrac", "approx_kl", "entropy", "ratio")
 
 
 def _chunks(seq: Sequence[int], size: int) -> list[list[int]]:
@@ -312,24 +349,38 @@ def train_ppo(
         MetricsLogger,
         TrainerState,
         check_finite,
+        check_launch,
         count_parameters,
         export_model,
+        finish_trackers,
         make_accelerator,
         make_optimizer,
         make_scheduler,
+        mean_over_processes,
         pad_left,
         progress_bar,
         response_mask_left,
         seed_everything,
+        shard_bounds,
+        sum_over_processes,
     )
 
     out_dir = Path(config.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     run = config.run
     accelerator = make_accelerator(run, project_dir=out_dir)
-    if accelerator.num_processes > 1:
-        raise RlaifError("PPO runs in one process; launch it without accelerate's multi-process launcher")
-    device = run.device if run.device not in ("auto",) else str(accelerator.device)
+    check_launch(accelerator, trainer="PPO")
+    world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
+    if config.rollout_batch % world or config.minibatch % world:
+        raise RlaifError(
+            f"rollout_batch ({config.rollout_batch}) and minibatch ({config.minibatch}) must be multiples of the "
+            f"number of processes ({world}): each process takes an equal share of both",
+            field="rollout_batch",
+            hint=f"e.g. rollout_batch: {config.rollout_batch - config.rollout_batch % world or world}",
+        )
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    # under a launcher each process has its own device; run.device only picks the device of a single process
+    device = run.device if run.device != "auto" and world == 1 else str(accelerator.device)
     seed_everything(run.seed)
     rows = load_ppo_prompts(config)
     policy = load_policy(
@@ -364,12 +415,16 @@ def train_ppo(
         log.info("PPO: %d prompts, %d trainable of %d parameters", len(prompts), n_train, n_total)
         optimizer = make_optimizer(trainable.parameters(), config.optim)
         scheduler = make_scheduler(optimizer, config.steps, config.optim)
+        # the model is already on `device`; the scheduler stays out (accelerate would step it once per process)
+        model, optimizer = accelerator.prepare(trainable, optimizer, device_placement=[False, False])
         ckpt = Checkpointer(out_dir, keep=run.keep_checkpoints)
         kl_ctl = KLController(config.kl.coef, config.kl.adaptive, config.kl.target, config.kl.horizon)
         state = TrainerState()
         latest = ckpt.latest() if run.resume else None
         if latest is not None:
-            state = ckpt.load(latest, model=trainable, optimizer=optimizer, scheduler=scheduler)
+            state = ckpt.load(
+                latest, model=model, optimizer=optimizer, scheduler=scheduler, accelerator=accelerator
+            )
             kl_ctl.coef = float(state.extra.get("kl_coef", kl_ctl.coef))
             log.info("PPO: resumed from %s (step %d)", latest, state.step)
         metrics = MetricsLogger(out_dir, accelerator=accelerator, resume_step=state.step)
@@ -382,31 +437,47 @@ def train_ppo(
         timings = {"rollout": 0.0, "reward": 0.0, "logprobs": 0.0, "optimise": 0.0}
         tokens = {"rollout": 0, "reward": 0, "logprobs": 0, "optimise": 0}
         last: dict[str, Any] = metrics.history[-1] if metrics.history else {}
-        bar = progress_bar(config.steps, desc="ppo", initial=state.step, enabled=progress)
+        bar = progress_bar(config.steps, desc="ppo", initial=state.step, enabled=progress and main)
         try:
             while state.step < config.steps:
                 step = state.step
-                # -- rollout ----------------------------------------------------------------------------------
+                # -- rollout: this process's share of the step's prompts ------------------------------------
                 t0 = time.perf_counter()
                 idx = prompt_indices(len(prompts), config.rollout_batch, seed=run.seed, step=step)
-                batch_rows = [prompts[i] for i in idx]
+                lo, hi = shard_bounds(len(idx), rank, world)
+                mine = idx[lo:hi]
                 samples = engine.generate(
-                    [prompt_ids[i] for i in idx],
+                    [prompt_ids[i] for i in mine],
                     max_new_tokens=config.max_new_tokens,
                     temperature=config.temperature,
-                    seed=_derive(run.seed, "rollout", step),
+                    seed=_derive(run.seed, "rollout", step)
+                    if world == 1
+                    else _derive(run.seed, "rollout", step, rank),
                 )
                 t1 = time.perf_counter()
                 # -- reward -----------------------------------------------------------------------------------
-                rb = reward(batch_rows, [s.text for s in samples], [s.finished for s in samples], step=step)
+                rb = reward(
+                    [prompts[i] for i in mine],
+                    [s.text for s in samples],
+                    [s.finished for s in samples],
+                    step=step,
+                )
+                totals = list(rb.total)
+                reward_metrics = mean_over_processes(accelerator, rb.metrics)
+                if world > 1:  # every process gets the whole batch, in prompt order
+                    from accelerate.utils import gather_object
+
+                    shared = gather_object([(samples, totals)])
+                    samples = [s for part in shared for s in part[0]]
+                    totals = [t for part in shared for t in part[1]]
                 check_finite(
-                    {"reward": torch.tensor(rb.total, dtype=torch.float64)},
+                    {"reward": torch.tensor(totals, dtype=torch.float64)},
                     step=step + 1,
                     what="PPO reward",
                     last_checkpoint=ckpt.latest(),
                 )
                 t2 = time.perf_counter()
-                # -- log-probabilities, reference, values ---------------------------------------------------
+                # -- log-probabilities, reference, values of this process's rows, then gathered -------------
                 plens = [len(prompt_ids[i]) for i in idx]
                 seqs = [prompt_ids[i] + list(s.token_ids) for i, s in zip(idx, samples, strict=True)]
                 ids, attn = pad_left(seqs, policy.pad_id)
@@ -418,7 +489,7 @@ def train_ppo(
                 ref_logps = torch.zeros((n, width), device=device)
                 old_values = torch.zeros((n, width), device=device)
                 with torch.no_grad(), accelerator.autocast():
-                    for part in _chunks(range(n), micro):
+                    for part in _chunks(range(lo, hi), micro):
                         fo = forward_tokens(
                             policy.model,
                             ids[part],
@@ -431,6 +502,7 @@ def train_ppo(
                         old_logps[part] = fo.logps.float()
                         assert fo.values is not None
                         old_values[part] = fo.values.float()
+                        # the reference: the unwrapped policy with its adapter disabled
                         with policy.model.disable_adapter():
                             ref = forward_tokens(
                                 policy.model,
@@ -440,28 +512,23 @@ def train_ppo(
                                 temperature=config.temperature,
                             )
                         ref_logps[part] = ref.logps.float()
-                scores = torch.tensor(rb.total, dtype=torch.float32, device=device)
+                if world > 1:
+                    old_logps, ref_logps, old_values = (
+                        accelerator.gather(t[lo:hi].contiguous()) for t in (old_logps, ref_logps, old_values)
+                    )
+                scores = torch.tensor(totals, dtype=torch.float32, device=device)
                 kl_tok = kl_per_token(old_logps, ref_logps, estimator=config.kl.estimator) * rmask
                 rewards_tok = token_rewards(scores, kl_tok, rmask, kl_ctl.coef)
                 advantages, returns = gae(rewards_tok, old_values, rmask, gamma=config.gamma, lam=config.lam)
-                if config.whiten_advantages:
+                if config.whiten_advantages:  # over the whole batch: every process holds all of it
                     advantages = whiten(advantages, rmask)
                 t3 = time.perf_counter()
-                # -- PPO epochs -------------------------------------------------------------------------------
-                trainable.train()
-                stats: dict[str, list[float]] = {
-                    k: []
-                    for k in (
-                        "policy_loss",
-                        "value_loss",
-                        "clipfrac",
-                        "vf_clipfrac",
-                        "approx_kl",
-                        "entropy",
-                        "ratio",
-                        "grad_norm",
-                    )
-                }
+                # -- PPO epochs: every minibatch split evenly over the processes ---------------------------------
+                model.train()
+                # token-weighted sums of the minibatch statistics (this process's tokens), and the grad norms
+                sums: dict[str, float] = dict.fromkeys(_STATS, 0.0)
+                sums["tokens"] = 0.0
+                grad_norms: list[float] = []
                 early_stopped = False
                 updates = 0
                 for epoch in range(config.ppo_epochs):
@@ -469,62 +536,79 @@ def train_ppo(
                     order = torch.randperm(n, generator=gen).tolist()
                     for mb in _chunks(order, config.minibatch):
                         optimizer.zero_grad(set_to_none=True)
-                        mb_tokens = float(rmask[mb].sum())
+                        mb_tokens = float(rmask[mb].sum())  # over the whole minibatch, all processes
+                        a, b = shard_bounds(len(mb), rank, world)
+                        parts = _chunks(mb[a:b], micro)
                         mb_kl = 0.0
-                        for part in _chunks(mb, micro):
-                            with accelerator.autocast():
-                                fo = forward_tokens(
-                                    policy.model,
-                                    ids[part],
-                                    attn[part],
-                                    rmask[part],
-                                    temperature=config.temperature,
-                                    with_entropy=True,
-                                    value_head=value_head,
-                                    value_model=value_model,
+                        for j, part in enumerate(parts):
+                            sync = (
+                                contextlib.nullcontext()
+                                if j == len(parts) - 1
+                                else accelerator.no_sync(model)
+                            )
+                            with sync:
+                                with accelerator.autocast():
+                                    fo = model(
+                                        ids[part],
+                                        attn[part],
+                                        rmask[part],
+                                        temperature=config.temperature,
+                                        with_entropy=True,
+                                    )
+                                assert fo.values is not None and fo.entropy is not None
+                                m = rmask[part]
+                                pl = policy_loss(
+                                    fo.logps, old_logps[part], advantages[part], m, clip=config.clip
                                 )
-                            assert fo.values is not None and fo.entropy is not None
-                            m = rmask[part]
-                            pl = policy_loss(fo.logps, old_logps[part], advantages[part], m, clip=config.clip)
-                            vl = value_loss(
-                                fo.values, old_values[part], returns[part], m, clip=config.vf_clip
-                            )
-                            ent = masked_mean(fo.entropy, m)
-                            loss = pl.loss + config.vf_coef * vl.loss - config.ent_coef * ent
-                            check_finite(
-                                {"policy_loss": pl.loss.detach(), "value_loss": vl.loss.detach()},
-                                step=step + 1,
-                                what="PPO loss",
-                                last_checkpoint=ckpt.latest(),
-                            )
-                            share = float(m.sum()) / max(mb_tokens, 1.0)  # token-weighted over the minibatch
-                            accelerator.backward(loss * share)
+                                vl = value_loss(
+                                    fo.values, old_values[part], returns[part], m, clip=config.vf_clip
+                                )
+                                ent = masked_mean(fo.entropy, m)
+                                loss = pl.loss + config.vf_coef * vl.loss - config.ent_coef * ent
+                                check_finite(
+                                    {"policy_loss": pl.loss.detach(), "value_loss": vl.loss.detach()},
+                                    step=step + 1,
+                                    what="PPO loss",
+                                    last_checkpoint=ckpt.latest(),
+                                )
+                                part_tokens = float(m.sum())
+                                share = part_tokens / max(mb_tokens, 1.0)  # token-weighted over the minibatch
+                                # DDP averages the processes' gradients: undo its 1/world to get the token mean
+                                accelerator.backward(loss * (share * world))
                             mb_kl += float(pl.approx_kl) * share
-                            for key, val in (
-                                ("policy_loss", pl.loss),
-                                ("value_loss", vl.loss),
-                                ("clipfrac", pl.clipfrac),
-                                ("vf_clipfrac", vl.clipfrac),
-                                ("approx_kl", pl.approx_kl),
-                                ("entropy", ent),
-                                ("ratio", pl.ratio_mean),
+                            for key, val in zip(
+                                _STATS,
+                                (
+                                    pl.loss,
+                                    vl.loss,
+                                    pl.clipfrac,
+                                    vl.clipfrac,
+                                    pl.approx_kl,
+                                    ent,
+                                    pl.ratio_mean,
+                                ),
+                                strict=True,
                             ):
-                                stats[key].append(float(val.detach()))
+                                sums[key] += float(val.detach()) * part_tokens
+                            sums["tokens"] += part_tokens
                         if config.optim.max_grad_norm is not None:
-                            norm = torch.nn.utils.clip_grad_norm_(
-                                [p for p in trainable.parameters() if p.requires_grad],
-                                config.optim.max_grad_norm,
-                            )
-                            stats["grad_norm"].append(float(norm))
+                            norm = accelerator.clip_grad_norm_(model.parameters(), config.optim.max_grad_norm)
+                            grad_norms.append(float(norm))
                         optimizer.step()
                         updates += 1
-                        if config.early_stop_kl is not None and mb_kl > config.early_stop_kl:
-                            early_stopped = True
-                            break
+                        if config.early_stop_kl is not None:
+                            mb_kl = sum_over_processes(accelerator, {"kl": mb_kl})["kl"]
+                            if mb_kl > config.early_stop_kl:
+                                early_stopped = True
+                                break
                     if early_stopped:
                         break
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
+                totals_stats = sum_over_processes(accelerator, sums)
+                stats = {k: totals_stats[k] / max(totals_stats["tokens"], 1.0) for k in _STATS}
+                if grad_norms:
+                    stats["grad_norm"] = sum(grad_norms) / len(grad_norms)
                 t4 = time.perf_counter()
                 # -- bookkeeping ------------------------------------------------------------------------------
                 seq_kl = (kl_tok.sum(dim=1)).float()
@@ -549,7 +633,7 @@ def train_ppo(
                 for k in timings:
                     timings[k] += timings_step[k]
                     tokens[k] += tokens_step[k]
-                rewards_t = torch.tensor(rb.total, dtype=torch.float64)
+                rewards_t = torch.tensor(totals, dtype=torch.float64)
                 record: dict[str, Any] = {
                     "reward_mean": float(rewards_t.mean()),
                     "reward_std": float(rewards_t.std()) if n > 1 else 0.0,
@@ -562,21 +646,27 @@ def train_ppo(
                     "ppo_updates": float(updates),
                     "early_stopped": float(early_stopped),
                     "lr": float(scheduler.get_last_lr()[0]),
-                    **{k: sum(v) / len(v) for k, v in stats.items() if v},
-                    **rb.metrics,
+                    **stats,
+                    **reward_metrics,
                     **{f"time/{k}": v for k, v in timings_step.items()},
                 }
                 state.step += 1
                 state.extra["kl_coef"] = kl_ctl.coef
                 last = metrics.log(state.step, record)
                 if state.step % run.save_every == 0 or state.step == config.steps:
-                    ckpt.save(model=trainable, optimizer=optimizer, scheduler=scheduler, state=state)
+                    ckpt.save(
+                        model=model,
+                        optimizer=optimizer,
+                        scheduler=scheduler,
+                        state=state,
+                        accelerator=accelerator,
+                    )
                 bar.update(1)
                 bar.set_postfix(reward=f"{record['reward_mean']:.3f}", kl=f"{mean_kl:.3f}")
         finally:
             bar.close()
         if run.trackers:
-            accelerator.end_training()
+            finish_trackers(accelerator)
     finally:
         reward.close()
     model_dir = out_dir / "model"
@@ -590,14 +680,17 @@ def train_ppo(
         "reward_sources": {s.name: s.weight for s in reward.sources},
         "config": config.model_dump(mode="json"),
     }
-    export_model(
-        policy.model,
-        policy.tokenizer,
-        model_dir,
-        merge=config.merge,
-        card=_card(config, last),
-        sidecar=sidecar,
-    )
+    accelerator.wait_for_everyone()
+    if main:
+        export_model(
+            policy.model,
+            policy.tokenizer,
+            model_dir,
+            merge=config.merge,
+            card=_card(config, last),
+            sidecar=sidecar,
+        )
+    accelerator.wait_for_everyone()  # the exported folder is complete when any process returns
     summary = {
         "prompts": len(prompts),
         "value_init": config.value_source,

@@ -36,12 +36,15 @@ from rlaif.training import (
     TrainResult,
     attach_lora,
     check_finite,
+    check_launch,
     count_parameters,
+    finish_trackers,
     make_accelerator,
     make_optimizer,
     make_scheduler,
     progress_bar,
     seed_everything,
+    sum_over_processes,
     trainable_state,
 )
 
@@ -56,6 +59,20 @@ def epoch_order(n: int, *, seed: int, epoch: int) -> list[int]:
 
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return [int(i) for i in torch.randperm(n, generator=g)]
+
+
+def process_order(n: int, *, seed: int, epoch: int, rank: int, world: int) -> list[int]:
+    """The rows process ``rank`` of ``world`` visits in ``epoch``: every ``world``-th row of :func:`epoch_order`.
+
+    The order is first padded with its own first rows to a multiple of ``world`` (as torch's DistributedSampler
+    does), so every process runs the same number of micro-batches of the same sizes; micro-batch ``b`` of the
+    processes together holds rows ``b·B·world .. (b+1)·B·world - 1`` of the epoch order, the micro-batch of a
+    one-process run with ``batch_size = B·world`` (or ``B`` with ``grad_accum`` multiplied by ``world``).
+    """
+    order = epoch_order(n, seed=seed, epoch=epoch)
+    if order and len(order) % world:
+        order += order[: world - len(order) % world]
+    return order[rank::world]
 
 
 class _Batcher:
@@ -196,6 +213,7 @@ def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainR
     log.info("reward model: %d training pairs, %d validation pairs", len(train), len(val))
 
     accelerator = make_accelerator(run, project_dir=out)
+    check_launch(accelerator, trainer="reward-model")
     seed_everything(run.seed)
     model, tokenizer, resolved = load_seq_cls_base(
         config.model, dtype=config.dtype, device="cpu", trust_remote_code=config.trust_remote_code
@@ -211,6 +229,8 @@ def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainR
     max_length = min(config.max_length, context) if context else config.max_length
     encoder = RewardInputEncoder(tokenizer, templates, template=config.template, max_length=max_length)
     batcher = _Batcher(encoder, int(tokenizer.pad_token_id))
+    # its own cache: rows of a separate validation file reuse the training rows' numbers (the cache key)
+    val_batcher = _Batcher(encoder, int(tokenizer.pad_token_id))
 
     rank, world = accelerator.process_index, accelerator.num_processes
     per_process = math.ceil(len(train) / world)
@@ -220,6 +240,7 @@ def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainR
     optimizer = make_optimizer(model.parameters(), config.optim)
     scheduler = make_scheduler(optimizer, total_steps, config.optim)
     model, optimizer = accelerator.prepare(model, optimizer)
+    unwrapped = accelerator.unwrap_model(model)  # evaluation and scoring: no DDP hooks or collectives
     device = accelerator.device
 
     ckpt = Checkpointer(out, keep=run.keep_checkpoints)
@@ -251,7 +272,13 @@ def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainR
         """Evaluate, track the best weights; True when early stopping says stop."""
         if not val:
             return False
-        result = evaluate_pairs(model, batcher, val, config, device)
+        result = evaluate_pairs(unwrapped, val_batcher, val, config, device)
+        if (
+            world > 1
+        ):  # every process evaluated the same weights; the main one's numbers decide for all of them
+            from accelerate.utils import broadcast_object_list
+
+            result = broadcast_object_list([result])[0]
         metrics.log(state.step, {"loss": result["loss"], "accuracy": result["accuracy"]}, phase="val")
         check_finite(
             {"validation loss": result["loss"]},
@@ -263,7 +290,8 @@ def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainR
         if best is None or result["loss"] < best - config.early_stopping_min_delta:
             state.best_metric, state.best_step, state.bad_evals = result["loss"], state.step, 0
             if accelerator.is_main_process:
-                _save_best(accelerator.unwrap_model(model), best_path)
+                _save_best(unwrapped, best_path)
+            accelerator.wait_for_everyone()  # the file is complete before any process reads it back
         else:
             state.bad_evals += 1
         state.extra["last_val_step"] = state.step
@@ -275,7 +303,7 @@ def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainR
     t_window = time.monotonic()
     done = state.step >= total_steps
     while not done and state.epoch < run.epochs:
-        order = epoch_order(len(train), seed=run.seed, epoch=state.epoch)[rank::world]
+        order = process_order(len(train), seed=run.seed, epoch=state.epoch, rank=rank, world=world)
         micro = [order[i : i + run.batch_size] for i in range(0, len(order), run.batch_size)]
         for b in range(state.batch_in_epoch, len(micro)):
             items = [
@@ -284,7 +312,9 @@ def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainR
             if config.augment.negation_pairs:
                 items = with_negation_pairs(items)
             batch = batcher.batch(items)
-            last_of_step = (b + 1) % run.grad_accum == 0 or b == len(micro) - 1
+            group_start = (b // run.grad_accum) * run.grad_accum
+            group_len = min(run.grad_accum, len(micro) - group_start)  # the epoch's last group may be shorter
+            last_of_step = b == group_start + group_len - 1
             sync = accelerator.no_sync(model) if not last_of_step and world > 1 else _null()
             with sync:
                 with accelerator.autocast():
@@ -295,14 +325,14 @@ def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainR
                     what="reward-model training",
                     last_checkpoint=ckpt.latest(),
                 )
-                accelerator.backward(loss)
+                accelerator.backward(loss / group_len)  # the step's gradient: the mean over its micro-batches
             diff = (rc - rr).detach().float()
             window["loss"] += float(loss.detach()) * len(items)
             window["acc"] += float(((diff > 0) == (batch["p"].to(diff.device) > 0.5)).float().sum())
             window["margin"] += float(diff.sum())
             window["n"] += len(items)
             window["tokens"] += batch["tokens"]
-            examples += len(items)
+            examples += len(items) * world  # every process's micro-batch has the same size
             if not last_of_step:
                 continue
             grad_norm = (
@@ -327,6 +357,7 @@ def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainR
             bar.update(1)
             if state.step % run.log_every == 0 or state.step == total_steps:
                 elapsed = max(time.monotonic() - t_window, 1e-9)
+                window = sum_over_processes(accelerator, window)
                 n = max(window["n"], 1.0)
                 metrics.log(
                     state.step,
@@ -377,7 +408,6 @@ def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainR
             state.bad_evals,
         )
 
-    unwrapped = accelerator.unwrap_model(model)
     final_val: dict[str, float] = {}
     if val:
         if state.extra.get("last_val_step") != state.step:
@@ -385,7 +415,7 @@ def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainR
         if best_path.is_file() and state.best_step != state.step:
             log.info("exporting the weights of step %s (lowest validation loss)", state.best_step)
             _load_trainable(unwrapped, best_path)
-        final_val = evaluate_pairs(model, batcher, val, config, device)
+        final_val = evaluate_pairs(unwrapped, val_batcher, val, config, device)
 
     # Normalisation statistics: rewards of the training responses under their own principles.
     subset = train[: max(1, config.norm_stats_max_responses // 2)]
@@ -430,7 +460,7 @@ def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainR
         )
     accelerator.wait_for_everyone()
     if run.trackers:
-        accelerator.end_training()
+        finish_trackers(accelerator)
     if encoder.stats.conversation_truncated or encoder.stats.response_truncated:
         log.warning("truncation: %s (max_length=%d)", encoder.stats.describe(), max_length)
     final = dict(metrics.history[-1]) if metrics.history else {}

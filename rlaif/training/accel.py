@@ -20,25 +20,42 @@ def seed_everything(seed: int) -> None:
 
 
 def make_accelerator(run: RunSettings, *, project_dir: str | Path) -> Any:
-    """An ``accelerate.Accelerator`` for ``run``: mixed precision, gradient accumulation, trackers.
+    """An ``accelerate.Accelerator`` for ``run``: mixed precision, device placement, processes, trackers.
 
     On a plain ``python``/``rlaif`` invocation this is a single process on ``run.device``; under ``accelerate
-    launch`` it picks up the launcher's processes (DDP, FSDP, DeepSpeed) unchanged. Trackers log under
-    ``project_dir``.
+    launch`` (or ``torchrun``) it picks up the launcher's processes, and its mixed precision unless ``run`` names
+    one. Trackers log under ``project_dir``.
+
+    Gradient accumulation is left at 1 here because the trainers accumulate by hand: they scale each micro-batch's
+    loss by the size of its accumulation group (the last group of an epoch may be shorter) and skip DDP's
+    all-reduce with ``no_sync`` until the group's last micro-batch; ``accelerator.backward`` must not divide again.
     """
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration
+
+    from rlaif.training.cpu_memory import keep_freed_memory
+
+    if run.device == "cpu" or run.device == "auto":
+        keep_freed_memory()  # CPU training: reuse freed activation memory (harmless on a GPU machine)
 
     cpu = run.device == "cpu"
     kwargs: dict[str, Any] = {}
     if run.trackers:
         kwargs["log_with"] = list(run.trackers)
     return Accelerator(
-        mixed_precision=run.mixed_precision,
-        gradient_accumulation_steps=run.grad_accum,
+        # "no" (the default) leaves the choice to `accelerate launch` (its --mixed_precision or config file)
+        mixed_precision=None if run.mixed_precision == "no" else run.mixed_precision,
         cpu=cpu,
         project_config=ProjectConfiguration(
             project_dir=str(project_dir), logging_dir=str(Path(project_dir) / "logs")
         ),
         **kwargs,
     )
+
+
+def finish_trackers(accelerator: Any) -> None:
+    """Close the run's trackers. Unlike ``accelerator.end_training()`` this keeps the process group alive, so a
+    later stage in the same processes (the pipeline runs reward model, DPO and PPO one after the other) still has
+    one."""
+    for tracker in getattr(accelerator, "trackers", None) or []:
+        tracker.finish()

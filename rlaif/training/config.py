@@ -54,7 +54,9 @@ class RunSettings(_Strict):
     )
     batch_size: int = Field(default=8, ge=1, description="examples per micro-batch on each process")
     grad_accum: int = Field(default=1, ge=1, description="micro-batches per optimiser step")
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    mixed_precision: Literal["no", "bf16", "fp16"] = Field(
+        "no", description="autocast precision; 'no' = full precision, or what `accelerate launch` was told"
+    )
     gradient_checkpointing: bool = False
     device: str = Field(
         "auto", description="auto, cpu, cuda, cuda:N or mps (ignored under accelerate launch)"

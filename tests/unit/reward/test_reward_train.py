@@ -215,3 +215,21 @@ def test_early_stopping_exports_the_best_step(
     assert result.summary["early_stopped"] is True
     assert result.steps == 4 and result.summary["best_step"] == 2
     assert json.loads((result.model_dir / "rlaif.json").read_text())["best_step"] == 2
+
+
+def test_a_separate_validation_file_is_scored_on_its_own_rows(
+    tiny_model_dir: Path, labels_file: Path, style_path: Path, tmp_path: Path
+) -> None:
+    # Its rows are numbered 1.. like the training file's, with other texts: the encodings must not be shared.
+    val_file = write_labels(tmp_path / "val.jsonl", 4)
+    val_file.write_text(val_file.read_text().replace("A calm answer.", "Quiet words, nothing more."))
+    cfg = _config(tmp_path, tiny_model_dir, labels_file, style_path, val_data=val_file)
+    result = train_reward_model(cfg, progress=False)
+
+    from rlaif.reward.data import load_reward_pairs
+    from rlaif.reward.train import _Batcher, evaluate_pairs
+
+    rm = RewardModel.load(result.model_dir, device="cpu")
+    pairs = load_reward_pairs(val_file, load_constitution(style_path))
+    fresh = evaluate_pairs(rm.model, _Batcher(rm.encoder, rm.pad_id), pairs, cfg, "cpu")
+    assert result.summary["validation"]["loss"] == pytest.approx(fresh["loss"], rel=1e-5)
