@@ -118,6 +118,8 @@ def batch_logps(model: Any, batch: PreferenceBatch) -> Any:
 def _shared_prompt_logps(model: Any, batch: PreferenceBatch) -> Any:
     import torch
 
+    from rlaif.training.logprobs import picked_logprobs
+
     t = batch.tensors
     prompt_ids, prompt_mask = t["prompt_ids"], t["prompt_mask"]
     resp_ids, resp_mask = t["response_ids"], t["response_mask"]
@@ -134,8 +136,8 @@ def _shared_prompt_logps(model: Any, batch: PreferenceBatch) -> Any:
     if copies > 1:
         cache.batch_repeat_interleave(copies)
     # log p(first response token | prompt), shared by the pair's responses: [B, V] -> [copies*B]
-    first_logp = torch.log_softmax(first.logits[:, -1, :].float(), dim=-1).repeat_interleave(copies, dim=0)
-    first_tok = first_logp.gather(-1, resp_ids[:, :1]).squeeze(-1)
+    first_logits = first.logits[:, -1, :].repeat_interleave(copies, dim=0)  # [copies*B, V]
+    first_tok = picked_logprobs(first_logits, resp_ids[:, 0])
     prompt_len = prompt_mask.sum(-1).repeat_interleave(copies)  # [2B]
     width = resp_ids.shape[1]
     positions = prompt_len[:, None] + torch.arange(width, device=resp_ids.device)[None, :]
@@ -149,8 +151,7 @@ def _shared_prompt_logps(model: Any, batch: PreferenceBatch) -> Any:
         logits_to_keep=width,
     )
     # positions 0..W-2 predict response tokens 1..W-1: [2B, W-1, V]
-    logp = torch.log_softmax(second.logits[:, :-1, :].float(), dim=-1)
-    rest = logp.gather(-1, resp_ids[:, 1:].unsqueeze(-1)).squeeze(-1) * resp_mask[:, 1:]
+    rest = picked_logprobs(second.logits, resp_ids[:, 1:], shift=True) * resp_mask[:, 1:]
     seq = first_tok + rest.sum(-1)  # [2B] interleaved (c0, r0, c1, r1, ...)
     # back to chosen-first order
     return seq.view(-1, copies).transpose(0, 1).reshape(-1)
