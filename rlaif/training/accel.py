@@ -38,11 +38,6 @@ def make_accelerator(run: RunSettings, *, project_dir: str | Path) -> Any:
     if run.device == "cpu" or run.device == "auto":
         keep_freed_memory()  # CPU training: reuse freed activation memory (harmless on a GPU machine)
 
-    from rlaif.training.cpu_memory import keep_freed_memory
-
-    if run.device == "cpu" or run.device == "auto":
-        keep_freed_memory()  # CPU training: reuse freed activation memory (harmless on a GPU machine)
-
     cpu = run.device == "cpu"
     kwargs: dict[str, Any] = {}
     if run.trackers:
