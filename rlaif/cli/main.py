@@ -75,7 +75,9 @@ def _setup_logging() -> None:
     from rich.console import Console
     from rich.logging import RichHandler
 
-    level = os.environ.get("RLAIF_LOG_LEVEL", "INFO").upper()
+    # under `accelerate launch` / torchrun, INFO from the main process only (the others repeat it)
+    default = "INFO" if os.environ.get("RANK", "0") == "0" else "WARNING"
+    level = os.environ.get("RLAIF_LOG_LEVEL", default).upper()
     handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False, markup=False)
     handler.setFormatter(logging.Formatter("%(message)s"))
     root = logging.getLogger()
