@@ -1,4 +1,5 @@
-"""Where the files shipped with rlaif live (constitutions in ``principles/``, templates in ``prompts/``).
+"""Where the files shipped with rlaif live (constitutions in ``principles/``, templates in ``prompts/``, accelerate
+configs in ``configs/accelerate/``).
 
 From a source checkout (editable install) they are the folders at the repository root; from a wheel they are
 installed as data files under ``<prefix>/share/rlaif/``.
@@ -12,7 +13,7 @@ from typing import Literal
 
 from rlaif.errors import RlaifError
 
-ShippedFolder = Literal["principles", "prompts", "pipelines", "data"]
+ShippedFolder = Literal["principles", "prompts", "pipelines", "data", "configs"]
 
 
 def shipped_dir(kind: ShippedFolder) -> Path:
