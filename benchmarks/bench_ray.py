@@ -172,6 +172,7 @@ def main() -> int:
             mock_run = label_dataset(mock_sets, constitution, pool, templates, mock_config)
             mock_calls = pool.misses
             mock_start = max(pool.startup_s.values(), default=0.0)
+            coordinator = pool.coordinator_stats()
         ceiling_s = time.perf_counter() - t - mock_start  # without the workers' start-up
     finally:
         ray.shutdown()
@@ -208,11 +209,17 @@ def main() -> int:
         f"{mock_calls} critic calls cached through the coordinator in {ceiling_s:.1f} s after the workers started = "
         f"{len(mock_run.rows) / ceiling_s:.0f} labels/s, {mock_calls / ceiling_s:.0f} calls/s"
     )
+    sqlite_rate = (coordinator["rows_read"] + coordinator["rows_written"]) / max(coordinator["cache_s"], 1e-9)
+    print(
+        f"coordinator: {coordinator['cache_s']:.2f} s in SQLite for {coordinator['rows_read']:.0f} lookups + "
+        f"{coordinator['rows_written']:.0f} writes = {sqlite_rate:.0f} cache rows/s for one writer"
+    )
     print()
     ok = speedup >= 1.5
     print(f"RESULT bench_ray speedup_2_vs_1_workers={speedup:.2f} target=>=1.5 {'pass' if ok else 'fail'}")
     print(f"RESULT bench_ray identical_datasets={identical} target==True {'pass' if identical else 'fail'}")
     print(f"RESULT bench_ray executor_ceiling_calls_per_s={mock_calls / ceiling_s:.0f} target=report pass")
+    print(f"RESULT bench_ray coordinator_sqlite_rows_per_s={sqlite_rate:.0f} target=report pass")
     return 0
 
 

@@ -208,13 +208,28 @@ class _Coordinator:
         self.cache = CallCache(cache_path) if cache_path else None
         self.attempts: dict[tuple[str, int], list[str]] = {}
         self.finished: set[tuple[str, int]] = set()
+        self.cache_s = 0.0  # time spent in SQLite: what bounds how many workers one coordinator can serve
+        self.rows_read = 0
+        self.rows_written = 0
 
     def get_many(self, keys: list[str]) -> dict[str, Any]:
-        return self.cache.get_many(keys) if self.cache is not None else {}
+        if self.cache is None:
+            return {}
+        t = time.perf_counter()
+        found = self.cache.get_many(keys)
+        self.cache_s += time.perf_counter() - t
+        self.rows_read += len(keys)
+        return found
 
     def put_many(self, kind: str, items: list[tuple[str, Any]]) -> None:
         if self.cache is not None:
+            t = time.perf_counter()
             self.cache.put_many(kind, items)
+            self.cache_s += time.perf_counter() - t
+            self.rows_written += len(items)
+
+    def stats(self) -> dict[str, float]:
+        return {"cache_s": self.cache_s, "rows_read": self.rows_read, "rows_written": self.rows_written}
 
     def begin(self, job: str, unit: int, worker: str) -> int:
         """Record that ``worker`` starts batch ``unit`` of ``job``; returns the attempt number (1 = first)."""
@@ -563,6 +578,11 @@ class RayBackendPool:
         if self._started_here and ray.is_initialized():
             ray.shutdown()
         self._ray = None
+
+    def coordinator_stats(self) -> dict[str, float]:
+        """The coordinator's seconds spent in SQLite (``cache_s``) and the keys it looked up / rows it wrote."""
+        self.open()
+        return cast(dict[str, float], self._ray.get(self._coordinator.stats.remote()))
 
     def cache_rows(self) -> int:
         """Rows in the call cache (read through the coordinator)."""
