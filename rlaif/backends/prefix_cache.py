@@ -167,7 +167,8 @@ class ForwardFns:
     """The model pieces the scorer calls.
 
     ``decoder(input_ids, attention_mask, position_ids, past_key_values, use_cache)`` returns (last hidden states
-    [B, S, H], the cache after the call or None); ``head(hidden [N, H])`` returns logits [N, V]; ``make_cache(kv)``
+    [B, S, H], the cache after the call or None); ``head(hidden [N, H])`` returns logits [N, V] (scored through a log-softmax unless ``log_softmax`` is
+    False); ``make_cache(kv)``
     builds a cache object from per-layer (key, value) tensors [B, heads, A, head_dim] (or an empty cache from None);
     ``cache_layers(cache)`` returns per-layer (key, value) tensors of the cache after the call.
     """
@@ -179,6 +180,8 @@ class ForwardFns:
     pad_id: int
     device: Any
     dtype: Any = None
+    #: False: the value read is ``head(hidden)[token]`` itself (e.g. a reward head), not its log-softmax
+    log_softmax: bool = True
 
 
 def _ancestors(node: TrieNode) -> list[TrieNode]:
@@ -376,7 +379,9 @@ def _run_batch(
     for c0 in range(0, len(rows), chunk):
         r = torch.tensor(rows[c0 : c0 + chunk], device=hidden.device)
         o_t = torch.tensor(offs_read[c0 : c0 + chunk], device=hidden.device)
-        logp = torch.log_softmax(fns.head(hidden[r, o_t]).float(), dim=-1)
+        logp = fns.head(hidden[r, o_t]).float()
+        if fns.log_softmax:
+            logp = torch.log_softmax(logp, dim=-1)
         flat_j, flat_tok, flat_slot = [], [], []
         for j in range(c0, min(c0 + chunk, len(rows))):
             for tok, slot in targets[j]:

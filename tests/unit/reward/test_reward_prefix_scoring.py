@@ -1,0 +1,58 @@
+"""Reward scoring through the prefix-sharing scorer equals plain padded batches."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from rlaif.reward.model import rewards_of
+
+
+def _model(tiny_model_dir: Path, *, lora: bool) -> torch.nn.Module:
+    from transformers import AutoModelForSequenceClassification
+
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_model_dir), num_labels=1)
+    model.config.pad_token_id = 0
+    if lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(
+            model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="SEQ_CLS")
+        )
+        with torch.no_grad():  # a non-zero adapter, so that it matters
+            for name, p in model.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 0.05)
+    return model.eval()
+
+
+def _sequences() -> list[list[int]]:
+    rng = random.Random(0)
+    principles = [rng.randrange(3, 90) for _ in range(40)]  # one block every input starts with
+    seqs = []
+    for _ in range(6):
+        conversation = [rng.randrange(3, 90) for _ in range(rng.randrange(5, 20))]
+        for _ in range(3):  # three responses to each conversation
+            seqs.append(
+                principles + conversation + [rng.randrange(3, 90) for _ in range(rng.randrange(1, 30))]
+            )
+    seqs.append(seqs[0][:50])  # an input that is a prefix of another
+    seqs.append(list(seqs[1]))  # a duplicate
+    rng.shuffle(seqs)
+    return seqs
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_shared_prefix_rewards_equal_padded_batches(tiny_model_dir: Path, lora: bool) -> None:
+    model = _model(tiny_model_dir, lora=lora)
+    seqs = _sequences()
+    shared = rewards_of(model, seqs, 0, batch_size=4)
+    padded = rewards_of(model, seqs, 0, batch_size=4, share_prefix=False)
+    one_by_one = [rewards_of(model, [s], 0, share_prefix=False)[0] for s in seqs]
+    assert shared == pytest.approx(padded, abs=1e-4)
+    assert shared == pytest.approx(one_by_one, abs=1e-4)
+    assert len(set(round(v, 6) for v in shared)) > len(seqs) // 2  # real, different rewards
