@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,21 @@ def test_ray_generation_equals_local(tmp_path: Path) -> None:
     write_responses(tmp_path / "local", local)
     write_responses(tmp_path / "ray", remote)
     _same_files(tmp_path / "local", tmp_path / "ray", ("data.parquet",))
+
+
+def test_ray_generation_skips_overlong_prompts_like_local() -> None:
+    # the mock counts characters: prompts with 2 extra words are over budget and skipped, which shifts the batches
+    prompts = [
+        PromptRow(f"q{i:02d}", (ChatMessage("user", "Tell me a fact" + " please" * (i % 3)),))
+        for i in range(10)
+    ]
+    config = GenerateConfig(n=2, max_new_tokens=12, batch_prompts=3, max_prompt_tokens=48, overlong="skip")
+    local = generate_responses(MockBackend("m"), prompts, replace(config, progress=False))
+    remote = generate_with_ray(
+        BackendSpec("mock", "m"), prompts, replace(config, progress=False), RayOptions(workers=2)
+    )
+    assert [s.prompt.id for s in local] == ["q00", "q01", "q03", "q04", "q06", "q07", "q09"]
+    assert remote == local
 
 
 def test_best_worst_by_critic_ranks_on_a_worker(
