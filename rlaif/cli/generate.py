@@ -89,8 +89,7 @@ def command(
 ) -> None:
     """Sample n responses per prompt from a policy model (seeded, cached, resumable).
 
-    With ``--executor ray`` the policy runs on a pool of Ray workers (``--workers``, ``--gpus-per-worker``,
-    ``--address``); the responses are the same as with the local executor.
+    With --executor ray the policy runs on a pool of Ray workers (--workers, --gpus-per-worker, --address); the responses are the same as with the local executor.
     """
     from rlaif.feedback.call_cache import open_backend
     from rlaif.feedback.inputs import load_prompts

@@ -116,8 +116,7 @@ def command(
 ) -> None:
     """Label response pairs with soft preferences from a critic (both orders, k principles, cached, resumable).
 
-    With ``--executor ray`` the critic runs on a pool of Ray workers (``--workers``, ``--gpus-per-worker``,
-    ``--address``); the dataset is the same as with the local executor.
+    With --executor ray the critic runs on a pool of Ray workers (--workers, --gpus-per-worker, --address); the dataset is the same as with the local executor.
     """
     from rlaif.constitution import load_constitution
     from rlaif.feedback.call_cache import open_backend
