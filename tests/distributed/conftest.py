@@ -40,7 +40,7 @@ def _free_port() -> int:
 
 
 def launch(
-    spec: dict[str, Any], folder: Path, *, processes: int = 2, timeout: float = 240
+    spec: dict[str, Any], folder: Path, *, processes: int = 2, timeout: float = 600
 ) -> list[dict[str, Any]]:
     """Run ``spec`` in ``processes`` launched processes; returns the per-rank reports (rank order)."""
     folder.mkdir(parents=True, exist_ok=True)
