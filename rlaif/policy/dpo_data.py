@@ -88,11 +88,29 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _from_messages(record: Mapping[str, Any]) -> dict[str, Any]:
+    """An SFT row in the conversational ``messages`` format as prompt (all turns but the last) + chosen (the last,
+    the assistant's). A malformed ``messages`` value is left for the row checks to report."""
+    messages = record["messages"]
+    out = dict(record)
+    if (
+        isinstance(messages, list)
+        and len(messages) >= 2
+        and isinstance(messages[-1], Mapping)
+        and messages[-1].get("role") == "assistant"
+    ):
+        out["prompt"], out["chosen"] = list(messages[:-1]), messages[-1].get("content")
+    else:
+        out["prompt"] = messages
+        out["chosen"] = None  # reported: 'chosen' missing
+    return out
+
+
 def read_preferences(path: str | Path, *, need_rejected: bool = True) -> PreferenceData:
     """Read and check a labels dataset (see the module doc).
 
-    ``need_rejected=False`` reads SFT data: only ``prompt`` and ``chosen`` are required, and identical pairs are
-    kept. Raises :class:`DataFileError` naming the file, row and column for every malformed row, and when required
+    ``need_rejected=False`` reads SFT data: only ``prompt`` and ``chosen`` are required (or a conversational
+    ``messages`` column whose last turn is the assistant's answer), and identical pairs are kept. Raises :class:`DataFileError` naming the file, row and column for every malformed row, and when required
     columns are missing or no usable row remains.
     """
     from rlaif.feedback.inputs import _BadRow, _conversation, _raw_rows, _response_text
@@ -112,6 +130,8 @@ def read_preferences(path: str | Path, *, need_rejected: bool = True) -> Prefere
         if not isinstance(record, Mapping):
             problems.append(Problem("each row must be an object", str(file), line=number))
             continue
+        if not need_rejected and "messages" in record and "prompt" not in record:
+            record = _from_messages(record)  # conversational SFT rows (`rlaif revise` writes these)
         if not checked_columns:
             missing = [c for c in required if c not in record]
             if missing:
@@ -121,7 +141,10 @@ def read_preferences(path: str | Path, *, need_rejected: bool = True) -> Prefere
                     path=file,
                     field=missing[0],
                     hint="DPO needs TRL's preference columns prompt, chosen, rejected (and p_chosen for soft "
-                    "labels), as written by `rlaif label`",
+                    "labels), as written by `rlaif label`"
+                    if need_rejected
+                    else "SFT needs prompt and chosen columns, or a messages column ending with the assistant's "
+                    "answer (as `rlaif revise` writes)",
                 )
             checked_columns = True
         try:

@@ -285,6 +285,45 @@ def _compliance(run: RunData) -> _Section:
     return s
 
 
+def _distillation(run: RunData) -> _Section | None:
+    """RL from AI feedback against plain distillation: the round's policy next to the SFT-on-revisions baseline."""
+    rounds = [r for r in run.rounds if r.sft_eval is not None and r.eval is not None]
+    if not rounds:
+        return None
+    s = _Section("RL from AI feedback vs distillation", "distillation")
+    s.p(
+        "The SFT baseline fine-tunes the base model on the critic's revisions (all rounds so far); the policy is "
+        "this run's RL-trained model. Both are evaluated against the base model on the same held-out prompts: "
+        "if the policy does not beat the SFT baseline, the preference stage added nothing over distillation."
+    )
+    for rnd in rounds:
+        assert rnd.eval is not None and rnd.sft_eval is not None
+        pol = {str(c.get("principle")): c for c in rnd.eval.get("compliance") or [] if isinstance(c, dict)}
+        sft = {
+            str(c.get("principle")): c for c in rnd.sft_eval.get("compliance") or [] if isinstance(c, dict)
+        }
+        rows = [
+            [
+                "critic win rate vs base (whole constitution)",
+                _pct(_get(rnd.eval, "win_rate", "constitution", "win_rate")),
+                _pct(_get(rnd.sft_eval, "win_rate", "constitution", "win_rate")),
+            ]
+        ]
+        for rule in [*pol, *(r for r in sft if r not in pol)]:
+            rows.append(
+                [
+                    f"rule {rule}: pass rate (base {_pct(_get(pol.get(rule) or sft.get(rule), 'before'))})",
+                    _pct(_get(pol.get(rule), "after")),
+                    _pct(_get(sft.get(rule), "after")),
+                ]
+            )
+        kl = [_num(_get(e, "kl", "per_response")) for e in (rnd.eval, rnd.sft_eval)]
+        rows.append(["KL to the base, greedy-sample estimate (nats per response)", *kl])
+        s.sub(f"Round {rnd.k}")
+        s.table(["measure (95% CI)", f"policy round {rnd.k}", "SFT baseline"], rows)
+    return s
+
+
 def _labeler(run: RunData) -> _Section:
     s = _Section("Labeler quality", "labeler")
     rows = []
@@ -894,6 +933,7 @@ def build_report(run_dir: Path, *, out_dir: Path | None = None) -> tuple[Path, P
         _notes(run),
         _win_rates(run),
         _compliance(run),
+        *[x for x in (_distillation(run),) if x is not None],
         _labeler(run),
         _reward(run),
         _training(run),

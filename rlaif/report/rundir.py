@@ -67,6 +67,8 @@ class RoundInfo:
     reward_eval: dict[str, Any] | None = None
     policy_metrics: list[dict[str, Any]] = field(default_factory=list)
     policy_summary: dict[str, Any] | None = None
+    #: the evaluation of the SFT-on-revisions baseline (``sft_baseline: true``), when the run has one
+    sft_eval: dict[str, Any] | None = None
 
 
 @dataclass
@@ -189,6 +191,11 @@ def _round(run_dir: Path, k: int, notes: list[str]) -> RoundInfo:
         if isinstance(reward, dict):
             rnd.reward_eval = reward
             break
+    if (path / "evaluate-sft-baseline").is_dir():
+        sft = read_json(
+            path / "evaluate-sft-baseline" / "eval.json", notes, f"round {k} SFT-baseline eval.json"
+        )
+        rnd.sft_eval = sft if isinstance(sft, dict) else None
     rnd.policy_metrics = read_jsonl(path / "policy" / "metrics.jsonl", notes, f"round {k} policy metrics")
     summary = read_json(path / "policy" / "summary.json", notes, f"round {k} policy summary")
     rnd.policy_summary = summary if isinstance(summary, dict) else None

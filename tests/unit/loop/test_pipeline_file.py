@@ -23,7 +23,14 @@ def test_shipped_pipelines_validate(name: str) -> None:
 
 
 def test_shipped_pipelines_are_the_expected_set() -> None:
-    assert {"smoke.yaml", "quickstart.yaml", "ppo.yaml", "gpu-7b-dpo.yaml", "gpu-7b-ppo.yaml"} <= set(SHIPPED)
+    assert {
+        "smoke.yaml",
+        "quickstart.yaml",
+        "ppo.yaml",
+        "distill-baseline.yaml",
+        "gpu-7b-dpo.yaml",
+        "gpu-7b-ppo.yaml",
+    } <= set(SHIPPED)
 
 
 def test_unknown_and_bad_fields_name_file_line_and_field(tmp_path: Path) -> None:

@@ -171,6 +171,38 @@ def test_bad_labels(tiny_model_dir: Path, tmp_path: Path) -> None:
     )  # SFT needs no rejected column
 
 
+def test_sft_reads_conversational_messages_rows(tmp_path: Path) -> None:
+    """`rlaif revise` writes SFT rows as messages (user turns, then the revised answer); SFT reads them directly."""
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": "Name a colour."},
+                {"role": "assistant", "content": "Blue."},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Name a fruit."},
+                {"role": "assistant", "content": "A pear."},
+            ]
+        },
+    ]
+    good = tmp_path / "sft.jsonl"
+    good.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data = read_preferences(good, need_rejected=False)
+    assert [r.chosen for r in data.rows] == ["Blue.", "A pear."]
+    assert [m.role for m in data.rows[1].prompt] == ["system", "user"]  # type: ignore[union-attr]
+    assert data.rows[1].prompt[1].content == "Name a fruit."  # type: ignore[union-attr,index]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"messages": [{"role": "user", "content": "no answer"}]}) + "\n")
+    with pytest.raises(DataFileError) as info:
+        read_preferences(bad, need_rejected=False)
+    assert info.value.problem.line == 1 and "chosen" in info.value.problem.message
+    with pytest.raises(DataFileError, match=r"lacks the column"):  # DPO still needs preference columns
+        read_preferences(good)
+
+
 def test_truncation_is_counted_and_chat_template_required(tiny_model_dir: Path) -> None:
     policy = load_policy(str(tiny_model_dir), device="cpu")
     rows = [

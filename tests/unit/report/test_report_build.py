@@ -160,3 +160,20 @@ def test_svg_charts() -> None:
 
     line = line_chart("l", [Series("a", [1, 2, 3], [0.1, 0.2, 0.3], [0, 0.1, 0.2], [0.2, 0.3, 0.4])])
     assert 'class="line"' in line and 'class="band"' in line and line.count('class="point"') == 3
+
+
+def test_sft_baseline_is_shown_next_to_the_policy(sample_run: Path, tmp_path: Path) -> None:
+    run = _copy(sample_run, tmp_path)
+    sft_dir = run / "round-2" / "evaluate-sft-baseline"
+    shutil.copytree(run / "round-2" / "evaluate", sft_dir)
+    ev = json.loads((sft_dir / "eval.json").read_text())
+    ev["win_rate"]["constitution"]["win_rate"] = {"value": 0.125, "low": 0.0, "high": 0.25, "n": 8}
+    (sft_dir / "eval.json").write_text(json.dumps(ev))
+    _, md_path = build_report(run, out_dir=tmp_path / "out")
+    md = md_path.read_text()
+    section = md.split("## RL from AI feedback vs distillation", 1)[1].split("\n## ", 1)[0]
+    assert "### Round 2" in section and "### Round 1" not in section  # only the round that has both
+    assert "| critic win rate vs base (whole constitution) |" in section and "12.5% [0.0, 25.0]" in section
+    plain = _copy(sample_run, tmp_path / "plain")
+    _, md_plain = build_report(plain, out_dir=tmp_path / "out-plain")
+    assert "RL from AI feedback vs distillation" not in md_plain.read_text()  # no SFT baseline, no section
