@@ -297,23 +297,35 @@ def generate_responses(
                 for (p, _), s in zip(batch, seeds, strict=True)
             ]
             completions = policy.generate(requests)
-            for (p, truncated), s, cs in zip(batch, seeds, completions, strict=True):
-                out.append(
-                    ResponseSet(
-                        prompt=p,
-                        responses=tuple(c.text for c in cs),
-                        finish_reasons=tuple(c.finish_reason for c in cs),
-                        seed=s,
-                        policy_model=policy.model_id,
-                        policy_revision=policy.model_revision,
-                        params=params,
-                        truncated=truncated,
-                    )
-                )
+            out += [
+                _response_set(p, truncated, s, cs, policy.model_id, policy.model_revision, params)
+                for (p, truncated), s, cs in zip(batch, seeds, completions, strict=True)
+            ]
             bar.update(len(batch))
     finally:
         bar.close()
     return out
+
+
+def _response_set(
+    prompt: PromptRow,
+    truncated: bool,
+    seed: int,
+    completions: Sequence[Completion],
+    model_id: str,
+    revision: str,
+    params: dict[str, Any],
+) -> ResponseSet:
+    return ResponseSet(
+        prompt=prompt,
+        responses=tuple(c.text for c in completions),
+        finish_reasons=tuple(c.finish_reason for c in completions),
+        seed=seed,
+        policy_model=model_id,
+        policy_revision=revision,
+        params=params,
+        truncated=truncated,
+    )
 
 
 def _generate_on_pool(
@@ -351,19 +363,10 @@ def _generate_on_pool(
     for batch, ss, completions in zip(batches, seeds, done, strict=True):
         if completions is None:
             raise RuntimeError("the policy pool returned no responses for a batch")
-        for (p, truncated), s, cs in zip(batch, ss, completions, strict=True):
-            out.append(
-                ResponseSet(
-                    prompt=p,
-                    responses=tuple(c.text for c in cs),
-                    finish_reasons=tuple(c.finish_reason for c in cs),
-                    seed=s,
-                    policy_model=pool.model_id,
-                    policy_revision=pool.model_revision,
-                    params=params,
-                    truncated=truncated,
-                )
-            )
+        out += [
+            _response_set(p, truncated, s, cs, pool.model_id, pool.model_revision, params)
+            for (p, truncated), s, cs in zip(batch, ss, completions, strict=True)
+        ]
     return out
 
 
