@@ -288,7 +288,15 @@ class VLLMBackend:
         self._llm = None
         engine_core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
         if engine_core is not None and hasattr(engine_core, "shutdown"):
-            engine_core.shutdown()
+            # vLLM logs its shutdown at INFO through a handler bound to the stdout of import time, which may be
+            # closed by now (interpreter exit, pytest's capture): keep those lines out
+            vllm_log = logging.getLogger("vllm")
+            level = vllm_log.level
+            vllm_log.setLevel(logging.WARNING)
+            try:
+                engine_core.shutdown()
+            finally:
+                vllm_log.setLevel(level)
         del llm
         gc.collect()
 
