@@ -109,6 +109,13 @@ def command(
         float | None,
         typer.Option("--negation-prob", help="Augment: negate the principles and flip the label."),
     ] = None,
+    negation_pairs: Annotated[
+        bool,
+        typer.Option(
+            "--negation-pairs",
+            help="Augment: also show every pair under its principles' negations, label flipped, in the same batch.",
+        ),
+    ] = False,
     label_noise: Annotated[float | None, typer.Option("--label-noise", help="Augment: flip labels.")] = None,
     hard_labels: Annotated[bool, typer.Option("--hard-labels", help="Round labels to 0/1.")] = False,
     margin_column: Annotated[
@@ -159,6 +166,7 @@ def command(
         "dtype": None if dtype == "auto" else dtype,
         "augment.principle_subset": True if principle_subset else None,
         "augment.negation_prob": negation_prob,
+        "augment.negation_pairs": True if negation_pairs else None,
         "augment.label_noise": label_noise,
         "lora.r": lora_r,
         "lora.enabled": False if full else None,

@@ -35,12 +35,15 @@ def test_train_score_eval(
             "4",
             "--set",
             "optim.lr=0.01",
+            "--negation-pairs",
             "--no-progress",
             *common,
         ]
     )
     assert rc == 0
     assert "reward model:" in capsys.readouterr().out
+    settings = json.loads((out / "model" / "rlaif.json").read_text())["settings"]
+    assert settings["augment"]["negation_pairs"] is True  # the flag reached the trainer
     rows = tmp_path / "rows.jsonl"
     rows.write_text(
         json.dumps({"prompt": "Q?", "response": "Calm."})
