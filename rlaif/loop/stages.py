@@ -333,15 +333,20 @@ def reward_stage(ctx: RunContext, k: int, inputs_dir: Path) -> Stage:
         from rlaif.reward import train_reward_model
 
         data = training_labels(ctx, k, folder)
-        cfg = reward_config(ctx, inputs_dir, data=data, output_dir=folder)
+        cfg = reward_config(ctx, inputs_dir, data=data, output_dir=folder, init=previous)
         result = train_reward_model(cfg, progress=ctx.progress)
         return StageResult({"model": result.model_dir}, {"summary": _summary(result)})
 
     return Stage("reward", k, config, inputs, run)
 
 
-def reward_config(ctx: RunContext, inputs_dir: Path, *, data: Path, output_dir: Path) -> Any:
-    """The :class:`rlaif.reward.RewardConfig` of a round (pipeline ``reward.settings`` + what the loop owns)."""
+def reward_config(
+    ctx: RunContext, inputs_dir: Path, *, data: Path, output_dir: Path, init: Path | None = None
+) -> Any:
+    """The :class:`rlaif.reward.RewardConfig` of a round (pipeline ``reward.settings`` + what the loop owns).
+
+    ``init`` is the previous round's reward model when ``reward.refresh`` is ``continue``: training starts from it.
+    """
     from rlaif.reward import RewardConfig
 
     pl = ctx.pipeline
@@ -351,6 +356,7 @@ def reward_config(ctx: RunContext, inputs_dir: Path, *, data: Path, output_dir: 
         "output_dir": output_dir,
         "model": pl.reward_model_base,
         "trust_remote_code": pl.models.trust_remote_code,
+        **({"init_adapter": init} if init is not None else {}),
     }
     return RewardConfig.model_validate({**pl.reward.settings, **owned})
 

@@ -69,6 +69,11 @@ class RewardConfig(_Strict):
     model_dir: Path | None = Field(
         default=None, description="where the exported model goes (default: <output_dir>/model)"
     )
+    init_adapter: Path | None = Field(
+        default=None,
+        description="continue from this reward model (an exported adapter folder of the same base, e.g. the previous "
+        "round's): its LoRA weights and score head are the starting point and stay trainable",
+    )
     templates: Path | None = Field(
         default=None, description="template folder searched before the shipped prompts/"
     )

@@ -179,6 +179,27 @@ def _load_trainable(model: Any, path: Path) -> None:
             params[name].copy_(value.to(params[name].device, params[name].dtype))
 
 
+def _continue_from(model: Any, folder: Path) -> Any:
+    """``model`` wrapped in the trainable LoRA adapter and score head of an exported reward model."""
+    from peft import PeftModel
+
+    from rlaif.errors import ModelError
+
+    if not (Path(folder) / "adapter_config.json").is_file():
+        raise ModelError(
+            f"{folder} holds no adapter to continue from (adapter_config.json missing)",
+            path=Path(folder),
+            field="init_adapter",
+            hint="continue from a reward model exported as an adapter (not merged), or train from scratch",
+        )
+    try:
+        return PeftModel.from_pretrained(model, str(folder), is_trainable=True)
+    except (ValueError, RuntimeError, KeyError) as e:
+        raise ModelError(
+            f"cannot continue from reward model {folder}: {e}", path=Path(folder), field="init_adapter"
+        ) from e
+
+
 def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainResult:
     """Train, validate, checkpoint and export a reward model (see the module docstring); returns where it went.
 
@@ -220,7 +241,10 @@ def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainR
     )
     if run.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    model = attach_lora(model, config.lora, task_type="SEQ_CLS")
+    if config.init_adapter is not None:
+        model = _continue_from(model, config.init_adapter)
+    else:
+        model = attach_lora(model, config.lora, task_type="SEQ_CLS")
     if run.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
         model.enable_input_require_grads()
     trainable, total = count_parameters(model)

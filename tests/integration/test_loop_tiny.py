@@ -128,3 +128,26 @@ def test_bad_inputs_fail_before_any_work(tiny_model_dir: Path, tmp_path: Path) -
         run_pipeline(
             load_pipeline(spec, ["prompts.heldout_split=nothing"]), runs_dir=tmp_path / "r", progress=False
         )
+
+
+def test_reward_refresh_continue_starts_round_two_from_round_one(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    spec = _pipeline(tmp_path, tiny_model_dir, name="rmloop")
+    text = spec.read_text().replace("  method: dpo", "  method: none")  # reward models only, fast
+    text += (
+        "reward:\n  enabled: true\n  refresh: continue\n"
+        "  settings: {max_length: 512, lora: {r: 4, alpha: 8}, val_fraction: 0.0, run: {batch_size: 2, max_steps: 2}}\n"
+    )
+    spec.write_text(text)
+    runs = tmp_path / "runs"
+    run_pipeline(load_pipeline(spec), runs_dir=runs, progress=False)
+    sidecars = [
+        json.loads((runs / "rmloop" / f"round-{k}" / "reward" / "model" / "rlaif.json").read_text())
+        for k in (1, 2)
+    ]
+    assert sidecars[0]["settings"]["init_adapter"] is None
+    assert (
+        Path(sidecars[1]["settings"]["init_adapter"]).resolve()
+        == (runs / "rmloop" / "round-1" / "reward" / "model").resolve()
+    )
