@@ -169,8 +169,6 @@ def rewards_of(
 
     from rlaif.training.logprobs import pad_left
 
-    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
-    out = [0.0] * len(sequences)
     dev = device if device is not None else next(model.parameters()).device
     fns = _prefix_fns(model, pad_id, dev) if share_prefix and sequences else None
     if fns is not None:
@@ -188,6 +186,8 @@ def rewards_of(
                 max_chunk_tokens=4 * max_batch_tokens,
             )
         return [float(v) for v in values]
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    out = [0.0] * len(sequences)
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]

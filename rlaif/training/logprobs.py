@@ -7,6 +7,7 @@ response ends at the last position, so the kept span is the longest response plu
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -98,10 +99,12 @@ def picked_logprobs(logits: Any, targets: Any, *, shift: bool = False) -> Any:
     forward and backward), and the backward writes ``onehot - softmax`` in one pass instead of autograd's
     zero-fill + scatter + log-softmax backward: together a fifth of a DPO step on the embedded model.
     """
-    return _PickedLogprobs.apply(logits, targets, shift)
+    return _picked_logprobs_function().apply(logits, targets, shift)
 
 
+@functools.cache
 def _picked_logprobs_function() -> Any:
+    """The autograd Function, built on first use so that importing this module does not import torch."""
     import torch
 
     class PickedLogprobs(torch.autograd.Function):
@@ -127,17 +130,3 @@ def _picked_logprobs_function() -> Any:
             return part.to(ctx.in_dtype), None, None
 
     return PickedLogprobs
-
-
-class _Lazy:
-    """Builds the autograd Function on first use, so importing this module does not import torch."""
-
-    _fn: Any = None
-
-    def apply(self, *args: Any) -> Any:
-        if self._fn is None:
-            type(self)._fn = _picked_logprobs_function()
-        return self._fn.apply(*args)
-
-
-_PickedLogprobs = _Lazy()
