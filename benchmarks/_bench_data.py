@@ -330,3 +330,19 @@ def long_prompts(n: int = 32) -> list[str]:
         "Explain at length, with examples, the answer to: ",
     ]
     return [asks[i % 2] + TOPICS[i % len(TOPICS)][0] for i in range(n)]
+
+
+def answer_sets(n_questions: int = 12, per_question: int = 4, seed: int = 0) -> list[tuple[str, list[str]]]:
+    """``per_question`` answers (30-120 words, mixed quality) to each of ``n_questions`` questions, as a generate
+    stage with ``n = per_question`` would produce; deterministic in ``seed``."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n_questions):
+        question, good, bad = TOPICS[i % len(TOPICS)]
+        out.append(
+            (
+                question,
+                [_response(rng, good, bad, quality=rng.uniform(0.0, 1.0)) for _ in range(per_question)],
+            )
+        )
+    return out

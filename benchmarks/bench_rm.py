@@ -149,32 +149,74 @@ def child(args: argparse.Namespace) -> None:
     print("CHILD " + json.dumps(res))
 
 
-def scoring(model_dir: Path, n: int) -> dict[str, float]:
-    """Score n responses: both answers of n/2 comparisons (how pairs are scored for evaluation and PPO) under the
-    same two principles, three ways."""
-    from rlaif.constitution import load_constitution
+def scoring_workloads(n: int) -> dict[str, tuple[str, list[Any], list[str], list[str]]]:
+    """Three ways a reward model is asked to score ``n`` responses: (description, principles, prompts, responses)."""
+    from _bench_data import answer_sets
+
+    from rlaif.constitution import load_constitution, sample_principles
+
+    hhh = load_constitution(ROOT / "principles" / "hhh.yaml")
+    style = load_constitution(ROOT / "principles" / "style.yaml")
+    comps = comparisons((n + 1) // 2, seed=1)
+    sets = answer_sets((n + 3) // 4, 4, seed=2)
+    rollouts = comparisons(n, seed=3)
+    return {
+        "pairs": (
+            "both answers of each comparison, the same 2 hhh principles (rlaif eval rm, pair evaluation)",
+            [hhh.principles[:2]] * n,
+            [x.question for x in comps for _ in (0, 1)][:n],
+            [r for x in comps for r in (x.response_a, x.response_b)][:n],
+        ),
+        "generated": (
+            "4 answers per question under every principle of style.yaml (rlaif score --responses of a "
+            "generate -n 4 dataset, its default principles)",
+            [style.principles] * n,
+            [q for q, answers in sets for _ in answers][:n],
+            [a for _, answers in sets for a in answers][:n],
+        ),
+        "ppo": (
+            "one answer per prompt, 2 hhh principles drawn per prompt by weight (PPO's reward_model source, k=2)",
+            [sample_principles(hhh, 2, seed=i) for i in range(n)],
+            [x.question for x in rollouts],
+            [x.response_a for x in rollouts],
+        ),
+    }
+
+
+def scoring(model_dir: Path, n: int, dtype: str) -> dict[str, dict[str, float]]:
+    """Score ``n`` responses of each workload three ways: batched with shared prefixes (the default), batched with
+    padding only, one response per forward."""
+    from rlaif.backends.prefix_cache import distinct_tokens
     from rlaif.reward import RewardModel
 
-    rm = RewardModel.load(model_dir, device="cpu")
-    c = load_constitution(ROOT / "principles" / "hhh.yaml")
-    ps = [c.principles[:2]] * n
-    comps = comparisons((n + 1) // 2, seed=1)
-    prompts = [x.question for x in comps for _ in (0, 1)][:n]
-    responses = [r for x in comps for r in (x.response_a, x.response_b)][:n]
-    rm.score(ps[:2], prompts[:2], responses[:2])  # warm-up
-    t = time.perf_counter()
-    shared = rm.score(ps, prompts, responses, batch_size=16)
-    t_shared = time.perf_counter() - t
-    t = time.perf_counter()
-    padded = rm.score(ps, prompts, responses, batch_size=16, share_prefix=False)
-    t_padded = time.perf_counter() - t
-    t = time.perf_counter()
-    single = [
-        rm.score([ps[i]], [prompts[i]], [responses[i]], batch_size=1, share_prefix=False)[0] for i in range(n)
-    ]
-    t_single = time.perf_counter() - t
-    diff = max(abs(a - b) for a, b in zip([*shared, *padded], [*single, *single], strict=True))
-    return {"batched": n / t_shared, "padded": n / t_padded, "single": n / t_single, "max_abs_diff": diff}
+    rm = RewardModel.load(model_dir, device="cpu", dtype=dtype)
+    out = {}
+    for name, (_, ps, prompts, responses) in scoring_workloads(n).items():
+        seqs = rm.encode(ps, prompts, responses)
+        rm.score(ps[:2], prompts[:2], responses[:2])  # warm-up
+        t = time.perf_counter()
+        shared = rm.score(ps, prompts, responses, batch_size=16)
+        t_shared = time.perf_counter() - t
+        t = time.perf_counter()
+        padded = rm.score(ps, prompts, responses, batch_size=16, share_prefix=False)
+        t_padded = time.perf_counter() - t
+        t = time.perf_counter()
+        single = [
+            rm.score([ps[i]], [prompts[i]], [responses[i]], batch_size=1, share_prefix=False)[0]
+            for i in range(n)
+        ]
+        t_single = time.perf_counter() - t
+        diff = max(abs(a - b) for a, b in zip([*shared, *padded], [*single, *single], strict=True))
+        tokens = sum(len(x) for x in seqs)
+        out[name] = {
+            "batched": n / t_shared,
+            "padded": n / t_padded,
+            "single": n / t_single,
+            "max_abs_diff": diff,
+            "tokens": tokens,
+            "bound": tokens / distinct_tokens(seqs),
+        }
+    return out
 
 
 def main() -> None:
@@ -183,8 +225,15 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--max-length", type=int, default=512)
+    ap.add_argument("--max-length", type=int, default=None, help="default 512 (--quick: 2048)")
     ap.add_argument("--score-n", type=int, default=None)
+    ap.add_argument(
+        "--score-dtype", default="float32", help="dtype the reward model scores in (float32, bfloat16)"
+    )
+    ap.add_argument("--scoring-only", action="store_true", help="skip the training comparison (needs --rm)")
+    ap.add_argument(
+        "--rm", default=None, help="score with this exported reward model instead of training one"
+    )
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--labels", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
@@ -200,14 +249,17 @@ def main() -> None:
     if args.quick:
         from rlaif.testing import build_tiny_model_dir
 
-        model = args.model or str(build_tiny_model_dir(work / "tiny"))
+        model = args.model or str(build_tiny_model_dir(work / "tiny", max_position_embeddings=2048))
     else:
         model = args.model or "smollm2"
     steps = args.steps or (4 if args.quick else 3)
+    args.max_length = args.max_length or (2048 if args.quick else 512)
     score_n = args.score_n or (64 if args.quick else 48)
     labels = write_labels(work / "labels.jsonl", max(32, args.batch * (steps + 2)))
     results = {}
-    for which in ("ours", "naive"):
+    if args.scoring_only and not args.rm:
+        raise SystemExit("--scoring-only needs --rm (an exported reward model folder)")
+    for which in () if args.scoring_only else ("ours", "naive"):
         cmd = [
             sys.executable,
             __file__,
@@ -232,7 +284,8 @@ def main() -> None:
             print(proc.stdout[-3000:], proc.stderr[-3000:])
             raise SystemExit(f"{which} run failed")
         results[which] = json.loads(line[0][6:])
-    sc = scoring(work / "rm" / "model", score_n)
+    rm_dir = Path(args.rm) if args.rm else work / "rm" / "model"
+    sc = scoring(rm_dir, score_n, args.score_dtype)
 
     print(
         f"bench_rm: model={model} batch={args.batch} pairs/step, steps={steps} (+1 warm-up), max_length={args.max_length}"
@@ -241,28 +294,43 @@ def main() -> None:
         f"machine: {platform.machine()} {platform.processor() or ''}, torch {torch.__version__}, transformers "
         f"{transformers.__version__}, threads {torch.get_num_threads()}"
     )
-    print(f"{'training loop':<44}{'examples/s':>12}{'peak RSS MB':>14}{'trainable':>14}")
-    for name, key in (
-        ("rlaif train_reward_model (LoRA, dynamic pad)", "ours"),
-        ("naive (full FT, pad to max_length)", "naive"),
-    ):
-        r = results[key]
-        print(f"{name:<44}{r['examples_per_s']:>12.3f}{r['peak_rss_mb']:>14.0f}{r['trainable']:>14,}")
-    print(f"{'scoring':<44}{'responses/s':>12}")
-    print(f"{'batched, shared prefixes (default)':<44}{sc['batched']:>12.2f}")
-    print(f"{'batched, padded (16, length-sorted)':<44}{sc['padded']:>12.2f}")
-    print(f"{'one by one':<44}{sc['single']:>12.2f}")
-    print(f"max |batched - single| reward difference: {sc['max_abs_diff']:.2e}")
-    speed = results["ours"]["examples_per_s"] / results["naive"]["examples_per_s"]
-    rss = results["naive"]["peak_rss_mb"] / results["ours"]["peak_rss_mb"]
-    score_speedup = sc["batched"] / sc["single"]
-    print(f"RESULT bench_rm train_speedup_vs_naive={speed:.2f} target=>0 {'pass' if speed > 0 else 'fail'}")
+    if results:
+        print(f"{'training loop':<44}{'examples/s':>12}{'peak RSS MB':>14}{'trainable':>14}")
+        for name, key in (
+            ("rlaif train_reward_model (LoRA, dynamic pad)", "ours"),
+            ("naive (full FT, pad to max_length)", "naive"),
+        ):
+            r = results[key]
+            print(f"{name:<44}{r['examples_per_s']:>12.3f}{r['peak_rss_mb']:>14.0f}{r['trainable']:>14,}")
+    print(f"scoring {score_n} responses per workload, reward model in {args.score_dtype} (responses/s):")
+    descriptions = {k: v[0] for k, v in scoring_workloads(2).items()}
     print(
-        f"RESULT bench_rm train_rss_ratio_naive_over_ours={rss:.2f} target=>0 {'pass' if rss > 0 else 'fail'}"
+        f"{'workload':<11}{'tokens':>8}{'bound':>7}{'shared':>9}{'padded':>9}{'1-by-1':>9}{'speedup':>9}"
+        f"{'max |diff|':>12}"
     )
-    print(
-        f"RESULT bench_rm score_batched_speedup={score_speedup:.2f} target=>=3 {'pass' if score_speedup >= 3 else 'fail'}"
-    )
+    for name, r in sc.items():
+        print(
+            f"{name:<11}{r['tokens']:>8}{r['bound']:>6.2f}x{r['batched']:>9.2f}{r['padded']:>9.2f}{r['single']:>9.2f}"
+            f"{r['batched'] / r['single']:>8.2f}x{r['max_abs_diff']:>12.2e}"
+        )
+    for name, text in descriptions.items():
+        print(f"  {name}: {text}")
+    print("  bound = tokens / distinct tokens (the most prefix sharing can save); shared = the default path")
+    if results:
+        speed = results["ours"]["examples_per_s"] / results["naive"]["examples_per_s"]
+        rss = results["naive"]["peak_rss_mb"] / results["ours"]["peak_rss_mb"]
+        print(
+            f"RESULT bench_rm train_speedup_vs_naive={speed:.2f} target=>0 {'pass' if speed > 0 else 'fail'}"
+        )
+        print(
+            f"RESULT bench_rm train_rss_ratio_naive_over_ours={rss:.2f} target=>0 {'pass' if rss > 0 else 'fail'}"
+        )
+    for name, r in sc.items():
+        ratio = r["batched"] / r["single"]
+        print(
+            f"RESULT bench_rm score_batched_speedup[{name}]={ratio:.2f} target=>=3 "
+            f"{'pass' if ratio >= 3 else 'fail'} (bound {r['bound']:.2f})"
+        )
 
 
 if __name__ == "__main__":

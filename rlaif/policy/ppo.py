@@ -292,7 +292,7 @@ def _load_value_model(config: PPOConfig, policy: Any, device: str) -> Any:
     from rlaif.policy.rewards import load_reward_model
 
     assert config.reward.reward_model is not None
-    rm: Any = load_reward_model(config.reward.reward_model.path, device=device)
+    rm: Any = load_reward_model(config.reward.reward_model.path, device=device, trainable=True)
     tok = getattr(rm, "tokenizer", None)
     if tok is not None and tok.get_vocab() != policy.tokenizer.get_vocab():
         raise RlaifError(

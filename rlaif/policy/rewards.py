@@ -451,8 +451,12 @@ class RewardModelReward:
         self.rm = None  # type: ignore[assignment]
 
 
-def load_reward_model(path: str | Path, *, device: str = "auto") -> RewardModelLike:
-    """Load a reward model folder with :class:`rlaif.reward.RewardModel` (frozen, eval mode)."""
+def load_reward_model(path: str | Path, *, device: str = "auto", trainable: bool = False) -> RewardModelLike:
+    """Load a reward model folder with :class:`rlaif.reward.RewardModel` (eval mode).
+
+    ``trainable`` keeps a LoRA adapter separate (to train it further, as the value model does); otherwise a
+    float32 adapter is merged into the weights for faster scoring.
+    """
     try:
         from rlaif.reward import RewardModel
     except ImportError as e:  # pragma: no cover - the reward package ships with rlaif
@@ -462,7 +466,7 @@ def load_reward_model(path: str | Path, *, device: str = "auto") -> RewardModelL
     folder = Path(path)
     if not folder.is_dir():
         raise RlaifError("reward model folder not found", path=folder, field="reward.reward_model.path")
-    rm: RewardModelLike = RewardModel.load(folder, device=device)
+    rm: RewardModelLike = RewardModel.load(folder, device=device, merge_adapter=False if trainable else None)
     return rm
 
 

@@ -114,9 +114,18 @@ def export_reward_model(
 
 
 def load_exported(
-    folder: str | Path, *, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False
+    folder: str | Path,
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    trust_remote_code: bool = False,
+    merge_adapter: bool | None = None,
 ) -> RewardModel:
-    """Load a folder written by :func:`export_reward_model` as a :class:`RewardModel`."""
+    """Load a folder written by :func:`export_reward_model` as a :class:`RewardModel`.
+
+    ``merge_adapter`` folds a LoRA adapter into the base weights (None: only when they are float32; see
+    :meth:`RewardModel.load`).
+    """
     from transformers import AutoTokenizer
 
     from rlaif import models
@@ -146,6 +155,11 @@ def load_exported(
             model = PeftModel.from_pretrained(base, str(path))
         except (ValueError, RuntimeError, KeyError) as e:
             raise ModelError(f"cannot load the reward adapter {path} on {base_name}: {e}", path=path) from e
+        import torch
+
+        if merge_adapter if merge_adapter is not None else next(base.parameters()).dtype == torch.float32:
+            # the trained score head (peft's modules_to_save copy) replaces the base one in the merged model
+            model = model.merge_and_unload()
     else:
         model, _, _ = load_seq_cls_base(
             str(path), dtype=dtype, device="cpu", trust_remote_code=trust_remote_code

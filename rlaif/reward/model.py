@@ -235,12 +235,30 @@ class RewardModel:
 
     @classmethod
     def load(
-        cls, folder: str | Path, *, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False
+        cls,
+        folder: str | Path,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        trust_remote_code: bool = False,
+        merge_adapter: bool | None = None,
     ) -> RewardModel:
-        """Load an exported reward-model folder (adapter or merged) with its template and statistics."""
+        """Load an exported reward-model folder (adapter or merged) with its template and statistics.
+
+        ``merge_adapter``: fold a LoRA adapter into the base weights for scoring (no extra low-rank products per
+        layer); None (the default) merges when the weights are float32, where the fold is exact to rounding, and
+        keeps the adapter in 16-bit dtypes, where adding the small update to rounded weights would lose it. Pass
+        False to keep the adapter trainable (PPO's value model does).
+        """
         from rlaif.reward.export import load_exported
 
-        return load_exported(folder, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+        return load_exported(
+            folder,
+            device=device,
+            dtype=dtype,
+            trust_remote_code=trust_remote_code,
+            merge_adapter=merge_adapter,
+        )
 
     def encode(
         self,

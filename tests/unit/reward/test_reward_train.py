@@ -115,6 +115,33 @@ def test_merged_export_scores_like_the_adapter(
     )
 
 
+def test_adapter_is_merged_for_float32_scoring_only(
+    tiny_model_dir: Path, labels_file: Path, style_path: Path, tmp_path: Path
+) -> None:
+    run = RunSettings(batch_size=4, epochs=1, device="cpu")
+    result = train_reward_model(
+        _config(tmp_path, tiny_model_dir, labels_file, style_path, run=run, val_fraction=0.0), progress=False
+    )
+    p = load_constitution(style_path).get("no_exclamations")
+    args = ([[p]] * 3, ["Q?", "Question number 2?", "Hi"], ["Calm.", "LOUD! LOUD!", "A longer calm answer."])
+    merged = RewardModel.load(result.model_dir, device="cpu")
+    kept = RewardModel.load(result.model_dir, device="cpu", merge_adapter=False)
+    half = RewardModel.load(result.model_dir, device="cpu", dtype="bfloat16")
+    # float32: the LoRA update is folded into the weights (no lora_ modules left); False keeps it trainable
+    assert not any("lora_" in n for n, _ in merged.model.named_parameters())
+    assert any("lora_" in n for n, _ in kept.model.named_parameters())
+    assert any(
+        "lora_" in n for n, _ in half.model.named_parameters()
+    )  # 16-bit: not merged (would round it away)
+    assert merged.score(*args) == pytest.approx(kept.score(*args), abs=1e-5)
+    assert half.score(*args) == pytest.approx(kept.score(*args), abs=0.1)
+    # the value model of PPO loads the same folder with its adapter trainable
+    from rlaif.policy.rewards import load_reward_model
+
+    value = load_reward_model(result.model_dir, device="cpu", trainable=True)
+    assert any("lora_" in n for n, _ in value.model.named_parameters())  # type: ignore[attr-defined]
+
+
 def test_batched_scores_equal_one_by_one(
     tiny_model_dir: Path, labels_file: Path, style_path: Path, tmp_path: Path
 ) -> None:
