@@ -1,7 +1,7 @@
 """Reward-model training and scoring speed: rlaif's trainer vs a naive loop, batched vs one-by-one scoring.
 
-Workload: labelled pairs built from ``_bench_data.comparisons`` (a question, two 30-120 word responses) under 2
-principles of ``principles/hhh.yaml``, rendered with the shipped ``rm_input`` template.
+Training workload: labelled pairs built from ``_bench_data.comparisons`` (a question, two 30-120 word responses)
+under 2 principles of ``principles/hhh.yaml``, rendered with the shipped ``rm_input`` template.
 
 Claims:
 
@@ -10,17 +10,20 @@ Claims:
    fine-tune with AdamW over every weight, every input padded to ``max_length``, chosen and rejected in separate
    forwards. Each runs in its own process so peak RSS is its own. Both are reported (no target: it depends on the
    model and lengths); the ratio is recorded.
-2. Scoring: responses/s of ``RewardModel.score`` on both answers of each comparison under the same two principles:
-   batched with shared prefixes (the default: the principles block and each question run once, then only the
-   answers), batched with padding (length-sorted rows of 16, no sharing), and one response per forward, same model
-   and threads. Target ≥ 3× for the default over one-by-one. On 2 CPU cores a single 250-token forward of the
-   embedded model already runs its matmuls near peak, so padding-only batching gains little here; the gain is the
-   work not done twice.
+2. Scoring: responses/s of ``RewardModel.score`` with the model just trained, in three workloads (see
+   ``scoring_workloads``: both answers of a comparison under 2 principles; 4 generated answers per question under
+   every principle of a constitution, what ``rlaif score --responses`` does by default; PPO's one answer per
+   prompt with 2 principles drawn per prompt), each scored batched with shared prefixes (the default), batched
+   with padding only (length-sorted rows of 16), and one response per forward, same model and threads. Target
+   ≥ 3× for the default over one-by-one. Each workload's bound (tokens / distinct tokens) is printed beside it: on
+   2 CPU cores a single ~200-token forward of the embedded model already runs its matmuls near peak, so the gain
+   there is the work not done twice, and it cannot exceed that bound.
 
 Run::
 
-    python benchmarks/bench_rm.py            # embedded SmolLM2-135M (several minutes on 2 CPU cores)
+    python benchmarks/bench_rm.py            # embedded SmolLM2-135M (about 4 minutes on 2 CPU cores)
     python benchmarks/bench_rm.py --quick    # tiny random model (seconds)
+    python benchmarks/bench_rm.py --scoring-only --rm runs/x/reward/model [--score-dtype bfloat16]
 """
 
 from __future__ import annotations
