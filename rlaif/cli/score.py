@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rlaif.cli._common import DeviceOpt, DtypeOpt
+from rlaif.cli._common import DeviceOpt, DtypeOpt, ProgressOpt
 from rlaif.errors import DataFileError, Problem, RlaifError
 
 
@@ -56,6 +56,7 @@ def command(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Inputs per forward pass.")] = 16,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
+    progress: ProgressOpt = True,
 ) -> None:
     """Score responses with a principle-conditioned reward model."""
     from rlaif.atomic import atomic_write_text
@@ -96,12 +97,16 @@ def command(
             raise DataFileError("", problems=problems[:20], hint="fix these rows")
     if not items:
         raise RlaifError("nothing to score", path=responses or input_file)
+    import time
+
     rm = RewardModel.load(model, device=device, dtype=dtype)
+    started = time.perf_counter()
     rewards = rm.score(
         [p for _, p, _, _ in items],
         [c for _, _, c, _ in items],
         [r for _, _, _, r in items],
         batch_size=batch_size,
+        progress=None if progress else False,
     )
     lines = []
     for (record, principles, _, _), reward in zip(items, rewards, strict=True):
@@ -111,8 +116,13 @@ def command(
                 raise RlaifError("the reward model has no normalisation statistics", field="--normalize")
             row["reward_normalized"] = rm.stats.normalize(reward)
         lines.append(json.dumps(row, ensure_ascii=False, default=str))
+    seconds = time.perf_counter() - started
     atomic_write_text(out, "\n".join(lines) + "\n")
     t = rm.truncation
-    print(f"scored {len(items)} responses -> {out}")
+    where = next(rm.model.parameters())
+    print(
+        f"scored {len(items)} responses with {model} ({where.device}, {str(where.dtype).removeprefix('torch.')}) "
+        f"in {seconds:.1f} s ({len(items) / max(seconds, 1e-9):.1f} responses/s) -> {out}"
+    )
     if t.conversation_truncated or t.response_truncated:
         print(f"truncated to fit the context: {t.describe()}")

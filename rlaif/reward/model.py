@@ -155,6 +155,7 @@ def rewards_of(
     device: Any = None,
     share_prefix: bool = True,
     max_batch_tokens: int = 8192,
+    progress: bool | None = None,
 ) -> list[float]:
     """Rewards of token sequences in the input order.
 
@@ -164,38 +165,48 @@ def rewards_of(
     position of each input goes through the reward head. Otherwise (or for a model without a separate decoder and
     ``score`` head) they are batched by length (sorted, so little padding), ``batch_size`` rows at a time. The two
     agree to floating-point reordering (tests check ≤ 1e-4).
+
+    ``progress`` shows a bar with rate and ETA (None: when there are at least 64 inputs and stderr is a terminal).
     """
+    import sys
+
     import torch
+    from tqdm.auto import tqdm
 
     from rlaif.training.logprobs import pad_left
 
     dev = device if device is not None else next(model.parameters()).device
     fns = _prefix_fns(model, pad_id, dev) if share_prefix and sequences else None
-    if fns is not None:
-        from rlaif.backends.prefix_cache import score_sequences
+    show = progress if progress is not None else (len(sequences) >= 64 and sys.stderr.isatty())
+    with tqdm(total=len(sequences), desc="scoring", unit="resp", disable=not show, leave=False) as bar:
+        if fns is not None:
+            from rlaif.backends.prefix_cache import score_sequences
 
-        # a dummy token after each input makes its last real token a read position; the head's output 0 is read
-        seqs = [[*s, 0] for s in sequences]
+            # a dummy token after each input makes its last real token a read position; the head's output 0 is
+            # read
+            seqs = [[*s, 0] for s in sequences]
+            with torch.inference_mode():
+                values, _ = score_sequences(
+                    seqs,
+                    [len(s) for s in sequences],
+                    fns,
+                    max_batch_tokens=max_batch_tokens,
+                    max_rows=batch_size,
+                    max_chunk_tokens=4 * max_batch_tokens,
+                    on_chunk=bar.update,
+                )
+            return [float(v) for v in values]
+        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+        out = [0.0] * len(sequences)
         with torch.inference_mode():
-            values, _ = score_sequences(
-                seqs,
-                [len(s) for s in sequences],
-                fns,
-                max_batch_tokens=max_batch_tokens,
-                max_rows=batch_size,
-                max_chunk_tokens=4 * max_batch_tokens,
-            )
-        return [float(v) for v in values]
-    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
-    out = [0.0] * len(sequences)
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            ids, mask = pad_left([sequences[i] for i in idx], pad_id)
-            rewards = forward_rewards(model, ids.to(dev), mask.to(dev)).float().cpu().tolist()
-            for i, r in zip(idx, rewards, strict=True):
-                out[i] = float(r)
-    return out
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                ids, mask = pad_left([sequences[i] for i in idx], pad_id)
+                rewards = forward_rewards(model, ids.to(dev), mask.to(dev)).float().cpu().tolist()
+                for i, r in zip(idx, rewards, strict=True):
+                    out[i] = float(r)
+                bar.update(len(idx))
+        return out
 
 
 class RewardModel:
@@ -283,12 +294,14 @@ class RewardModel:
         batch_size: int = 16,
         normalize: bool = False,
         share_prefix: bool = True,
+        progress: bool | None = None,
     ) -> list[float]:
         """The reward of each response after its prompt, judged by its principles.
 
         Inputs that share a prefix (the principles block, a prompt's several responses) run it once
         (``share_prefix``, see :func:`rewards_of`); ``batch_size`` caps the rows of one forward. ``normalize``
-        returns (reward − mean) / std with the statistics of the training responses.
+        returns (reward − mean) / std with the statistics of the training responses. ``progress`` shows a bar
+        (None: for 64 inputs or more when stderr is a terminal).
         """
         if normalize and self.stats is None:
             raise RlaifError(
@@ -300,7 +313,12 @@ class RewardModel:
         self.model.eval()
         try:
             rewards = rewards_of(
-                self.model, sequences, self.pad_id, batch_size=batch_size, share_prefix=share_prefix
+                self.model,
+                sequences,
+                self.pad_id,
+                batch_size=batch_size,
+                share_prefix=share_prefix,
+                progress=progress,
             )
         finally:
             if was_training:

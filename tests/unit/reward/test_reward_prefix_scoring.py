@@ -56,3 +56,16 @@ def test_shared_prefix_rewards_equal_padded_batches(tiny_model_dir: Path, lora: 
     assert shared == pytest.approx(padded, abs=1e-4)
     assert shared == pytest.approx(one_by_one, abs=1e-4)
     assert len(set(round(v, 6) for v in shared)) > len(seqs) // 2  # real, different rewards
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_scoring_progress_bar_counts_every_input(
+    tiny_model_dir: Path, share: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = _model(tiny_model_dir, lora=False)
+    seqs = _sequences()
+    rewards_of(model, seqs, 0, batch_size=4, share_prefix=share, progress=True)
+    err = capsys.readouterr().err
+    assert "scoring" in err and f"{len(seqs)}/{len(seqs)}" in err and "resp/s" in err
+    rewards_of(model, seqs, 0, batch_size=4, share_prefix=share)  # not a terminal: no bar by default
+    assert capsys.readouterr().err == ""
