@@ -260,3 +260,33 @@ def test_a_separate_validation_file_is_scored_on_its_own_rows(
     pairs = load_reward_pairs(val_file, load_constitution(style_path))
     fresh = evaluate_pairs(rm.model, _Batcher(rm.encoder, rm.pad_id), pairs, cfg, "cpu")
     assert result.summary["validation"]["loss"] == pytest.approx(fresh["loss"], rel=1e-5)
+
+
+def test_tensorboard_tracker_receives_the_training_curves(
+    tiny_model_dir: Path, labels_file: Path, style_path: Path, tmp_path: Path
+) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = RunSettings(batch_size=4, epochs=1, device="cpu", trackers=["tensorboard"], log_every=1)
+    result = train_reward_model(
+        _config(tmp_path, tiny_model_dir, labels_file, style_path, run=run, val_fraction=0.2), progress=False
+    )
+    events = sorted((tmp_path / "rm").rglob("events.out.tfevents.*"))
+    assert events, "no tensorboard event file written"
+    scalars: dict[str, list[tuple[int, float]]] = {}
+    for folder in {e.parent for e in events}:  # scalars in the run's folder, hyperparameters in a sub-folder
+        acc = EventAccumulator(str(folder))
+        acc.Reload()
+        for tag in acc.Tags()["scalars"]:
+            scalars[tag] = [(e.step, e.value) for e in acc.Scalars(tag)]
+    assert {"train/loss", "train/accuracy", "train/lr", "val/loss", "val/accuracy"} <= set(scalars)
+    # the same curve as metrics.jsonl, step for step
+    from rlaif.training import read_metrics
+
+    logged = [
+        (r["step"], r["loss"])
+        for r in read_metrics(result.output_dir / "metrics.jsonl")
+        if r["phase"] == "train"
+    ]
+    assert len(logged) == 3 and [s for s, _ in scalars["train/loss"]] == [s for s, _ in logged]
+    assert [v for _, v in scalars["train/loss"]] == pytest.approx([v for _, v in logged], rel=1e-6)
