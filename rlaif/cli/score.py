@@ -6,12 +6,13 @@
 Input: a responses dataset written by ``rlaif generate`` (``--responses``), or a .jsonl/.json/.parquet file
 (``--input``) whose rows have ``prompt`` (text or messages) and ``response`` and optionally ``principles`` (ids).
 Principles: the row's own, else ``--principle`` (repeat), else every principle of the constitution. Output: one JSON
-line per response with ``reward`` (and ``reward_normalized`` with ``--normalize``).
+line per response with ``reward`` (and ``reward_normalized`` with ``--normalize``). Rewards are saved to
+``<out>.partial`` every ``--chunk-size`` responses; a killed run, rerun, scores only what is missing
+(:mod:`rlaif.reward.score_file`).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -54,14 +55,20 @@ def command(
         bool, typer.Option("--normalize", help="Also write (reward - mean) / std of the training responses.")
     ] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Inputs per forward pass.")] = 16,
+    chunk_size: Annotated[
+        int,
+        typer.Option(
+            "--chunk-size", help="Responses scored between two saves (a killed run resumes from the last)."
+        ),
+    ] = 256,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     progress: ProgressOpt = True,
 ) -> None:
     """Score responses with a principle-conditioned reward model."""
-    from rlaif.atomic import atomic_write_text
     from rlaif.constitution import load_constitution
     from rlaif.reward import RewardModel, resolve_principles
+    from rlaif.reward.score_file import ScoreItem, score_to_file
 
     if (responses is None) == (input_file is None):
         raise RlaifError("give exactly one of --responses and --input", field="--input")
@@ -97,32 +104,27 @@ def command(
             raise DataFileError("", problems=problems[:20], hint="fix these rows")
     if not items:
         raise RlaifError("nothing to score", path=responses or input_file)
-    import time
-
     rm = RewardModel.load(model, device=device, dtype=dtype)
-    started = time.perf_counter()
-    rewards = rm.score(
-        [p for _, p, _, _ in items],
-        [c for _, _, c, _ in items],
-        [r for _, _, _, r in items],
-        batch_size=batch_size,
-        progress=None if progress else False,
-    )
-    lines = []
-    for (record, principles, _, _), reward in zip(items, rewards, strict=True):
-        row = {**record, "principles_scored": [p.ref for p in principles], "reward": reward}
-        if normalize:
-            if rm.stats is None:
-                raise RlaifError("the reward model has no normalisation statistics", field="--normalize")
-            row["reward_normalized"] = rm.stats.normalize(reward)
-        lines.append(json.dumps(row, ensure_ascii=False, default=str))
-    seconds = time.perf_counter() - started
-    atomic_write_text(out, "\n".join(lines) + "\n")
-    t = rm.truncation
     where = next(rm.model.parameters())
     print(
-        f"scored {len(items)} responses with {model} ({where.device}, {str(where.dtype).removeprefix('torch.')}) "
-        f"in {seconds:.1f} s ({len(items) / max(seconds, 1e-9):.1f} responses/s) -> {out}"
+        f"scoring {len(items)} responses with {model} ({where.device}, {str(where.dtype).removeprefix('torch.')})"
     )
+    run = score_to_file(
+        rm,
+        [ScoreItem(record, principles, conv, text) for record, principles, conv, text in items],
+        out,
+        batch_size=batch_size,
+        normalize=normalize,
+        chunk_size=chunk_size,
+        progress=None if progress else False,
+    )
+    for note in run.notes:
+        print(note)
+    print(
+        f"scored {run.scored} responses in {run.seconds:.1f} s ({run.per_second:.1f} responses/s)"
+        + (f", {run.reused} reused from a killed run" if run.reused else "")
+        + f" -> {out}"
+    )
+    t = rm.truncation
     if t.conversation_truncated or t.response_truncated:
         print(f"truncated to fit the context: {t.describe()}")

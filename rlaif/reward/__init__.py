@@ -24,6 +24,7 @@ from rlaif.reward.export import export_reward_model, load_exported
 from rlaif.reward.inputs import RewardInputEncoder, TruncationStats, negate_principle
 from rlaif.reward.loss import soft_bradley_terry_loss
 from rlaif.reward.model import NormStats, RewardModel, load_seq_cls_base
+from rlaif.reward.score_file import ScoreItem, ScoreRun, score_to_file
 from rlaif.reward.train import train_reward_model
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "RewardInputEncoder",
     "RewardModel",
     "RewardPair",
+    "ScoreItem",
+    "ScoreRun",
     "TruncationStats",
     "augment_pair",
     "evaluate_reward_model",
@@ -47,6 +50,7 @@ __all__ = [
     "load_seq_cls_base",
     "negate_principle",
     "resolve_principles",
+    "score_to_file",
     "soft_bradley_terry_loss",
     "split_pairs",
     "steering_check",

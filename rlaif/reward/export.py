@@ -197,4 +197,5 @@ def load_exported(
         constitution_hash=str(sidecar.get("constitution_hash", "")),
         stats=stats,
         sidecar=sidecar,
+        folder=path,
     )

@@ -225,6 +225,7 @@ class RewardModel:
         constitution_hash: str = "",
         stats: NormStats | None = None,
         sidecar: dict[str, Any] | None = None,
+        folder: Path | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -233,6 +234,8 @@ class RewardModel:
         self.template_hash = encoder.template_hash
         self.stats = stats
         self.sidecar = sidecar or {}
+        #: the exported folder this model was loaded from (None when built in memory)
+        self.folder = folder
 
     @property
     def pad_id(self) -> int:
