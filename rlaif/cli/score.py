@@ -22,16 +22,12 @@ from rlaif.cli._common import DeviceOpt, DtypeOpt, ProgressOpt
 from rlaif.errors import DataFileError, Problem, RlaifError
 
 
-def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+def _rows(path: Path) -> list[tuple[int, Any]]:
+    """(row number, record) of an input file; a row that is not valid JSON comes as the exception that says why."""
     from rlaif.reward.data import _records
 
-    _, records = _records(path)
-    out = []
-    for number, record in records:
-        if isinstance(record, Exception) or not isinstance(record, dict):
-            raise DataFileError(f"row {number} is not an object", path=path, line=number)
-        out.append((number, record))
-    return out
+    _, records = _records(path, what="input file", hint="check the path (rows with prompt and response)")
+    return list(records)
 
 
 def command(
@@ -72,8 +68,13 @@ def command(
 
     if (responses is None) == (input_file is None):
         raise RlaifError("give exactly one of --responses and --input", field="--input")
+    if chunk_size < 1:
+        raise RlaifError(f"--chunk-size must be at least 1, got {chunk_size}", field="--chunk-size")
     const = load_constitution(constitution)
-    default = resolve_principles(list(principle), const) if principle else const.principles
+    try:
+        default = resolve_principles(list(principle), const) if principle else const.principles
+    except ValueError as e:
+        raise RlaifError(str(e), path=constitution, field="--principle") from None
     items: list[tuple[dict[str, Any], Any, Any, str]] = []  # (record, principles, prompt, response)
     if responses is not None:
         from rlaif.feedback import read_responses
@@ -88,6 +89,10 @@ def command(
         problems: list[Problem] = []
         for number, record in _rows(input_file):
             try:
+                if isinstance(record, Exception):
+                    raise ValueError(str(record))
+                if not isinstance(record, dict):
+                    raise ValueError("not an object")
                 if "prompt" not in record or "response" not in record:
                     raise ValueError("missing column 'prompt' or 'response'")
                 if not isinstance(record["response"], str):

@@ -55,12 +55,13 @@ def file_hash(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _records(path: Path) -> tuple[set[str] | None, Iterator[tuple[int, Any]]]:
-    """(columns when the format has a schema, iterator of (row number, record))."""
+def _records(
+    path: Path, *, what: str = "labels file", hint: str = "run `rlaif label` first, or check the path"
+) -> tuple[set[str] | None, Iterator[tuple[int, Any]]]:
+    """(columns when the format has a schema, iterator of (row number, record)); ``what`` and ``hint`` word the
+    error when the file is missing."""
     if not path.exists():
-        raise DataFileError(
-            "labels file not found", path=path, hint="run `rlaif label` first, or check the path"
-        )
+        raise DataFileError(f"{what} not found", path=path, hint=hint)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         import pyarrow.parquet as pq

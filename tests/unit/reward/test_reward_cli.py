@@ -119,3 +119,32 @@ def test_bad_labels_and_config_are_clear_errors(
     rc = main(["train-rm", "--config", str(cfg)])
     err = capsys.readouterr().err
     assert rc == 1 and "rm.yaml:5" in err and "run.epoch" in err
+
+
+def test_score_user_errors_name_what_is_wrong(
+    tmp_path: Path, style_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"prompt": "Q?", "response": "A."}\n')
+    base = ["score", "-m", str(tmp_path / "no-model"), "-c", str(style_path), "-o", str(tmp_path / "s.jsonl")]
+
+    def err(args: list[str]) -> str:
+        assert main([*base, *args]) == 1
+        text = capsys.readouterr().err
+        assert "Traceback" not in text
+        return text
+
+    said = err(["--input", str(tmp_path / "missing.jsonl")])
+    assert "missing.jsonl: input file not found" in said
+    said = err(["--input", str(rows), "-p", "nonexistent"])
+    assert "field '--principle': unknown principle 'nonexistent'" in said and "concise" in said
+    said = err(["--input", str(rows), "--chunk-size", "0"])
+    assert "--chunk-size must be at least 1" in said
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "Q?"}\nnot json\n[1, 2]\n{"prompt": "Q?", "response": 3}\n')
+    said = err(["--input", str(bad)])
+    assert "bad.jsonl:1: row 1: missing column 'prompt' or 'response'" in said
+    assert "bad.jsonl:2: row 2: invalid JSON" in said
+    assert "bad.jsonl:3: row 3: not an object" in said
+    assert "bad.jsonl:4: row 4: column 'response' must be text" in said
+    assert not (tmp_path / "s.jsonl").exists()
