@@ -177,12 +177,15 @@ def score_to_file(
     show = progress if progress is not None else (len(todo) >= 64 and sys.stderr.isatty())
     started = time.perf_counter()
     new_file = not partial.is_file()
+    torn = not new_file and not partial.read_bytes().endswith(b"\n")  # killed mid-line: end that line first
     with (
         open(partial, "a", encoding="utf-8") as fh,
         tqdm(total=len(items), initial=run.reused, desc="scoring", unit="resp", disable=not show) as bar,
     ):
         if new_file:
             fh.write(json.dumps({"fingerprint": fingerprint, "format": "rlaif-score-partial/1"}) + "\n")
+        elif torn:
+            fh.write("\n")
         for chunk in _chunks(todo, items, chunk_size):
             rewards = rm.score(
                 [items[i].principles for i in chunk],

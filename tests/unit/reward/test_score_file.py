@@ -91,10 +91,15 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_one(
         fh.write('{"key": "abc", "rew')
 
     del rm.score  # the real method again
+    calls = _killing_after(rm, 1)  # killed again after one more chunk: the torn line must not swallow it
+    with pytest.raises(_Killed):
+        score_to_file(rm, items, out, chunk_size=3, normalize=True)
+    assert calls == [3]
+    del rm.score
     calls = _killing_after(rm, 100)
     run = score_to_file(rm, items, out, chunk_size=3, normalize=True)
-    assert run.reused == 6 and run.scored == len(items) - 6 == sum(calls)
-    assert any("resumed: 6 of 12" in n for n in run.notes)
+    assert run.reused == 9 and run.scored == len(items) - 9 == sum(calls)
+    assert any("resumed: 9 of 12" in n for n in run.notes)
     assert not partial.exists()
     a, b = _rows(whole.out), _rows(out)
     assert [{k: v for k, v in r.items() if not k.startswith("reward")} for r in a] == [
