@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,3 +64,15 @@ def embedded_model() -> ResolvedModel:
 def embedded_model_dir(embedded_model: ResolvedModel) -> Path:
     """The safetensors folder of the embedded SmolLM2-135M-Instruct (tests using it are slow)."""
     return embedded_model.path
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Run the test with one torch thread (tiny models gain nothing from threads, and on a shared CPU several threads
+    spin: 10-100x slower); modules opt in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -229,12 +229,18 @@ def _unit_len(unit: list[TrieNode]) -> int:
     return sum(n.compute_len for n in unit)
 
 
+#: a batch of one level is closed once padding would pass this ratio of its real tokens ...
+_MAX_PAD_RATIO = 1.1
+#: ... provided it already holds this many real tokens
+_MIN_BATCH_TOKENS = 128
+
+
 def _batches(
     units: list[list[TrieNode]],
     max_tokens: int,
     max_rows: int,
-    min_tokens: int = 128,
-    max_pad_ratio: float = 1.1,
+    min_tokens: int = _MIN_BATCH_TOKENS,
+    max_pad_ratio: float = _MAX_PAD_RATIO,
 ) -> list[list[list[TrieNode]]]:
     """Group one level's rows by similar length; each batch costs rows × (ancestors + new) ≤ max_tokens.
 
@@ -273,19 +279,16 @@ def run_levels(
     max_batch_tokens: int,
     max_rows: int,
     on_forward: Callable[[int, int], None] | None = None,
-    min_batch_tokens: int = 128,
-    max_pad_ratio: float = 1.1,
 ) -> int:
     """Run every node that needs computing, level by level; add each read's log-probability into ``out[slot]``.
 
-    Returns the number of token positions run through the model (padding excluded). ``min_batch_tokens`` and
-    ``max_pad_ratio`` say when a batch is closed to limit padding (see ``_batches``).
+    Returns the number of token positions run through the model (padding excluded).
     """
     import torch
 
     computed = 0
     for lvl in levels:
-        for batch in _batches(_units(lvl), max_batch_tokens, max_rows, min_batch_tokens, max_pad_ratio):
+        for batch in _batches(_units(lvl), max_batch_tokens, max_rows):
             computed += _run_batch(batch, seqs, fns, out, torch)
             if on_forward is not None:
                 on_forward(len(batch), max(u[0].start for u in batch) + max(_unit_len(u) for u in batch))
@@ -412,8 +415,6 @@ def score_sequences(
     max_chunk_tokens: int,
     share: bool = True,
     on_chunk: Callable[[int], None] | None = None,
-    min_batch_tokens: int = 128,
-    max_pad_ratio: float = 1.1,
 ) -> tuple[list[float], int]:
     """Summed log-probability of ``seq[prompt_len:]`` given ``seq[:prompt_len]`` for every sequence.
 
@@ -443,14 +444,7 @@ def score_sequences(
         levels = plan_reads(root, sub, [prompt_lens[i] for i in idx], paths)
         sub_out = [0.0] * len(idx)
         computed += run_levels(
-            levels,
-            sub,
-            fns,
-            sub_out,
-            max_batch_tokens=max_batch_tokens,
-            max_rows=max_rows,
-            min_batch_tokens=min_batch_tokens,
-            max_pad_ratio=max_pad_ratio,
+            levels, sub, fns, sub_out, max_batch_tokens=max_batch_tokens, max_rows=max_rows
         )
         for k, i in enumerate(idx):
             out[i] = sub_out[k]

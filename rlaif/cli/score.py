@@ -14,20 +14,12 @@ line per response with ``reward`` (and ``reward_normalized`` with ``--normalize`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from rlaif.cli._common import DeviceOpt, DtypeOpt, ProgressOpt
 from rlaif.errors import DataFileError, Problem, RlaifError
-
-
-def _rows(path: Path) -> list[tuple[int, Any]]:
-    """(row number, record) of an input file; a row that is not valid JSON comes as the exception that says why."""
-    from rlaif.reward.data import _records
-
-    _, records = _records(path, what="input file", hint="check the path (rows with prompt and response)")
-    return list(records)
 
 
 def command(
@@ -75,19 +67,26 @@ def command(
         default = resolve_principles(list(principle), const) if principle else const.principles
     except ValueError as e:
         raise RlaifError(str(e), path=constitution, field="--principle") from None
-    items: list[tuple[dict[str, Any], Any, Any, str]] = []  # (record, principles, prompt, response)
+    items: list[ScoreItem] = []
     if responses is not None:
         from rlaif.feedback import read_responses
 
         for rs in read_responses(responses):
             for i, text in enumerate(rs.responses):
-                items.append(({"id": rs.prompt.id, "index": i}, default, rs.prompt.conversation, text))
+                items.append(
+                    ScoreItem({"id": rs.prompt.id, "index": i}, default, rs.prompt.conversation, text)
+                )
     else:
         from rlaif.feedback.inputs import _conversation
 
         assert input_file is not None
         problems: list[Problem] = []
-        for number, record in _rows(input_file):
+        from rlaif.reward.data import _records
+
+        _, records = _records(
+            input_file, what="input file", hint="check the path (rows with prompt and response)"
+        )
+        for number, record in records:  # a row that is not valid JSON comes as the exception that says why
             try:
                 if isinstance(record, Exception):
                     raise ValueError(str(record))
@@ -101,7 +100,9 @@ def command(
                     resolve_principles(record["principles"], const) if record.get("principles") else default
                 )
                 items.append(
-                    (record, principles, _conversation(record["prompt"], "prompt"), record["response"])
+                    ScoreItem(
+                        record, principles, _conversation(record["prompt"], "prompt"), record["response"]
+                    )
                 )
             except ValueError as e:
                 problems.append(Problem(f"row {number}: {e}", path=str(input_file), line=number))
@@ -116,7 +117,7 @@ def command(
     )
     run = score_to_file(
         rm,
-        [ScoreItem(record, principles, conv, text) for record, principles, conv, text in items],
+        items,
         out,
         batch_size=batch_size,
         normalize=normalize,

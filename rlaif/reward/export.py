@@ -157,7 +157,9 @@ def load_exported(
             raise ModelError(f"cannot load the reward adapter {path} on {base_name}: {e}", path=path) from e
         import torch
 
-        if merge_adapter if merge_adapter is not None else next(base.parameters()).dtype == torch.float32:
+        if merge_adapter is None:  # exact in float32; in 16 bits the small update would be rounded away
+            merge_adapter = next(base.parameters()).dtype == torch.float32
+        if merge_adapter:
             # the trained score head (peft's modules_to_save copy) replaces the base one in the merged model
             model = model.merge_and_unload()
     else:

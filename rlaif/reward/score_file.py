@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,7 +89,8 @@ def _read_partial(path: Path, fingerprint: str) -> tuple[dict[str, float], str |
     """Rewards already on disk (key → reward), and a note when the file could not be used."""
     if not path.is_file():
         return {}, None
-    lines = path.read_text(encoding="utf-8").splitlines()
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
     try:
         header = json.loads(lines[0]) if lines else {}
     except json.JSONDecodeError:
@@ -101,6 +102,9 @@ def _read_partial(path: Path, fingerprint: str) -> tuple[dict[str, float], str |
             {},
             f"{path} was written by another reward model or dtype; set aside as {stale.name}, starting over",
         )
+    if not text.endswith("\n"):  # killed mid-line: end that line, so the next reward starts a line of its own
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write("\n")
     done: dict[str, float] = {}
     for line in lines[1:]:
         try:  # a run killed mid-line leaves a torn last line: skip it
@@ -142,11 +146,10 @@ def score_to_file(
     normalize: bool = False,
     chunk_size: int = DEFAULT_CHUNK,
     progress: bool | None = None,
-    on_chunk: Callable[[int], None] | None = None,
 ) -> ScoreRun:
     """Score ``items`` with ``rm`` and write one JSON line per item to ``out`` (record fields, ``principles_scored``,
     ``reward`` and, with ``normalize``, ``reward_normalized``), resuming from ``<out>.partial`` if a killed run left
-    one. ``on_chunk`` is called with the number of responses after each chunk is saved."""
+    one."""
     import sys
 
     from tqdm.auto import tqdm
@@ -177,15 +180,12 @@ def score_to_file(
     show = progress if progress is not None else (len(todo) >= 64 and sys.stderr.isatty())
     started = time.perf_counter()
     new_file = not partial.is_file()
-    torn = not new_file and not partial.read_bytes().endswith(b"\n")  # killed mid-line: end that line first
     with (
         open(partial, "a", encoding="utf-8") as fh,
         tqdm(total=len(items), initial=run.reused, desc="scoring", unit="resp", disable=not show) as bar,
     ):
         if new_file:
             fh.write(json.dumps({"fingerprint": fingerprint, "format": "rlaif-score-partial/1"}) + "\n")
-        elif torn:
-            fh.write("\n")
         for chunk in _chunks(todo, items, chunk_size):
             rewards = rm.score(
                 [items[i].principles for i in chunk],
@@ -206,8 +206,6 @@ def score_to_file(
                 done[keys[i]] = r
             run.scored += len(chunk)
             bar.update(len(chunk))
-            if on_chunk is not None:
-                on_chunk(len(chunk))
     run.seconds = time.perf_counter() - started
     lines = []
     for i, (item, key) in enumerate(zip(items, keys, strict=True)):

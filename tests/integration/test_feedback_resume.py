@@ -6,12 +6,9 @@ Runs the real CLI in subprocesses on the tiny random model (fp32, CPU, greedy sc
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +18,8 @@ from rlaif.constitution import dump_constitution_yaml, load_constitution
 from rlaif.feedback.dataset_io import read_rows
 from rlaif.feedback.inputs import PromptRow
 from rlaif.feedback.responses import ResponseSet, write_responses
+
+from .conftest import cli_env, sigkill_when
 
 ROOT = Path(__file__).resolve().parents[2]
 PAIRS = 40
@@ -56,19 +55,6 @@ def _cmd(responses: Path, model: Path, constitution: Path, out: Path, cache: Pat
     ]  # fmt: skip
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-            "OMP_NUM_THREADS": "1",
-            "RLAIF_LOG_LEVEL": "WARNING",
-        }
-    )
-    return env
-
-
 def _cached_rows(cache: Path) -> int:
     if not cache.exists():
         return 0
@@ -80,27 +66,14 @@ def _cached_rows(cache: Path) -> int:
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)
+    done = subprocess.run(cmd, env=cli_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
 
 def _kill_when(cmd: list[str], cache: Path, at_least: int) -> int:
     """Start the command, SIGKILL it once the cache holds ``at_least`` rows; return the rows at kill time."""
-    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and proc.poll() is None:
-            if _cached_rows(cache) >= at_least:
-                break
-            time.sleep(0.01)
-        assert proc.poll() is None, "the run finished before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    sigkill_when(cmd, lambda: _cached_rows(cache) >= at_least)
     return _cached_rows(cache)
 
 

@@ -4,24 +4,17 @@ byte-identical to an uninterrupted run's. Real CLI in subprocesses on the tiny r
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from rlaif.resources import shipped_dir
 from rlaif.reward import RewardConfig, train_reward_model
 from rlaif.training import OptimSettings, RunSettings
 
+from .conftest import cli_env, sigkill_when
+
 PROMPTS, PER_PROMPT = 100, 4
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
-    return env
 
 
 def _saved(partial: Path) -> int:
@@ -80,27 +73,16 @@ def test_sigkilled_score_resumes_to_identical_output(tiny_model_dir: Path, tmp_p
         ]  # fmt: skip
 
     whole = tmp_path / "whole.jsonl"
-    done = subprocess.run(cmd(whole), env=_env(), capture_output=True, text=True, timeout=600)
+    done = subprocess.run(cmd(whole), env=cli_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
 
     out = tmp_path / "scores.jsonl"
     partial = tmp_path / "scores.jsonl.partial"
-    proc = subprocess.Popen(cmd(out), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and proc.poll() is None and _saved(partial) < 3 * PER_PROMPT:
-            time.sleep(0.005)
-        assert proc.poll() is None, "the run finished before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    sigkill_when(cmd(out), lambda: _saved(partial) >= 3 * PER_PROMPT)
     kept = _saved(partial)
     assert 3 * PER_PROMPT <= kept < PROMPTS * PER_PROMPT and not out.exists()
 
-    again = subprocess.run(cmd(out), env=_env(), capture_output=True, text=True, timeout=600)
+    again = subprocess.run(cmd(out), env=cli_env(), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"resumed: {kept} of {PROMPTS * PER_PROMPT} rewards reused" in again.stdout
     assert f"scored {PROMPTS * PER_PROMPT - kept} responses in" in again.stdout

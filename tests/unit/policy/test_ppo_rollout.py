@@ -4,7 +4,6 @@ the policy only through the adapter."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +14,7 @@ from rlaif.policy.model import load_policy
 from rlaif.policy.rollout import TransformersRolloutEngine, eos_token_ids, forward_tokens, make_value_head
 from rlaif.training import pad_left, response_mask_left
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -30,6 +30,13 @@ def _config(tmp_path: Path, model: Path, labels: Path, style: Path, **kw: Any) -
     )
 
 
+def _train_one_epoch(tmp_path: Path, model: Path, labels: Path, style: Path) -> Any:
+    run = RunSettings(batch_size=4, epochs=1, device="cpu")
+    return train_reward_model(
+        _config(tmp_path, model, labels, style, run=run, val_fraction=0.0), progress=False
+    )
+
+
 def test_trains_exports_and_loads_as_plain_peft(
     tiny_model_dir: Path, labels_file: Path, style_path: Path, tmp_path: Path
 ) -> None:
@@ -118,10 +125,7 @@ def test_merged_export_scores_like_the_adapter(
 def test_adapter_is_merged_for_float32_scoring_only(
     tiny_model_dir: Path, labels_file: Path, style_path: Path, tmp_path: Path
 ) -> None:
-    run = RunSettings(batch_size=4, epochs=1, device="cpu")
-    result = train_reward_model(
-        _config(tmp_path, tiny_model_dir, labels_file, style_path, run=run, val_fraction=0.0), progress=False
-    )
+    result = _train_one_epoch(tmp_path, tiny_model_dir, labels_file, style_path)
     p = load_constitution(style_path).get("no_exclamations")
     args = ([[p]] * 3, ["Q?", "Question number 2?", "Hi"], ["Calm.", "LOUD! LOUD!", "A longer calm answer."])
     merged = RewardModel.load(result.model_dir, device="cpu")
@@ -145,10 +149,7 @@ def test_adapter_is_merged_for_float32_scoring_only(
 def test_batched_scores_equal_one_by_one(
     tiny_model_dir: Path, labels_file: Path, style_path: Path, tmp_path: Path
 ) -> None:
-    run = RunSettings(batch_size=4, epochs=1, device="cpu")
-    result = train_reward_model(
-        _config(tmp_path, tiny_model_dir, labels_file, style_path, run=run, val_fraction=0.0), progress=False
-    )
+    result = _train_one_epoch(tmp_path, tiny_model_dir, labels_file, style_path)
     rm = RewardModel.load(result.model_dir, device="cpu")
     p = load_constitution(style_path).get("no_exclamations")
     responses = ["Short.", "A somewhat longer answer with more words in it.", "LOUD!", "x " * 40]
