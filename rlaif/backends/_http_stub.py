@@ -145,10 +145,22 @@ class StubServer:
                     server.requests.append(req)
                     server._active += 1
                     server.max_concurrent = max(server.max_concurrent, server._active)
+                finished = False
+
+                def finish() -> None:
+                    # Leave the in-flight count before the client can see the answer: a client that
+                    # sends its next request the moment this one returns must not count twice.
+                    nonlocal finished
+                    if not finished:
+                        finished = True
+                        with server._lock:
+                            server._active -= 1
+
                 try:
                     resp = server._answer(req)
                     if resp.delay:
                         time.sleep(resp.delay)
+                    finish()
                     if isinstance(resp.body, bytes):
                         payload, ctype = resp.body, "application/octet-stream"
                     elif isinstance(resp.body, str):
@@ -166,8 +178,7 @@ class StubServer:
                     except (BrokenPipeError, ConnectionResetError):
                         pass  # the client gave up (timeout test)
                 finally:
-                    with server._lock:
-                        server._active -= 1
+                    finish()
 
             def do_GET(self) -> None:
                 self._handle("GET")
