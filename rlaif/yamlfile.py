@@ -423,6 +423,11 @@ def _error_message(err: Mapping[str, Any], loc: Loc, doc: YamlDocument, model: t
         return message
     if kind == "missing" and loc:
         return f"missing required field {loc[-1]!r}"
+    if kind == "too_short" and isinstance(err.get("ctx"), Mapping):
+        least, got = err["ctx"].get("min_length"), err["ctx"].get("actual_length")
+        if isinstance(least, int):
+            entries = "entry" if least == 1 else "entries"
+            return f"needs at least {least} {entries}, got {got if got else 'none'}"
     if kind in ("value_error", "assertion_error"):
         msg = re.sub(r"^(Value|Assertion) error, ", "", msg)
     inp = err.get("input")

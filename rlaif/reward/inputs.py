@@ -71,6 +71,31 @@ class TruncationStats:
         )
 
 
+def check_reward_template(templates: TemplateSet, template: str = "rm_input") -> str:
+    """Resolve ``template`` and check it reads exactly the reward model's variables; returns its file name.
+
+    Raises :class:`TemplateError` naming the file when it uses a variable it is not given, or never reads the
+    principles or the response. Cheap: callers run it before loading any model.
+    """
+    name = templates.resolve(template)
+    used = templates.variables(name)
+    extra = sorted(used - RM_VARIABLES)
+    missing = sorted({"principles", "response"} - used)
+    if extra or missing:
+        parts = []
+        if extra:
+            parts.append(f"uses variables it is not given: {', '.join(extra)}")
+        if missing:
+            parts.append(f"never reads {', '.join(missing)}")
+        raise TemplateError(
+            f"reward-model template {name} {'; '.join(parts)}",
+            path=templates.path(name),
+            field="template",
+            hint=f"a reward-model template is rendered with exactly: {', '.join(sorted(RM_VARIABLES))}",
+        )
+    return name
+
+
 class RewardInputEncoder:
     """Renders and tokenizes reward-model inputs, truncating them to ``max_length`` tokens."""
 
@@ -79,24 +104,9 @@ class RewardInputEncoder:
     ) -> None:
         self.tokenizer = tokenizer
         self.templates = templates
-        self.template = templates.resolve(template)
+        self.template = check_reward_template(templates, template)
         self.max_length = int(max_length)
         self.stats = TruncationStats()
-        used = templates.variables(self.template)
-        extra = sorted(used - RM_VARIABLES)
-        missing = sorted({"principles", "response"} - used)
-        if extra or missing:
-            parts = []
-            if extra:
-                parts.append(f"uses variables it is not given: {', '.join(extra)}")
-            if missing:
-                parts.append(f"never reads {', '.join(missing)}")
-            raise TemplateError(
-                f"reward-model template {self.template} {'; '.join(parts)}",
-                path=templates.path(self.template),
-                field="template",
-                hint=f"a reward-model template is rendered with exactly: {', '.join(sorted(RM_VARIABLES))}",
-            )
         self.template_hash = templates.template_hash(self.template)
 
     def render(

@@ -26,7 +26,7 @@ from rlaif.prompting import TemplateSet
 from rlaif.reward.augment import AugmentedPair, augment_pair, with_negation_pairs
 from rlaif.reward.config import RewardConfig
 from rlaif.reward.data import RewardPair, file_hash, load_reward_pairs, split_pairs
-from rlaif.reward.inputs import RewardInputEncoder
+from rlaif.reward.inputs import RewardInputEncoder, check_reward_template
 from rlaif.reward.loss import soft_bradley_terry_loss
 from rlaif.reward.model import NormStats, forward_rewards, load_seq_cls_base, model_context, rewards_of
 from rlaif.training import (
@@ -214,6 +214,7 @@ def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainR
     out = Path(config.output_dir)
     constitution = load_constitution(config.constitution)
     templates = TemplateSet.load(config.templates)
+    check_reward_template(templates, config.template)  # before any data or model is loaded
 
     def read(path: Path, limit: int | None) -> list[RewardPair]:
         return load_reward_pairs(

@@ -67,7 +67,7 @@ BAD_FILES: list[tuple[str, bytes, int, str | None, str]] = [
         "principles[0].rule.must_match[1]",
         "catastrophic backtracking",
     ),
-    ("noprinciples.yaml", b"name: x\nprinciples: []\n", 2, "principles", "at least 1 item"),
+    ("noprinciples.yaml", b"name: x\nprinciples: []\n", 2, "principles", "needs at least 1 entry, got none"),
     ("nonutf8.yaml", b"name: caf\xe9\nprinciples: []\n", 1, None, "not valid UTF-8"),
 ]
 

@@ -129,3 +129,23 @@ def test_negation_pairs_add_the_opposite_view_of_each_pair(style_path: Path) -> 
     # the counterpart of a negated view is the original principles, label back to p
     assert flip_negated.principles == two and not flip_negated.negated
     assert flip_negated.p_chosen == pytest.approx(0.8)
+
+
+def test_training_checks_the_template_before_reading_data_or_loading_a_model(
+    tmp_path: Path, style_path: Path
+) -> None:
+    from rlaif.reward import RewardConfig, train_reward_model
+
+    (tmp_path / "rm_input.j2").write_text("{{ principles }} {{ respnse }}")
+    config = RewardConfig(
+        data=tmp_path / "no-labels.jsonl",  # neither exists: the template error must come first
+        constitution=style_path,
+        output_dir=tmp_path / "rm",
+        model=str(tmp_path / "no-model"),
+        templates=tmp_path,
+    )
+    with pytest.raises(TemplateError) as e:
+        train_reward_model(config, progress=False)
+    message = str(e.value)
+    assert "uses variables it is not given: respnse" in message and "never reads response" in message
+    assert not (tmp_path / "rm").exists()
