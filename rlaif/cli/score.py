@@ -96,9 +96,13 @@ def command(
                     raise ValueError("missing column 'prompt' or 'response'")
                 if not isinstance(record["response"], str):
                     raise ValueError("column 'response' must be text")
-                principles = (
-                    resolve_principles(record["principles"], const) if record.get("principles") else default
-                )
+                refs = record.get("principles")
+                if refs is not None and not refs:
+                    raise ValueError(
+                        "empty principles list: name the principles to score by, or leave the column out "
+                        "to score by -p (default: every principle)"
+                    )
+                principles = resolve_principles(refs, const) if refs is not None else default
                 items.append(
                     ScoreItem(
                         record, principles, _conversation(record["prompt"], "prompt"), record["response"]

@@ -141,10 +141,16 @@ def test_score_user_errors_name_what_is_wrong(
     said = err(["--input", str(rows), "--chunk-size", "0"])
     assert "--chunk-size must be at least 1" in said
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"prompt": "Q?"}\nnot json\n[1, 2]\n{"prompt": "Q?", "response": 3}\n')
+    bad.write_text(
+        '{"prompt": "Q?"}\nnot json\n[1, 2]\n{"prompt": "Q?", "response": 3}\n'
+        '{"prompt": "Q?", "response": "A.", "principles": []}\n'
+        '{"prompt": "Q?", "response": "A.", "principles": ["nope"]}\n'
+    )
     said = err(["--input", str(bad)])
     assert "bad.jsonl:1: row 1: missing column 'prompt' or 'response'" in said
     assert "bad.jsonl:2: row 2: invalid JSON" in said
     assert "bad.jsonl:3: row 3: not an object" in said
     assert "bad.jsonl:4: row 4: column 'response' must be text" in said
+    assert "bad.jsonl:5: row 5: empty principles list" in said
+    assert "bad.jsonl:6: row 6: unknown principle 'nope'" in said
     assert not (tmp_path / "s.jsonl").exists()
