@@ -89,12 +89,16 @@ def _check_stage_settings(ctx: RunContext, loaded: LoadedPipeline, inputs_dir: P
     placeholder = ctx.run_dir / "round-1" / "check"
     checks: list[tuple[tuple[str, ...], Any]] = []
     if pl.reward.enabled:
-        checks.append(
-            (
-                ("reward", "settings"),
-                lambda: st.reward_config(ctx, inputs_dir, data=placeholder, output_dir=placeholder),
-            )
-        )
+
+        def reward_check() -> None:
+            from rlaif.prompting import TemplateSet
+            from rlaif.reward.inputs import check_reward_template
+
+            config = st.reward_config(ctx, inputs_dir, data=placeholder, output_dir=placeholder)
+            # a template mistake must not wait for generation and labelling to surface
+            check_reward_template(TemplateSet.load(config.templates), config.template)
+
+        checks.append((("reward", "settings"), reward_check))
     if pl.policy.method == "dpo":
         checks.append(
             (

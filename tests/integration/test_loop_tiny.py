@@ -128,6 +128,18 @@ def test_bad_inputs_fail_before_any_work(tiny_model_dir: Path, tmp_path: Path) -
         run_pipeline(
             load_pipeline(spec, ["prompts.heldout_split=nothing"]), runs_dir=tmp_path / "r", progress=False
         )
+    templates = tmp_path / "my_templates"
+    templates.mkdir()
+    (templates / "rm_input.j2").write_text("{{ principles }} {{ answer }}")
+    with pytest.raises(RlaifError) as e:
+        run_pipeline(
+            load_pipeline(spec, ["reward.enabled=true", f"reward.settings.templates={templates}"]),
+            runs_dir=tmp_path / "r",
+            progress=False,
+        )
+    assert "rm_input.j2 uses variables it is not given: answer" in str(e.value)
+    assert str(templates / "rm_input.j2") in e.value.format()
+    assert not (tmp_path / "r" / "tiny" / "round-1").exists()
 
 
 def test_reward_refresh_continue_starts_round_two_from_round_one(
