@@ -38,19 +38,17 @@ def command(
     from rich.console import Console
     from rich.table import Table
 
-    from rlaif.loop import load_pipeline, run_pipeline
-    from rlaif.loop.context import load_context
+    from rlaif.loop import check_pipeline, load_pipeline, run_pipeline
 
     loaded = load_pipeline(pipeline, overrides or [])
     console = Console(stderr=True)
     if check:
-        ctx = load_context(
-            loaded.pipeline, Path(runs_dir) / loaded.pipeline.name, pipeline_dir=pipeline.parent
-        )
+        ctx = check_pipeline(loaded, runs_dir=runs_dir)
         console.print(
             f"pipeline {pipeline} is valid: {loaded.pipeline.rounds} round(s), {len(ctx.train_prompts)} training and "
             f"{len(ctx.heldout_prompts)} held-out prompts, {len(ctx.constitution.principles)} principles, "
-            f"policy {loaded.pipeline.policy.method}"
+            f"policy {loaded.pipeline.policy.method}",
+            soft_wrap=True,  # one line, never broken inside the path
         )
         return
     t0 = time.monotonic()

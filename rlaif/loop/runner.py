@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -314,14 +315,9 @@ def run_pipeline(
     pl = loaded.pipeline
     ray_started = False
     if pl.executor == "ray":
-        from rlaif.scale.ray_executor import connect, import_ray
+        from rlaif.scale.ray_executor import connect
 
-        try:
-            import_ray()
-        except RlaifError as e:
-            raise RlaifError(
-                str(e.problem.message), field="executor", path=loaded.doc.path_label, hint=e.hint
-            ) from None
+        _check_executor(loaded)
         # one Ray session for the whole run: every generate/label stage's pool joins it
         ray_started = connect(st.ray_options(pl))
     try:
@@ -331,6 +327,35 @@ def run_pipeline(
             import ray
 
             ray.shutdown()
+
+
+def check_pipeline(loaded: LoadedPipeline, *, runs_dir: str | Path = "runs") -> RunContext:
+    """Make every check :func:`run_pipeline` makes before its first stage, and run nothing.
+
+    Inputs (constitutions, prompts), models, free disk, the executor, every stage's settings and the reward-model
+    template. Raises the same errors (file, line, field) a real run would; returns the loaded context. The only
+    thing written is the (empty) run folder, whose disk is checked.
+    """
+    pl = loaded.pipeline
+    if pl.executor == "ray":
+        _check_executor(loaded)
+    pipeline_dir = loaded.path.parent if loaded.path is not None else None
+    ctx = load_context(pl, Path(runs_dir) / pl.name, pipeline_dir=pipeline_dir, progress=False)
+    with tempfile.TemporaryDirectory(prefix="rlaif-check-") as tmp:
+        _write_inputs(ctx, Path(tmp))  # the stage configs point at the merged inputs: write them aside
+        _check_stage_settings(ctx, loaded, Path(tmp))
+    return ctx
+
+
+def _check_executor(loaded: LoadedPipeline) -> None:
+    from rlaif.scale.ray_executor import import_ray
+
+    try:
+        import_ray()
+    except RlaifError as e:
+        raise RlaifError(
+            str(e.problem.message), field="executor", path=loaded.doc.path_label, hint=e.hint
+        ) from None
 
 
 def _run(

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rlaif.errors import RlaifError
-from rlaif.loop import load_pipeline, run_pipeline, run_status
+from rlaif.loop import check_pipeline, load_pipeline, run_pipeline, run_status
 from rlaif.loop.rundir import read_manifest, stage_folders
 
 PROMPTS = [
@@ -140,6 +140,30 @@ def test_bad_inputs_fail_before_any_work(tiny_model_dir: Path, tmp_path: Path) -
     assert "rm_input.j2 uses variables it is not given: answer" in str(e.value)
     assert str(templates / "rm_input.j2") in e.value.format()
     assert not (tmp_path / "r" / "tiny" / "round-1").exists()
+
+
+def test_check_makes_the_run_checks_and_runs_nothing(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rlaif.cli.main import main
+
+    spec = _pipeline(tmp_path, tiny_model_dir, rounds=1)
+    runs = tmp_path / "runs"
+    ctx = check_pipeline(load_pipeline(spec), runs_dir=runs)
+    assert len(ctx.train_prompts) == 4 and len(ctx.heldout_prompts) == 2
+    with pytest.raises(RlaifError) as e:  # a stage setting: used to pass --check and fail only when run
+        check_pipeline(load_pipeline(spec, ["policy.dpo.bogus=1"]), runs_dir=runs)
+    assert e.value.problems[0].field == "policy.dpo.bogus"
+    # nothing written but the (empty) run folder whose disk is checked
+    assert list(runs.rglob("*")) == [runs / "tiny"]
+
+    cli = ["run", str(spec), "--check", "--runs-dir", str(runs)]
+    assert main(cli) == 0
+    assert "is valid: 1 round(s), 4 training and 2 held-out prompts" in capsys.readouterr().err
+    assert main([*cli, "policy.dpo.optim.lr=-1"]) == 1
+    said = capsys.readouterr().err
+    assert "policy.dpo.optim.lr" in said and "Traceback" not in said
+    assert list(runs.rglob("*")) == [runs / "tiny"]
 
 
 def test_reward_refresh_continue_starts_round_two_from_round_one(
