@@ -6,12 +6,15 @@ import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rlaif.constitution.schema import Constitution
 from rlaif.errors import DataFileError, Problem, RlaifError
 from rlaif.feedback.inputs import PromptRow
 from rlaif.loop.pipeline import Pipeline, resolve_data_path
+
+if TYPE_CHECKING:
+    from rlaif.prompting import TemplateSet
 
 log = logging.getLogger("rlaif.loop")
 
@@ -53,7 +56,14 @@ class RunContext:
     heldout_prompts: list[PromptRow]
     prompt_paths: list[Path]
     progress: bool = True
+    templates_dir: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
+
+    def template_set(self) -> TemplateSet:
+        """The templates of every stage: the pipeline's ``templates`` folder first, then the shipped ones."""
+        from rlaif.prompting import TemplateSet
+
+        return TemplateSet.load(self.templates_dir)
 
     @property
     def cache_path(self) -> Path:
@@ -96,8 +106,16 @@ def load_context(
             problems.append(
                 Problem("no such file or dataset folder", path=str(p), field=f"prompts.files[{i}]")
             )
+    templates_dir = None
+    if pipeline.templates is not None:
+        templates_dir = resolve_data_path(pipeline.templates, pipeline_dir=pipeline_dir)
+        if not templates_dir.is_dir():
+            what = "is a file, not a template folder" if templates_dir.exists() else "no such template folder"
+            problems.append(Problem(what, path=str(templates_dir), field="templates"))
     if problems:
         raise DataFileError("the pipeline names inputs that do not exist", problems=problems)
+    if templates_dir is not None:
+        _check_templates(templates_dir)
     constitution = merge_constitutions([load_constitution(p) for p in const_paths])
     rows: list[PromptRow] = []
     for p in prompt_paths:
@@ -153,4 +171,17 @@ def load_context(
         heldout_prompts=heldout,
         prompt_paths=prompt_paths,
         progress=progress,
+        templates_dir=templates_dir,
     )
+
+
+def _check_templates(folder: Path) -> None:
+    """Every template in the user's folder must compile (strict, sandboxed): a broken one fails the run up front."""
+    from rlaif.prompting import list_templates
+
+    broken = [t for t in list_templates(folder) if t.origin == "user" and t.error]
+    if broken:
+        raise DataFileError(
+            f"the pipeline's template folder {folder} holds templates that do not load",
+            problems=[Problem(t.error or "", path=str(t.path), field="templates") for t in broken],
+        )

@@ -177,6 +177,11 @@ class Pipeline(_Strict):
     rounds: int = Field(default=1, ge=1, le=100)
     models: Models = Models()
     constitution: list[str] = Field(min_length=1, description="constitution file(s); several are merged")
+    templates: str | None = Field(
+        default=None,
+        description="template folder searched before the shipped prompts/ (critic, revision, reward-model and "
+        "evaluation templates); editing a template in it redoes the stages that render it",
+    )
     prompts: Prompts
     generate: GenerateStage = GenerateStage()
     label: LabelStage = LabelStage()

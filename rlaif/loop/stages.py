@@ -97,6 +97,18 @@ def _hash_opt(p: Path | None) -> str:
     return hash_path(p) if p is not None else "base"
 
 
+def _templates_input(ctx: RunContext) -> dict[str, str]:
+    """The pipeline's template folder's hash, when it names one: editing a template redoes what renders it."""
+    return {"templates": hash_path(ctx.templates_dir)} if ctx.templates_dir is not None else {}
+
+
+def _with_templates(ctx: RunContext, settings: dict[str, Any]) -> dict[str, Any]:
+    """Stage settings that default their template folder to the pipeline's (an explicit one in them wins)."""
+    return (
+        {"templates": str(ctx.templates_dir), **settings} if ctx.templates_dir is not None else dict(settings)
+    )
+
+
 # -- generate --------------------------------------------------------------------------------------------------
 
 
@@ -167,6 +179,7 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
         "responses": _hash_opt(responses),
         "constitution": constitution_hash(ctx.constitution),
         "critic_adapter": _hash_opt(critic_adapter),
+        **_templates_input(ctx),
     }
     if relabel:
         inputs["older_responses"] = hash_value([hash_path(p) for p in older])
@@ -176,7 +189,6 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
 
         from rlaif.feedback.labeler import JudgeConfig, LabelConfig, label_dataset, write_label_run
         from rlaif.feedback.responses import read_responses
-        from rlaif.prompting import TemplateSet
 
         assert responses is not None
         lb = pl.label
@@ -209,7 +221,7 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
         )
         engine = model_engine(ctx, critic, critic_adapter) if needs_critic else None
         try:
-            run_ = label_dataset(sets, ctx.constitution, engine, TemplateSet.load(), config_obj)
+            run_ = label_dataset(sets, ctx.constitution, engine, ctx.template_set(), config_obj)
         finally:
             if engine is not None:
                 engine.close()
@@ -266,13 +278,13 @@ def revise_stage(ctx: RunContext, k: int) -> Stage:
         "constitution": constitution_hash(ctx.constitution),
         "policy": _hash_opt(adapter),
         "critic_adapter": _hash_opt(critic_adapter),
+        **_templates_input(ctx),
     }
 
     def run(folder: Path) -> StageResult:
         from rlaif.feedback.call_cache import open_backend
         from rlaif.feedback.responses import read_responses
         from rlaif.feedback.revise import ReviseConfig, responses_to_revise, revise, write_revise_run
-        from rlaif.prompting import TemplateSet
 
         assert responses is not None
         rv = pl.revise
@@ -291,7 +303,7 @@ def revise_stage(ctx: RunContext, k: int) -> Stage:
                 critic_engine,
                 responses_to_revise(read_responses(responses)),
                 ctx.constitution,
-                TemplateSet.load(),
+                ctx.template_set(),
                 ReviseConfig(
                     rounds=rv.rounds,
                     few_shot=rv.few_shot > 0,
@@ -327,6 +339,7 @@ def reward_stage(ctx: RunContext, k: int, inputs_dir: Path) -> Stage:
         "labels": _hash_opt(labels),
         "previous": _hash_opt(previous),
         "constitution": _const_hash(inputs_dir),
+        **_templates_input(ctx),
     }
 
     def run(folder: Path) -> StageResult:
@@ -358,7 +371,7 @@ def reward_config(
         "trust_remote_code": pl.models.trust_remote_code,
         **({"init_adapter": init} if init is not None else {}),
     }
-    return RewardConfig.model_validate({**pl.reward.settings, **owned})
+    return RewardConfig.model_validate({**_with_templates(ctx, pl.reward.settings), **owned})
 
 
 # -- policy ----------------------------------------------------------------------------------------------------
@@ -392,7 +405,7 @@ def ppo_config(
     from rlaif.policy.ppo import PPOConfig
 
     pl = ctx.pipeline
-    section = dict(pl.policy.ppo)
+    section = _with_templates(ctx, pl.policy.ppo)
     const = str(inputs_dir / CONSTITUTION_FILE)
     if "reward" not in section:
         if reward is not None:
@@ -425,6 +438,7 @@ def policy_stage(ctx: RunContext, k: int, inputs_dir: Path) -> Stage:
     elif method == "ppo":
         inputs["reward"] = _hash_opt(reward)
         inputs["constitution"] = _const_hash(inputs_dir)
+        inputs.update(_templates_input(ctx))
     elif method == "sft":
         inputs["sft"] = _hash_opt(sft)
 
@@ -504,7 +518,7 @@ def eval_config(ctx: RunContext, inputs_dir: Path, *, baseline: Path | None) -> 
         "critic_backend_options": ctx.backend_options(),
         "seed": pl.seed,
     }
-    return PolicyEvalConfig.model_validate({**pl.evaluate.settings, **owned})
+    return PolicyEvalConfig.model_validate({**_with_templates(ctx, pl.evaluate.settings), **owned})
 
 
 def evaluate_stage(ctx: RunContext, k: int, inputs_dir: Path, *, which: str = "policy") -> Stage:
@@ -519,6 +533,7 @@ def evaluate_stage(ctx: RunContext, k: int, inputs_dir: Path, *, which: str = "p
         "baseline": _hash_opt(baseline),
         "prompts": _prompts_hash(ctx.heldout_prompts),
         "constitution": _const_hash(inputs_dir),
+        **_templates_input(ctx),
     }
 
     def run(folder: Path) -> StageResult:

@@ -166,6 +166,43 @@ def test_check_makes_the_run_checks_and_runs_nothing(
     assert list(runs.rglob("*")) == [runs / "tiny"]
 
 
+def test_a_pipeline_template_folder_is_used_checked_and_fingerprinted(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from rlaif.feedback.dataset_io import read_rows
+    from rlaif.prompting import TemplateSet
+
+    folder = tmp_path / "my_templates"
+    folder.mkdir()
+    shipped = TemplateSet.load().path("compare.j2").read_text()
+    (folder / "compare.j2").write_text(shipped.replace("and nothing else.", "and nothing else. Be strict."))
+    spec = _pipeline(tmp_path, tiny_model_dir, rounds=1)
+    runs = tmp_path / "runs"
+    fast = ["policy.method=none", "evaluate.enabled=false", f"templates={folder}"]
+    run_pipeline(load_pipeline(spec, fast), runs_dir=runs, progress=False)
+    labels = read_rows(runs / "tiny" / "round-1" / "label")
+    mine = TemplateSet.load(folder).template_hash("compare")
+    assert mine != TemplateSet.load().template_hash("compare")
+    assert labels and {r["template_hash"] for r in labels} == {
+        mine
+    }  # the critic rendered the folder's template
+
+    # editing a template redoes the label stage (generation is untouched)
+    (folder / "compare.j2").write_text(shipped.replace("and nothing else.", "and nothing else. Be fair."))
+    again = run_pipeline(load_pipeline(spec, fast), runs_dir=runs, progress=False)
+    actions = {t.stage: t.action for t in again.timings}
+    assert actions == {"generate": "skipped", "label": "ran"}
+
+    # a template that does not load stops the run before any stage, naming the file
+    (folder / "compare.j2").write_text("{% if %}")
+    with pytest.raises(RlaifError) as e:
+        run_pipeline(load_pipeline(spec, fast), runs_dir=runs, progress=False)
+    assert e.value.problems[0].field == "templates"
+    assert str(folder / "compare.j2") in e.value.format()
+    with pytest.raises(RlaifError, match="no such template folder"):
+        run_pipeline(load_pipeline(spec, [*fast, "templates=nowhere"]), runs_dir=runs, progress=False)
+
+
 def test_reward_refresh_continue_starts_round_two_from_round_one(
     tiny_model_dir: Path, tmp_path: Path
 ) -> None:
