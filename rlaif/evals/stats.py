@@ -67,3 +67,73 @@ def expected_calibration_error(probs: Sequence[float], outcomes: Sequence[int], 
         sum_y[b] += y
     n = len(probs)
     return sum(abs(sum_y[b] - sum_p[b]) / n for b in range(bins) if totals[b])
+
+
+def _normal_quantile(confidence: float) -> float:
+    """Two-sided standard-normal quantile z with P(|Z| ≤ z) = confidence (stdlib, no scipy)."""
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(0.5 + confidence / 2.0)
+
+
+def wilson_ci(successes: float, n: int, *, confidence: float = 0.95) -> Estimate:
+    """Wilson score interval for a proportion ``successes / n``.
+
+    Unlike the percentile bootstrap it does not collapse to ``[1, 1]`` when every trial succeeded: 20 of 20 gives
+    about [0.839, 1.0]. ``successes`` may be fractional (ties credited 1/2), in which case it is the usual
+    continuous extension of the same formula.
+    """
+    if n <= 0:
+        raise ValueError("cannot estimate a proportion from zero trials")
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must lie in [0, n], got {successes} of {n}")
+    z = _normal_quantile(confidence)
+    p = successes / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / denom
+    return Estimate(value=p, low=max(0.0, centre - half), high=min(1.0, centre + half), n=n, confidence=confidence)
+
+
+def cluster_bootstrap_ci(
+    values: Sequence[float],
+    clusters: Sequence[object],
+    statistic: Callable[[Sequence[float]], float] | None = None,
+    *,
+    resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Estimate:
+    """Percentile bootstrap that resamples whole clusters (prompts or pairs), not the judgements inside them.
+
+    ``values[i]`` belongs to cluster ``clusters[i]``; each resample draws as many clusters as there are, with
+    replacement, and keeps every value of each drawn cluster. Judgements nested in one prompt are correlated, so
+    resampling them one by one makes the interval too narrow. ``n`` of the result is the number of clusters.
+    """
+    if len(values) != len(clusters):
+        raise ValueError(f"need one cluster per value, got {len(values)} values and {len(clusters)} clusters")
+    if not values:
+        raise ValueError("cannot estimate from zero items")
+    stat = statistic or (lambda xs: sum(xs) / len(xs))
+    groups: dict[object, list[float]] = {}
+    for v, c in zip(values, clusters, strict=True):
+        groups.setdefault(c, []).append(v)
+    members = list(groups.values())
+    m = len(members)
+    rng = random.Random(seed)
+    samples = []
+    for _ in range(resamples):
+        drawn: list[float] = []
+        for _ in range(m):
+            drawn.extend(members[rng.randrange(m)])
+        samples.append(stat(drawn))
+    samples.sort()
+    alpha = (1.0 - confidence) / 2.0
+    low = samples[int(alpha * (resamples - 1))]
+    high = samples[int((1.0 - alpha) * (resamples - 1))]
+    return Estimate(value=stat(list(values)), low=low, high=high, n=m, confidence=confidence)
+
+
+def proportion_ci(outcomes: Sequence[float], *, confidence: float = 0.95) -> Estimate:
+    """Wilson interval for the mean of 0/1 (or 0/½/1) outcomes, one outcome per independent unit."""
+    return wilson_ci(float(sum(outcomes)), len(outcomes), confidence=confidence)
