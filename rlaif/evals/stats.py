@@ -92,7 +92,9 @@ def wilson_ci(successes: float, n: int, *, confidence: float = 0.95) -> Estimate
     denom = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / denom
-    return Estimate(value=p, low=max(0.0, centre - half), high=min(1.0, centre + half), n=n, confidence=confidence)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact at the ends (no 1e-17 rounding residue)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return Estimate(value=p, low=low, high=high, n=n, confidence=confidence)
 
 
 def cluster_bootstrap_ci(
