@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from rlaif.constitution.rules import check_rule
 from rlaif.constitution.schema import Principle
-from rlaif.evals.stats import Estimate, bootstrap_ci
+from rlaif.evals.stats import Estimate, bootstrap_ci, proportion_ci
 
 ALL = "all"
 
@@ -40,7 +40,7 @@ def _rule_principles(principles: Sequence[Principle]) -> list[Principle]:
 def rule_compliance(
     principles: Sequence[Principle], responses: Sequence[str], *, seed: int = 0
 ) -> ComplianceReport:
-    """Check every response against every rule-carrying principle; rates with bootstrap intervals."""
+    """Check every response against every rule-carrying principle; pass rates with Wilson intervals."""
     if not responses:
         raise ValueError("no responses to check")
     ruled = _rule_principles(principles)
@@ -54,7 +54,9 @@ def rule_compliance(
             passed[p.id].append(ok)
             ok_all = ok_all and ok
         passed[ALL].append(ok_all)
-    rates = {k: bootstrap_ci([float(x) for x in v], seed=seed) for k, v in passed.items()}
+    rates = {
+        k: proportion_ci([float(x) for x in v]) for k, v in passed.items()
+    }  # one response per prompt: Wilson
     return ComplianceReport(rates=rates, passed=passed, n=len(responses))
 
 

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rlaif.evals.refusal import detect_refusal
-from rlaif.evals.stats import Estimate, bootstrap_ci
+from rlaif.evals.stats import Estimate, bootstrap_ci, proportion_ci
 
 _WORD = re.compile(r"[A-Za-z0-9']+|[^\sA-Za-z0-9']")
 
@@ -144,7 +144,7 @@ def repetition_summary(texts: Sequence[str], *, n: int = 3, seed: int = 0) -> Re
     return RepetitionSummary(
         n=n,
         repeated_share=bootstrap_ci([repeated_ngram_share(t, n) for t in texts], seed=seed),
-        looping=bootstrap_ci([float(loops(t, n)) for t in texts], seed=seed),
+        looping=proportion_ci([float(loops(t, n)) for t in texts]),
     )
 
 
@@ -245,8 +245,8 @@ def drift_report(
         length_base=length_summary(base, edges=edges, finish_reasons=base_finish, seed=seed),
         repetition_policy=repetition_summary(policy, n=ngram, seed=seed),
         repetition_base=repetition_summary(base, n=ngram, seed=seed),
-        refusal_policy=bootstrap_ci([float(detect_refusal(t) is not None) for t in policy], seed=seed),
-        refusal_base=bootstrap_ci([float(detect_refusal(t) is not None) for t in base], seed=seed),
+        refusal_policy=proportion_ci([float(detect_refusal(t) is not None) for t in policy]),
+        refusal_base=proportion_ci([float(detect_refusal(t) is not None) for t in base]),
         over_represented=tuple(over_represented(policy, base, max_n=ngram, top=top_phrases)),
     )
 

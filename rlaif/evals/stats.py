@@ -87,13 +87,8 @@ def wilson_ci(successes: float, n: int, *, confidence: float = 0.95) -> Estimate
         raise ValueError("cannot estimate a proportion from zero trials")
     if not 0 <= successes <= n:
         raise ValueError(f"successes must lie in [0, n], got {successes} of {n}")
-    z = _normal_quantile(confidence)
     p = successes / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / denom
-    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact at the ends (no 1e-17 rounding residue)
-    high = 1.0 if successes == n else min(1.0, centre + half)
+    low, high = _wilson_from(p, float(n), confidence)
     return Estimate(value=p, low=low, high=high, n=n, confidence=confidence)
 
 
@@ -139,3 +134,53 @@ def cluster_bootstrap_ci(
 def proportion_ci(outcomes: Sequence[float], *, confidence: float = 0.95) -> Estimate:
     """Wilson interval for the mean of 0/1 (or 0/½/1) outcomes, one outcome per independent unit."""
     return wilson_ci(float(sum(outcomes)), len(outcomes), confidence=confidence)
+
+
+def clustered_proportion_ci(
+    outcomes: Sequence[float], clusters: Sequence[object], *, confidence: float = 0.95
+) -> Estimate:
+    """Interval for a proportion whose outcomes are nested in clusters (judgements within prompts or pairs).
+
+    A Wilson interval on the *effective* sample size n / deff, where the design effect deff compares the
+    cluster-robust (linearised ratio-estimator) variance of the proportion with the binomial one, and is kept within
+    [1, n / clusters]. With one outcome per cluster this is the plain Wilson interval; with perfectly correlated
+    outcomes inside each cluster it is Wilson over the clusters. At p = 0 or 1 the variance carries no information, so
+    the conservative end (one unit per cluster) is used. Like Wilson, it never collapses to ``[1, 1]``.
+    ``n`` of the result is the number of clusters, the independent unit.
+    """
+    if len(outcomes) != len(clusters):
+        raise ValueError(
+            f"need one cluster per outcome, got {len(outcomes)} outcomes and {len(clusters)} clusters"
+        )
+    if not outcomes:
+        raise ValueError("cannot estimate a proportion from zero outcomes")
+    n = len(outcomes)
+    sums: dict[object, list[float]] = {}
+    for y, c in zip(outcomes, clusters, strict=True):
+        s = sums.setdefault(c, [0.0, 0.0])
+        s[0] += float(y)
+        s[1] += 1.0
+    m = len(sums)
+    p = sum(float(y) for y in outcomes) / n
+    binomial = p * (1.0 - p) / n
+    if m == n:
+        n_eff = float(n)
+    elif binomial <= 0.0 or m < 2:
+        n_eff = float(m)
+    else:
+        robust = m / (m - 1) * sum((y - p * k) ** 2 for y, k in sums.values()) / (n * n)
+        deff = min(max(robust / binomial, 1.0), n / m)
+        n_eff = n / deff
+    w = _wilson_from(p, n_eff, confidence)
+    return Estimate(value=p, low=w[0], high=w[1], n=m, confidence=confidence)
+
+
+def _wilson_from(p: float, n: float, confidence: float) -> tuple[float, float]:
+    """Wilson bounds for proportion ``p`` observed over a (possibly fractional, effective) sample size ``n``."""
+    z = _normal_quantile(confidence)
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / denom
+    low = 0.0 if p <= 0.0 else max(0.0, centre - half)
+    high = 1.0 if p >= 1.0 else min(1.0, centre + half)
+    return low, high

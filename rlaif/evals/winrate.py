@@ -11,8 +11,12 @@ every selected principle, in both orders, with the labeler's own judging path
   asking the critic.
 * **Under the whole constitution**: the same rule on the per-order means over all selected principles (the
   labeler's ensemble, kept separate by order).
-* **win rate** = (wins + ties / 2) / n with a 95% percentile-bootstrap interval over prompts; the counts of wins,
-  ties and losses are reported with it, and the **soft win rate** (mean p over both orders) as a second view.
+* **win rate** = (wins + ties / 2) / n with a 95% Wilson interval over prompts (it does not collapse to [1, 1] when
+  every prompt is won); the counts of wins, ties and losses are reported with it, and the **soft win rate** (mean p
+  over both orders, percentile bootstrap over prompts) as a second view.
+* **critic reliability** (position bias, order consistency, rule agreement) pools every (prompt, principle)
+  judgement, but the judgements of one prompt are not independent: their intervals are clustered by prompt
+  (:func:`rlaif.evals.stats.clustered_proportion_ci`), so ``n`` is the number of prompts.
 
 Pairs the critic could not judge (see the labeler's unlabeled reasons) are left out and counted.
 """
@@ -27,7 +31,7 @@ from typing import Literal
 from rlaif.backends.base import Backend, ChatMessage
 from rlaif.constitution.rules import check_rule
 from rlaif.constitution.schema import Principle
-from rlaif.evals.stats import Estimate, bootstrap_ci
+from rlaif.evals.stats import Estimate, bootstrap_ci, clustered_proportion_ci, proportion_ci
 from rlaif.feedback.labeler import JudgeConfig, PairToJudge, Unlabeled, judge_pairs_detailed
 from rlaif.prompting import TemplateSet
 
@@ -182,7 +186,7 @@ class WinRate:
 def win_rate(
     verdicts: Sequence[Verdict], *, resamples: int = 2000, confidence: float = 0.95, seed: int = 0
 ) -> WinRate:
-    """Aggregate verdicts into a :class:`WinRate` (bootstrap over prompts)."""
+    """Aggregate verdicts into a :class:`WinRate` (one verdict per prompt; Wilson interval for the win rate)."""
     if not verdicts:
         raise ValueError("no judged pairs to compute a win rate from")
     scores = [1.0 if v.outcome == "win" else 0.5 if v.outcome == "tie" else 0.0 for v in verdicts]
@@ -191,7 +195,7 @@ def win_rate(
         wins=sum(v.outcome == "win" for v in verdicts),
         ties=sum(v.outcome == "tie" for v in verdicts),
         losses=sum(v.outcome == "loss" for v in verdicts),
-        win_rate=bootstrap_ci(scores, resamples=resamples, confidence=confidence, seed=seed),
+        win_rate=proportion_ci(scores, confidence=confidence),
         soft=bootstrap_ci([v.p for v in verdicts], resamples=resamples, confidence=confidence, seed=seed + 1),
     )
 
@@ -245,6 +249,7 @@ def critic_reliability(
     """Position bias, order consistency and rule-vs-critic agreement on the judged (non-identical) pairs."""
     biased: list[float] = []
     consistent: list[float] = []
+    owners: list[str] = []  # the prompt of each pooled judgement: the independent unit
     agree: dict[str, list[float]] = {p.ref: [] for p in principles if p.rule is not None}
     for v, pair in zip(verdicts, pairs, strict=True):
         if not v.labeled or v.identical:
@@ -254,6 +259,7 @@ def critic_reliability(
             # the policy shown first in order 1, second in order 2: same position chosen twice = disagreeing p's
             biased.append(float((j.p_first - 0.5) * (j.p_second - 0.5) < 0))
             consistent.append(float(j.outcome != "tie"))
+            owners.append(v.prompt_id)
             if principle.rule is not None:
                 a = check_rule(principle.rule, pair.policy).passed
                 b = check_rule(principle.rule, pair.baseline).passed
@@ -261,9 +267,9 @@ def critic_reliability(
                     agree[principle.ref].append(float((j.p > 0.5) == a))
     return CriticReliability(
         judgements=len(biased),
-        position_bias=bootstrap_ci(biased, seed=seed) if biased else None,
-        order_consistency=bootstrap_ci(consistent, seed=seed) if consistent else None,
-        rule_agreement={ref: bootstrap_ci(xs, seed=seed) if xs else None for ref, xs in agree.items()},
+        position_bias=clustered_proportion_ci(biased, owners) if biased else None,
+        order_consistency=clustered_proportion_ci(consistent, owners) if consistent else None,
+        rule_agreement={ref: proportion_ci(xs) if xs else None for ref, xs in agree.items()},
         rule_decisive={ref: len(xs) for ref, xs in agree.items()},
     )
 

@@ -21,7 +21,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from rlaif.constitution.schema import Principle
-from rlaif.evals.stats import Estimate, bootstrap_ci, brier, expected_calibration_error
+from rlaif.evals.stats import (
+    Estimate,
+    brier,
+    clustered_proportion_ci,
+    expected_calibration_error,
+    proportion_ci,
+)
 from rlaif.reward.data import RewardPair
 from rlaif.reward.inputs import negate_principle
 from rlaif.reward.model import RewardModel
@@ -168,7 +174,7 @@ def pair_metrics(
     sym_y = outcome + [1 - y for y in outcome]
     return PairMetrics(
         n=len(diffs),
-        accuracy=bootstrap_ci(right, resamples=resamples, seed=seed),
+        accuracy=proportion_ci(right),  # one outcome per pair (ties 1/2): Wilson
         ece=expected_calibration_error(sym_p, sym_y, bins=bins),
         brier=brier(sym_p, sym_y),
         mean_abs_error=sum(abs(q - p) for q, p in zip(probs, labels, strict=True)) / len(diffs),
@@ -233,12 +239,13 @@ def steering_check(
             "accuracy": sum(acc[i] for i in idx) / len(idx),
             "accuracy_negation": sum(acc_neg[i] for i in idx) / len(idx),
         }
-    rs, seed = config.resamples, config.seed
+    # a pair with several negatable principles gives several nested cases: the pair is the independent unit
+    owners = [p.pair_id for p, _ in cases]
     return SteeringResult(
         n=len(cases),
-        flip_rate=bootstrap_ci(flips, resamples=rs, seed=seed),
-        accuracy_principle=bootstrap_ci(acc, resamples=rs, seed=seed),
-        accuracy_negation=bootstrap_ci(acc_neg, resamples=rs, seed=seed),
+        flip_rate=clustered_proportion_ci(flips, owners),
+        accuracy_principle=clustered_proportion_ci(acc, owners),
+        accuracy_negation=clustered_proportion_ci(acc_neg, owners),
         per_principle=per,
     )
 

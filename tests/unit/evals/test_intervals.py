@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from rlaif.evals.stats import bootstrap_ci, cluster_bootstrap_ci, proportion_ci, wilson_ci
+from rlaif.evals.stats import (
+    bootstrap_ci,
+    cluster_bootstrap_ci,
+    clustered_proportion_ci,
+    proportion_ci,
+    wilson_ci,
+)
 
 
 def test_wilson_matches_hand_computed_values() -> None:
@@ -57,3 +63,34 @@ def test_cluster_bootstrap_with_singleton_clusters_is_the_plain_bootstrap() -> N
 def test_cluster_bootstrap_checks_lengths() -> None:
     with pytest.raises(ValueError):
         cluster_bootstrap_ci([1.0, 0.0], [1])
+
+
+def test_clustered_proportion_with_one_outcome_per_cluster_is_wilson() -> None:
+    outcomes = [1, 0, 1, 1, 0, 1, 1, 1]
+    e = clustered_proportion_ci(outcomes, list(range(8)))
+    w = wilson_ci(6, 8)
+    assert (e.value, e.low, e.high, e.n) == (w.value, w.low, w.high, w.n)
+
+
+def test_clustered_proportion_with_identical_outcomes_in_a_cluster_is_wilson_over_clusters() -> None:
+    # 10 prompts judged 4 times each, all 4 judgements the same: 6 of 10 prompts "yes"
+    outcomes = [1.0] * 24 + [0.0] * 16
+    clusters = [i // 4 for i in range(40)]
+    e = clustered_proportion_ci(outcomes, clusters)
+    w = wilson_ci(6, 10)
+    assert e.n == 10 and e.value == 0.6
+    assert e.low == pytest.approx(w.low, abs=1e-12) and e.high == pytest.approx(w.high, abs=1e-12)
+
+
+def test_clustered_proportion_with_independent_looking_clusters_keeps_the_full_sample() -> None:
+    # every cluster is half yes, half no: no between-cluster variance, design effect clamps at 1 -> Wilson on n = 40
+    outcomes = [1.0, 0.0] * 20
+    clusters = [i // 2 for i in range(40)]
+    e = clustered_proportion_ci(outcomes, clusters)
+    w = wilson_ci(20, 40)
+    assert e.low == pytest.approx(w.low) and e.high == pytest.approx(w.high)
+
+
+def test_clustered_proportion_at_the_extremes_uses_one_unit_per_cluster() -> None:
+    e = clustered_proportion_ci([1.0] * 30, [i // 3 for i in range(30)])
+    assert e.high == 1.0 and e.low == pytest.approx(wilson_ci(10, 10).low)
