@@ -96,6 +96,80 @@ class ScoreResult:
     num_tokens: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class TopLogprobsRequest:
+    """Ask for the most likely next tokens after a prompt (the ``top-logprobs`` judge mode).
+
+    ``messages`` and ``prefill`` are what a chat API gets: the conversation, and the start of the assistant's answer
+    (sent as an assistant prefill where the server supports one). ``text`` is the same prompt as one formatted
+    string (chat template applied, prefill appended) for engines that format it themselves. ``top_k`` tokens are
+    returned for each of the first ``max_new_tokens`` generated positions.
+    """
+
+    messages: tuple[ChatMessage, ...]
+    prefill: str = ""
+    text: str = ""
+    top_k: int = 20
+    max_new_tokens: int = 1
+
+    def __post_init__(self) -> None:
+        if self.top_k < 1:
+            raise ValueError("top_k must be >= 1")
+        if self.max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be >= 1")
+
+
+@dataclass(frozen=True)
+class TopLogprobsResult:
+    """Per generated position, the ``(token text, log-probability)`` of the most likely tokens, most likely first.
+
+    ``prefilled`` says whether the server continued the assistant prefill (False: it answered from scratch, so the
+    choice token may come after a few other tokens).
+    """
+
+    positions: tuple[tuple[tuple[str, float], ...], ...]
+    prefilled: bool = True
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, which decides the judge modes that work with it.
+
+    Attributes:
+        choice_logprobs: ``score`` works (the log-probability of given continuations after a prompt).
+        top_logprobs: ``top_logprobs`` works (the most likely next tokens with their log-probabilities).
+        chat: ``generate`` takes chats (every backend here does; a verdict needs it).
+        local_chat_format: ``format_chat`` works in this process (a scored prompt is formatted locally).
+        assistant_prefill: a chat request may end with the start of the assistant's answer.
+        honours_n: one generation request returns ``n`` samples (else the backend loops requests).
+        max_top_logprobs: the most tokens ``top_logprobs`` may ask for (None: no limit).
+        partial_failure: failures are per request (a refused prompt), so the rest of a call still counts.
+    """
+
+    choice_logprobs: bool = True
+    top_logprobs: bool = False
+    chat: bool = True
+    local_chat_format: bool = True
+    assistant_prefill: bool = True
+    honours_n: bool = True
+    max_top_logprobs: int | None = None
+    partial_failure: bool = False
+
+
+def backend_capabilities(backend: object) -> Capabilities:
+    """The backend's :class:`Capabilities` (its ``capabilities()`` method, through wrappers such as the call
+    cache), or the defaults of a local engine that only scores and generates."""
+    caps = getattr(backend, "capabilities", None)
+    if callable(caps):
+        value = caps()
+        if isinstance(value, Capabilities):
+            return value
+    inner = getattr(backend, "backend", None)
+    if inner is not None and inner is not backend:
+        return backend_capabilities(inner)
+    return Capabilities()
+
+
 @runtime_checkable
 class Backend(Protocol):
     """A generation and scoring engine for one model."""

@@ -36,6 +36,7 @@ from functools import lru_cache
 from typing import Literal
 
 from rlaif.backends.base import (
+    Capabilities,
     ChatMessage,
     Completion,
     FinishReason,
@@ -43,6 +44,8 @@ from rlaif.backends.base import (
     Prompt,
     ScoreRequest,
     ScoreResult,
+    TopLogprobsRequest,
+    TopLogprobsResult,
 )
 from rlaif.errors import BackendError
 
@@ -327,6 +330,32 @@ class MockBackend:
                     )
             out.append(ScoreResult(logprobs=tuple(lps), num_tokens=tuple(len(c) for c in req.continuations)))
         return out
+
+    def top_logprobs(self, requests: Sequence[TopLogprobsRequest]) -> list[TopLogprobsResult]:
+        """The fallback model's most likely next characters after each request's text (first position only);
+        single-character scripted score rules take their place, so scripted critics judge the same in every mode."""
+        self._check_open()
+        self.calls.append(MockCall("top_logprobs", tuple(requests)))
+        out = []
+        for req in requests:
+            text = req.text or self.format_chat(req.messages) + req.prefill
+            rule = self._match(text)
+            if rule is not None and rule.error is not None:
+                raise BackendError(self.name, rule.error)
+            dist = {
+                ("" if tid == EOS_ID else chr(tid - 1)): lp
+                for tid, lp in zip(_VOCAB_IDS, _next_logprobs(text), strict=True)
+            }
+            for s in self.score_rules:
+                if len(s.continuation) == 1 and s.matches(text, s.continuation):
+                    dist[s.continuation] = s.logprob
+            top = sorted(dist.items(), key=lambda kv: -kv[1])[: req.top_k]
+            out.append(TopLogprobsResult(positions=(tuple(top),)))
+        return out
+
+    def capabilities(self) -> Capabilities:
+        """Scores, generates and lists top log-probabilities (every judge mode works)."""
+        return Capabilities(top_logprobs=True)
 
     def close(self) -> None:
         """Mark the backend closed; later calls raise."""

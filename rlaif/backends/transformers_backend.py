@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rlaif.backends.base import (
+    Capabilities,
     ChatMessage,
     Completion,
     FinishReason,
@@ -47,6 +48,8 @@ from rlaif.backends.base import (
     Prompt,
     ScoreRequest,
     ScoreResult,
+    TopLogprobsRequest,
+    TopLogprobsResult,
 )
 from rlaif.backends.prefix_cache import ForwardFns, score_sequences
 from rlaif.errors import BackendError
@@ -313,6 +316,35 @@ class TransformersBackend:
             )
             k += m
         return results
+
+    def top_logprobs(self, requests: Sequence[TopLogprobsRequest]) -> list[TopLogprobsResult]:
+        """The ``top_k`` most likely next tokens after each request's text (the prompt with its prefill), with
+        their log-probabilities, from one forward pass per request (first position only)."""
+        self._check_open()
+        out: list[TopLogprobsResult] = []
+        torch = self._torch
+        with torch.inference_mode():
+            for req in requests:
+                text = req.text or self.format_chat(req.messages) + req.prefill
+                ids = self._encode_text(text)
+                if not ids:
+                    raise BackendError(NAME, "top_logprobs: the prompt is empty")
+                with self._oom_guard("reading top log-probabilities of", 1, len(ids)):
+                    hidden, _ = self._decoder_call(input_ids=torch.tensor([ids], device=self.device))
+                    logits = self._logits(hidden[:, -1, :]).float()
+                lps = torch.log_softmax(logits[0], dim=-1)
+                k = min(req.top_k, int(lps.shape[0]))
+                values, indices = torch.topk(lps, k)
+                top = tuple(
+                    (self.tokenizer.decode([int(i)]), float(v))
+                    for v, i in zip(values.tolist(), indices.tolist(), strict=True)
+                )
+                out.append(TopLogprobsResult(positions=(top,)))
+        return out
+
+    def capabilities(self) -> Capabilities:
+        """Scores, generates and lists top log-probabilities (every judge mode works)."""
+        return Capabilities(top_logprobs=True)
 
     def _decoder_call(self, **kwargs: Any) -> tuple[Any, Any]:
         out = self._decoder(**kwargs)

@@ -26,11 +26,15 @@ from typing import Any, TypeVar, cast
 
 from rlaif.backends.base import (
     Backend,
+    Capabilities,
     ChatMessage,
     Completion,
     GenerationRequest,
     ScoreRequest,
     ScoreResult,
+    TopLogprobsRequest,
+    TopLogprobsResult,
+    backend_capabilities,
 )
 from rlaif.errors import RlaifError
 
@@ -201,6 +205,38 @@ class CachedBackend:
             asdict,
             lambda v: ScoreResult(logprobs=tuple(v["logprobs"]), num_tokens=tuple(v["num_tokens"])),
         )
+
+    def top_logprobs(self, requests: Sequence[TopLogprobsRequest]) -> list[TopLogprobsResult]:
+        """Top log-probabilities (the ``top-logprobs`` judge mode), reading every call already answered from the
+        cache; the mode, the messages, the prefill and the formatted text are all in the key."""
+        fn = getattr(self.backend, "top_logprobs", None)
+        if fn is None:
+            raise RlaifError(f"the {self.name} backend returns no top log-probabilities", field="judge_mode")
+        keys: list[str | None] = [
+            self._key(
+                "top-logprobs",
+                [_prompt_json(r.messages), r.prefill, r.text, r.top_k, r.max_new_tokens],
+            )
+            for r in requests
+        ]
+        return self._cached_calls(
+            "top-logprobs",
+            requests,
+            keys,
+            fn,
+            lambda r: {
+                "positions": [[list(t) for t in pos] for pos in r.positions],
+                "prefilled": r.prefilled,
+            },
+            lambda v: TopLogprobsResult(
+                positions=tuple(tuple((str(t), float(lp)) for t, lp in pos) for pos in v["positions"]),
+                prefilled=bool(v["prefilled"]),
+            ),
+        )
+
+    def capabilities(self) -> Capabilities:
+        """The wrapped backend's capabilities."""
+        return backend_capabilities(self.backend)
 
     def format_chat(self, messages: Sequence[ChatMessage]) -> str:
         """Delegates to the wrapped backend."""

@@ -17,6 +17,7 @@ probability on the choices, less than ``min_choice_mass`` of it, or a backend fa
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -27,13 +28,21 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from rlaif.atomic import atomic_write_text
-from rlaif.backends.base import Backend, ChatMessage, GenerationRequest, SamplingParams, ScoreRequest
+from rlaif.backends.base import (
+    Backend,
+    ChatMessage,
+    GenerationRequest,
+    SamplingParams,
+    ScoreRequest,
+    backend_capabilities,
+)
 from rlaif.constitution.hashing import constitution_hash
 from rlaif.constitution.rules import RuleResult, check_rule
 from rlaif.constitution.sampling import filter_principles, sample_principles
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import BackendError, RlaifError, TemplateError
 from rlaif.feedback.dataset_io import write_rows
+from rlaif.feedback.judge_modes import resolve_judge_mode, run_top_logprobs, run_verdict
 from rlaif.feedback.pairs import PairingMode, RankBy, make_pairs, rank_by_critic, rank_by_rules
 from rlaif.feedback.provenance import canonical_json, is_conversational, params_json, trl_columns
 from rlaif.feedback.responses import ResponseSet
@@ -62,6 +71,7 @@ class Unlabeled:
 
     pair_id: str
     reason: str  # e.g. "critic put 0.3% of its probability on the choices"
+    raw: str = ""  # the critic's own text, when a written verdict could not be read
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,14 @@ class JudgeConfig:
             in which case order ba is not asked and ``p_ba`` is set equal to ``p_ab``.
         min_choice_mass: if the critic puts less than this much next-token probability on the choices (in any
             principle and order), it "did not answer" and the pair is Unlabeled.
-        seed: recorded; generation is greedy, so the seed only matters to sampling backends' cache keys.
+        seed: recorded; generation is greedy, so the seed only matters to sampling backends' cache keys (and
+            to the verdict mode's samples).
+        mode: the judge mode (:mod:`rlaif.feedback.judge_modes`): ``choice-logprobs``, ``top-logprobs``,
+            ``verdict``, or ``auto`` (the best one the critic's backend supports).
+        top_logprobs: tokens asked for per position in ``top-logprobs`` mode (chat APIs allow up to 20).
+        verdict_samples: written verdicts sampled per prompt in ``verdict`` mode.
+        verdict_temperature: their sampling temperature.
+        verdict_max_new_tokens: their length cap without chain of thought (with it, ``cot_max_new_tokens``).
     """
 
     template: str = "compare"
@@ -90,6 +107,11 @@ class JudgeConfig:
     both_orders: bool = True  # False only for measuring position bias
     min_choice_mass: float = 0.0  # below it, the critic "did not answer": Unlabeled
     seed: int = 0
+    mode: str = "auto"
+    top_logprobs: int = 20
+    verdict_samples: int = 5
+    verdict_temperature: float = 1.0
+    verdict_max_new_tokens: int = 48
 
 
 @dataclass(frozen=True)
@@ -117,6 +139,7 @@ class _Call:
     score_prompt: str = ""
     failed: str | None = None
     logprobs: tuple[float, ...] = field(default_factory=tuple)
+    raw: str = ""
 
 
 def supports_partial_failure(backend: Backend) -> bool:
@@ -148,6 +171,8 @@ def _render_calls(
     critic: Backend, templates: TemplateSet, pairs: Sequence[PairToJudge], template: str
 ) -> list[_Call]:
     calls: list[_Call] = []
+    # a served chat model without a local tokenizer is sent the template's text, not a locally formatted chat
+    formatter = critic if backend_capabilities(critic).local_chat_format else None
     for pi, pair in enumerate(pairs):
         if not pair.principles:
             raise ValueError(f"pair {pair.pair_id} has no principles to judge it by")
@@ -159,7 +184,7 @@ def _render_calls(
                 prompt = render_for_critic(
                     templates,
                     template,
-                    critic,
+                    formatter,
                     conversation=list(pair.conversation),
                     response_a=first,
                     response_b=second,
@@ -227,6 +252,30 @@ class _Score(_Stage):
             c.logprobs = tuple(result.logprobs)
 
 
+class _Top(_Stage):
+    def __init__(self, top_k: int) -> None:
+        self.top_k = top_k
+
+    def __call__(self, critic: Backend, calls: list[_Call]) -> None:
+        run_top_logprobs(critic, calls, top_k=self.top_k)
+
+
+class _Verdict(_Stage):
+    def __init__(self, config: JudgeConfig) -> None:
+        self.config = config
+
+    def __call__(self, critic: Backend, calls: list[_Call]) -> None:
+        c = self.config
+        run_verdict(
+            critic,
+            calls,
+            samples=c.verdict_samples,
+            temperature=c.verdict_temperature,
+            max_new_tokens=c.cot_max_new_tokens if c.chain_of_thought else c.verdict_max_new_tokens,
+            seed=c.seed,
+        )
+
+
 def _mass(logprobs: Sequence[float]) -> float:
     return sum(math.exp(lp) for lp in logprobs if not math.isnan(lp))
 
@@ -246,6 +295,7 @@ def judge_pairs_detailed(
     """Like :func:`judge_pairs`, with the choice masses, reasoning texts and template hash of each pair."""
     if not pairs:
         return []
+    mode = resolve_judge_mode(critic, config.mode, chain_of_thought=config.chain_of_thought)
     template = config.cot_template if config.chain_of_thought else config.template
     calls = _render_calls(critic, templates, pairs, template)
     if not config.both_orders:
@@ -269,17 +319,24 @@ def judge_pairs_detailed(
     group_list = list(groups.values())
     if progress:
         log.info(
-            "judging %d pair(s): %d critic prompt(s) on %s%s",
+            "judging %d pair(s): %d critic prompt(s) on %s, %s%s",
             len(pairs),
             len(calls),
             critic.model_id,
+            mode,
             " with chain of thought" if config.chain_of_thought else "",
         )
-    if config.chain_of_thought:
-        _run_guarded(critic, calls, group_list, _Reason(config.cot_max_new_tokens))
-    _run_guarded(critic, calls, group_list, _Score)
+    if mode == "verdict":
+        _run_guarded(critic, calls, group_list, _Verdict(config))
+    else:
+        if config.chain_of_thought:
+            _run_guarded(critic, calls, group_list, _Reason(config.cot_max_new_tokens))
+        _run_guarded(
+            critic, calls, group_list, _Top(config.top_logprobs) if mode == "top-logprobs" else _Score
+        )
 
-    clamp_to = config.cot_clamp if config.chain_of_thought else None
+    # votes are already kept off 0 and 1 by their prior; only scored chain-of-thought answers are clamped
+    clamp_to = config.cot_clamp if config.chain_of_thought and mode != "verdict" else None
     template_hash = calls[0].prompt.template_hash
     results: list[JudgedPair] = []
     for pi, pair in enumerate(pairs):
@@ -294,7 +351,13 @@ def judge_pairs_detailed(
         reason = _unlabeled_reason(pair, mine, config)
         if reason is not None:
             results.append(
-                JudgedPair(pair.pair_id, Unlabeled(pair.pair_id, reason), masses, reasoning, template_hash)
+                JudgedPair(
+                    pair.pair_id,
+                    Unlabeled(pair.pair_id, reason, "\n---\n".join(c.raw for c in mine if c.raw)),
+                    masses,
+                    reasoning,
+                    template_hash,
+                )
             )
             continue
         judgements = []
@@ -424,7 +487,13 @@ class LabelConfig:
             "chain_of_thought": j.chain_of_thought,
             "both_orders": j.both_orders,
             "min_choice_mass": j.min_choice_mass,
+            "judge_mode": j.mode,
         }
+        if j.mode == "top-logprobs":
+            record["top_logprobs"] = j.top_logprobs
+        if j.mode == "verdict":
+            record["verdict_samples"] = j.verdict_samples
+            record["verdict_temperature"] = j.verdict_temperature
         if self.pairing == "best_worst":
             record["best_worst_by"] = self.best_worst_by
         if j.chain_of_thought:
@@ -487,6 +556,8 @@ def _reason_kind(reason: str) -> str:
         ("of its probability on the choices", "critic put too little probability on the choices"),
         ("non-finite", "critic returned non-finite log-probabilities"),
         ("zero probability", "critic gave every choice zero probability"),
+        ("verdict could not be parsed", "critic's verdict could not be parsed"),
+        ("neither choice is among", "neither choice among the critic's top log-probabilities"),
     ):
         if marker in reason:
             return kind
@@ -564,9 +635,13 @@ def label_dataset(
         raise RlaifError(f"label source {config.label_source!r} needs a critic model", field="critic")
     if config.push_to_hub:
         check_hub_reachable()
+    uses_critic = config.label_source != "rules"
+    if uses_critic and critic is not None and not isinstance(critic, CriticPool):
+        # the concrete mode, chosen (or refused) before any work, is what provenance and the params record
+        mode = resolve_judge_mode(critic, config.judge.mode, chain_of_thought=config.judge.chain_of_thought)
+        config = dataclasses.replace(config, judge=dataclasses.replace(config.judge, mode=mode))
     judge = config.judge
     template_name = judge.cot_template if judge.chain_of_thought else judge.template
-    uses_critic = config.label_source != "rules"
     template_hash = templates.template_hash(template_name) if uses_critic else ""
     constitution_hash_value = constitution_hash(constitution)
 
@@ -662,6 +737,11 @@ def label_dataset(
                     "prompt_id": pair.prompt_id,
                     "status": "unlabeled",
                     "reason": reason,
+                    **(
+                        {"raw": jp.result.raw}
+                        if jp is not None and isinstance(jp.result, Unlabeled) and jp.result.raw
+                        else {}
+                    ),
                 }
             )
             continue
