@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from rlaif.errors import BackendError
 
 Role = Literal["system", "user", "assistant"]
 
@@ -168,6 +170,27 @@ def backend_capabilities(backend: object) -> Capabilities:
     if inner is not None and inner is not backend:
         return backend_capabilities(inner)
     return Capabilities()
+
+
+class PartialFailure(BackendError):
+    """Some requests of one call failed, each for its own reason (a refused prompt); the others' results are kept.
+
+    ``results[i]`` is the answer to request ``i``, or None where ``errors[i]`` says why it failed. Callers that can
+    leave single items unlabeled catch this; others let it stop the run like any :class:`BackendError`.
+    """
+
+    def __init__(
+        self, backend: str, results: Sequence[Any], errors: dict[int, str], *, hint: str | None = None
+    ) -> None:
+        first = errors[min(errors)]
+        more = f" (and {len(errors) - 1} more of {len(results)} requests)" if len(errors) > 1 else ""
+        super().__init__(backend, f"{first}{more}", hint=hint)
+        self.results = list(results)
+        self.errors = dict(errors)
+
+
+class TooManyFailures(BackendError):
+    """More than the allowed share of a backend's requests failed: the run stops (it never just goes on)."""
 
 
 @runtime_checkable

@@ -109,8 +109,8 @@ class ScoreRule:
 class MockCall:
     """One recorded call: its kind and the requests it received."""
 
-    kind: Literal["generate", "score"]
-    requests: tuple[GenerationRequest, ...] | tuple[ScoreRequest, ...]
+    kind: Literal["generate", "score", "top_logprobs"]
+    requests: tuple[GenerationRequest, ...] | tuple[ScoreRequest, ...] | tuple[TopLogprobsRequest, ...]
 
 
 def char_token_ids(text: str) -> tuple[int, ...]:

@@ -39,17 +39,22 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from rlaif.backends.base import (
+    Capabilities,
     ChatMessage,
     Completion,
     FinishReason,
     GenerationRequest,
+    PartialFailure,
     SamplingParams,
     ScoreRequest,
     ScoreResult,
+    TooManyFailures,
 )
+from rlaif.backends.http_usage import RateLimiter, Usage
+from rlaif.backends.openai_judging import ChatJudging
 from rlaif.errors import BackendError
 
 logger = logging.getLogger(__name__)
@@ -105,7 +110,7 @@ def _finish_reason(value: Any) -> FinishReason:
     return "length" if value == "length" else "stop"
 
 
-class OpenAIBackend:
+class OpenAIBackend(ChatJudging):
     """Generation and scoring through an OpenAI-compatible HTTP server.
 
     Args:
@@ -144,6 +149,14 @@ class OpenAIBackend:
         use_chat: bool = False,
         model_revision: str | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        requests_per_minute: float | None = None,
+        max_failure_share: float = 0.1,
+        input_price_per_mtok: float | None = None,
+        output_price_per_mtok: float | None = None,
+        echo_logprobs: bool | None = None,
+        chat_logprobs: bool | None = None,
+        assistant_prefill: bool | None = None,
+        honours_n: bool | None = None,
     ) -> None:
         import httpx
 
@@ -153,8 +166,23 @@ class OpenAIBackend:
             raise BackendError(NAME, f"max_retries must be >= 0, got {max_retries}")
         if timeout <= 0:
             raise BackendError(NAME, f"timeout must be > 0 seconds, got {timeout}")
+        if requests_per_minute is not None and requests_per_minute <= 0:
+            raise BackendError(NAME, f"requests_per_minute must be > 0, got {requests_per_minute}")
+        if not 0.0 <= max_failure_share <= 1.0:
+            raise BackendError(NAME, f"max_failure_share must be in [0, 1], got {max_failure_share}")
         self.model_id = model
-        self.model_revision = model_revision or ""
+        self._revision = model_revision or None
+        self.usage = Usage(input_price_per_mtok, output_price_per_mtok)
+        self.max_failure_share = float(max_failure_share)
+        self._limiter = RateLimiter(requests_per_minute)
+        self._declared = {
+            "echo_logprobs": echo_logprobs,
+            "chat_logprobs": chat_logprobs,
+            "assistant_prefill": assistant_prefill,
+            "honours_n": honours_n,
+        }
+        self._caps: Capabilities | None = None
+        self._fingerprint: str | None = None
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.timeout = float(timeout)
         self.max_concurrency = max_concurrency
@@ -176,8 +204,12 @@ class OpenAIBackend:
         self._tokenizer: Any = None
         self._lock = threading.Lock()
         self._server_kind: str | None = None
+        self._probe_lock = threading.Lock()
         #: how many attempts were retried since construction (for logs and tests)
         self.retries = 0
+
+    #: a refused prompt fails only its own request: the labeler leaves that pair unlabeled and goes on
+    supports_partial_failure = True
 
     # ------------------------------------------------------------------ protocol
 
@@ -240,7 +272,8 @@ class OpenAIBackend:
             if p.logprobs:
                 payload["logprobs"] = 1
             body = self._post("/completions", payload)
-            return [self._completion_from_text_choice(c, p) for c in self._choices(body, p.n)]
+            got = [self._completion_from_text_choice(c, p) for c in self._choices(body, p.n, loose=True)]
+            return self._fill_n(got, req)
         messages = (
             [{"role": "user", "content": req.prompt}]
             if isinstance(req.prompt, str)
@@ -251,7 +284,21 @@ class OpenAIBackend:
             payload["logprobs"] = True
             payload["top_logprobs"] = 0
         body = self._post("/chat/completions", payload)
-        return [self._completion_from_chat_choice(c, p) for c in self._choices(body, p.n)]
+        got = [self._completion_from_chat_choice(c, p) for c in self._choices(body, p.n, loose=True)]
+        return self._fill_n(got, req)
+
+    def _fill_n(self, got: list[Completion], req: GenerationRequest) -> list[Completion]:
+        """Loop single-sample requests when the server returned fewer than ``n`` samples (it ignores ``n``)."""
+        p = req.params
+        k = 0
+        while len(got) < p.n:
+            k += 1
+            seed = None if p.seed is None else p.seed + k
+            more = self._generate_one(GenerationRequest(req.prompt, dataclasses.replace(p, n=1, seed=seed)))
+            got.extend(more)
+            if k > p.n:
+                raise BackendError(NAME, f"the server returned no sample for a request ({self.base_url})")
+        return got[: p.n]
 
     def _sampling(self, p: SamplingParams) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -269,11 +316,11 @@ class OpenAIBackend:
             out["return_token_ids"] = True
         return out
 
-    def _choices(self, body: dict[str, Any], n: int) -> list[dict[str, Any]]:
+    def _choices(self, body: dict[str, Any], n: int, *, loose: bool = False) -> list[dict[str, Any]]:
         choices = body.get("choices")
         if (
             not isinstance(choices, list)
-            or len(choices) != n
+            or not (0 < len(choices) <= n if loose else len(choices) == n)
             or not all(isinstance(c, dict) for c in choices)
         ):
             got = len(choices) if isinstance(choices, list) else "no"
@@ -420,14 +467,59 @@ class OpenAIBackend:
     # ------------------------------------------------------------------ HTTP
 
     def _map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """``fn`` over ``items`` on the pool. A request the server refused (or kept failing) fails alone: the others'
+        answers come back in a :class:`PartialFailure`; any other error, or too many failures, stops the call."""
         if not items:
             return []
+        futures = None if len(items) == 1 else [self._pool.submit(fn, item) for item in items]
+        results: list[R | None] = [None] * len(items)
+        errors: dict[int, BackendError] = {}
+        for i in range(len(items)):
+            try:
+                results[i] = fn(items[0]) if futures is None else futures[i].result()
+            except BackendError as e:
+                if not getattr(e, "per_request", False):
+                    raise
+                errors[i] = e
+        if not errors:
+            return cast(list[R], results)
+        self._check_failure_share()
         if len(items) == 1:
-            return [fn(items[0])]
-        return list(self._pool.map(fn, items))
+            raise errors[0]
+        first = errors[min(errors)]
+        bare = {i: _without_prefix(e.problem.message) for i, e in errors.items()}
+        raise PartialFailure(NAME, results, bare, hint=first.hint)
+
+    def _check_failure_share(self) -> None:
+        u = self.usage
+        if u.failed > self.max_failure_share * max(u.requests, MIN_REQUESTS_FOR_SHARE):
+            raise TooManyFailures(
+                NAME,
+                f"{u.failed} of {u.requests} requests to {self.base_url} failed, more than the allowed share "
+                f"{self.max_failure_share:g}",
+                hint="see the reasons in unlabeled.jsonl; raise max_failure_share to tolerate more, or fix the "
+                "server or the prompts",
+            )
 
     def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        return self._request("POST", path, {**payload, **self.extra_body})
+        self._limiter.wait()
+        try:
+            body = self._request("POST", path, {**payload, **self.extra_body})
+        except BackendError as e:
+            if getattr(e, "per_request", False):
+                self.usage.add_failure()
+            raise
+        self.usage.add_answer(body)
+        fp = body.get("system_fingerprint")
+        if isinstance(fp, str) and fp and self._fingerprint and fp != self._fingerprint:
+            logger.warning(
+                "the server's model fingerprint changed from %s to %s during the run; calls made from now on "
+                "are keyed by the old identity only in this run (a rerun recomputes them)",
+                self._fingerprint,
+                fp,
+            )
+            self._fingerprint = fp
+        return body
 
     def _request(self, method: str, path: str, payload: dict[str, Any] | None) -> dict[str, Any]:
         httpx = self._httpx
@@ -499,17 +591,21 @@ class OpenAIBackend:
                 hint="raise timeout=, lower max_concurrency, or check that the server is not overloaded or stuck",
             )
         if last.status == 429:
-            return BackendError(
-                NAME,
-                f"{url} kept rate-limiting requests (HTTP 429, {tries}): {last.detail}",
-                hint="lower max_concurrency or raise max_retries/backoff",
+            return _per_request(
+                BackendError(
+                    NAME,
+                    f"{url} kept rate-limiting requests (HTTP 429, {tries}): {last.detail}",
+                    hint="lower max_concurrency or requests_per_minute, or raise max_retries/backoff",
+                )
             )
         if last.status is not None:
-            return BackendError(
-                NAME,
-                f"{url} failed with HTTP {last.status} ({tries}): {last.detail}",
-                hint="see the server's log; an out-of-memory error there means shorter prompts or fewer concurrent "
-                "requests (max_concurrency)",
+            return _per_request(
+                BackendError(
+                    NAME,
+                    f"{url} failed with HTTP {last.status} ({tries}): {last.detail}",
+                    hint="see the server's log; an out-of-memory error there means shorter prompts or fewer "
+                    "concurrent requests (max_concurrency)",
+                )
             )
         return BackendError(NAME, f"request to {url} failed ({tries}): {last.detail}")
 
@@ -532,7 +628,9 @@ class OpenAIBackend:
                     hint="pass one of the served names as the model (for `vllm serve PATH` it is PATH unless "
                     "--served-model-name was given)",
                 )
-        return BackendError(NAME, f"{url} rejected the request (HTTP {resp.status_code}): {msg}")
+        err = BackendError(NAME, f"{url} rejected the request (HTTP {resp.status_code}): {msg}")
+        # a refused prompt (content policy, too long, bad characters) fails only itself
+        return _per_request(err) if resp.status_code in (400, 413, 422) else err
 
     def _served_or_none(self) -> list[str] | None:
         try:
@@ -561,8 +659,9 @@ class OpenAIBackend:
         return BackendError(
             NAME,
             f"the server at {self.base_url} returned no logprobs for {where}",
-            hint="scoring needs a server that returns prompt log-probabilities with echo=true (vLLM serve, "
-            "llama.cpp's server); most hosted chat APIs do not, so score with a local backend instead",
+            hint="choice-logprobs judging needs prompt log-probabilities with echo=true (vLLM serve); judge with "
+            "--judge-mode top-logprobs (chat APIs with top_logprobs: OpenAI, vLLM chat, Ollama, llama.cpp) or "
+            "--judge-mode verdict (any chat API)",
         )
 
     # ------------------------------------------------------------------ tokenizer
@@ -575,12 +674,28 @@ class OpenAIBackend:
             raise BackendError(
                 NAME,
                 f"{required_for or 'this call'} needs the model's tokenizer, and none was given",
-                hint="pass tokenizer= (a local folder with the served model's tokenizer, or an rlaif model alias)",
+                hint="pass tokenizer= (a local folder with the served model's tokenizer, or an rlaif model alias); "
+                "a closed hosted model has none: judge it with --judge-mode top-logprobs or verdict",
             )
         with self._lock:
             if self._tokenizer is None:
                 self._tokenizer = _load_tokenizer(spec)
         return self._tokenizer
+
+
+#: below this many requests, the failure share is taken of this many (a run never stops on its first failure)
+MIN_REQUESTS_FOR_SHARE = 20
+
+
+def _per_request(err: BackendError) -> BackendError:
+    """Mark an error as this request's own (a refused prompt), not the server's or the setup's."""
+    err.per_request = True  # type: ignore[attr-defined]
+    return err
+
+
+def _without_prefix(message: str) -> str:
+    prefix = f"[{NAME} backend] "
+    return message[len(prefix) :] if message.startswith(prefix) else message
 
 
 def _json_or_none(resp: Any) -> Any:

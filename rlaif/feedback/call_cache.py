@@ -30,6 +30,7 @@ from rlaif.backends.base import (
     ChatMessage,
     Completion,
     GenerationRequest,
+    PartialFailure,
     ScoreRequest,
     ScoreResult,
     TopLogprobsRequest,
@@ -131,7 +132,10 @@ class CachedBackend:
         self.chunk_size = chunk_size
         self.name = backend.name
         self.model_id = backend.model_id
+        # a hosted model's identity (its name plus a revision or the server's fingerprint) keys every call, so a
+        # changed identity is recomputed, never served from the cache
         self.model_revision = backend.model_revision
+        self.supports_partial_failure = bool(getattr(backend, "supports_partial_failure", False))
 
     def _key(self, kind: str, payload: Any) -> str:
         return call_key(kind, self.model_id, self.model_revision, payload)
@@ -155,17 +159,26 @@ class CachedBackend:
             else:
                 todo.append(i)
                 self.cache.misses += 1
+        errors: dict[int, str] = {}
         for start in range(0, len(todo), self.chunk_size):
             chunk = todo[start : start + self.chunk_size]
-            answers = run([requests[i] for i in chunk])
+            try:
+                answers: list[_R | None] = list(run([requests[i] for i in chunk]))
+            except PartialFailure as e:  # keep (and cache) what was answered; report the rest
+                answers = list(e.results)
+                errors.update({chunk[j]: msg for j, msg in e.errors.items()})
             to_store = []
             for i, answer in zip(chunk, answers, strict=True):
+                if answer is None:
+                    continue
                 results[i] = answer
                 key = keys[i]
                 if key is not None:
                     to_store.append((key, encode(answer)))
             if to_store:
                 self.cache.put_many(kind, to_store)  # committed per chunk: a killed run keeps this work
+        if errors:
+            raise PartialFailure(self.name, results, errors)
         # zip(strict=True) above guarantees every slot was filled
         return cast(list[_R], results)
 

@@ -32,6 +32,7 @@ from rlaif.backends.base import (
     Capabilities,
     ChatMessage,
     GenerationRequest,
+    PartialFailure,
     SamplingParams,
     TopLogprobsRequest,
     backend_capabilities,
@@ -54,6 +55,14 @@ class JudgeCall(Protocol):
     failed: str | None
     logprobs: tuple[float, ...]
     raw: str
+
+
+def call_tolerant(fn: Any, requests: Sequence[Any]) -> tuple[list[Any], dict[int, str]]:
+    """``fn(requests)``, keeping the answers of a partly failed call: (results with None where failed, reasons)."""
+    try:
+        return list(fn(requests)), {}
+    except PartialFailure as e:
+        return list(e.results), dict(e.errors)
 
 
 # -- choosing the mode -----------------------------------------------------------------------------------------
@@ -183,10 +192,10 @@ def run_top_logprobs(critic: Backend, calls: Sequence[JudgeCall], *, top_k: int)
     fn = getattr(critic, "top_logprobs", None)
     if fn is None:  # resolve_judge_mode stops this earlier; a clear error all the same
         raise RlaifError(f"the critic {critic.model_id} has no top_logprobs call", field="judge_mode")
-    results = fn(requests)
-    for c, result in zip(live, results, strict=True):
-        if isinstance(result, Exception) or result is None:
-            c.failed = f"backend error: {result}"
+    results, errors = call_tolerant(fn, requests)
+    for i, (c, result) in enumerate(zip(live, results, strict=True)):
+        if result is None:
+            c.failed = f"backend error: {errors.get(i, 'no answer')}"
             continue
         pair, reason = choice_logprobs_from_top(result.positions, _choices(c), prefilled=result.prefilled)
         if pair is None:
@@ -286,9 +295,12 @@ def run_verdict(
             )
             for c, n in pending
         ]
-        outputs = critic.generate(requests)
+        outputs, errors = call_tolerant(critic.generate, requests)
         retry: list[tuple[JudgeCall, int]] = []
-        for (c, _), completions in zip(pending, outputs, strict=True):
+        for i, ((c, _), completions) in enumerate(zip(pending, outputs, strict=True)):
+            if completions is None:
+                c.failed = f"backend error: {errors.get(i, 'no answer')}"
+                continue
             bad = 0
             for completion in completions:
                 texts[id(c)].append(completion.text)
@@ -301,6 +313,8 @@ def run_verdict(
                 retry.append((c, bad))
         pending = retry
     for c in live:
+        if c.failed is not None:
+            continue
         got = votes[id(c)]
         raw = "\n---\n".join(texts[id(c)])
         c.raw = raw

@@ -34,6 +34,7 @@ from rlaif.backends.base import (
     GenerationRequest,
     SamplingParams,
     ScoreRequest,
+    TooManyFailures,
     backend_capabilities,
 )
 from rlaif.constitution.hashing import constitution_hash
@@ -42,7 +43,7 @@ from rlaif.constitution.sampling import filter_principles, sample_principles
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import BackendError, RlaifError, TemplateError
 from rlaif.feedback.dataset_io import write_rows
-from rlaif.feedback.judge_modes import resolve_judge_mode, run_top_logprobs, run_verdict
+from rlaif.feedback.judge_modes import call_tolerant, resolve_judge_mode, run_top_logprobs, run_verdict
 from rlaif.feedback.pairs import PairingMode, RankBy, make_pairs, rank_by_critic, rank_by_rules
 from rlaif.feedback.provenance import canonical_json, is_conversational, params_json, trl_columns
 from rlaif.feedback.responses import ResponseSet
@@ -206,6 +207,8 @@ def _run_guarded(
     try:
         stage(critic, calls)
     except BackendError as e:
+        if isinstance(e, TooManyFailures):
+            raise
         if not supports_partial_failure(critic) or len(groups) <= 1:
             if supports_partial_failure(critic):
                 for c in calls:
@@ -235,8 +238,13 @@ class _Reason(_Stage):
         live = [c for c in calls if c.failed is None]
         if not live:
             return
-        out = critic.generate([GenerationRequest(c.prompt.text, self.params) for c in live])
-        for c, completions in zip(live, out, strict=True):
+        out, errors = call_tolerant(
+            critic.generate, [GenerationRequest(c.prompt.text, self.params) for c in live]
+        )
+        for i, (c, completions) in enumerate(zip(live, out, strict=True)):
+            if completions is None:
+                c.failed = f"backend error: {errors.get(i, 'no answer')}"
+                continue
             c.reasoning = completions[0].text if completions else ""
             c.score_prompt = c.prompt.after_reasoning(c.reasoning)
 
@@ -247,8 +255,11 @@ class _Score(_Stage):
         if not live:
             return
         requests = [ScoreRequest(prompt=c.score_prompt, continuations=_choices(c.prompt)) for c in live]
-        out = critic.score(requests)
-        for c, result in zip(live, out, strict=True):
+        out, errors = call_tolerant(critic.score, requests)
+        for i, (c, result) in enumerate(zip(live, out, strict=True)):
+            if result is None:
+                c.failed = f"backend error: {errors.get(i, 'no answer')}"
+                continue
             c.logprobs = tuple(result.logprobs)
 
 
