@@ -42,6 +42,16 @@ def _stats_lines(stats: dict[str, Any]) -> list[str]:
             f"| order consistency (judgements) | {_pct(critic['order_consistency'])} |",
             f"| pairs consistent under every principle | {_pct(critic['pairs_order_consistent'])} |",
         ]
+    if stats.get("judge_mode"):
+        lines.append(f"| judge mode | {stats['judge_mode']} |")
+    usage = stats.get("critic_usage")
+    if usage:
+        cost = usage.get("estimated_cost")
+        lines += [
+            f"| critic requests (failed) | {usage['requests']} ({usage['failed_requests']}) |",
+            f"| critic tokens in / out | {usage['input_tokens']} / {usage['output_tokens']} |",
+            f"| estimated critic cost | {'n/a (no prices given)' if cost is None else f'{cost:.4f}'} |",
+        ]
     agreement = stats["rules"]["critic_agreement"]
     lines += [
         f"| rule checks (sampled principles with a rule) | {stats['rules']['checks']} |",

@@ -37,6 +37,7 @@ from rlaif.backends.base import (
     TooManyFailures,
     backend_capabilities,
 )
+from rlaif.backends.http_usage import backend_usage, usage_delta
 from rlaif.constitution.hashing import constitution_hash
 from rlaif.constitution.rules import RuleResult, check_rule
 from rlaif.constitution.sampling import filter_principles, sample_principles
@@ -678,6 +679,7 @@ def label_dataset(
     conversational = is_conversational(p.conversation for p in pairs)
 
     judged: list[JudgedPair | None] = [None] * len(pairs)
+    usage_before = backend_usage(critic)
     if uses_critic and pairs:
         assert critic is not None
         log.info(
@@ -804,6 +806,10 @@ def label_dataset(
         label_source=config.label_source,
         conversational=conversational,
     )
+    stats["judge_mode"] = judge.mode if uses_critic else None
+    usage = usage_delta(usage_before, backend_usage(critic))
+    if usage is not None:  # a served critic: this run's requests, tokens and estimated cost
+        stats["critic_usage"] = usage
     return LabelRun(
         rows=rows,
         unlabeled=unlabeled,

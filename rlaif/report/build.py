@@ -379,6 +379,21 @@ def _labeler(run: RunData) -> _Section:
         ],
         rows,
     )
+    usage_rows = [
+        [
+            f"round {rnd.k}",
+            str(_get(rnd.label_stats, "judge_mode") or "?"),
+            str(u.get("requests", "?")),
+            str(u.get("failed_requests", "?")),
+            f"{u.get('input_tokens', '?')} / {u.get('output_tokens', '?')}",
+            "n/a" if u.get("estimated_cost") is None else f"{float(u['estimated_cost']):.4f}",
+        ]
+        for rnd in run.rounds
+        if isinstance(u := _get(rnd.label_stats, "critic_usage"), dict)
+    ]
+    if usage_rows:
+        s.p("The served critic's requests, tokens and estimated cost in each round's label stage.")
+        s.table(["round", "judge mode", "requests", "failed", "tokens in / out", "estimated cost"], usage_rows)
     if hist_series and edges:
         s.plot(
             histogram_chart(

@@ -1,0 +1,183 @@
+"""Every judge mode against a scripted server per API shape: the modes that can work do, the others fail at once
+naming the mode that would; refused prompts, the failure share, usage and cost, identity in the cache key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rlaif.backends._http_stub import StubServer
+from rlaif.backends._stub_shapes import GOOD, REFUSE, SHAPES, make_shape
+from rlaif.backends.base import ChatMessage, GenerationRequest, SamplingParams, TooManyFailures
+from rlaif.backends.openai_backend import OpenAIBackend
+from rlaif.constitution.schema import Constitution, Principle
+from rlaif.errors import RlaifError
+from rlaif.feedback.call_cache import CachedBackend, CallCache
+from rlaif.feedback.inputs import PromptRow
+from rlaif.feedback.judge_modes import resolve_judge_mode
+from rlaif.feedback.labeler import JudgeConfig, LabelConfig, PairToJudge, judge_pairs_detailed, label_dataset
+from rlaif.feedback.responses import ResponseSet
+from rlaif.feedback.soft_labels import SoftLabel
+from rlaif.prompting import TemplateSet
+
+P = Principle(id="p", compare="Which is better?", critique="c", revision="r")
+CONV = (ChatMessage("user", "Say hello."),)
+
+#: shape -> the judge modes that work with it (no local tokenizer given), best first
+WORKS = {
+    "openai_chat": ["top-logprobs", "verdict"],
+    "no_logprobs": ["verdict"],
+    "ollama": ["top-logprobs", "verdict"],
+    "llamacpp": ["top-logprobs", "verdict"],
+    "vllm": ["top-logprobs", "verdict"],
+}
+
+
+@pytest.fixture
+def templates() -> TemplateSet:
+    return TemplateSet.load()
+
+
+def _server(shape: str, **kw: object) -> StubServer:
+    return StubServer(make_shape(shape, **kw))  # type: ignore[arg-type]
+
+
+def _backend(server: StubServer, **kw: object) -> OpenAIBackend:
+    return OpenAIBackend("stub-model", base_url=server.url, backoff=0.001, max_retries=0, **kw)  # type: ignore[arg-type]
+
+
+def _pairs() -> list[PairToJudge]:
+    return [
+        PairToJudge("x:0-1", CONV, f"Hello, a {GOOD} answer.", "meh", (P,)),
+        PairToJudge("y:0-1", CONV, "meh", f"Hi, a {GOOD} one.", (P,)),
+    ]
+
+
+@pytest.fixture(params=SHAPES)
+def shape(request: pytest.FixtureRequest) -> Iterator[str]:
+    yield request.param
+
+
+def test_every_mode_that_can_work_does_and_the_others_fail_at_once(
+    shape: str, templates: TemplateSet
+) -> None:
+    with _server(shape) as server, _backend(server) as backend:
+        works = WORKS[shape]
+        assert resolve_judge_mode(backend, "auto") == works[0]
+        for mode in ("choice-logprobs", "top-logprobs", "verdict"):
+            config = JudgeConfig(mode=mode, verdict_samples=5, verdict_temperature=1.0)
+            if mode not in works:
+                before = len(server.requests)
+                with pytest.raises(RlaifError, match=f"--judge-mode {works[0]}"):
+                    judge_pairs_detailed(backend, templates, _pairs(), config, progress=False)
+                assert len(server.requests) == before  # failed before any judging request
+                continue
+            judged = judge_pairs_detailed(backend, templates, _pairs(), config, progress=False)
+            first, second = (j.result for j in judged)
+            assert isinstance(first, SoftLabel) and isinstance(second, SoftLabel), (shape, mode, judged)
+            assert first.p > 0.5 > second.p, (shape, mode)
+            if mode == "top-logprobs":
+                # 0.85 renormalised from the two choices' listed probabilities, in both orders
+                assert first.p == pytest.approx(0.85) and second.p == pytest.approx(0.15)
+
+
+def test_top_logprobs_request_shape_with_and_without_prefill(templates: TemplateSet) -> None:
+    for shape, prefilled in (("vllm", True), ("openai_chat", False)):
+        with _server(shape) as server, _backend(server) as backend:
+            judge_pairs_detailed(
+                backend, templates, _pairs()[:1], JudgeConfig(mode="top-logprobs"), progress=False
+            )
+            body = [r.body for r in server.calls("/v1/chat/completions") if r.body.get("top_logprobs") == 20][
+                0
+            ]
+            assert body["logprobs"] is True and body["temperature"] == 0.0
+            if prefilled:
+                assert body["messages"][-1] == {"role": "assistant", "content": "Answer: ("}
+                assert body["continue_final_message"] is True and body["max_tokens"] == 1
+            else:
+                assert body["messages"][-1]["role"] == "user" and body["max_tokens"] == 5
+
+
+def test_generate_loops_requests_when_the_server_ignores_n() -> None:
+    with _server("ollama") as server, _backend(server) as backend:
+        chat = (ChatMessage("user", "Hello"),)
+        [out] = backend.generate([GenerationRequest(chat, SamplingParams(n=3, temperature=1.0, seed=7))])
+        assert len(out) == 3
+        seeds = [r.body.get("seed") for r in server.calls("/v1/chat/completions")]
+        assert seeds == [7, 8, 9]
+
+
+def _sets(n: int, refuse: set[int] = frozenset()) -> list[ResponseSet]:  # type: ignore[assignment]
+    out = []
+    for i in range(n):
+        bad = f" {REFUSE}" if i in refuse else ""
+        out.append(
+            ResponseSet(
+                prompt=PromptRow(f"q{i}", (ChatMessage("user", f"Greet me {i}{bad}."),)),
+                responses=(f"Hello {GOOD} {i}.", f"meh {i}"),
+                finish_reasons=("stop", "stop"),
+                seed=1,
+                policy_model="policy",
+                policy_revision="r",
+            )
+        )
+    return out
+
+
+def test_a_refused_prompt_leaves_its_pair_unlabeled_and_the_run_goes_on(
+    templates: TemplateSet, tmp_path: Path
+) -> None:
+    const = Constitution(name="c", principles=(P,))
+    with _server("openai_chat") as server:
+        backend = _backend(server, input_price_per_mtok=2.0, output_price_per_mtok=8.0)
+        cached = CachedBackend(backend, CallCache(tmp_path / "cache.sqlite"))
+        config = LabelConfig(k=1, judge=JudgeConfig(mode="top-logprobs"), progress=False)
+        run = label_dataset(_sets(6, refuse={2}), const, cached, templates, config)
+        backend.close()
+    assert run.stats["labeled"] == 5 and run.stats["unlabeled"] == 1
+    [u] = [u for u in run.unlabeled if u["status"] == "unlabeled"]
+    assert u["prompt_id"] == "q2" and "content policy" in u["reason"]
+    assert all(r["p_chosen"] == pytest.approx(0.85) for r in run.rows)
+    usage = run.stats["critic_usage"]
+    assert usage["failed_requests"] == 2  # both orders of the refused pair
+    assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0
+    want = (usage["input_tokens"] * 2.0 + usage["output_tokens"] * 8.0) / 1e6
+    assert usage["estimated_cost"] == pytest.approx(want, abs=1e-6)
+    assert run.stats["judge_mode"] == "top-logprobs"
+    assert '"judge_mode":"top-logprobs"' in run.rows[0]["params"]
+
+
+def test_the_run_stops_when_too_many_requests_fail(templates: TemplateSet) -> None:
+    const = Constitution(name="c", principles=(P,))
+    with _server("openai_chat") as server, _backend(server, max_failure_share=0.1) as backend:
+        config = LabelConfig(k=1, judge=JudgeConfig(mode="verdict", verdict_samples=1), progress=False)
+        with pytest.raises(TooManyFailures, match="allowed share"):
+            label_dataset(_sets(8, refuse={0, 1, 2, 3}), const, backend, templates, config)
+
+
+def test_the_served_identity_keys_the_cache(templates: TemplateSet, tmp_path: Path) -> None:
+    cache = CallCache(tmp_path / "cache.sqlite")
+    pairs = _pairs()[:1]
+    config = JudgeConfig(mode="top-logprobs")
+    for fingerprint, computed in (("fp_1", True), ("fp_1", False), ("fp_2", True)):
+        with _server("openai_chat", fingerprint=fingerprint) as server, _backend(server) as backend:
+            cached = CachedBackend(backend, cache)
+            assert cached.model_revision == f"fingerprint:{fingerprint}"
+            judge_pairs_detailed(cached, templates, pairs, config, progress=False)
+            judged_calls = [
+                r for r in server.calls("/v1/chat/completions") if r.body.get("top_logprobs") == 20
+            ]
+            assert bool(judged_calls) is computed, fingerprint
+    # a revision set by the user wins over the fingerprint
+    with _server("openai_chat") as server, _backend(server, model_revision="2024-08-06") as backend:
+        assert backend.model_revision == "2024-08-06"
+
+
+def test_requests_per_minute_spaces_requests() -> None:
+    with _server("openai_chat") as server, _backend(server, requests_per_minute=60000) as backend:
+        assert backend._limiter.interval == pytest.approx(0.001)
+        chat = (ChatMessage("user", "Hello"),)
+        backend.generate([GenerationRequest(chat, SamplingParams(temperature=0.0))] * 3)
+        assert len(server.calls("/v1/chat/completions")) == 3
