@@ -70,20 +70,32 @@ class RunContext:
         """The run's call cache (shared by every stage and round)."""
         return self.run_dir / ".rlaif-cache.sqlite"
 
-    def backend_options(self, *, adapter: Path | None = None) -> dict[str, Any]:
-        """Options for :func:`rlaif.backends.registry.make_backend` (device, dtype, extra options, adapter)."""
+    def backend_options(self, *, adapter: Path | None = None, role: str = "policy") -> dict[str, Any]:
+        """Options for :func:`rlaif.backends.registry.make_backend` of a role's backend (device, dtype, the shared
+        and the role's own options, adapter). An adapter only goes to a local backend: a served model cannot load
+        one, so asking for it there is a clear error rather than a failed request."""
         m = self.pipeline.models
+        spec = self.pipeline.role(role)  # type: ignore[arg-type]
         opts: dict[str, Any] = {}
-        if m.backend == "transformers" and m.device != "auto":
+        if spec.backend == "transformers" and m.device != "auto":
             opts["device"] = m.device
-        if m.backend in ("transformers", "vllm"):
+        if spec.backend in ("transformers", "vllm"):
             if m.dtype != "auto":
                 opts["dtype"] = m.dtype
             if m.trust_remote_code:
                 opts["trust_remote_code"] = True
-        opts.update(m.backend_options)
-        if adapter is not None:
-            opts["adapter"] = str(adapter)
+        opts.update(spec.options)
+        chosen = adapter if adapter is not None else (Path(spec.adapter) if spec.adapter else None)
+        if chosen is not None:
+            if spec.backend not in ("transformers", "vllm", "mock"):
+                raise RlaifError(
+                    f"the {role} runs on the {spec.backend} backend, which cannot load the adapter {chosen}",
+                    field=f"models.{role}",
+                    hint="put this role on a local backend (transformers or vllm), or serve the adapter yourself "
+                    "and name the served model",
+                )
+            if spec.backend != "mock":
+                opts["adapter"] = str(chosen)
         return opts
 
 
@@ -148,9 +160,10 @@ def load_context(
             hint="mark held-out prompts with that split, or set evaluate.enabled=false",
         )
     # models: resolving is quick (local folders, the embedded model, or a hub check) and fails fast
-    for name in {pipeline.models.policy, pipeline.critic_model, pipeline.reward_model_base}:
-        if pipeline.models.backend in ("transformers", "vllm"):
-            resolve_model(name)
+    for role in ("policy", "critic", "reward"):
+        spec = pipeline.role(role)
+        if spec.backend in ("transformers", "vllm"):
+            resolve_model(spec.model)
     run_dir.mkdir(parents=True, exist_ok=True)
     free_gb = shutil.disk_usage(run_dir).free / 1e9
     if free_gb < pipeline.min_free_disk_gb:

@@ -14,6 +14,7 @@ dotted path.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,14 +28,64 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ModelSpec(_Strict):
+    """One role's model on its own backend: ``{backend: openai, model: gpt-4o-mini, options: {base_url: ...}}``.
+
+    A bare string (``critic: smollm2``) is shorthand for ``{model: smollm2}`` on the shared ``models.backend``.
+    """
+
+    model: str = Field(description="model alias, local path, hub id, or the served model name")
+    backend: str | None = Field(default=None, description="this role's backend; null = models.backend")
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="this role's backend options (on top of models.backend_options when the backend is shared)",
+    )
+    adapter: str | None = Field(
+        default=None, description="a peft adapter folder on this role's model (local backends only)"
+    )
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """A role's resolved model: backend, model, options and adapter (see :meth:`Pipeline.role`)."""
+
+    role: str
+    backend: str
+    model: str
+    options: dict[str, Any]
+    adapter: str | None = None
+    own: bool = False  # set by its own spec (not the shared models.backend and options)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What of this role enters a stage's fingerprint beyond the model name and backend (empty by default, so
+        pipelines without role specs keep their fingerprints)."""
+        out: dict[str, Any] = {}
+        if self.own and self.options:
+            out["options"] = {k: v for k, v in sorted(self.options.items()) if k != "api_key"}
+        if self.adapter:
+            out["adapter"] = self.adapter
+        return out
+
+
+def _spec(value: str | ModelSpec | None) -> ModelSpec | None:
+    return ModelSpec(model=value) if isinstance(value, str) else value
+
+
 class Models(_Strict):
     """Which models play which part. Self-alignment (the default): the critic and the reward model's base are the
-    policy's own base model."""
+    policy's own base model. Each role may name its own backend: ``critic: {backend: openai, model: ...}``."""
 
-    policy: str = Field(
-        default="smollm2", description="base model of the policy (alias, local path or hub id)"
+    policy: str | ModelSpec = Field(
+        default="smollm2", description="base model of the policy (alias, local path or hub id), or a spec"
     )
-    critic: str | None = Field(default=None, description="critic model; null = the policy's base model")
+    critic: str | ModelSpec | None = Field(
+        default=None,
+        description="critic model or spec; null = the policy's base model on the policy's backend",
+    )
+    reward: str | ModelSpec | None = Field(
+        default=None,
+        description="reward model base or spec; null = reward_base, else the policy's base model",
+    )
     reward_base: str | None = Field(
         default=None, description="reward model base; null = the policy's base model"
     )
@@ -90,6 +141,14 @@ class LabelStage(_Strict):
     min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
     min_choice_mass: float = Field(default=0.0, ge=0.0, le=1.0)
     batch_pairs: int = Field(default=32, ge=1)
+    judge_mode: Literal["auto", "choice-logprobs", "top-logprobs", "verdict"] = Field(
+        default="auto", description="how the critic gives its judgement; auto = the best its backend supports"
+    )
+    top_logprobs: int = Field(default=20, ge=1, description="top tokens asked for in top-logprobs mode")
+    verdict_samples: int = Field(
+        default=5, ge=1, description="written verdicts sampled per prompt (verdict mode)"
+    )
+    verdict_temperature: float = Field(default=1.0, ge=0.0, description="their sampling temperature")
 
 
 class ReviseStage(_Strict):
@@ -211,14 +270,38 @@ class Pipeline(_Strict):
         return [v] if isinstance(v, str) else v
 
     @property
+    def policy_model(self) -> str:
+        """The policy's base model name."""
+        return self.role("policy").model
+
+    @property
     def critic_model(self) -> str:
         """The critic's model name."""
-        return self.models.critic or self.models.policy
+        return self.role("critic").model
 
     @property
     def reward_model_base(self) -> str:
         """The reward model's base model name."""
-        return self.models.reward_base or self.models.policy
+        return self.role("reward").model
+
+    def role(self, name: Literal["policy", "critic", "reward"]) -> RoleSpec:
+        """The resolved model of a role: its own spec, else (critic, reward) the policy's model and backend."""
+        m = self.models
+        policy = _spec(m.policy)
+        assert policy is not None
+        spec: ModelSpec
+        if name == "policy":
+            spec = policy
+        elif name == "critic":
+            # null = self-alignment: the policy's base model on the policy's backend, never the policy's adapter
+            spec = _spec(m.critic) or policy.model_copy(update={"adapter": None})
+        else:
+            spec = _spec(m.reward) or ModelSpec(model=m.reward_base or policy.model)
+        backend = spec.backend or m.backend
+        shared = backend == m.backend
+        options = {**(m.backend_options if shared else {}), **spec.options}
+        own = spec.backend is not None or bool(spec.options)
+        return RoleSpec(name, backend, spec.model, options, spec.adapter, own)
 
 
 def resolve_data_path(name: str, *, pipeline_dir: Path | None) -> Path:

@@ -70,23 +70,29 @@ def ray_options(pipeline: Any) -> Any:
     )
 
 
-def model_engine(ctx: RunContext, model: str, adapter: Path | None) -> Any:
+def model_engine(ctx: RunContext, model: str, adapter: Path | None, role: str = "policy") -> Any:
     """The engine of the generate and label stages: a cached local backend, or (``executor: ray``) a Ray actor
     pool whose workers each build that backend. Both give the same outputs, so the executor is not part of any
     stage's fingerprint."""
     pl = ctx.pipeline
-    options = ctx.backend_options(adapter=adapter)
+    backend = pl.role(role).backend  # type: ignore[arg-type]
+    options = ctx.backend_options(adapter=adapter, role=role)
     if pl.executor == "ray":
         from rlaif.scale import BackendSpec, RayBackendPool
 
-        pool = RayBackendPool(
-            BackendSpec(pl.models.backend, model, options, str(ctx.cache_path)), ray_options(pl)
-        )
+        pool = RayBackendPool(BackendSpec(backend, model, options, str(ctx.cache_path)), ray_options(pl))
         pool.open()
         return pool
     from rlaif.feedback.call_cache import open_backend
 
-    return open_backend(pl.models.backend, model, options=options, cache=ctx.cache_path)
+    return open_backend(backend, model, options=options, cache=ctx.cache_path)
+
+
+def _role_config(ctx: RunContext, role: str) -> dict[str, Any]:
+    """A role's backend and (only when set) its own options and adapter, for a stage's fingerprint."""
+    spec = ctx.pipeline.role(role)  # type: ignore[arg-type]
+    extra = spec.fingerprint()
+    return {"backend": spec.backend, **({f"{role}_spec": extra} if extra else {})}
 
 
 def _prompts_hash(rows: list[Any]) -> str:
@@ -117,8 +123,8 @@ def generate_stage(ctx: RunContext, k: int) -> Stage:
     pl = ctx.pipeline
     adapter = policy_adapter(ctx, k - 1)
     config = {
-        "model": pl.models.policy,
-        "backend": pl.models.backend,
+        "model": pl.policy_model,
+        **_role_config(ctx, "policy"),
         **pl.generate.model_dump(),
         "seed": pl.seed + k,
     }
@@ -137,7 +143,7 @@ def generate_stage(ctx: RunContext, k: int) -> Stage:
             batch_prompts=g.batch_prompts,
             progress=ctx.progress,
         )
-        engine = model_engine(ctx, pl.models.policy, adapter)
+        engine = model_engine(ctx, pl.policy_model, adapter, "policy")
         try:
             sets = generate_responses(engine, ctx.train_prompts, gen)
         finally:
@@ -155,14 +161,47 @@ def generate_stage(ctx: RunContext, k: int) -> Stage:
     )
 
 
+def _role_fingerprints(ctx: RunContext, critic_role: str) -> dict[str, Any]:
+    """Both roles' own specs (only when set), for the revise stage's fingerprint."""
+    out: dict[str, Any] = {}
+    for role in ("policy", critic_role):
+        extra = ctx.pipeline.role(role).fingerprint()  # type: ignore[arg-type]
+        if extra:
+            out[f"{role}_spec"] = extra
+    critic_backend = ctx.pipeline.role(critic_role).backend  # type: ignore[arg-type]
+    if critic_backend != ctx.pipeline.models.backend:
+        out["critic_backend"] = critic_backend
+    return out
+
+
+#: label fields added after pipelines were first fingerprinted: left out while at their defaults, so old runs
+#: resume without relabelling
+_NEW_LABEL_FIELDS = {
+    "judge_mode": "auto",
+    "top_logprobs": 20,
+    "verdict_samples": 5,
+    "verdict_temperature": 1.0,
+}
+
+
+def _label_fields(label: Any) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in label.model_dump().items()
+        if not (k in _NEW_LABEL_FIELDS and v == _NEW_LABEL_FIELDS[k])
+    }
+
+
 # -- label -----------------------------------------------------------------------------------------------------
 
 
-def _critic(ctx: RunContext, k: int) -> tuple[str, Path | None]:
+def _critic(ctx: RunContext, k: int) -> tuple[str, Path | None, str]:
+    """The critic's model, adapter and role: the current policy (on the policy's backend) when self-rewarding,
+    else the critic role's own model and backend (a policy adapter never goes to it)."""
     pl = ctx.pipeline
     if pl.self_rewarding:
-        return pl.models.policy, policy_adapter(ctx, k - 1)
-    return pl.critic_model, None
+        return pl.policy_model, policy_adapter(ctx, k - 1), "policy"
+    return pl.critic_model, None, "critic"
 
 
 def label_stage(ctx: RunContext, k: int) -> Stage:
@@ -170,11 +209,16 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
     from rlaif.constitution import constitution_hash
 
     pl = ctx.pipeline
-    critic, critic_adapter = _critic(ctx, k)
+    critic, critic_adapter, critic_role = _critic(ctx, k)
     responses = _prev_output(ctx, k, "generate", "responses")
     older = [p for j in range(1, k) if (p := _prev_output(ctx, j, "generate", "responses")) is not None]
     relabel = pl.refresh.pairs == "accumulate" and pl.refresh.relabel
-    config = {"critic": critic, "backend": pl.models.backend, **pl.label.model_dump(), "seed": pl.seed + k}
+    config = {
+        "critic": critic,
+        **_role_config(ctx, critic_role),
+        **_label_fields(pl.label),
+        "seed": pl.seed + k,
+    }
     inputs = {
         "responses": _hash_opt(responses),
         "constitution": constitution_hash(ctx.constitution),
@@ -210,6 +254,10 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
                 cot_max_new_tokens=lb.cot_max_new_tokens,
                 min_choice_mass=lb.min_choice_mass,
                 seed=pl.seed + k,
+                mode=lb.judge_mode,
+                top_logprobs=lb.top_logprobs,
+                verdict_samples=lb.verdict_samples,
+                verdict_temperature=lb.verdict_temperature,
             ),
             min_confidence=lb.min_confidence,
             label_source=lb.label_source,
@@ -219,7 +267,7 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
         needs_critic = lb.label_source != "rules" or (
             lb.pairing == "best_worst" and lb.best_worst_by == "critic"
         )
-        engine = model_engine(ctx, critic, critic_adapter) if needs_critic else None
+        engine = model_engine(ctx, critic, critic_adapter, critic_role) if needs_critic else None
         try:
             run_ = label_dataset(sets, ctx.constitution, engine, ctx.template_set(), config_obj)
         finally:
@@ -269,10 +317,16 @@ def revise_stage(ctx: RunContext, k: int) -> Stage:
     from rlaif.constitution import constitution_hash
 
     pl = ctx.pipeline
-    critic, critic_adapter = _critic(ctx, k)
+    critic, critic_adapter, critic_role = _critic(ctx, k)
     adapter = policy_adapter(ctx, k - 1)
     responses = _prev_output(ctx, k, "generate", "responses")
-    config = {"critic": critic, "policy": pl.models.policy, **pl.revise.model_dump(), "seed": pl.seed + k}
+    config = {
+        "critic": critic,
+        "policy": pl.policy_model,
+        **_role_fingerprints(ctx, critic_role),
+        **pl.revise.model_dump(),
+        "seed": pl.seed + k,
+    }
     inputs = {
         "responses": _hash_opt(responses),
         "constitution": constitution_hash(ctx.constitution),
@@ -288,14 +342,24 @@ def revise_stage(ctx: RunContext, k: int) -> Stage:
 
         assert responses is not None
         rv = pl.revise
+        policy_spec, critic_spec = pl.role("policy"), pl.role(critic_role)  # type: ignore[arg-type]
         policy_engine = open_backend(
-            pl.models.backend, pl.models.policy, options=ctx.backend_options(adapter=adapter)
+            policy_spec.backend, pl.policy_model, options=ctx.backend_options(adapter=adapter)
         )
-        same = critic == pl.models.policy and critic_adapter == adapter
+        same = (
+            critic == pl.policy_model
+            and critic_adapter == adapter
+            and critic_spec.backend == policy_spec.backend
+            and critic_spec.options == policy_spec.options
+        )
         critic_engine = (
             policy_engine
             if same
-            else open_backend(pl.models.backend, critic, options=ctx.backend_options(adapter=critic_adapter))
+            else open_backend(
+                critic_spec.backend,
+                critic,
+                options=ctx.backend_options(adapter=critic_adapter, role=critic_role),
+            )
         )
         try:
             run_ = revise(
@@ -385,7 +449,7 @@ def dpo_config(
 
     pl = ctx.pipeline
     owned = {
-        "model": pl.models.policy,
+        "model": pl.policy_model,
         "labels": labels,
         "output_dir": output_dir,
         "init_adapter": init,
@@ -413,7 +477,7 @@ def ppo_config(
         else:
             section["reward"] = {"rules": {"constitution": const}}
     owned = {
-        "model": pl.models.policy,
+        "model": pl.policy_model,
         "prompts": str(inputs_dir / TRAIN_PROMPTS),
         "prompt_split": None,
         "output_dir": str(output_dir),
@@ -431,7 +495,7 @@ def policy_stage(ctx: RunContext, k: int, inputs_dir: Path) -> Stage:
     reward = _prev_output(ctx, k, "reward", "model")
     sft = _prev_output(ctx, k, "revise", "sft")
     section = {"dpo": pl.policy.dpo, "ppo": pl.policy.ppo, "sft": pl.policy.sft}.get(method, {})
-    config = {"method": method, "model": pl.models.policy, "settings": section, "seed": pl.seed}
+    config = {"method": method, "model": pl.policy_model, "settings": section, "seed": pl.seed}
     inputs = {"init": _hash_opt(init), "prompts": _prompts_hash(ctx.train_prompts)}
     if method == "dpo":
         inputs["labels"] = _hash_opt(labels)
@@ -473,7 +537,7 @@ def sft_baseline_stage(ctx: RunContext, k: int) -> Stage:
     """Fine-tune the base model on all rounds' revisions so far (plain distillation, the baseline RLAIF must beat)."""
     pl = ctx.pipeline
     sfts = [p for j in range(1, k + 1) if (p := _prev_output(ctx, j, "revise", "sft")) is not None]
-    config = {"model": pl.models.policy, "settings": pl.policy.sft, "seed": pl.seed}
+    config = {"model": pl.policy_model, "settings": pl.policy.sft, "seed": pl.seed}
     inputs = {"sft": hash_value([hash_path(p) for p in sfts])}
 
     def run(folder: Path) -> StageResult:
@@ -509,13 +573,13 @@ def eval_config(ctx: RunContext, inputs_dir: Path, *, baseline: Path | None) -> 
         "prompts": inputs_dir / HELDOUT_PROMPTS,
         "split": None,
         "constitution": inputs_dir / CONSTITUTION_FILE,
-        "model": pl.models.policy,
+        "model": pl.policy_model,
         "baseline": str(baseline) if baseline is not None else "base",
         "critic": pl.critic_model,
-        "backend": pl.models.backend,
+        "backend": pl.role("policy").backend,
         "backend_options": ctx.backend_options(),
-        "critic_backend": pl.models.backend,
-        "critic_backend_options": ctx.backend_options(),
+        "critic_backend": pl.role("critic").backend,
+        "critic_backend_options": ctx.backend_options(role="critic"),
         "seed": pl.seed,
     }
     return PolicyEvalConfig.model_validate({**_with_templates(ctx, pl.evaluate.settings), **owned})

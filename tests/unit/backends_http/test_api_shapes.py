@@ -89,9 +89,9 @@ def test_top_logprobs_request_shape_with_and_without_prefill(templates: Template
             judge_pairs_detailed(
                 backend, templates, _pairs()[:1], JudgeConfig(mode="top-logprobs"), progress=False
             )
-            body = [r.body for r in server.calls("/v1/chat/completions") if r.body.get("top_logprobs") == 20][
-                0
-            ]
+            body = next(
+                r.body for r in server.calls("/v1/chat/completions") if r.body.get("top_logprobs") == 20
+            )
             assert body["logprobs"] is True and body["temperature"] == 0.0
             if prefilled:
                 assert body["messages"][-1] == {"role": "assistant", "content": "Answer: ("}
