@@ -26,6 +26,22 @@ BackendOptionOpt = Annotated[
         help="key=value passed to the backend (repeat), e.g. batch_size=16 or base_url=http://127.0.0.1:8000/v1.",
     ),
 ]
+JudgeModeOpt = Annotated[
+    str,
+    typer.Option(
+        "--judge-mode",
+        help="How the critic judges: auto (the best its backend supports), choice-logprobs, top-logprobs or "
+        "verdict (docs/backends.md).",
+    ),
+]
+PriceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--price",
+        help="Prices per million input and output tokens of a served critic, IN,OUT (e.g. 0.15,0.6): the "
+        "estimated cost goes into the stats, the card and the report.",
+    ),
+]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1 (local backends).")]
 DtypeOpt = Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16, float16 (local backends).")]
 CacheOpt = Annotated[
@@ -76,6 +92,21 @@ def parse_backend_options(
         except json.JSONDecodeError:
             options[key.strip()] = value
     return options
+
+
+def parse_price(text: str | None) -> dict[str, float]:
+    """``--price IN,OUT`` → the backend options ``input_price_per_mtok`` / ``output_price_per_mtok``."""
+    if text is None:
+        return {}
+    try:
+        pin, pout = (float(x) for x in text.split(","))
+    except ValueError:
+        raise RlaifError(
+            f"bad --price {text!r}", field="--price", hint="write IN,OUT per million tokens, e.g. 0.15,0.6"
+        ) from None
+    if pin < 0 or pout < 0:
+        raise RlaifError("prices must be >= 0", field="--price")
+    return {"input_price_per_mtok": pin, "output_price_per_mtok": pout}
 
 
 def cache_path(out: Path, cache: Path | None, no_cache: bool) -> Path | None:

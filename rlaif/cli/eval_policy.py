@@ -139,6 +139,16 @@ def command(
     critic_backend: Annotated[
         str, typer.Option("--critic-backend", help="Backend of the critic.")
     ] = "transformers",
+    critic_backend_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--critic-backend-option",
+            help="key=value for the critic's backend (repeat), e.g. base_url=... or input_price_per_mtok=0.15.",
+        ),
+    ] = None,
+    judge_mode: Annotated[
+        str, typer.Option("--judge-mode", help="auto, choice-logprobs, top-logprobs or verdict.")
+    ] = "auto",
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     templates: TemplatesOpt = None,
@@ -150,7 +160,9 @@ def command(
     from rlaif.evals.policy_eval import PolicyEvalConfig, evaluate_policy
 
     options = parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend)
-    critic_options = parse_backend_options(None, device=device, dtype=dtype, backend=critic_backend)
+    critic_options = parse_backend_options(
+        critic_backend_option, device=device, dtype=dtype, backend=critic_backend
+    )
     config = PolicyEvalConfig(
         prompts=prompts,
         split=None if all_splits else split,
@@ -165,6 +177,7 @@ def command(
         backend_options=options,
         critic_backend=critic_backend,
         critic_backend_options=critic_options,
+        judge_mode=judge_mode,
         templates=templates,
         max_new_tokens=max_new_tokens,
         temperature=temperature,

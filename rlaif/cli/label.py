@@ -26,11 +26,14 @@ from rlaif.cli._common import (
     DtypeOpt,
     ExecutorOpt,
     GpusPerWorkerOpt,
+    JudgeModeOpt,
     NoCacheOpt,
+    PriceOpt,
     ProgressOpt,
     WorkersOpt,
     cache_path,
     parse_backend_options,
+    parse_price,
     ray_options,
     write_run_record,
 )
@@ -100,6 +103,18 @@ def command(
     ] = 32,
     backend: BackendOpt = "transformers",
     backend_option: BackendOptionOpt = None,
+    judge_mode: JudgeModeOpt = "auto",
+    top_logprobs: Annotated[
+        int,
+        typer.Option("--top-logprobs", help="Top tokens asked for in top-logprobs mode (chat APIs: <= 20)."),
+    ] = 20,
+    verdict_samples: Annotated[
+        int, typer.Option("--verdict-samples", help="Written verdicts sampled per prompt in verdict mode.")
+    ] = 5,
+    verdict_temperature: Annotated[
+        float, typer.Option("--verdict-temperature", help="Their sampling temperature.")
+    ] = 1.0,
+    price: PriceOpt = None,
     cache: CacheOpt = None,
     no_cache: NoCacheOpt = False,
     push_to_hub: Annotated[
@@ -146,6 +161,10 @@ def command(
             both_orders=not one_order,
             min_choice_mass=min_choice_mass,
             seed=seed,
+            mode=judge_mode,
+            top_logprobs=top_logprobs,
+            verdict_samples=verdict_samples,
+            verdict_temperature=verdict_temperature,
         ),
         min_confidence=min_confidence,
         label_source=label_source,  # type: ignore[arg-type]  # validated by LabelConfig
@@ -163,7 +182,10 @@ def command(
         check_hub_reachable()
     needs_critic = label_source != "rules" or (pairing == "best_worst" and best_worst_by == "critic")
     cache_file = cache_path(out, cache, no_cache)
-    options = parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend)
+    options = {
+        **parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend),
+        **parse_price(price),
+    }
     on_ray = ray_options(
         executor,
         address=address,
@@ -220,6 +242,14 @@ def _summary(run: Any, path: Path, cached: Any, elapsed: float) -> None:
         table.add_row(f"  {reason}", str(count))
     if s["mean_p_chosen"] is not None:
         table.add_row("mean p_chosen", f"{s['mean_p_chosen']:.3f}")
+    if s.get("judge_mode"):
+        table.add_row("judge mode", str(s["judge_mode"]))
+    usage = s.get("critic_usage")
+    if usage:
+        table.add_row("critic requests (failed)", f"{usage['requests']} ({usage['failed_requests']})")
+        table.add_row("critic tokens in / out", f"{usage['input_tokens']} / {usage['output_tokens']}")
+        cost = usage.get("estimated_cost")
+        table.add_row("estimated critic cost", "n/a (give --price)" if cost is None else f"{cost:.4f}")
     if s["critic"]:
         table.add_row("position-bias rate", f"{100 * s['critic']['position_bias_rate']:.1f}%")
         table.add_row("order consistency", f"{100 * s['critic']['order_consistency']:.1f}%")

@@ -22,6 +22,7 @@ from rlaif.cli._common import (
     CacheOpt,
     DeviceOpt,
     DtypeOpt,
+    JudgeModeOpt,
     NoCacheOpt,
     TemplatesOpt,
     parse_backend_options,
@@ -109,6 +110,15 @@ def command(
     no_cache: NoCacheOpt = False,
     backend: BackendOpt = "transformers",
     backend_option: BackendOptionOpt = None,
+    critic_backend: Annotated[
+        str | None,
+        typer.Option("--critic-backend", help="The critic's own backend [default: --backend]; e.g. openai."),
+    ] = None,
+    critic_backend_option: Annotated[
+        list[str] | None,
+        typer.Option("--critic-backend-option", help="key=value for the critic's backend (repeat)."),
+    ] = None,
+    judge_mode: JudgeModeOpt = "auto",
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     templates: TemplatesOpt = None,
@@ -138,6 +148,15 @@ def command(
         principle_tags=tuple(tag) if tag else None,
         seed=seed,
         cache=str(cache) if cache is not None and not no_cache else None,
+        judge_mode=judge_mode,
+    )
+    options = parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend)
+    critic_options = (
+        parse_backend_options(critic_backend_option, device=device, dtype=dtype, backend=critic_backend)
+        if critic_backend is not None and critic_backend != backend
+        else {**options, **parse_backend_options(critic_backend_option, backend=critic_backend or backend)}
+        if critic_backend_option
+        else None
     )
     job = ReviseJob(
         constitution=constitution,
@@ -147,7 +166,9 @@ def command(
         policy=policy,
         critic=critic,
         backend=backend,
-        backend_options=parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend),
+        backend_options=options,
+        critic_backend=critic_backend,
+        critic_backend_options=critic_options,
         templates=templates,
         use_cache=not no_cache,
         skip_bad_rows=skip_bad_rows,

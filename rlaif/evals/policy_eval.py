@@ -116,6 +116,10 @@ class PolicyEvalConfig(BaseModel):
         default=None, description="Template folder searched before the shipped prompts/."
     )
     judge_template: str = Field(default="compare", description="The scored comparison template.")
+    judge_mode: str = Field(
+        default="auto",
+        description="How the critic judges: auto, choice-logprobs, top-logprobs or verdict (docs/backends.md).",
+    )
     chain_of_thought: bool = Field(
         default=False,
         description="The critic reasons first (template compare_cot), then is scored (clamped).",
@@ -499,6 +503,7 @@ def evaluate_policy(
             chain_of_thought=config.chain_of_thought,
             min_choice_mass=config.min_choice_mass,
             seed=config.seed,
+            mode=config.judge_mode,
         )
         pairs = [
             PairToCompare(p.id, p.conversation, a, b)

@@ -96,6 +96,8 @@ class ReviseConfig:
         response_index: which of each prompt's responses to revise when reading a responses dataset.
         min_choice_mass: the critic's judgement of revision vs original is Unlabeled below this choice mass.
         principle_tags: sample only principles carrying one of these tags (None: all).
+        judge_mode: how the critic judges revision vs original (``auto``, ``choice-logprobs``, ``top-logprobs``,
+            ``verdict``; see :mod:`rlaif.feedback.judge_modes`).
         seed: drives principle sampling and sampled generation.
         cache: SQLite call cache path; when set, both backends are wrapped in a CachedBackend.
     """
@@ -120,6 +122,7 @@ class ReviseConfig:
     principle_tags: tuple[str, ...] | None = None
     seed: int = 0
     cache: str | None = None
+    judge_mode: str = "auto"
 
     def __post_init__(self) -> None:
         if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
@@ -154,12 +157,17 @@ class ReviseConfig:
             both_orders=True,
             min_choice_mass=self.min_choice_mass,
             seed=self.seed,
+            mode=self.judge_mode,
         )
 
     def params(self) -> dict[str, Any]:
         """The configuration as recorded on every row (the cache path is where, not what: left out)."""
         out = asdict(self)
         out.pop("cache")
+        if (
+            out["judge_mode"] == "auto"
+        ):  # recorded when chosen, so rows written before modes existed still match
+            out.pop("judge_mode")
         if out["principle_tags"] is not None:
             out["principle_tags"] = list(out["principle_tags"])
         return out
@@ -867,6 +875,8 @@ class ReviseJob:
     critic: str = "smollm2"
     backend: str = "transformers"
     backend_options: Mapping[str, Any] = field(default_factory=dict)
+    critic_backend: str | None = None  # None: the policy's backend
+    critic_backend_options: Mapping[str, Any] | None = None  # None: backend_options (same backend)
     templates: Path | None = None
     use_cache: bool = True
     skip_bad_rows: bool = False
@@ -875,15 +885,24 @@ class ReviseJob:
 
 
 def open_backends(
-    policy: str, critic: str, backend: str, options: Mapping[str, Any]
+    policy: str,
+    critic: str,
+    backend: str,
+    options: Mapping[str, Any],
+    *,
+    critic_backend: str | None = None,
+    critic_options: Mapping[str, Any] | None = None,
 ) -> tuple[Backend, Backend]:
-    """The policy and critic backends (models resolved first: fail fast); one shared object when both are the same."""
+    """The policy (reviser) and critic backends, each on its own backend when ``critic_backend`` is given (models
+    resolved first: fail fast); one shared object when both are the same model on the same backend."""
     from rlaif.feedback.call_cache import open_backend
 
+    c_backend = critic_backend or backend
+    c_options = dict(critic_options) if critic_options is not None else dict(options)
     policy_backend = open_backend(backend, policy, options=dict(options))
-    if critic == policy:
+    if critic == policy and c_backend == backend and c_options == dict(options):
         return policy_backend, policy_backend
-    return policy_backend, open_backend(backend, critic, options=dict(options))
+    return policy_backend, open_backend(c_backend, critic, options=c_options)
 
 
 def run_revise_job(job: ReviseJob) -> tuple[ReviseRun, Path, Path]:
@@ -927,7 +946,14 @@ def run_revise_job(job: ReviseJob) -> tuple[ReviseRun, Path, Path]:
         config.rounds,
         config.accept,
     )
-    policy, critic = open_backends(job.policy, job.critic, job.backend, job.backend_options)
+    policy, critic = open_backends(
+        job.policy,
+        job.critic,
+        job.backend,
+        job.backend_options,
+        critic_backend=job.critic_backend,
+        critic_options=job.critic_backend_options,
+    )
     try:
         run = revise(policy, critic, inputs, constitution, templates, config)
     finally:

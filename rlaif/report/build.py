@@ -393,7 +393,9 @@ def _labeler(run: RunData) -> _Section:
     ]
     if usage_rows:
         s.p("The served critic's requests, tokens and estimated cost in each round's label stage.")
-        s.table(["round", "judge mode", "requests", "failed", "tokens in / out", "estimated cost"], usage_rows)
+        s.table(
+            ["round", "judge mode", "requests", "failed", "tokens in / out", "estimated cost"], usage_rows
+        )
     if hist_series and edges:
         s.plot(
             histogram_chart(
