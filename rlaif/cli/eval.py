@@ -189,6 +189,12 @@ def agreement(
         bool, typer.Option("--skip-bad-rows", help="Skip malformed rows (logged) instead of stopping.")
     ] = False,
     resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples.")] = 2000,
+    judge_mode: Annotated[
+        str,
+        typer.Option(
+            "--judge-mode", help="auto, choice-logprobs, top-logprobs or verdict (as you will label)."
+        ),
+    ] = "auto",
 ) -> None:
     """How often does the AI critic agree with human preference labels? Accuracy with a 95% interval, position
     bias, order consistency, calibration, per principle; report written to --out."""
@@ -203,6 +209,7 @@ def agreement(
         ties="half" if ties is Ties.half else "wrong",
         seed=seed,
         bootstrap_resamples=resamples,
+        judge_mode=judge_mode,
     )
     run = AgreementRun(
         human=human,

@@ -103,6 +103,7 @@ class AgreementConfig:
     bootstrap_resamples: int = 2000
     confidence: float = 0.95
     calibration_bins: int = 10
+    judge_mode: str = "auto"  # see rlaif.feedback.judge_modes: check the critic in the mode it will label in
 
     def __post_init__(self) -> None:
         if not self.all_principles and self.k < 1:
@@ -129,6 +130,7 @@ class AgreementConfig:
             both_orders=True,
             min_choice_mass=self.min_choice_mass,
             seed=self.seed,
+            mode=self.judge_mode,
         )
 
 
