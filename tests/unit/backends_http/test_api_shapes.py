@@ -181,3 +181,41 @@ def test_requests_per_minute_spaces_requests() -> None:
         chat = (ChatMessage("user", "Hello"),)
         backend.generate([GenerationRequest(chat, SamplingParams(temperature=0.0))] * 3)
         assert len(server.calls("/v1/chat/completions")) == 3
+
+
+def test_revise_with_the_critic_on_its_own_served_backend(tmp_path: Path) -> None:
+    import json
+
+    from rlaif.feedback.revise import ReviseConfig, ReviseJob, run_revise_job
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(
+        "".join(json.dumps({"id": f"q{i}", "prompt": f"Say hello {i}."}) + "\n" for i in range(2))
+    )
+    with _server("openai_chat") as server:
+        job = ReviseJob(
+            constitution=Path("principles/style.yaml"),
+            out=tmp_path / "out",
+            prompts=prompts,
+            policy="policy",
+            critic="stub-model",
+            backend="mock",
+            critic_backend="openai",
+            critic_backend_options={"base_url": server.url, "max_retries": 0},
+            use_cache=False,
+            config=ReviseConfig(
+                judge_mode="top-logprobs", few_shot=False, drop_truncated=False, revision_max_new_tokens=16
+            ),
+        )
+        run, _, _ = run_revise_job(job)
+        # critiques and the revision-vs-original judgement went to the served critic; the policy stayed local
+        assert server.calls("/v1/chat/completions")
+        # /completions only saw the one-token capability probe (it answers 404 here)
+        assert [r.body["prompt"] for r in server.calls("/v1/completions")] == ["Hello there"]
+    assert len(run.sft_rows) == 2
+    # the revision (shown first in order ab) holds no GOOD, nor does the original: the scripted critic says 0.5
+    assert [json.loads(r["params"])["judge_mode"] for r in run.pair_rows] in (
+        [],
+        ["top-logprobs"] * len(run.pair_rows),
+    )
+    assert all(rec.label is not None and rec.label.p == pytest.approx(0.5) for rec in run.records)
