@@ -40,7 +40,7 @@ def test_modes_agree_on_the_embedded_critic(embedded_model_dir: Path) -> None:
     from rlaif.backends.transformers_backend import TransformersBackend
 
     templates = TemplateSet.load()
-    pairs = _pairs(16)
+    pairs = _pairs(8)
     critic = TransformersBackend(str(embedded_model_dir), device="cpu", dtype="float32")
     try:
         by_score = judge_pairs_detailed(
@@ -53,7 +53,7 @@ def test_modes_agree_on_the_embedded_critic(embedded_model_dir: Path) -> None:
             critic,
             templates,
             pairs,
-            JudgeConfig(mode="verdict", verdict_samples=5, verdict_temperature=0.7, verdict_max_new_tokens=8),
+            JudgeConfig(mode="verdict", verdict_samples=3, verdict_temperature=0.7, verdict_max_new_tokens=8),
             progress=False,
         )
     finally:
