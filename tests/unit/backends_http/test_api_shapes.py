@@ -219,3 +219,27 @@ def test_revise_with_the_critic_on_its_own_served_backend(tmp_path: Path) -> Non
         ["top-logprobs"] * len(run.pair_rows),
     )
     assert all(rec.label is not None and rec.label.p == pytest.approx(0.5) for rec in run.records)
+
+
+def test_label_cli_with_a_hosted_judge(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from rlaif.cli.main import main
+    from rlaif.feedback.responses import write_responses
+
+    write_responses(tmp_path / "responses", _sets(3))
+    with _server("no_logprobs") as server:
+        args = [
+            "label", "-r", tmp_path / "responses", "-c", "principles/hhh.yaml", "-k", "1", "-o", tmp_path / "labels",
+            "--critic", "stub-model", "--backend", "openai", "--backend-option", f"base_url={server.url}",
+            "--backend-option", "max_retries=0", "--price", "1,2", "--no-progress",
+        ]  # fmt: skip
+        assert main([str(a) for a in args]) == 0
+        # choice-logprobs cannot work on a chat API without logprobs: it fails at once, naming verdict
+        assert main([str(a) for a in [*args[:-1], "--judge-mode", "choice-logprobs", "--no-progress"]]) == 1
+    err = capsys.readouterr().err
+    assert "--judge-mode verdict" in err
+    stats = json.loads((tmp_path / "labels" / "stats.json").read_text())
+    assert stats["judge_mode"] == "verdict" and stats["labeled"] == 3
+    assert stats["critic_usage"]["estimated_cost"] > 0
+    assert "estimated critic cost" in (tmp_path / "labels" / "README.md").read_text()
