@@ -212,7 +212,7 @@ def parse_verdict(text: str, choices: tuple[str, str] = ("A", "B")) -> int | Non
 
     Read in this order: a JSON object ``{"winner": ...}``; the last choice marker ``(A)``/``(B)``; a phrase naming
     the better response ("Response B is better", "the better response is A", "Winner: A", "Answer: B"); a sole
-    "Response X"; a bare choice as the whole answer.
+    "Response X"; a bare choice as the answer's first line.
     """
     keys = [_norm(c) for c in choices]
 
@@ -249,8 +249,8 @@ def parse_verdict(text: str, choices: tuple[str, str] = ("A", "B")) -> int | Non
     named = {m.upper() for m in re.findall(rf"\bresponse\s+({alt})\b", text, flags=re.IGNORECASE)}
     if len(named) == 1:
         return pick(named.pop())
-    bare = text.strip().strip(_STRIP)
-    return pick(bare) if bare and len(bare) <= 12 else None
+    first_line = text.strip().split("\n", 1)[0].strip(_STRIP)
+    return pick(first_line) if first_line and len(first_line) <= 12 else None
 
 
 def vote_probability(votes_first: int, parsed: int) -> float:

@@ -48,6 +48,8 @@ def _pair() -> PairToJudge:
         ("Winner: B", 1),
         ("I prefer Response A.", 0),
         ("Only Response B says hello.", 1),
+        ("A\n\nThe better respons", 0),
+        ("B.\nBecause it is kind.", 1),
         ("Both are fine.", None),
         ("Response A and Response B are equally good.", None),
         ("", None),
