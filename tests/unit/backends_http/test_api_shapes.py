@@ -243,3 +243,23 @@ def test_label_cli_with_a_hosted_judge(tmp_path: Path, capsys: pytest.CaptureFix
     assert stats["judge_mode"] == "verdict" and stats["labeled"] == 3
     assert stats["critic_usage"]["estimated_cost"] > 0
     assert "estimated critic cost" in (tmp_path / "labels" / "README.md").read_text()
+
+
+def test_usage_delta_prices_only_this_stage() -> None:
+    from rlaif.backends.http_usage import Usage, usage_delta
+
+    u = Usage(input_price_per_mtok=2.0, output_price_per_mtok=10.0)
+    u.add_answer({"usage": {"prompt_tokens": 1000, "completion_tokens": 100}})
+    before = u.snapshot()
+    u.add_answer({"usage": {"prompt_tokens": 500_000, "completion_tokens": 1000}, "system_fingerprint": "fp"})
+    u.add_failure()
+    d = usage_delta(before, u.snapshot())
+    assert d is not None
+    assert (d["requests"], d["failed_requests"], d["input_tokens"], d["output_tokens"]) == (
+        2,
+        1,
+        500_000,
+        1000,
+    )
+    assert d["estimated_cost"] == pytest.approx(500_000 * 2.0 / 1e6 + 1000 * 10.0 / 1e6)  # 1.01
+    assert Usage().cost is None and u.fingerprints == {"fp"}
