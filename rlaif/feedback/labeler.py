@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from rlaif.atomic import atomic_write_text
-from rlaif.backends.base import (
-    Backend,
-)
+from rlaif.backends.base import Backend, backend_capabilities
 from rlaif.backends.http_usage import backend_usage, usage_delta
 from rlaif.constitution.hashing import constitution_hash
 from rlaif.constitution.rules import RuleResult, check_rule
@@ -35,7 +33,7 @@ from rlaif.feedback.judge import (
     judge_pairs_detailed,
     supports_partial_failure,
 )
-from rlaif.feedback.judge_modes import resolve_judge_mode
+from rlaif.feedback.judge_modes import resolve_judge_mode, working_modes
 from rlaif.feedback.pairs import PairingMode, RankBy, make_pairs, rank_by_critic, rank_by_rules
 from rlaif.feedback.provenance import canonical_json, is_conversational, params_json, trl_columns
 from rlaif.feedback.responses import ResponseSet
@@ -290,6 +288,13 @@ def label_dataset(
             if isinstance(critic, CriticPool):
                 rankings = critic.rank_by_critic(templates, responses, principles_for)
             else:
+                if "choice-logprobs" not in working_modes(backend_capabilities(critic)):
+                    raise RlaifError(
+                        "best_worst pairing by critic scores each response's expected rating from the critic's "
+                        "log-probabilities, which this critic's backend does not give",
+                        field="best_worst_by",
+                        hint="rank by rules (--best-worst-by rules) or use another pairing (first_two, all_pairs)",
+                    )
                 rankings = rank_by_critic(critic, templates, responses, principles_for)
     pairs, skipped = make_pairs(responses, config.pairing, rankings=rankings)
     sampled = [principles_of(p.pair_id) for p in pairs]

@@ -263,3 +263,11 @@ def test_usage_delta_prices_only_this_stage() -> None:
     )
     assert d["estimated_cost"] == pytest.approx(500_000 * 2.0 / 1e6 + 1000 * 10.0 / 1e6)  # 1.01
     assert Usage().cost is None and u.fingerprints == {"fp"}
+
+
+def test_best_worst_by_critic_needs_choice_logprobs(templates: TemplateSet) -> None:
+    const = Constitution(name="c", principles=(P,))
+    with _server("openai_chat") as server, _backend(server) as backend:
+        config = LabelConfig(k=1, pairing="best_worst", best_worst_by="critic", progress=False)
+        with pytest.raises(RlaifError, match="best_worst"):
+            label_dataset(_sets(2), const, backend, templates, config)
