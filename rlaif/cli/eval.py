@@ -229,7 +229,12 @@ def agreement(
 
 # Further evaluations live in their own modules (``rlaif/cli/eval_<name>.py``, each exposing ``command``) so that
 # each stays small; they are registered here when present.
-EVAL_SUBCOMMANDS: dict[str, str] = {"rm": "eval_rm", "policy": "eval_policy"}
+EVAL_SUBCOMMANDS: dict[str, str] = {
+    "rm": "eval_rm",
+    "policy": "eval_policy",
+    "judge": "eval_judge",
+    "injection": "eval_injection",
+}
 
 
 def _register_evals() -> None:
