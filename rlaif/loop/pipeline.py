@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rlaif.errors import RlaifError
+from rlaif.evals.gate import GateSettings
 from rlaif.resources import shipped_dir
 
 
@@ -90,6 +91,7 @@ class LabelStage(_Strict):
     min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
     min_choice_mass: float = Field(default=0.0, ge=0.0, le=1.0)
     batch_pairs: int = Field(default=32, ge=1)
+    gate: GateSettings = GateSettings()
 
 
 class ReviseStage(_Strict):

@@ -221,10 +221,17 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
         )
         engine = model_engine(ctx, critic, critic_adapter) if needs_critic else None
         try:
+            gate = None
+            if engine is not None:  # the critic gate: stops the run when the critic fails the gold set
+                from rlaif.evals.gate import gate_critic
+
+                gate = gate_critic(engine, ctx.template_set(), ctx.constitution, lb.gate, seed=pl.seed + k)
             run_ = label_dataset(sets, ctx.constitution, engine, ctx.template_set(), config_obj)
         finally:
             if engine is not None:
                 engine.close()
+        if gate is not None:
+            run_.stats["critic_gate"] = gate
         path = write_label_run(run_, folder)
         stats = run_.stats
         return StageResult(

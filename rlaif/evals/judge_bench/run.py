@@ -103,7 +103,7 @@ def item_principles(item_id: str, pool: Sequence[Principle], k: int, seed: int) 
 
 
 def judge_with_critic(
-    critic: Backend,
+    critic: Backend | Any,
     templates: TemplateSet,
     items: Sequence[BenchItem],
     constitution: Constitution,
@@ -132,7 +132,12 @@ def judge_with_critic(
             both_orders=True,
             seed=config.seed,
         )
-        judged = judge_pairs_detailed(critic, templates, to_judge, judge_config, progress=progress)
+        if hasattr(critic, "judge_batches"):  # a critic pool (the Ray executor): one batch
+            judged = [
+                jp for _, batch in critic.judge_batches(templates, [to_judge], judge_config) for jp in batch
+            ]
+        else:
+            judged = judge_pairs_detailed(critic, templates, to_judge, judge_config, progress=progress)
     grids: list[list[PrincipleJudgement] | None] = []
     reasons: dict[int, str] = {}
     for (ii, _), j in zip(comparisons, judged, strict=True):
