@@ -28,7 +28,7 @@ from rlaif.errors import RlaifError
 
 def parse_markers(value: str | None, seed: int) -> tuple[str, str] | None:
     """``--markers``: none, ``random`` (a seeded symbol pair) or two letters such as ``K,Q``."""
-    from rlaif.feedback.remedies import pick_markers
+    from rlaif.feedback.remedies import check_markers, pick_markers
 
     if value is None or value.lower() in ("", "none", "ab"):
         return None
@@ -39,6 +39,10 @@ def parse_markers(value: str | None, seed: int) -> tuple[str, str] | None:
         raise RlaifError(
             f"--markers must be 'random' or two letters like 'K,Q', got {value!r}", field="markers"
         )
+    try:
+        check_markers((parts[0], parts[1]))
+    except ValueError as e:
+        raise RlaifError(f"--markers: {e}", field="markers") from None
     return parts[0], parts[1]
 
 

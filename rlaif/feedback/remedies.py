@@ -108,18 +108,23 @@ Think it through step by step in a few sentences, then finish with "Therefore, t
 or "Therefore, the better response is ({second})"."""
 
 
+def check_markers(markers: tuple[str, str]) -> None:
+    """Raise ValueError unless the markers are two different capital letters, neither A nor B."""
+    for m in markers:
+        if not (len(m) == 1 and m.isalpha() and m.isupper()) or m in "AB":
+            raise ValueError(f"a marker must be one capital letter other than A and B, got {m!r}")
+    if markers[0] == markers[1]:
+        raise ValueError("the two markers must differ")
+
+
 def marker_templates(folder: str | Path, markers: tuple[str, str], base: str | Path | None = None) -> Path:
     """Write ``compare.j2`` and ``compare_cot.j2`` asking for ``markers`` into ``folder``; returns the folder.
 
     ``base`` is a user template folder whose other files are copied along (its own compare templates are
     replaced). Load the result with ``TemplateSet.load(folder)``.
     """
+    check_markers(markers)
     first, second = markers
-    for m in markers:
-        if not (len(m) == 1 and m.isalpha() and m.isupper()) or m in "AB":
-            raise ValueError(f"a marker must be one capital letter other than A and B, got {m!r}")
-    if first == second:
-        raise ValueError("the two markers must differ")
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     if base is not None:
@@ -136,6 +141,7 @@ def marker_templates(folder: str | Path, markers: tuple[str, str], base: str | P
 __all__ = [
     "MARKER_PAIRS",
     "batch_calibrate",
+    "check_markers",
     "marker_templates",
     "order_consistent",
     "pick_markers",

@@ -295,11 +295,15 @@ def compute_metrics(
             verdict = f"better than {which}: gap {100 * gap.value:+.1f} points [{100 * gap.low:+.1f}, {100 * gap.high:+.1f}]"  # type: ignore[union-attr]
         main = _wilson([c for _, c in head], confidence)
         chance = sum(1.0 / len(i.responses) for i in its) / len(its)
-        if main is not None and main.low <= chance:
-            chance_verdict = (
-                f"AT CHANCE: accuracy {100 * main.value:.1f}% [{100 * main.low:.1f}, {100 * main.high:.1f}] "
-                f"does not exclude chance ({100 * chance:.1f}%)"
-            )
+        shown = (
+            ""
+            if main is None
+            else f"accuracy {100 * main.value:.1f}% [{100 * main.low:.1f}, {100 * main.high:.1f}]"
+        )
+        if main is not None and main.high < chance:
+            chance_verdict = f"BELOW CHANCE: {shown} is worse than a coin ({100 * chance:.1f}%)"
+        elif main is not None and main.low <= chance:
+            chance_verdict = f"AT CHANCE: {shown} does not exclude chance ({100 * chance:.1f}%)"
     return Metrics(
         n_items=len(items),
         n_labeled=len(labeled),

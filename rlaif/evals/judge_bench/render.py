@@ -67,7 +67,9 @@ def to_markdown(m: Metrics, header: dict[str, str]) -> str:
         *metrics_table(m),
         "",
     ]
-    lines += [f"**{v}**" if v.startswith(("LENGTH", "AT CHANCE")) else v for v in verdict_lines(m)]
+    lines += [
+        f"**{v}**" if v.startswith(("LENGTH", "AT CHANCE", "BELOW CHANCE")) else v for v in verdict_lines(m)
+    ]
     return "\n".join(lines) + "\n"
 
 
