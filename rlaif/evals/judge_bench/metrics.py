@@ -285,15 +285,18 @@ def compute_metrics(
         which = "pick-the-longer" if best is longer else "pick-the-shorter"
         diffs = [c - b for (_, c), b in zip(head, best, strict=True)]
         gap = _bootstrap(diffs, [i.id for i in its], lambda xs: sum(xs) / len(xs), seed, confidence)
-        if gap is not None and gap.low <= 0.0:
+        main = _wilson([c for _, c in head], confidence)
+        best_rate = sum(best) / len(best)
+        assert gap is not None and main is not None
+        # conservative: the paired gap must exclude 0 AND the judge's own interval must clear the heuristic's rate
+        if gap.low <= 0.0 or main.low <= best_rate:
             verdict = (
-                f"LENGTH DETECTOR: the judge is not shown better than {which} on these pairs "
-                f"(accuracy gap {100 * gap.value:+.1f} points, {100 * confidence:.0f}% interval "
+                f"LENGTH DETECTOR: the judge is not shown better than {which} ({100 * best_rate:.1f}%) on these "
+                f"pairs (accuracy gap {100 * gap.value:+.1f} points, {100 * confidence:.0f}% interval "
                 f"[{100 * gap.low:+.1f}, {100 * gap.high:+.1f}])"
             )
         else:
-            verdict = f"better than {which}: gap {100 * gap.value:+.1f} points [{100 * gap.low:+.1f}, {100 * gap.high:+.1f}]"  # type: ignore[union-attr]
-        main = _wilson([c for _, c in head], confidence)
+            verdict = f"better than {which}: gap {100 * gap.value:+.1f} points [{100 * gap.low:+.1f}, {100 * gap.high:+.1f}]"
         chance = sum(1.0 / len(i.responses) for i in its) / len(its)
         shown = (
             ""
