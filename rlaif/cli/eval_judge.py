@@ -26,24 +26,14 @@ from rlaif.cli._common import (
 from rlaif.errors import RlaifError
 
 
-def parse_markers(value: str | None, seed: int) -> tuple[str, str] | None:
+def _markers(value: str | None, seed: int) -> tuple[str, str] | None:
     """``--markers``: none, ``random`` (a seeded symbol pair) or two letters such as ``K,Q``."""
-    from rlaif.feedback.remedies import check_markers, pick_markers
+    from rlaif.feedback.remedies import parse_markers
 
-    if value is None or value.lower() in ("", "none", "ab"):
-        return None
-    if value.lower() == "random":
-        return pick_markers(seed)
-    parts = [p.strip() for p in value.split(",")]
-    if len(parts) != 2:
-        raise RlaifError(
-            f"--markers must be 'random' or two letters like 'K,Q', got {value!r}", field="markers"
-        )
     try:
-        check_markers((parts[0], parts[1]))
+        return parse_markers(value, seed)
     except ValueError as e:
         raise RlaifError(f"--markers: {e}", field="markers") from None
-    return parts[0], parts[1]
 
 
 def command(
@@ -111,7 +101,7 @@ def command(
         k=k,
         principles=tuple(principle or ()),
         chain_of_thought=cot,
-        markers=parse_markers(markers, seed),
+        markers=_markers(markers, seed),
         batch_calibration=batch_calibration,
         consistency_filter=consistency_filter,
         min_choice_mass=min_choice_mass,

@@ -95,15 +95,27 @@ def run_gate(
     *,
     seed: int = 0,
     progress: bool = False,
+    judge: Any = None,
 ) -> GateResult:
-    """Have ``critic`` (a backend or a critic pool) judge the gold set under ``constitution``; no exception."""
+    """Have ``critic`` (a backend or a critic pool) judge the gold set under ``constitution``; no exception.
+
+    ``judge`` is the label stage's :class:`~rlaif.feedback.labeler.JudgeConfig`: the gate asks the way the stage
+    will (chain of thought, answer markers, batch calibration).
+    """
     from rlaif.evals.judge_bench.formats import load_bench
     from rlaif.evals.judge_bench.metrics import compute_metrics
     from rlaif.evals.judge_bench.run import BenchConfig, judge_with_critic
 
     gold = Path(settings.gold) if settings.gold else default_gold()
     _, items = load_bench(gold)
-    config = BenchConfig(k=settings.k, seed=seed)
+    config = BenchConfig(
+        k=settings.k,
+        seed=seed,
+        chain_of_thought=bool(getattr(judge, "chain_of_thought", False)),
+        markers=getattr(judge, "markers", None),
+        batch_calibration=bool(getattr(judge, "batch_calibration", False)),
+        min_choice_mass=float(getattr(judge, "min_choice_mass", 0.0)),
+    )
     verdicts = judge_with_critic(critic, templates, items, constitution, config, progress=progress)
     metrics = compute_metrics(items, verdicts, seed=seed)
     acc = metrics.get("accuracy")
@@ -135,12 +147,18 @@ def enforce(result: GateResult) -> None:
 
 
 def gate_critic(
-    critic: Any, templates: Any, constitution: Constitution, settings: GateSettings, *, seed: int = 0
+    critic: Any,
+    templates: Any,
+    constitution: Constitution,
+    settings: GateSettings,
+    *,
+    seed: int = 0,
+    judge: Any = None,
 ) -> dict[str, Any] | None:
     """The loop's hook: None when the gate is off; else the result as a dict, raising when it fails."""
     if not settings.enabled:
         return None
-    result = run_gate(critic, templates, constitution, settings, seed=seed)
+    result = run_gate(critic, templates, constitution, settings, seed=seed, judge=judge)
     enforce(result)
     return result.to_dict()
 

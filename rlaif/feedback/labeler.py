@@ -90,6 +90,9 @@ class JudgeConfig:
     both_orders: bool = True  # False only for measuring position bias
     min_choice_mass: float = 0.0  # below it, the critic "did not answer": Unlabeled
     seed: int = 0
+    # weak-critic remedies (rlaif.feedback.remedies): swapped answer markers, batch calibration over each call
+    markers: tuple[str, str] | None = None
+    batch_calibration: bool = False
 
 
 @dataclass(frozen=True)
@@ -246,6 +249,10 @@ def judge_pairs_detailed(
     """Like :func:`judge_pairs`, with the choice masses, reasoning texts and template hash of each pair."""
     if not pairs:
         return []
+    if config.markers is not None:
+        from rlaif.feedback.remedies import with_markers
+
+        templates = with_markers(templates, config.markers)
     template = config.cot_template if config.chain_of_thought else config.template
     calls = _render_calls(critic, templates, pairs, template)
     if not config.both_orders:
@@ -307,6 +314,10 @@ def judge_pairs_detailed(
             p_ba = clamp(normalise_choices(ba.logprobs)[1], clamp_to) if ba is not None else p_ab
             judgements.append(PrincipleJudgement(principle.id, principle.version, p_ab, p_ba))
         results.append(JudgedPair(pair.pair_id, ensemble(judgements), masses, reasoning, template_hash))
+    if config.batch_calibration:
+        from rlaif.feedback.remedies import calibrate_judged
+
+        results = calibrate_judged(results)
     return results
 
 

@@ -15,13 +15,21 @@ Principle ensembles (``k``) and chain of thought are settings of the judge itsel
 
 from __future__ import annotations
 
+import atexit
 import math
 import random
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rlaif.feedback.soft_labels import PrincipleJudgement
+from rlaif.feedback.soft_labels import PrincipleJudgement, SoftLabel, ensemble
+
+if TYPE_CHECKING:
+    from rlaif.feedback.labeler import JudgedPair
+    from rlaif.prompting import TemplateSet
 
 #: fewer judgements per order than this and batch calibration leaves them unchanged (the prior is too noisy)
 MIN_BATCH = 8
@@ -75,6 +83,19 @@ def batch_calibrate(
     return out
 
 
+def calibrate_judged(results: Sequence[JudgedPair]) -> list[JudgedPair]:
+    """Batch Calibration over one labeler call's results; unlabeled pairs pass through, labels are re-ensembled."""
+    labeled = [r for r in results if isinstance(r.result, SoftLabel)]
+    fixed = iter(batch_calibrate([r.result.judgements for r in labeled if isinstance(r.result, SoftLabel)]))
+    out = []
+    for r in results:
+        if isinstance(r.result, SoftLabel):
+            out.append(replace(r, result=ensemble(next(fixed))))
+        else:
+            out.append(r)
+    return out
+
+
 def order_consistent(judgements: Sequence[PrincipleJudgement]) -> bool:
     """Both orders, averaged over the principles, prefer the same response (the filter keeps these)."""
     if not judgements:
@@ -117,6 +138,19 @@ def check_markers(markers: tuple[str, str]) -> None:
         raise ValueError("the two markers must differ")
 
 
+def parse_markers(value: str | None, seed: int = 0) -> tuple[str, str] | None:
+    """A markers setting: None/'none'/'ab' (keep (A)/(B)), 'random' (seeded pair) or two letters like 'K,Q'."""
+    if value is None or value.strip().lower() in ("", "none", "ab"):
+        return None
+    if value.strip().lower() == "random":
+        return pick_markers(seed)
+    parts = [p.strip() for p in value.split(",")]
+    if len(parts) != 2:
+        raise ValueError(f"markers must be 'random' or two letters like 'K,Q', got {value!r}")
+    check_markers((parts[0], parts[1]))
+    return parts[0], parts[1]
+
+
 def marker_templates(folder: str | Path, markers: tuple[str, str], base: str | Path | None = None) -> Path:
     """Write ``compare.j2`` and ``compare_cot.j2`` asking for ``markers`` into ``folder``; returns the folder.
 
@@ -138,12 +172,34 @@ def marker_templates(folder: str | Path, markers: tuple[str, str], base: str | P
     return out
 
 
+_MARKER_DIRS: dict[tuple[str, str], Path] = {}
+
+
+def with_markers(templates: TemplateSet, markers: tuple[str, str]) -> TemplateSet:
+    """``templates`` with the comparison templates swapped for ones asking for ``markers`` (searched first).
+
+    The marker templates are written once per process into a temporary folder, removed at exit.
+    """
+    from rlaif.prompting import TemplateSet
+
+    folder = _MARKER_DIRS.get(markers)
+    if folder is None:
+        folder = Path(tempfile.mkdtemp(prefix="rlaif-markers-"))
+        atexit.register(shutil.rmtree, folder, True)
+        marker_templates(folder, markers)
+        _MARKER_DIRS[markers] = folder
+    return TemplateSet((folder.resolve(), *templates.directories))
+
+
 __all__ = [
     "MARKER_PAIRS",
     "batch_calibrate",
+    "calibrate_judged",
     "check_markers",
     "marker_templates",
     "order_consistent",
+    "parse_markers",
     "pick_markers",
     "position_priors",
+    "with_markers",
 ]

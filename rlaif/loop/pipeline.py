@@ -92,6 +92,21 @@ class LabelStage(_Strict):
     min_choice_mass: float = Field(default=0.0, ge=0.0, le=1.0)
     batch_pairs: int = Field(default=32, ge=1)
     gate: GateSettings = GateSettings()
+    markers: str | None = Field(
+        default=None,
+        description="swapped answer markers: 'random' (seeded) or two letters like 'K,Q'; none: (A)/(B)",
+    )
+    batch_calibration: bool = Field(
+        default=False, description="remove each order's mean log-odds over every batch of judgements"
+    )
+
+    @field_validator("markers")
+    @classmethod
+    def _known_markers(cls, v: str | None) -> str | None:
+        from rlaif.feedback.remedies import parse_markers
+
+        parse_markers(v)  # a ValueError names the field in the pipeline error
+        return v
 
 
 class ReviseStage(_Strict):

@@ -188,6 +188,7 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
         from dataclasses import replace
 
         from rlaif.feedback.labeler import JudgeConfig, LabelConfig, label_dataset, write_label_run
+        from rlaif.feedback.remedies import parse_markers
         from rlaif.feedback.responses import read_responses
 
         assert responses is not None
@@ -210,6 +211,8 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
                 cot_max_new_tokens=lb.cot_max_new_tokens,
                 min_choice_mass=lb.min_choice_mass,
                 seed=pl.seed + k,
+                markers=parse_markers(lb.markers, pl.seed),
+                batch_calibration=lb.batch_calibration,
             ),
             min_confidence=lb.min_confidence,
             label_source=lb.label_source,
@@ -225,7 +228,14 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
             if engine is not None:  # the critic gate: stops the run when the critic fails the gold set
                 from rlaif.evals.gate import gate_critic
 
-                gate = gate_critic(engine, ctx.template_set(), ctx.constitution, lb.gate, seed=pl.seed + k)
+                gate = gate_critic(
+                    engine,
+                    ctx.template_set(),
+                    ctx.constitution,
+                    lb.gate,
+                    seed=pl.seed + k,
+                    judge=config_obj.judge,
+                )
             run_ = label_dataset(sets, ctx.constitution, engine, ctx.template_set(), config_obj)
         finally:
             if engine is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from rlaif.errors import RlaifError
 from rlaif.evals.judge_bench.formats import BenchItem
 from rlaif.evals.judge_bench.metrics import Verdict
 from rlaif.feedback.labeler import JudgeConfig, PairToJudge, Unlabeled, judge_pairs_detailed
-from rlaif.feedback.remedies import batch_calibrate, marker_templates, order_consistent
+from rlaif.feedback.remedies import order_consistent
 from rlaif.feedback.soft_labels import PrincipleJudgement
 from rlaif.prompting import TemplateSet
 
@@ -114,30 +113,29 @@ def judge_with_critic(
 ) -> list[Verdict]:
     """One verdict per item from the critic, both orders, with the configured remedies."""
     pool = _pool(constitution, config.principles)
-    with tempfile.TemporaryDirectory(prefix="rlaif-markers-") as tmp:
-        if config.markers is not None:
-            templates = TemplateSet.load(marker_templates(tmp, config.markers, base=template_dir))
-        comparisons: list[tuple[int, int]] = []  # (item index, rejected index: 1 for a pair)
-        to_judge: list[PairToJudge] = []
-        for ii, item in enumerate(items):
-            ps = item_principles(item.id, pool, config.k, config.seed)
-            for j in range(1, len(item.responses)):
-                comparisons.append((ii, j))
-                to_judge.append(
-                    PairToJudge(f"{item.id}#{j}", item.conversation, item.responses[0], item.responses[j], ps)
-                )
-        judge_config = JudgeConfig(
-            chain_of_thought=config.chain_of_thought,
-            min_choice_mass=config.min_choice_mass,
-            both_orders=True,
-            seed=config.seed,
-        )
-        if hasattr(critic, "judge_batches"):  # a critic pool (the Ray executor): one batch
-            judged = [
-                jp for _, batch in critic.judge_batches(templates, [to_judge], judge_config) for jp in batch
-            ]
-        else:
-            judged = judge_pairs_detailed(critic, templates, to_judge, judge_config, progress=progress)
+    comparisons: list[tuple[int, int]] = []  # (item index, rejected index: 1 for a pair)
+    to_judge: list[PairToJudge] = []
+    for ii, item in enumerate(items):
+        ps = item_principles(item.id, pool, config.k, config.seed)
+        for j in range(1, len(item.responses)):
+            comparisons.append((ii, j))
+            to_judge.append(
+                PairToJudge(f"{item.id}#{j}", item.conversation, item.responses[0], item.responses[j], ps)
+            )
+    judge_config = JudgeConfig(
+        chain_of_thought=config.chain_of_thought,
+        min_choice_mass=config.min_choice_mass,
+        both_orders=True,
+        seed=config.seed,
+        markers=config.markers,
+        batch_calibration=config.batch_calibration,  # over the whole benchmark: it is one call
+    )
+    if hasattr(critic, "judge_batches"):  # a critic pool (the Ray executor): one batch
+        judged = [
+            jp for _, batch in critic.judge_batches(templates, [to_judge], judge_config) for jp in batch
+        ]
+    else:
+        judged = judge_pairs_detailed(critic, templates, to_judge, judge_config, progress=progress)
     grids: list[list[PrincipleJudgement] | None] = []
     reasons: dict[int, str] = {}
     for (ii, _), j in zip(comparisons, judged, strict=True):
@@ -146,10 +144,6 @@ def judge_with_critic(
             grids.append(None)
         else:
             grids.append(list(j.result.judgements))
-    if config.batch_calibration:
-        present = [g for g in grids if g is not None]
-        calibrated = iter(batch_calibrate(present))
-        grids = [next(calibrated) if g is not None else None for g in grids]
     per_item: dict[int, list[list[PrincipleJudgement]]] = {}
     for (ii, _), g in zip(comparisons, grids, strict=True):
         if g is None:

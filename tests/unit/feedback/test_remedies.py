@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -69,3 +70,50 @@ def test_marker_templates_ask_for_other_letters(tmp_path: Path) -> None:
     assert "(K) or (Q)" in text and "(A)" not in text
     with pytest.raises(ValueError, match="other than A and B"):
         marker_templates(tmp_path, ("A", "Q"))
+
+
+def test_judge_config_switches_reach_the_labeler() -> None:
+    from rlaif.backends.base import ChatMessage, ScoreRequest, ScoreResult
+    from rlaif.backends.mock import MockBackend
+    from rlaif.feedback.labeler import JudgeConfig, PairToJudge, judge_pairs_detailed
+    from rlaif.feedback.soft_labels import SoftLabel
+
+    class FirstHeavy(MockBackend):
+        """Prefers the first-shown response, more strongly when it contains GOOD; records the choices asked."""
+
+        seen: ClassVar[list[tuple[str, ...]]] = []
+
+        def score(self, requests: list[ScoreRequest]) -> list[ScoreResult]:  # type: ignore[override]
+            out = []
+            for r in requests:
+                self.seen.append(r.continuations)
+                first = r.prompt.split("<response_a>\n")[1].split("</response_a>")[0]
+                out.append(ScoreResult((-0.1, -3.0) if "GOOD" in first else (-0.5, -1.5), (1, 1)))
+            return out
+
+    principle = load_constitution(ROOT / "principles/hhh.yaml").principles[0]
+    pairs = [
+        PairToJudge(
+            f"p{i}",
+            (ChatMessage("user", "q"),),
+            "GOOD" if i % 2 else "meh",
+            "meh" if i % 2 else "GOOD",
+            (principle,),
+        )
+        for i in range(8)
+    ]
+    critic = FirstHeavy()
+    plain = judge_pairs_detailed(critic, TemplateSet.load(), pairs, JudgeConfig(), progress=False)
+    assert all(isinstance(j.result, SoftLabel) and not j.result.order_consistent for j in plain)
+    critic.seen.clear()
+    fixed = judge_pairs_detailed(
+        critic,
+        TemplateSet.load(),
+        pairs,
+        JudgeConfig(markers=("K", "Q"), batch_calibration=True),
+        progress=False,
+    )
+    assert set(critic.seen) == {("K", "Q")}
+    for i, j in enumerate(fixed):
+        assert isinstance(j.result, SoftLabel) and j.result.order_consistent
+        assert (j.result.p > 0.5) == (i % 2 == 1)  # GOOD is response A in odd pairs
