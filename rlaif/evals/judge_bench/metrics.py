@@ -59,6 +59,11 @@ def _pick(p: float) -> int | None:
     return None if abs(p - 0.5) <= TIE else (0 if p > 0.5 else 1)
 
 
+def _p(p: float | None) -> float:
+    """A probability that may be missing (0.0 is a real value: not ``p or 0.5``)."""
+    return 0.5 if p is None else p
+
+
 def best_of_n_credit(p_vs: Sequence[float]) -> float:
     """1 when the chosen response beats every other, 0 when any beats it, else 1/#tied (itself included)."""
     if any(_pick(p) == 1 for p in p_vs):
@@ -209,8 +214,8 @@ def compute_metrics(
     if has_order and pair:
         same_resp, same_pos, first = [], [], 0
         for _, v in pair:
-            a = _pick(v.p_first or 0.5)
-            b = _pick(v.p_second or 0.5)
+            a = _pick(_p(v.p_first))
+            b = _pick(_p(v.p_second))
             same_resp.append(1.0 if a is not None and a == b else 0.0)
             biased = a is not None and b is not None and a != b
             same_pos.append(1.0 if biased else 0.0)
@@ -223,7 +228,7 @@ def compute_metrics(
 
         # MT-Bench: the judge's verdict is a tie when its two orders disagree
         def judge_says(v: Verdict) -> int | None:
-            a, b = _pick(v.p_first or 0.5), _pick(v.p_second or 0.5)
+            a, b = _pick(_p(v.p_first)), _pick(_p(v.p_second))
             return a if a == b else None
 
         with_ties = [1.0 if judge_says(v) == i.winner else 0.0 for i, v in pair]
@@ -247,7 +252,7 @@ def compute_metrics(
     soft = [(i, v) for i, v in pair if i.soft is not None]
     if soft:
         ids = [i.id for i, _ in soft]
-        ps = [v.p or 0.5 for _, v in soft]
+        ps = [_p(v.p) for _, v in soft]
         ss = [i.soft or 0.0 for i, _ in soft]
         sq = [(p - s) ** 2 for p, s in zip(ps, ss, strict=True)]
         add("Brier vs soft label", _bootstrap(sq, ids, lambda xs: sum(xs) / len(xs), seed, confidence), None,
@@ -273,7 +278,7 @@ def compute_metrics(
         add("best-of-n accuracy", _wilson(credit, confidence), [i for i, _ in bon],
             "chosen beats every rejected response; ties credited 1/#tied")  # fmt: skip
     # length: paired difference of the headline accuracy against the better length heuristic
-    head = [(i, _credit(p_win(i, v.p or 0.5))) for i, v in decided] + [
+    head = [(i, _credit(p_win(i, _p(v.p)))) for i, v in decided] + [
         (i, best_of_n_credit(v.p_vs)) for i, v in bon
     ]
     gap, verdict, chance_verdict = None, "", ""

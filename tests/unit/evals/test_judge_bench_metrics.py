@@ -120,3 +120,10 @@ def test_reward_model_verdicts_have_no_order_metrics() -> None:
     assert m.get("position bias") is None and m.get("accuracy") is not None
     bon = m.get("best-of-n accuracy")
     assert bon is not None and bon.value == 0.5
+
+
+def test_certain_verdicts_of_exactly_zero_are_not_ties() -> None:
+    m = compute_metrics([item(0, 1)], [Verdict("i0", p_first=0.0, p_second=0.0)])
+    acc = m.get("accuracy")
+    pa = m.get("positional agreement")
+    assert acc is not None and acc.value == 1.0 and pa is not None and pa.value == 1.0
