@@ -91,3 +91,17 @@ def test_with_the_gate_off_the_stage_labels(tiny_model_dir: Path, tmp_path: Path
     run_pipeline(loaded, runs_dir=runs, progress=False, only_rounds=1)
     stats = json.loads((runs / "gated" / "round-1" / "label" / "stats.json").read_text())
     assert "critic_gate" not in stats and stats["labeled"] >= 1
+
+
+def test_a_passing_gate_is_recorded_in_stats_card_and_report(tiny_model_dir: Path, tmp_path: Path) -> None:
+    spec = _pipeline(tmp_path, tiny_model_dir, "{gold: GOLD, k: 1, min_accuracy: 0.0}")
+    runs = tmp_path / "runs"
+    run_pipeline(load_pipeline(spec), runs_dir=runs, progress=False)
+    label = runs / "gated" / "round-1" / "label"
+    gate = json.loads((label / "stats.json").read_text())["critic_gate"]
+    assert gate["passed"] is True and gate["n"] == 6 and gate["min_accuracy"] == 0.0
+    assert "Critic gate: the critic judged the gold set" in (label / "README.md").read_text()
+    from rlaif.report import build_report
+
+    paths = build_report(runs / "gated", out_dir=tmp_path / "report")
+    assert any("Critic gate: the critic judged the gold set" in p.read_text() for p in paths)
