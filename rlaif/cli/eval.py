@@ -74,7 +74,7 @@ def print_agreement(report: AgreementReport, paths: dict[str, Path]) -> None:
     conf = f"{100 * report.config.confidence:.0f}%"
     table = Table(
         title=f"critic {report.critic_model} vs human labels: {report.n_labeled}/{report.n_pairs} pairs labeled; "
-        f"% with {conf} bootstrap intervals",
+        f"% with {conf} Wilson intervals (pair = unit)",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,

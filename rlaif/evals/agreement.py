@@ -29,8 +29,9 @@ What is measured, for each human pair (``chosen`` ≻ ``rejected``):
 * all of it **per principle** (that principle's judgement alone), and for principles with a declarative rule,
   **rule-vs-critic agreement** on the judgements where the rule passes one response and fails the other.
 
-Intervals are 95% percentile-bootstrap intervals over pairs (seeded). Judgement-level rates (position bias,
-consistency, rule agreement) resample whole pairs, since the k judgements of one pair are not independent.
+Rates get 95% Wilson intervals with the pair as the unit: judgement-level rates (position bias, consistency) a
+clustered Wilson interval, since the k judgements of one pair are not independent. Brier and ECE get seeded
+percentile-bootstrap intervals over pairs.
 """
 
 from __future__ import annotations

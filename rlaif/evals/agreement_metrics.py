@@ -21,7 +21,7 @@ from rlaif.evals.agreement_report import (
     RuleAgreement,
     _score,
 )
-from rlaif.evals.stats import Estimate, brier, expected_calibration_error
+from rlaif.evals.stats import Estimate, brier, clustered_proportion_ci, expected_calibration_error, wilson_ci
 
 
 def _stable_int(*parts: object) -> int:
@@ -54,30 +54,33 @@ def _interval(value: float, samples: Any, n: int, config: AgreementConfig) -> Es
 
 
 def _mean_estimate(items: Sequence[float], config: AgreementConfig, salt: str) -> Estimate:
-    """The mean of per-pair values with a bootstrap interval over pairs."""
-    import numpy as np
-
+    """The share of per-pair outcomes (0, ½ or 1, one per pair) with a Wilson interval: it does not collapse to
+    [1, 1] when every pair agrees. ``salt`` is kept for the bootstrap-based estimates' signature."""
+    del salt
     if not items:
         raise ValueError("cannot estimate from zero items")
-    values = np.asarray(items, dtype=float)
-    idx = _resample_indices(len(values), config, salt)
-    return _interval(sum(items) / len(items), values[idx].mean(axis=1), len(items), config)
+    return wilson_ci(float(sum(items)), len(items), confidence=config.confidence)
 
 
 def _ratio_estimate(
     numerators: Sequence[float], denominators: Sequence[float], config: AgreementConfig, salt: str
 ) -> Estimate | None:
-    """sum(num)/sum(den) with a bootstrap over clusters (pairs): each cluster keeps all its judgements together."""
-    import numpy as np
+    """sum(num)/sum(den) over judgements nested in pairs: a clustered Wilson interval with the pair as the unit.
 
+    ``n`` of the estimate is the number of judgements (as before); the interval's effective size is the pairs'.
+    """
+    del salt
     total = sum(denominators)
     if not total:
         return None
-    num, den = np.asarray(numerators, dtype=float), np.asarray(denominators, dtype=float)
-    idx = _resample_indices(len(num), config, salt)
-    # every pair has at least one judgement, so no resample has a zero denominator
-    samples = num[idx].sum(axis=1) / den[idx].sum(axis=1)
-    return _interval(sum(numerators) / total, samples, int(total), config)
+    outcomes: list[float] = []
+    clusters: list[int] = []
+    for i, (k, d) in enumerate(zip(numerators, denominators, strict=True)):
+        hits = round(k)
+        outcomes += [1.0] * hits + [0.0] * (round(d) - hits)
+        clusters += [i] * round(d)
+    e = clustered_proportion_ci(outcomes, clusters, confidence=config.confidence)
+    return Estimate(e.value, e.low, e.high, int(total), config.confidence)
 
 
 def symmetric_calibration_set(p_chosen: Sequence[float]) -> tuple[list[float], list[int]]:

@@ -43,7 +43,8 @@ def markdown(r: AgreementReport) -> str:
         lines += [f"- {reason}: {n}" for reason, n in r.unlabeled_reasons.items()]
         return "\n".join(lines) + "\n"
     lines += [
-        f"Intervals are {100 * c.confidence:.0f}% bootstrap intervals ({c.bootstrap_resamples} resamples over pairs).",
+        f"Intervals are {100 * c.confidence:.0f}%: Wilson for rates over pairs, clustered Wilson (pair = unit) for "
+        f"rates over judgements, bootstrap ({c.bootstrap_resamples} resamples over pairs) for Brier and ECE.",
         "",
         "| metric | value | what it means |",
         "|---|---|---|",
