@@ -74,7 +74,7 @@ def print_agreement(report: AgreementReport, paths: dict[str, Path]) -> None:
     conf = f"{100 * report.config.confidence:.0f}%"
     table = Table(
         title=f"critic {report.critic_model} vs human labels: {report.n_labeled}/{report.n_pairs} pairs labeled; "
-        f"% with {conf} bootstrap intervals",
+        f"% with {conf} Wilson intervals (pair = unit)",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
@@ -236,7 +236,12 @@ def agreement(
 
 # Further evaluations live in their own modules (``rlaif/cli/eval_<name>.py``, each exposing ``command``) so that
 # each stays small; they are registered here when present.
-EVAL_SUBCOMMANDS: dict[str, str] = {"rm": "eval_rm", "policy": "eval_policy"}
+EVAL_SUBCOMMANDS: dict[str, str] = {
+    "rm": "eval_rm",
+    "policy": "eval_policy",
+    "judge": "eval_judge",
+    "injection": "eval_injection",
+}
 
 
 def _register_evals() -> None:

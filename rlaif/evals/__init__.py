@@ -19,6 +19,8 @@ from rlaif.evals.agreement import (
 )
 from rlaif.evals.compliance import ComplianceReport, compliance_gain, rule_compliance
 from rlaif.evals.drift import DriftReport, drift_report, over_represented
+from rlaif.evals.gate import CriticGateError, GateResult, GateSettings, run_gate
+from rlaif.evals.judge_bench import BenchConfig, BenchItem, compute_metrics, load_bench
 from rlaif.evals.policy_eval import PolicyEvalConfig, PolicyEvalResult, evaluate_policy
 from rlaif.evals.refusal import detect_refusal, is_refusal, refusal_rate
 from rlaif.evals.stats import Estimate, bootstrap_ci, brier, expected_calibration_error
@@ -28,9 +30,14 @@ __all__ = [
     "AgreementConfig",
     "AgreementReport",
     "AgreementRun",
+    "BenchConfig",
+    "BenchItem",
     "ComplianceReport",
+    "CriticGateError",
     "DriftReport",
     "Estimate",
+    "GateResult",
+    "GateSettings",
     "PairResult",
     "PairToCompare",
     "PairVerdict",
@@ -43,6 +50,7 @@ __all__ = [
     "bootstrap_ci",
     "brier",
     "compliance_gain",
+    "compute_metrics",
     "detect_refusal",
     "drift_report",
     "evaluate_agreement",
@@ -50,10 +58,12 @@ __all__ = [
     "expected_calibration_error",
     "is_refusal",
     "judge_policy_pairs",
+    "load_bench",
     "over_represented",
     "refusal_rate",
     "rule_compliance",
     "run_agreement",
+    "run_gate",
     "win_rates",
     "write_report",
 ]

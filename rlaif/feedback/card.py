@@ -63,6 +63,14 @@ def _stats_lines(stats: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _gate_lines(stats: dict[str, Any]) -> list[str]:
+    """The critic gate's result (rlaif.evals.gate), with a blank line after it, when the stage ran one."""
+    from rlaif.evals.gate import card_lines
+
+    lines = card_lines(stats)
+    return [*lines, ""] if lines else []
+
+
 def _histogram_lines(stats: dict[str, Any]) -> list[str]:
     hist = stats["confidence_histogram"]
     edges, counts = hist["edges"], hist["counts"]
@@ -149,6 +157,7 @@ def label_card(run: LabelRun) -> str:
         "",
         *_histogram_lines(run.stats),
         "",
+        *_gate_lines(run.stats),
         "Small critics are weak judges: read the position-bias rate and order consistency before trusting these",
         "labels, and measure agreement with human labels (`rlaif eval agreement`).",
         "",

@@ -87,6 +87,8 @@ class JudgeConfig:
         verdict_samples: written verdicts sampled per prompt in ``verdict`` mode.
         verdict_temperature: their sampling temperature.
         verdict_max_new_tokens: their length cap without chain of thought (with it, ``cot_max_new_tokens``).
+        markers: two letters shown instead of (A)/(B) (:mod:`rlaif.feedback.remedies`); None keeps the template's.
+        batch_calibration: remove each order's mean log-odds over the pairs of one call.
     """
 
     template: str = "compare"
@@ -102,6 +104,9 @@ class JudgeConfig:
     verdict_samples: int = 5
     verdict_temperature: float = 1.0
     verdict_max_new_tokens: int = 48
+    # weak-critic remedies (rlaif.feedback.remedies): swapped answer markers, batch calibration over each call
+    markers: tuple[str, str] | None = None
+    batch_calibration: bool = False
 
 
 @dataclass(frozen=True)
@@ -296,6 +301,10 @@ def judge_pairs_detailed(
     if not pairs:
         return []
     mode = resolve_judge_mode(critic, config.mode, chain_of_thought=config.chain_of_thought)
+    if config.markers is not None:
+        from rlaif.feedback.remedies import with_markers
+
+        templates = with_markers(templates, config.markers)
     template = config.cot_template if config.chain_of_thought else config.template
     calls = _render_calls(critic, templates, pairs, template)
     if not config.both_orders:
@@ -370,6 +379,10 @@ def judge_pairs_detailed(
             p_ba = clamp(normalise_choices(ba.logprobs)[1], clamp_to) if ba is not None else p_ab
             judgements.append(PrincipleJudgement(principle.id, principle.version, p_ab, p_ba))
         results.append(JudgedPair(pair.pair_id, ensemble(judgements), masses, reasoning, template_hash))
+    if config.batch_calibration:
+        from rlaif.feedback.remedies import calibrate_judged
+
+        results = calibrate_judged(results)
     return results
 
 

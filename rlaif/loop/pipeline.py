@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rlaif.errors import RlaifError
+from rlaif.evals.gate import GateSettings
 from rlaif.resources import shipped_dir
 
 
@@ -149,6 +150,22 @@ class LabelStage(_Strict):
         default=5, ge=1, description="written verdicts sampled per prompt (verdict mode)"
     )
     verdict_temperature: float = Field(default=1.0, ge=0.0, description="their sampling temperature")
+    gate: GateSettings = GateSettings()
+    markers: str | None = Field(
+        default=None,
+        description="swapped answer markers: 'random' (seeded) or two letters like 'K,Q'; none: (A)/(B)",
+    )
+    batch_calibration: bool = Field(
+        default=False, description="remove each order's mean log-odds over every batch of judgements"
+    )
+
+    @field_validator("markers")
+    @classmethod
+    def _known_markers(cls, v: str | None) -> str | None:
+        from rlaif.feedback.remedies import parse_markers
+
+        parse_markers(v)  # a ValueError names the field in the pipeline error
+        return v
 
 
 class ReviseStage(_Strict):

@@ -232,6 +232,7 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
         from dataclasses import replace
 
         from rlaif.feedback.labeler import JudgeConfig, LabelConfig, label_dataset, write_label_run
+        from rlaif.feedback.remedies import parse_markers
         from rlaif.feedback.responses import read_responses
 
         assert responses is not None
@@ -258,6 +259,8 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
                 top_logprobs=lb.top_logprobs,
                 verdict_samples=lb.verdict_samples,
                 verdict_temperature=lb.verdict_temperature,
+                markers=parse_markers(lb.markers, pl.seed),
+                batch_calibration=lb.batch_calibration,
             ),
             min_confidence=lb.min_confidence,
             label_source=lb.label_source,
@@ -269,10 +272,24 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
         )
         engine = model_engine(ctx, critic, critic_adapter, critic_role) if needs_critic else None
         try:
+            gate = None
+            if engine is not None:  # the critic gate: stops the run when the critic fails the gold set
+                from rlaif.evals.gate import gate_critic
+
+                gate = gate_critic(
+                    engine,
+                    ctx.template_set(),
+                    ctx.constitution,
+                    lb.gate,
+                    seed=pl.seed + k,
+                    judge=config_obj.judge,
+                )
             run_ = label_dataset(sets, ctx.constitution, engine, ctx.template_set(), config_obj)
         finally:
             if engine is not None:
                 engine.close()
+        if gate is not None:
+            run_.stats["critic_gate"] = gate
         path = write_label_run(run_, folder)
         stats = run_.stats
         return StageResult(

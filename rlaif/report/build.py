@@ -396,6 +396,11 @@ def _labeler(run: RunData) -> _Section:
         s.table(
             ["round", "judge mode", "requests", "failed", "tokens in / out", "estimated cost"], usage_rows
         )
+    from rlaif.evals.gate import card_lines
+
+    for rnd in run.rounds:  # the critic gate's verdict on the gold set, per round
+        for line in card_lines(rnd.label_stats or {}):
+            s.p(f"Round {rnd.k}: {line}")
     if hist_series and edges:
         s.plot(
             histogram_chart(

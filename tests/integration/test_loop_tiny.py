@@ -38,7 +38,7 @@ models: {{policy: "{model}", device: cpu}}
 constitution: principles/style.yaml
 prompts: {{files: ["{prompts}"]}}
 generate: {{n: 3, max_new_tokens: 12}}
-label: {{label_source: hybrid, pairing: best_worst, best_worst_by: rules, k: 2}}
+label: {{label_source: hybrid, pairing: best_worst, best_worst_by: rules, k: 2, gate: {{enabled: false}}}}
 policy:
   method: dpo
   dpo:

@@ -82,7 +82,7 @@ models: {{policy: m, backend: mock}}
 constitution: principles/hhh.yaml
 prompts: {{files: ["{SMOKE}"]}}
 generate: {{n: 3, max_new_tokens: 16, batch_prompts: 2}}
-label: {{k: 2, pairing: all_pairs, batch_pairs: 4}}
+label: {{k: 2, pairing: all_pairs, batch_pairs: 4, gate: {{enabled: false}}}}
 policy: {{method: none}}
 evaluate: {{enabled: false}}
 executor: {executor}

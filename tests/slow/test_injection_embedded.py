@@ -15,7 +15,7 @@ import pytest
 
 from rlaif.backends.base import ChatMessage
 from rlaif.constitution import load_constitution
-from rlaif.feedback.injection import INJECTIONS, InjectionPair, measure_injection, unmitigated_templates
+from rlaif.evals.injection import INJECTIONS, InjectionPair, measure_injection, unmitigated_templates
 from rlaif.prompting import TemplateSet
 
 pytestmark = pytest.mark.slow

@@ -25,6 +25,7 @@ from rlaif.evals.agreement import (
     reliability_table,
     write_report,
 )
+from rlaif.evals.stats import wilson_ci
 from rlaif.feedback.dataset_io import read_rows
 from rlaif.feedback.inputs import PreferencePair
 from rlaif.prompting import TemplateSet
@@ -138,7 +139,9 @@ def test_always_first_critic_is_chance_with_full_position_bias(templates: Templa
     report = run(always_first(MockBackend()), templates, n=20)
     assert report.n_labeled == 20 and report.ties == 20
     assert report.accuracy is not None and report.single_order_accuracy is not None
-    assert report.accuracy.value == 0.5 and (report.accuracy.low, report.accuracy.high) == (0.5, 0.5)
+    # Wilson over 20 pairs: a tie on every pair is half right on every pair, not a certainty about 50%
+    w = wilson_ci(10, 20)
+    assert report.accuracy.value == 0.5 and (report.accuracy.low, report.accuracy.high) == (w.low, w.high)
     # order ab alone: right exactly when the chosen response was shown first, i.e. on the 10 of 20 pairs
     assert report.single_order_accuracy.value == 0.5
     assert report.single_order_accuracy.low < 0.4 and report.single_order_accuracy.high > 0.6
@@ -165,7 +168,8 @@ def test_perfect_critic(templates: TemplateSet) -> None:
     # p(chosen) = 0.9 in both orders under both principles: every pair right, p = 0.9.
     report = run(perfect(MockBackend()), templates, n=20)
     assert report.accuracy is not None and report.accuracy.value == 1.0
-    assert (report.accuracy.low, report.accuracy.high) == (1.0, 1.0)
+    # Wilson: 20 of 20 right does not collapse to [1, 1]
+    assert (report.accuracy.low, report.accuracy.high) == pytest.approx((0.8389, 1.0), abs=1e-4)
     assert report.single_order_accuracy is not None and report.single_order_accuracy.value == 1.0
     assert report.position_bias is not None and report.position_bias.value == 0.0
     assert report.order_consistency is not None and report.order_consistency.value == 1.0
@@ -360,8 +364,8 @@ def test_report_files(templates: TemplateSet, tmp_path: Path) -> None:
     assert d["critic_model"] == "mock-char-lm" and len(d["template_hash"]) == 64
     assert [p["principle"] for p in d["per_principle"]] == ["xenial@1", "yare@1"]
     md = paths["markdown"].read_text()
-    assert "| accuracy (both orders) | 100.0% [100.0, 100.0]" in md
-    assert "| yare@1 | 8 | 50.0% [50.0, 50.0]" in md
+    assert "| accuracy (both orders) | 100.0% [67.6, 100.0]" in md
+    assert "| yare@1 | 8 | 50.0% [21.5, 78.5]" in md
     rows = read_rows(paths["pairs"].parent)
     assert [r["pair_id"] for r in rows] == [p.id for p in data]
     assert rows[0]["prompt"] == "Question number 0?"  # plain strings: every conversation is one user turn

@@ -12,7 +12,7 @@ from rlaif.backends.base import ChatMessage, ScoreRequest, ScoreResult
 from rlaif.backends.mock import MockBackend
 from rlaif.constitution import Constitution, load_constitution
 from rlaif.errors import RlaifError
-from rlaif.feedback.injection import (
+from rlaif.evals.injection import (
     INJECTIONS,
     InjectionPair,
     measure_injection,

@@ -1,0 +1,193 @@
+"""The critic gate: before a label stage trusts a critic, the critic judges a gold set of clear-cut pairs.
+
+If the lower end of the Wilson 95% interval of its accuracy (both orders averaged, ties half right) falls below
+``label.gate.min_accuracy`` (default 0.6), the run stops with :class:`CriticGateError`: labels from such a critic are
+close to coin flips, and training on them teaches the policy nothing (or the critic's biases). The shipped gold set
+is ``data/gold/pairs.jsonl`` (see its README); ``label.gate.gold`` names the user's own file in any
+:mod:`~rlaif.evals.judge_bench.formats` layout. Only ``label.gate.enabled: false`` turns the gate off.
+
+The result goes into the label stage's ``stats.json`` (``critic_gate``), and from there into the dataset card and
+the run report.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rlaif.constitution.schema import Constitution
+from rlaif.errors import RlaifError
+from rlaif.evals.stats import Estimate
+
+log = logging.getLogger(__name__)
+
+
+class GateSettings(BaseModel):
+    """``label.gate`` in a pipeline: the critic gate's settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        default=True, description="judge the gold set before labeling; false turns the gate off"
+    )
+    min_accuracy: float = Field(
+        default=0.6, ge=0.0, le=1.0, description="lowest acceptable lower 95% bound of gold-set accuracy"
+    )
+    gold: str | None = Field(
+        default=None, description="gold pairs file (default: the shipped data/gold/pairs.jsonl)"
+    )
+    k: int = Field(default=2, ge=1, description="principles sampled per gold pair")
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """What the gate measured and decided."""
+
+    passed: bool
+    critic: str
+    gold: str
+    n: int
+    n_labeled: int
+    accuracy: Estimate | None
+    min_accuracy: float
+    position_bias: Estimate | None
+    length_verdict: str
+
+    def message(self) -> str:
+        """One line: the critic, the gold set, its accuracy with interval, and the verdict."""
+        acc = self.accuracy
+        shown = (
+            "no label"
+            if acc is None
+            else f"{100 * acc.value:.1f}% [{100 * acc.low:.1f}, {100 * acc.high:.1f}]"
+        )
+        verdict = "passes" if self.passed else "fails"
+        return (
+            f"critic gate: {self.critic} {verdict} on the gold set {self.gold} ({self.n_labeled} of {self.n} pairs "
+            f"judged): accuracy {shown}; the lower 95% bound must reach {100 * self.min_accuracy:.0f}%"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (goes into the label stage's stats.json as ``critic_gate``)."""
+        return asdict(self)
+
+
+class CriticGateError(RlaifError):
+    """The critic failed the gate: the run stops before labeling."""
+
+
+def default_gold() -> Path:
+    """The shipped gold set."""
+    from rlaif.resources import shipped_dir
+
+    return shipped_dir("data") / "gold" / "pairs.jsonl"
+
+
+def run_gate(
+    critic: Any,
+    templates: Any,
+    constitution: Constitution,
+    settings: GateSettings,
+    *,
+    seed: int = 0,
+    progress: bool = False,
+    judge: Any = None,
+) -> GateResult:
+    """Have ``critic`` (a backend or a critic pool) judge the gold set under ``constitution``; no exception.
+
+    ``judge`` is the label stage's :class:`~rlaif.feedback.labeler.JudgeConfig`: the gate asks the way the stage
+    will (chain of thought, answer markers, batch calibration).
+    """
+    from rlaif.evals.judge_bench.formats import load_bench
+    from rlaif.evals.judge_bench.metrics import compute_metrics
+    from rlaif.evals.judge_bench.run import BenchConfig, judge_with_critic
+
+    gold = Path(settings.gold) if settings.gold else default_gold()
+    _, items = load_bench(gold)
+    config = BenchConfig(
+        k=settings.k,
+        seed=seed,
+        chain_of_thought=bool(getattr(judge, "chain_of_thought", False)),
+        markers=getattr(judge, "markers", None),
+        batch_calibration=bool(getattr(judge, "batch_calibration", False)),
+        min_choice_mass=float(getattr(judge, "min_choice_mass", 0.0)),
+    )
+    verdicts = judge_with_critic(critic, templates, items, constitution, config, progress=progress)
+    metrics = compute_metrics(items, verdicts, seed=seed)
+    acc = metrics.get("accuracy")
+    passed = acc is not None and acc.low >= settings.min_accuracy
+    return GateResult(
+        passed=passed,
+        critic=str(getattr(critic, "model_id", "critic")),
+        gold=str(gold),
+        n=metrics.n_items,
+        n_labeled=metrics.n_labeled,
+        accuracy=acc,
+        min_accuracy=settings.min_accuracy,
+        position_bias=metrics.get("position bias"),
+        length_verdict=metrics.length_verdict,
+    )
+
+
+def enforce(result: GateResult) -> None:
+    """Raise :class:`CriticGateError` with a clear message when the critic failed the gate."""
+    if result.passed:
+        log.info("%s", result.message())
+        return
+    raise CriticGateError(
+        result.message() + ". Its labels would be close to chance, so the run stops before labeling; "
+        "finished stages are kept.",
+        field="label.gate",
+        hint="use a stronger critic (models.critic), or set label.gate.enabled: false to label anyway",
+    )
+
+
+def gate_critic(
+    critic: Any,
+    templates: Any,
+    constitution: Constitution,
+    settings: GateSettings,
+    *,
+    seed: int = 0,
+    judge: Any = None,
+) -> dict[str, Any] | None:
+    """The loop's hook: None when the gate is off; else the result as a dict, raising when it fails."""
+    if not settings.enabled:
+        return None
+    result = run_gate(critic, templates, constitution, settings, seed=seed, judge=judge)
+    enforce(result)
+    return result.to_dict()
+
+
+def card_lines(stats: dict[str, Any]) -> list[str]:
+    """Markdown lines for a dataset card or run report: the gate's result, when there is one."""
+    gate = stats.get("critic_gate")
+    if not isinstance(gate, dict):
+        return []
+    acc = gate.get("accuracy") or {}
+    shown = (
+        f"{100 * acc['value']:.1f}% [{100 * acc['low']:.1f}, {100 * acc['high']:.1f}]"
+        if {"value", "low", "high"} <= set(acc)
+        else "n/a"
+    )
+    return [
+        f"Critic gate: the critic judged the gold set `{gate.get('gold')}` ({gate.get('n_labeled')} of "
+        f"{gate.get('n')} pairs) with accuracy {shown} (95% Wilson interval); required lower bound "
+        f"{100 * float(gate.get('min_accuracy', 0)):.0f}%: {'passed' if gate.get('passed') else 'failed'}."
+    ]
+
+
+__all__ = [
+    "CriticGateError",
+    "GateResult",
+    "GateSettings",
+    "card_lines",
+    "default_gold",
+    "enforce",
+    "gate_critic",
+    "run_gate",
+]
