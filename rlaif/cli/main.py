@@ -39,6 +39,8 @@ SUBCOMMANDS: dict[str, str] = {
     "run": "run",
     "status": "status",
     "report": "report",
+    "serve-reward": "serve_reward",
+    "export": "export",
 }
 
 

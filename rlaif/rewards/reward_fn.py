@@ -160,9 +160,12 @@ def build_scorer(
     if isinstance(critic, str):
         from rlaif.feedback.call_cache import open_backend
 
-        options = {"device": device, "dtype": dtype, **(backend_options or {})}
-        if backend != "transformers":
-            options = dict(backend_options or {})
+        # explicit options as given (the CLI builds them); otherwise device and dtype for the local engine
+        options = (
+            dict(backend_options)
+            if backend_options is not None
+            else ({"device": device, "dtype": dtype} if backend == "transformers" else {})
+        )
         critic = open_backend(backend, critic, options=options)
     if mode == "pairwise":
         return CriticPairwiseScorer(critic, templates=templates)

@@ -14,7 +14,9 @@ from rlaif.rewards import reward_function
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def test_grpo_trains_with_the_rlaif_reward(tiny_model_dir: Path, tiny_rm_dir: Path, style_path: Path, tmp_path: Path) -> None:
+def test_grpo_trains_with_the_rlaif_reward(
+    tiny_model_dir: Path, tiny_rm_dir: Path, style_path: Path, tmp_path: Path
+) -> None:
     datasets = pytest.importorskip("datasets")
     trl = pytest.importorskip("trl")
     from transformers import AutoModelForCausalLM, AutoTokenizer
