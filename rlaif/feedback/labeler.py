@@ -33,7 +33,7 @@ from rlaif.constitution.rules import RuleResult, check_rule
 from rlaif.constitution.sampling import filter_principles, sample_principles
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import BackendError, RlaifError, TemplateError
-from rlaif.feedback.dataset_io import write_rows
+from rlaif.feedback.dataset_io import DATASET_FORMATS, finalize_label_rows, write_rows
 from rlaif.feedback.pairs import PairingMode, RankBy, make_pairs, rank_by_critic, rank_by_rules
 from rlaif.feedback.provenance import canonical_json, is_conversational, params_json, trl_columns
 from rlaif.feedback.responses import ResponseSet
@@ -392,8 +392,17 @@ class LabelConfig:
     batch_pairs: int = 32
     push_to_hub: str | None = None
     progress: bool = True
+    dataset_format: str = "conversational"  # conversational, plain or auto (rlaif.feedback.dataset_io)
+    keep_ties: bool = False  # keep p = 0.5 rows (dropped from hard-label datasets by default)
+    push_private: bool = False  # create the hub dataset repo private
 
     def __post_init__(self) -> None:
+        if self.dataset_format not in DATASET_FORMATS:
+            raise RlaifError(
+                f"unknown dataset format {self.dataset_format!r}",
+                field="format",
+                hint=f"choose one of: {', '.join(DATASET_FORMATS)}",
+            )
         if self.k < 1:
             raise RlaifError(f"k must be at least 1, got {self.k}", field="k")
         if self.label_source not in LABEL_SOURCES:
@@ -589,7 +598,7 @@ def label_dataset(
                 rankings = rank_by_critic(critic, templates, responses, principles_for)
     pairs, skipped = make_pairs(responses, config.pairing, rankings=rankings)
     sampled = [principles_of(p.pair_id) for p in pairs]
-    conversational = is_conversational(p.conversation for p in pairs)
+    conversational = _conversational(config, pairs)
 
     judged: list[JudgedPair | None] = [None] * len(pairs)
     if uses_critic and pairs:
@@ -706,6 +715,8 @@ def label_dataset(
             }
         )
         rows.append(row)
+    rows, ties = finalize_label_rows(rows, keep_ties=config.keep_ties)  # the margin column; ties dropped
+    unlabeled.extend(ties)
     stats = acc.finish(
         pairs=len(pairs) + len(skipped),
         rows=len(rows),
@@ -713,6 +724,7 @@ def label_dataset(
         label_source=config.label_source,
         conversational=conversational,
     )
+    stats["ties_dropped"] = len(ties)
     return LabelRun(
         rows=rows,
         unlabeled=unlabeled,
@@ -723,6 +735,18 @@ def label_dataset(
         critic_revision=critic.model_revision if critic is not None and uses_critic else "",
         template_hash=template_hash,
     )
+
+
+def _conversational(config: LabelConfig, pairs: Sequence[Any]) -> bool:
+    """Whether rows are written in TRL's conversational format (see :mod:`rlaif.feedback.dataset_io`)."""
+    multi_turn = is_conversational(p.conversation for p in pairs)
+    if config.dataset_format == "plain" and multi_turn:
+        raise RlaifError(
+            "the plain format holds single-turn prompts only, and this dataset has multi-turn or system prompts",
+            field="format",
+            hint="use the conversational format (the default)",
+        )
+    return multi_turn if config.dataset_format != "conversational" else True
 
 
 def _judge_on_pool(
@@ -973,7 +997,7 @@ def write_label_run(run: LabelRun, out_dir: str | Path) -> Path:
     path = write_rows(out, run.rows)
     write_label_card(out, run)
     if run.config.push_to_hub:
-        push_dataset(out, run.config.push_to_hub)
+        push_dataset(out, run.config.push_to_hub, private=run.config.push_private)
     return path
 
 
@@ -1008,17 +1032,18 @@ def check_hub_reachable(timeout_s: float = 3.0) -> str:
     return endpoint
 
 
-def push_dataset(out_dir: str | Path, repo_id: str) -> None:
-    """Push a written dataset folder to a hub dataset repo with ``datasets``' ``push_to_hub``."""
+def push_dataset(out_dir: str | Path, repo_id: str, *, private: bool = False) -> None:
+    """Push a written dataset folder to a hub dataset repo: the data with its card (``README.md``), ``stats.json``
+    and ``unlabeled.jsonl`` (whatever of them the folder holds), the repo created ``private`` if asked."""
     check_hub_reachable()
-    import datasets
+    from rlaif.models.exporter import push_folder
 
-    ds = datasets.Dataset.from_parquet(str(Path(out_dir) / "data.parquet"))
-    try:
-        ds.push_to_hub(repo_id)
-    except Exception as e:  # auth, permissions, network: all the user's to fix
-        raise RlaifError(f"pushing to the hub failed: {e}", field="push_to_hub") from None
-    log.info("pushed %s to the hub as %s", out_dir, repo_id)
+    folder = Path(out_dir)
+    files = [f for f in ("data.parquet", "README.md", STATS_FILE, UNLABELED_FILE) if (folder / f).is_file()]
+    if "data.parquet" not in files:
+        raise RlaifError("no data.parquet to push", path=folder, field="push_to_hub")
+    push_folder(folder, repo_id, private=private, repo_type="dataset", allow_patterns=files)
+    log.info("pushed %s (%s) to the hub as %s", out_dir, ", ".join(files), repo_id)
 
 
 __all__ = [

@@ -248,14 +248,23 @@ def export_artifact(
     return target
 
 
-def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, repo_type: str = "model") -> str:
+def push_folder(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    repo_type: str = "model",
+    allow_patterns: list[str] | None = None,
+) -> str:
     """Upload a folder to a hub repo (created if missing); returns the repo URL. Clear errors, no traceback."""
     from huggingface_hub import HfApi
 
     api = HfApi()
     try:
         url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
-        api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type=repo_type)
+        api.upload_folder(
+            folder_path=str(folder), repo_id=repo_id, repo_type=repo_type, allow_patterns=allow_patterns
+        )
     except Exception as e:  # auth, permissions, network: all the user's to fix
         raise RlaifError(
             f"pushing {folder} to the hub repo {repo_id} failed: {e}",
