@@ -990,9 +990,10 @@ def write_label_run(run: LabelRun, out_dir: str | Path) -> Path:
     atomic_write_text(out / STATS_FILE, json.dumps(run.stats, indent=2, sort_keys=True) + "\n")
     if not run.rows:
         raise RlaifError(
-            f"no pair was kept ({run.stats['unlabeled']} unlabeled, {run.stats['filtered']} filtered)",
+            f"no pair was kept ({run.stats['unlabeled']} unlabeled, {run.stats['filtered']} filtered, "
+            f"{run.stats.get('ties_dropped', 0)} ties dropped)",
             path=out / UNLABELED_FILE,
-            hint="see the reasons listed there; lower --min-confidence or check the critic",
+            hint="see the reasons listed there; lower --min-confidence, keep ties with --keep-ties, or check the critic",
         )
     path = write_rows(out, run.rows)
     write_label_card(out, run)
