@@ -12,7 +12,7 @@ an uninterrupted one.
 **Format.** ``prompt``/``chosen``/``rejected`` are written in TRL's *conversational* format by default (``prompt`` a
 list of messages, ``chosen``/``rejected`` one assistant message each): rlaif generates every response under the chat
 template, so a trainer must wrap them in it again. ``plain`` (strings) is written on request, for single-turn data
-only; ``auto`` picks plain when every prompt is a single user turn (the behaviour before 0.2, see CHANGELOG.md).
+only; ``auto`` picks plain when every prompt is a single user turn (the behaviour of 0.1.0, see CHANGELOG.md).
 
 **Margin and ties.** Every row carries ``margin`` = logit(p_chosen) = log(p / (1 − p)), the reward difference a
 Bradley-Terry model gives to the soft label (TRL's reward trainer reads a ``margin`` column). A pair judged exactly

@@ -47,7 +47,6 @@ def check_reachable(name: str) -> None:
     if _offline():
         raise DataFileError(
             f"{name!r} is not a local file, and as a hub dataset it cannot be fetched: offline mode is on",
-            path=name,
             hint="unset HF_HUB_OFFLINE / HF_DATASETS_OFFLINE, or download the dataset and pass the local file",
         )
     endpoint = hub_endpoint()
@@ -55,7 +54,6 @@ def check_reachable(name: str) -> None:
         raise DataFileError(
             f"{name!r} is not a local file, and the hub ({endpoint}) did not answer within "
             f"{HUB_CHECK_TIMEOUT_S:g} s",
-            path=name,
             hint="check the network (or HF_ENDPOINT), or pass a local .jsonl/.json/.csv/.parquet file",
         )
 
