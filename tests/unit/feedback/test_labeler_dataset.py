@@ -120,7 +120,9 @@ def test_critic_label_rows_and_provenance(templates: TemplateSet, tmp_path: Path
     ds = datasets.load_dataset("parquet", data_files=str(tmp_path / "labels" / "data.parquet"))["train"]
     assert {"prompt", "chosen", "rejected"} <= set(ds.column_names)
     assert ds[0]["chosen"] == [{"role": "assistant", "content": SHORT_TEXT}]
-    assert ds[0]["p_chosen"] == pytest.approx(0.55) and ds[0]["margin"] == pytest.approx(math.log(0.55 / 0.45))
+    assert ds[0]["p_chosen"] == pytest.approx(0.55) and ds[0]["margin"] == pytest.approx(
+        math.log(0.55 / 0.45)
+    )
     card = (tmp_path / "labels" / "README.md").read_text()
     assert "Q-KIND" in card and constitution_hash(CONST) in card and "| rows kept | 1 |" in card
     assert json.loads((tmp_path / "labels" / "stats.json").read_text()) == run.stats
