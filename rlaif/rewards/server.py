@@ -165,7 +165,8 @@ class RewardService:
         self.fn = fn
         self.settings = settings or ServerSettings()
         self.batcher = Batcher(fn, self.settings)
-        self.requests = 0
+        self.requests = 0  # requests accepted (queued)
+        self._count_lock = threading.Lock()
 
     def _check_count(self, n: int) -> None:
         if n == 0:
@@ -177,8 +178,10 @@ class RewardService:
             )
 
     def _wait(self, items: list[RewardItem]) -> list[float | None]:
-        self.requests += 1
-        return self.batcher.submit(items).result()
+        future = self.batcher.submit(items)
+        with self._count_lock:
+            self.requests += 1
+        return future.result()
 
     def openrlhf(self, body: dict[str, Any]) -> dict[str, Any]:
         """``/get_reward``: OpenRLHF's remote reward-model protocol."""

@@ -16,6 +16,7 @@ The scorer is configured by environment variables (read once, at the first call,
 ``RLAIF_K``, ``RLAIF_SEED``  principles per prompt and the seed of the draws
 ``RLAIF_NORMALIZE``       1: normalise reward-model rewards with the training statistics
 ``RLAIF_DEVICE``          where the model runs (default auto)
+``RLAIF_UNJUDGED_REWARD`` the reward of a response the critic gave no judgement for (default 0.0)
 ========================  ================================================================================
 
 The prompt is read from ``extra_info["prompt"]`` (or ``["question"]``), a string or a list of messages; put it there
@@ -60,7 +61,12 @@ def _items(
     return items
 
 
-def make_compute_score(fn: RewardFunction) -> Callable[..., float | None]:
+def _filled(rewards: Sequence[float | None], unjudged_reward: float) -> list[float]:
+    """verl needs a number for every response: an unjudged one gets ``unjudged_reward``."""
+    return [unjudged_reward if r is None else float(r) for r in rewards]
+
+
+def make_compute_score(fn: RewardFunction, *, unjudged_reward: float = 0.0) -> Callable[..., float]:
     """verl's per-response ``compute_score`` over a ready :class:`RewardFunction`."""
 
     def compute_score(
@@ -69,13 +75,16 @@ def make_compute_score(fn: RewardFunction) -> Callable[..., float | None]:
         ground_truth: Any,
         extra_info: Mapping[str, Any] | None = None,
         **_: Any,
-    ) -> float | None:
-        return fn.score(_items(fn, [solution_str], [ground_truth], [extra_info]))[0]
+    ) -> float:
+        rewards = fn.score(_items(fn, [solution_str], [ground_truth], [extra_info]))
+        return _filled(rewards, unjudged_reward)[0]
 
     return compute_score
 
 
-def make_compute_score_batch(fn: RewardFunction) -> Callable[..., list[float | None]]:
+def make_compute_score_batch(
+    fn: RewardFunction, *, unjudged_reward: float = 0.0
+) -> Callable[..., list[float]]:
     """verl's batch ``compute_score`` (lists in, a list out) over a ready :class:`RewardFunction`."""
 
     def compute_score_batch(
@@ -84,9 +93,9 @@ def make_compute_score_batch(fn: RewardFunction) -> Callable[..., list[float | N
         ground_truths: Sequence[Any],
         extra_infos: Sequence[Mapping[str, Any] | None] | None = None,
         **_: Any,
-    ) -> list[float | None]:
+    ) -> list[float]:
         infos = list(extra_infos) if extra_infos is not None else [None] * len(solution_strs)
-        return fn.score(_items(fn, list(solution_strs), list(ground_truths), infos))
+        return _filled(fn.score(_items(fn, list(solution_strs), list(ground_truths), infos)), unjudged_reward)
 
     return compute_score_batch
 
@@ -124,15 +133,20 @@ def _default() -> RewardFunction:
         return _DEFAULT
 
 
+def _unjudged() -> float:
+    return float(os.environ.get("RLAIF_UNJUDGED_REWARD", "0.0"))
+
+
 def compute_score(
     data_source: str,
     solution_str: str,
     ground_truth: Any,
     extra_info: Mapping[str, Any] | None = None,
     **kwargs: Any,
-) -> float | None:
+) -> float:
     """verl's custom reward function (configured by ``RLAIF_*`` environment variables)."""
-    return make_compute_score(_default())(data_source, solution_str, ground_truth, extra_info, **kwargs)
+    fn = make_compute_score(_default(), unjudged_reward=_unjudged())
+    return fn(data_source, solution_str, ground_truth, extra_info, **kwargs)
 
 
 def compute_score_batch(
@@ -141,11 +155,10 @@ def compute_score_batch(
     ground_truths: Sequence[Any],
     extra_infos: Sequence[Mapping[str, Any] | None] | None = None,
     **kwargs: Any,
-) -> list[float | None]:
+) -> list[float]:
     """verl's batch custom reward function (``reward_model.reward_manager=batch``)."""
-    return make_compute_score_batch(_default())(
-        data_sources, solution_strs, ground_truths, extra_infos, **kwargs
-    )
+    fn = make_compute_score_batch(_default(), unjudged_reward=_unjudged())
+    return fn(data_sources, solution_strs, ground_truths, extra_infos, **kwargs)
 
 
 __all__ = [

@@ -157,3 +157,19 @@ def test_verl_module_reads_its_configuration_from_the_environment(
     assert [p.id for p in fn.principles.for_prompt((ChatMessage("user", "x"),))] == ["concise"]
     with pytest.raises(RlaifError, match="RLAIF_REWARD_MODEL"):
         from_environment({})
+
+
+def test_unjudged_is_none_for_trl_and_a_configured_number_for_verl(style_path: Path) -> None:
+    # the mock critic never puts all of its probability on the ten score choices: with min_choice_mass=1 nothing counts
+    fn = RewardFunction(
+        CriticPointwiseScorer(MockBackend(), min_choice_mass=1.0),
+        PrincipleSource(load_constitution(style_path), fixed=("concise",)),
+    )
+    assert fn(["Q?"], ["Calm answer."]) == [None]
+    compute_score = make_compute_score(fn, unjudged_reward=-1.0)
+    assert (
+        compute_score(data_source="x", solution_str="Calm.", ground_truth="", extra_info={"prompt": "Q?"})
+        == -1.0
+    )
+    batch = make_compute_score_batch(fn, unjudged_reward=0.25)
+    assert batch(["x"], ["Calm."], [""], [{"prompt": "Q?"}]) == [0.25]

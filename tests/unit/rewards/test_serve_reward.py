@@ -196,3 +196,18 @@ def test_a_full_queue_answers_503(fn: RewardFunction) -> None:
     finally:
         slow.release.set()
         server.close()
+
+
+def test_openrlhf_gets_a_number_and_a_flag_for_unjudged(fn: RewardFunction) -> None:
+    from rlaif.backends.mock import MockBackend
+    from rlaif.rewards.scorers import CriticPointwiseScorer
+
+    critic_fn = RewardFunction(CriticPointwiseScorer(MockBackend(), min_choice_mass=1.0), fn.principles)
+    server = RewardServer(critic_fn, port=0, settings=ServerSettings(unjudged_reward=-2.0)).start()
+    try:
+        status, body = post(server.url + "/get_reward", {"query": ["Q? A."], "prompts": ["Q?"]})
+        assert status == 200 and body["rewards"] == [-2.0] and body["extra_logs"]["rlaif_unjudged"] == [1]
+        status, body = post(server.url + "/v1/rewards", {"items": [{"prompt": "Q?", "response": "A."}]})
+        assert status == 200 and body["rewards"] == [None]
+    finally:
+        server.close()
