@@ -51,10 +51,10 @@ def _clamp(text: str) -> tuple[float, float]:
 
 
 def command(
-    responses: Annotated[
-        Path, typer.Option("--responses", "-r", help="Responses dataset from `rlaif generate`.")
-    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder of the labels dataset.")],
+    responses: Annotated[
+        Path | None, typer.Option("--responses", "-r", help="Responses dataset from `rlaif generate`.")
+    ] = None,
     constitution: Annotated[Path, typer.Option("--constitution", "-c", help="Constitution YAML.")] = Path(
         "principles/hhh.yaml"
     ),
@@ -128,6 +128,22 @@ def command(
     workers: WorkersOpt = 2,
     gpus_per_worker: GpusPerWorkerOpt = 0.0,
     cpus_per_worker: CpusPerWorkerOpt = 1.0,
+    pairs_file: Annotated[
+        str | None,
+        typer.Option(
+            "--pairs",
+            help="Relabel an existing preference dataset instead (TRL or transcript rows; a file or a hub id).",
+        ),
+    ] = None,
+    dataset_format: Annotated[
+        str, typer.Option("--format", help="conversational (TRL messages, default), plain (strings) or auto.")
+    ] = "conversational",
+    keep_ties: Annotated[
+        bool, typer.Option("--keep-ties", help="Keep p = 0.5 rows (dropped from hard-label data by default).")
+    ] = False,
+    private: Annotated[
+        bool, typer.Option("--private", help="Create the --push-to-hub repo private.")
+    ] = False,
 ) -> None:
     """Label response pairs with soft preferences from a critic (both orders, k principles, cached, resumable).
 
@@ -171,9 +187,12 @@ def command(
         batch_pairs=batch_pairs,
         push_to_hub=push_to_hub,
         progress=progress,
+        dataset_format=dataset_format,
+        keep_ties=keep_ties,
+        push_private=private,
     )
     # every file is read and checked before a model is loaded
-    sets = read_responses(responses)
+    sets = _input_sets(responses, pairs_file, read_responses)
     const = load_constitution(constitution)
     templates = TemplateSet.load(templates_dir)
     if push_to_hub:
@@ -210,7 +229,7 @@ def command(
             out,
             {
                 "stage": "label",
-                "responses": str(responses),
+                "responses": str(responses if pairs_file is None else pairs_file),
                 "constitution": str(constitution),
                 "critic": engine.model_id if engine is not None else None,
                 "backend": backend,
@@ -228,6 +247,20 @@ def command(
     _summary(run, path, cached, time.monotonic() - started)
 
 
+def _input_sets(responses: Path | None, pairs_file: str | None, read_responses: Any) -> Any:
+    """The response sets to label: a responses dataset, or the pairs of a preference dataset (``--pairs``)."""
+    if (responses is None) == (pairs_file is None):
+        raise RlaifError(
+            "give exactly one of --responses (from rlaif generate) or --pairs (a preference dataset to relabel)",
+            field="--responses",
+        )
+    if pairs_file is not None:
+        from rlaif.feedback.relabel import response_sets_from_pairs
+
+        return response_sets_from_pairs(pairs_file)
+    return read_responses(responses)
+
+
 def _summary(run: Any, path: Path, cached: Any, elapsed: float) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -237,6 +270,15 @@ def _summary(run: Any, path: Path, cached: Any, elapsed: float) -> None:
     table.add_row("pairs", str(s["pairs"]))
     table.add_row("rows kept", str(s["rows"]))
     table.add_row("filtered (min confidence)", str(s["filtered"]))
+    table.add_row("ties dropped (p = 0.5)", str(s.get("ties_dropped", 0)))
+    if run.rows and str(run.rows[0].get("policy_model", "")).startswith("pairs:"):
+        from rlaif.feedback.relabel import original_agreement
+
+        agreement = original_agreement(run.rows)
+        table.add_row(
+            "kept / reversed the original label",
+            f"{agreement['kept_original']} / {agreement['reversed_original']}",
+        )
     table.add_row("unlabeled", str(s["unlabeled"]))
     for reason, count in s["unlabeled_by_reason"].items():
         table.add_row(f"  {reason}", str(count))

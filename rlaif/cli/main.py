@@ -39,6 +39,8 @@ SUBCOMMANDS: dict[str, str] = {
     "run": "run",
     "status": "status",
     "report": "report",
+    "serve-reward": "serve_reward",
+    "export": "export",
 }
 
 
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     except RlaifError as e:
         from rich.markup import escape
 
-        err = Console(stderr=True, highlight=False, soft_wrap=True)
+        err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)  # ":train:" is not an emoji
         # escaped: messages hold user text and commands such as pip install 'rlaif[ray]'
         err.print(f"[bold red]error:[/bold red] {escape(e.format())}", markup=True)
         return 1

@@ -30,6 +30,7 @@ def _stats_lines(stats: dict[str, Any]) -> list[str]:
         f"| labelled | {stats['labeled']} |",
         f"| rows kept | {stats['rows']} |",
         f"| filtered (below min_confidence) | {stats['filtered']} |",
+        f"| ties dropped (p = 0.5) | {stats.get('ties_dropped', 0)} |",
         f"| unlabeled | {stats['unlabeled']} |",
         f"| mean p_chosen | {stats['mean_p_chosen'] if stats['mean_p_chosen'] is not None else 'n/a'} |",
     ]
@@ -168,8 +169,8 @@ def label_card(run: LabelRun) -> str:
         "| `prompt`, `chosen`, `rejected` | TRL preference format |",
         *[f"| `{k}` | {v} |" for k, v in PROVENANCE_COLUMNS.items()],
         "",
-        "Pairs that were not labelled (and those filtered by `min_confidence`) are listed with the reason in",
-        "`unlabeled.jsonl`; `stats.json` holds the statistics above.",
+        "Pairs that were not labelled (and those filtered by `min_confidence`, and ties dropped) are listed with the",
+        "reason in `unlabeled.jsonl`; `stats.json` holds the statistics above.",
         "",
         "## Parameters",
         "",

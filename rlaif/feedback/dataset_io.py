@@ -8,21 +8,76 @@ The layout of a dataset folder::
 
 Writes are atomic and deterministic: the same rows give byte-identical files, so a resumed run can be compared with
 an uninterrupted one.
+
+**Format.** ``prompt``/``chosen``/``rejected`` are written in TRL's *conversational* format by default (``prompt`` a
+list of messages, ``chosen``/``rejected`` one assistant message each): rlaif generates every response under the chat
+template, so a trainer must wrap them in it again. ``plain`` (strings) is written on request, for single-turn data
+only; ``auto`` picks plain when every prompt is a single user turn (the behaviour of 0.1.0, see CHANGELOG.md).
+
+**Margin and ties.** Every row carries ``margin`` = logit(p_chosen) = log(p / (1 − p)), the reward difference a
+Bradley-Terry model gives to the soft label (TRL's reward trainer reads a ``margin`` column). A pair judged exactly
+even (p = 0.5) says nothing about which response is better, yet a hard-label user (DPO on ``chosen``/``rejected``)
+would learn from an arbitrary order: such ties are dropped from the dataset by default, listed in
+``unlabeled.jsonl`` with status ``tie`` and counted in the statistics (``keep_ties`` keeps them).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rlaif.atomic import atomic_write_bytes, atomic_write_text
 from rlaif.errors import DataFileError
 
 DATA_FILE = "data.parquet"
 CARD_FILE = "README.md"
+
+DatasetFormat = Literal["conversational", "plain", "auto"]
+DATASET_FORMATS: tuple[str, ...] = ("conversational", "plain", "auto")
+#: |p − 0.5| at or below this is a tie
+TIE_TOLERANCE = 1e-9
+#: probabilities are clipped to [EPS, 1 − EPS] before the logit, so a certain label has a finite margin
+MARGIN_EPS = 1e-6
+
+
+def margin_of(p_chosen: float) -> float:
+    """logit(p_chosen): the Bradley-Terry reward margin of a soft label (0 for a tie, > 0 otherwise)."""
+    p = min(max(float(p_chosen), MARGIN_EPS), 1.0 - MARGIN_EPS)
+    return math.log(p / (1.0 - p))
+
+
+def is_tie(p_chosen: float) -> bool:
+    """Whether a soft label is an exact tie (p = 0.5)."""
+    return abs(float(p_chosen) - 0.5) <= TIE_TOLERANCE
+
+
+def finalize_label_rows(
+    rows: Sequence[dict[str, Any]], *, keep_ties: bool = False
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Add the ``margin`` column and drop ties (unless ``keep_ties``).
+
+    Returns (rows kept, one ``unlabeled.jsonl`` record per tie dropped, status ``tie``).
+    """
+    kept: list[dict[str, Any]] = []
+    ties: list[dict[str, Any]] = []
+    for row in rows:
+        p = float(row["p_chosen"])
+        if is_tie(p) and not keep_ties:
+            ties.append(
+                {
+                    "pair_id": row.get("pair_id"),
+                    "prompt_id": row.get("prompt_id"),
+                    "status": "tie",
+                    "reason": "tie: p = 0.5, dropped from the hard-label dataset (keep it with --keep-ties)",
+                }
+            )
+            continue
+        kept.append({**row, "margin": margin_of(p)})
+    return kept, ties
 
 
 def write_rows(

@@ -57,6 +57,11 @@ class PreferencePair:
 def _raw_rows(path: Path) -> Iterator[tuple[int, Any]]:
     """(line or row number, raw record) for every record of a supported file; raises DataFileError on bad bytes."""
     if not path.exists():
+        from rlaif.feedback.hub_datasets import hub_rows, is_hub_dataset_id
+
+        if is_hub_dataset_id(str(path)):  # org/name[:split]: a datasets hub id
+            yield from hub_rows(str(path))
+            return
         raise DataFileError("file not found", path=path)
     if path.is_dir():
         if (path / "dataset_info.json").exists() or (path / "state.json").exists():

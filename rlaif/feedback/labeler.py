@@ -23,7 +23,7 @@ from rlaif.constitution.rules import RuleResult, check_rule
 from rlaif.constitution.sampling import filter_principles, sample_principles
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import RlaifError
-from rlaif.feedback.dataset_io import write_rows
+from rlaif.feedback.dataset_io import DATASET_FORMATS, finalize_label_rows, write_rows
 from rlaif.feedback.judge import (
     JudgeConfig,
     JudgedPair,
@@ -82,8 +82,17 @@ class LabelConfig:
     batch_pairs: int = 32
     push_to_hub: str | None = None
     progress: bool = True
+    dataset_format: str = "conversational"  # conversational, plain or auto (rlaif.feedback.dataset_io)
+    keep_ties: bool = False  # keep p = 0.5 rows (dropped from hard-label datasets by default)
+    push_private: bool = False  # create the hub dataset repo private
 
     def __post_init__(self) -> None:
+        if self.dataset_format not in DATASET_FORMATS:
+            raise RlaifError(
+                f"unknown dataset format {self.dataset_format!r}",
+                field="format",
+                hint=f"choose one of: {', '.join(DATASET_FORMATS)}",
+            )
         if self.k < 1:
             raise RlaifError(f"k must be at least 1, got {self.k}", field="k")
         if self.label_source not in LABEL_SOURCES:
@@ -298,7 +307,7 @@ def label_dataset(
                 rankings = rank_by_critic(critic, templates, responses, principles_for)
     pairs, skipped = make_pairs(responses, config.pairing, rankings=rankings)
     sampled = [principles_of(p.pair_id) for p in pairs]
-    conversational = is_conversational(p.conversation for p in pairs)
+    conversational = _conversational(config, pairs)
 
     judged: list[JudgedPair | None] = [None] * len(pairs)
     usage_before = backend_usage(critic)
@@ -421,6 +430,8 @@ def label_dataset(
             }
         )
         rows.append(row)
+    rows, ties = finalize_label_rows(rows, keep_ties=config.keep_ties)  # the margin column; ties dropped
+    unlabeled.extend(ties)
     stats = acc.finish(
         pairs=len(pairs) + len(skipped),
         rows=len(rows),
@@ -432,6 +443,7 @@ def label_dataset(
     usage = usage_delta(usage_before, backend_usage(critic))
     if usage is not None:  # a served critic: this run's requests, tokens and estimated cost
         stats["critic_usage"] = usage
+    stats["ties_dropped"] = len(ties)
     return LabelRun(
         rows=rows,
         unlabeled=unlabeled,
@@ -442,6 +454,18 @@ def label_dataset(
         critic_revision=critic.model_revision if critic is not None and uses_critic else "",
         template_hash=template_hash,
     )
+
+
+def _conversational(config: LabelConfig, pairs: Sequence[Any]) -> bool:
+    """Whether rows are written in TRL's conversational format (see :mod:`rlaif.feedback.dataset_io`)."""
+    multi_turn = is_conversational(p.conversation for p in pairs)
+    if config.dataset_format == "plain" and multi_turn:
+        raise RlaifError(
+            "the plain format holds single-turn prompts only, and this dataset has multi-turn or system prompts",
+            field="format",
+            hint="use the conversational format (the default)",
+        )
+    return multi_turn if config.dataset_format != "conversational" else True
 
 
 def _judge_on_pool(
@@ -685,14 +709,15 @@ def write_label_run(run: LabelRun, out_dir: str | Path) -> Path:
     atomic_write_text(out / STATS_FILE, json.dumps(run.stats, indent=2, sort_keys=True) + "\n")
     if not run.rows:
         raise RlaifError(
-            f"no pair was kept ({run.stats['unlabeled']} unlabeled, {run.stats['filtered']} filtered)",
+            f"no pair was kept ({run.stats['unlabeled']} unlabeled, {run.stats['filtered']} filtered, "
+            f"{run.stats.get('ties_dropped', 0)} ties dropped)",
             path=out / UNLABELED_FILE,
-            hint="see the reasons listed there; lower --min-confidence or check the critic",
+            hint="see the reasons listed there; lower --min-confidence, keep ties with --keep-ties, or check the critic",
         )
     path = write_rows(out, run.rows)
     write_label_card(out, run)
     if run.config.push_to_hub:
-        push_dataset(out, run.config.push_to_hub)
+        push_dataset(out, run.config.push_to_hub, private=run.config.push_private)
     return path
 
 
@@ -727,17 +752,18 @@ def check_hub_reachable(timeout_s: float = 3.0) -> str:
     return endpoint
 
 
-def push_dataset(out_dir: str | Path, repo_id: str) -> None:
-    """Push a written dataset folder to a hub dataset repo with ``datasets``' ``push_to_hub``."""
+def push_dataset(out_dir: str | Path, repo_id: str, *, private: bool = False) -> None:
+    """Push a written dataset folder to a hub dataset repo: the data with its card (``README.md``), ``stats.json``
+    and ``unlabeled.jsonl`` (whatever of them the folder holds), the repo created ``private`` if asked."""
     check_hub_reachable()
-    import datasets
+    from rlaif.models.exporter import push_folder
 
-    ds = datasets.Dataset.from_parquet(str(Path(out_dir) / "data.parquet"))
-    try:
-        ds.push_to_hub(repo_id)
-    except Exception as e:  # auth, permissions, network: all the user's to fix
-        raise RlaifError(f"pushing to the hub failed: {e}", field="push_to_hub") from None
-    log.info("pushed %s to the hub as %s", out_dir, repo_id)
+    folder = Path(out_dir)
+    files = [f for f in ("data.parquet", "README.md", STATS_FILE, UNLABELED_FILE) if (folder / f).is_file()]
+    if "data.parquet" not in files:
+        raise RlaifError("no data.parquet to push", path=folder, field="push_to_hub")
+    push_folder(folder, repo_id, private=private, repo_type="dataset", allow_patterns=files)
+    log.info("pushed %s (%s) to the hub as %s", out_dir, ", ".join(files), repo_id)
 
 
 __all__ = [

@@ -22,6 +22,7 @@ PROVENANCE_COLUMNS: dict[str, str] = {
     "pair_id": "`<prompt id>:<i>-<j>`: responses i and j of the prompt",
     "prompt_id": "id of the prompt in the responses dataset",
     "p_chosen": "soft label: probability that `chosen` is better than `rejected` (≥ 0.5)",
+    "margin": "logit(p_chosen) = log(p / (1 − p)): the Bradley-Terry reward margin of the soft label",
     "label_source": "`critic`, `rules` or `hybrid`",
     "constitution_hash": "sha256 of the constitution that judged the pair",
     "principles": 'the k principles sampled for this pair, as "id@version"',

@@ -22,6 +22,7 @@ def export_model(
     card: str | None = None,
     sidecar: Mapping[str, Any] | None = None,
     extra_files: Mapping[str, str] | None = None,
+    base_model: str | None = None,
 ) -> Path:
     """Write ``model`` to ``out_dir`` atomically and return the folder.
 
@@ -29,6 +30,9 @@ def export_model(
     transformers and vLLM) unless ``merge`` is set, in which case the adapter is folded into a copy of the weights
     and a full safetensors model is written. ``card`` becomes ``README.md``; ``sidecar`` goes to ``rlaif.json``;
     ``extra_files`` maps file names to text written beside them (e.g. the reward template).
+
+    An adapter's ``base_model_name_or_path`` is made portable: ``base_model`` when given, else the base's hub id
+    (see :func:`rlaif.models.portable.portable_base_id`), never a path on this machine.
     """
     import copy
 
@@ -37,7 +41,7 @@ def export_model(
         if merge and hasattr(model, "merge_and_unload"):
             target = copy.deepcopy(model).merge_and_unload()
         target.save_pretrained(str(tmp), safe_serialization=True)
-        _canonical_adapter_config(tmp / "adapter_config.json")
+        _canonical_adapter_config(tmp / "adapter_config.json", base_model)
         if tokenizer is not None:
             tokenizer.save_pretrained(str(tmp))
         if card is not None:
@@ -51,11 +55,17 @@ def export_model(
     return Path(out_dir)
 
 
-def _canonical_adapter_config(path: Path) -> None:
-    """peft writes ``target_modules`` from a set (order varies per process): sort it so exports are reproducible."""
+def _canonical_adapter_config(path: Path, base_model: str | None = None) -> None:
+    """peft writes ``target_modules`` from a set (order varies per process): sort it so exports are reproducible;
+    and write a portable ``base_model_name_or_path`` (a hub id, not a local path)."""
+    from rlaif.models.portable import portable_base_id
+
     if not path.is_file():
         return
     data = json.loads(path.read_text(encoding="utf-8"))
+    base = base_model or data.get("base_model_name_or_path")
+    if base:
+        data["base_model_name_or_path"] = base_model or portable_base_id(str(base))
     for key in ("target_modules", "modules_to_save"):
         if isinstance(data.get(key), list):
             data[key] = sorted(data[key])

@@ -81,7 +81,8 @@ def rule_labels(response_sets: list, out: Path, seed: int = 0) -> Path:
     )
     assert len(run.rows) == len(response_sets)
     assert all(r["p_chosen"] == 1.0 for r in run.rows)  # the rule decides every pair
-    assert all("!" not in r["chosen"] and "!" in r["rejected"] for r in run.rows)
+    # conversational rows: chosen/rejected are one assistant message each
+    assert all("!" not in r["chosen"][0]["content"] and "!" in r["rejected"][0]["content"] for r in run.rows)
     write_label_run(run, out)
     return out
 

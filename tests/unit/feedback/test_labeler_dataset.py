@@ -75,7 +75,13 @@ def test_critic_label_rows_and_provenance(templates: TemplateSet, tmp_path: Path
     [row] = run.rows
     # p(A=SHORT ≻ B=LONG) = mean(kind: 0.2, short: 0.9) = 0.55 -> SHORT chosen with p 0.55
     assert row["p_chosen"] == pytest.approx(0.55)
-    assert (row["prompt"], row["chosen"], row["rejected"]) == ("Greet me (q1).", SHORT_TEXT, LONG_TEXT)
+    # conversational TRL format by default: the responses were generated under the chat template
+    assert (row["prompt"], row["chosen"], row["rejected"]) == (
+        [{"role": "user", "content": "Greet me (q1)."}],
+        [{"role": "assistant", "content": SHORT_TEXT}],
+        [{"role": "assistant", "content": LONG_TEXT}],
+    )
+    assert row["margin"] == pytest.approx(math.log(0.55 / 0.45))
     assert row["a_is_chosen"] is True and (row["index_chosen"], row["index_rejected"]) == (0, 1)
     assert row["pair_id"] == "q1:0-1" and row["prompt_id"] == "q1"
     assert row["constitution_hash"] == constitution_hash(CONST)
@@ -113,7 +119,10 @@ def test_critic_label_rows_and_provenance(templates: TemplateSet, tmp_path: Path
 
     ds = datasets.load_dataset("parquet", data_files=str(tmp_path / "labels" / "data.parquet"))["train"]
     assert {"prompt", "chosen", "rejected"} <= set(ds.column_names)
-    assert ds[0]["chosen"] == SHORT_TEXT and ds[0]["p_chosen"] == pytest.approx(0.55)
+    assert ds[0]["chosen"] == [{"role": "assistant", "content": SHORT_TEXT}]
+    assert ds[0]["p_chosen"] == pytest.approx(0.55) and ds[0]["margin"] == pytest.approx(
+        math.log(0.55 / 0.45)
+    )
     card = (tmp_path / "labels" / "README.md").read_text()
     assert "Q-KIND" in card and constitution_hash(CONST) in card and "| rows kept | 1 |" in card
     assert json.loads((tmp_path / "labels" / "stats.json").read_text()) == run.stats
@@ -125,14 +134,26 @@ def test_rules_source_needs_no_critic(templates: TemplateSet) -> None:
         CONST,
         None,
         templates,
-        LabelConfig(k=1, label_source="rules", progress=False),
+        LabelConfig(k=1, label_source="rules", progress=False, keep_ties=True, dataset_format="plain"),
     )
     first, second = run.rows
     assert first["chosen"] == SHORT_TEXT and first["p_chosen"] == 1.0 and first["a_is_chosen"] is False
+    assert second["margin"] == 0.0 and first["margin"] == pytest.approx(math.log((1 - 1e-6) / 1e-6))
     assert first["critic_model"] == "" and first["template_hash"] == ""
     assert first["principles"] == ["short@2"]  # only principles with a rule are eligible
     assert second["p_chosen"] == 0.5  # both pass: the rule cannot tell them apart
     assert run.stats["critic"] is None and run.stats["rules"]["discriminating"] == 1
+    # by default the tie is dropped from the hard-label dataset, listed and counted
+    dropped = label_dataset(
+        [rs("q1", LONG_TEXT, SHORT_TEXT), rs("q2", SHORT_TEXT, "Hey you.")],
+        CONST,
+        None,
+        templates,
+        LabelConfig(k=1, label_source="rules", progress=False),
+    )
+    assert [r["pair_id"] for r in dropped.rows] == ["q1:0-1"]
+    assert dropped.stats["ties_dropped"] == 1 and dropped.stats["rows"] == 1
+    assert [(u["pair_id"], u["status"]) for u in dropped.unlabeled] == [("q2:0-1", "tie")]
 
 
 def test_rules_source_without_rules_fails_fast(templates: TemplateSet) -> None:
@@ -250,7 +271,7 @@ def test_best_worst_by_critic_uses_expected_scores(templates: TemplateSet) -> No
         Constitution(name="k", principles=(KIND,)),
         critic,
         templates,
-        LabelConfig(k=1, pairing="best_worst", progress=False),
+        LabelConfig(k=1, pairing="best_worst", progress=False, keep_ties=True),
     )
     assert {run.rows[0]["index_chosen"], run.rows[0]["index_rejected"]} == {0, 1}
     assert run.stats["pairs"] == 1
