@@ -137,7 +137,8 @@ def _check_stage_settings(ctx: RunContext, loaded: LoadedPipeline, inputs_dir: P
         )
     if pl.evaluate.enabled:
         checks.append((("evaluate", "settings"), lambda: st.eval_config(ctx, inputs_dir, baseline=None)))
-    if (pl.policy.method == "sft" or pl.sft_baseline) and not pl.revise.enabled:
+    contrastive = pl.label.enabled and pl.label.label_source.startswith("contrastive")
+    if (pl.policy.method == "sft" or pl.sft_baseline) and not pl.revise.enabled and not contrastive:
         raise DataFileError(
             "SFT on revisions needs the revise stage",
             field="revise.enabled",

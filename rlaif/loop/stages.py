@@ -139,19 +139,51 @@ def generate_stage(ctx: RunContext, k: int) -> Stage:
         )
         engine = model_engine(ctx, pl.models.policy, adapter)
         try:
-            sets = generate_responses(engine, ctx.train_prompts, gen)
+            if _contrastive(ctx):
+                from rlaif.feedback.contrastive import generate_contrastive
+
+                sets = generate_contrastive(
+                    engine,
+                    ctx.train_prompts,
+                    ctx.constitution,
+                    ctx.template_set(),
+                    gen,
+                    _contrast_config(ctx, k),
+                )
+            else:
+                sets = generate_responses(engine, ctx.train_prompts, gen)
         finally:
             engine.close()
         path = write_responses(folder, sets)
         n_tokens = sum(len(r.split()) for s in sets for r in s.responses)
         return StageResult({"responses": path.parent}, {"summary": {"prompts": len(sets), "words": n_tokens}})
 
-    return Stage(
-        "generate",
-        k,
-        config,
-        {"prompts": _prompts_hash(ctx.train_prompts), "policy": _hash_opt(adapter)},
-        run,
+    inputs = {"prompts": _prompts_hash(ctx.train_prompts), "policy": _hash_opt(adapter)}
+    if _contrastive(ctx):  # the system prompts come from the constitution and the contrast templates
+        from rlaif.constitution import constitution_hash
+
+        config["contrast"] = {"k": pl.label.k, "tags": pl.label.tags}
+        inputs.update({"constitution": constitution_hash(ctx.constitution), **_templates_input(ctx)})
+    return Stage("generate", k, config, inputs, run)
+
+
+def _contrastive(ctx: RunContext) -> bool:
+    """Whether the pipeline's labels are contrastive (RLCD) pairs, which the generate stage samples."""
+    lb = ctx.pipeline.label
+    return bool(lb.enabled and lb.label_source.startswith("contrastive"))
+
+
+def _contrast_config(ctx: RunContext, k: int) -> Any:
+    from rlaif.feedback.contrastive import ContrastConfig
+
+    lb = ctx.pipeline.label
+    return ContrastConfig(
+        k=lb.k,
+        seed=ctx.pipeline.seed + k,
+        p_chosen=lb.p_chosen,
+        label_source=lb.label_source,  # type: ignore[arg-type]  # validated by the pipeline schema
+        drop_below=lb.drop_below,
+        tags=tuple(lb.tags) if lb.tags else None,
     )
 
 
@@ -193,6 +225,8 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
         assert responses is not None
         lb = pl.label
         sets = read_responses(responses)
+        if _contrastive(ctx):
+            return _contrastive_labels(ctx, k, sets, critic, critic_adapter, folder)
         if relabel:
             for j, p in enumerate(older, start=1):
                 sets += [
@@ -259,6 +293,26 @@ def training_labels(ctx: RunContext, k: int, folder: Path) -> Path:
     with atomic_directory(target) as tmp:
         pq.write_table(merged, tmp / "data.parquet")
     return target
+
+
+def _contrastive_labels(
+    ctx: RunContext, k: int, sets: list[Any], critic: str, critic_adapter: Path | None, folder: Path
+) -> StageResult:
+    """The label stage of a contrastive pipeline: label by construction (or rescored by the critic)."""
+    from rlaif.feedback.contrastive import contrastive_label_run, write_contrast_run
+
+    cfg = _contrast_config(ctx, k)
+    engine = model_engine(ctx, critic, critic_adapter) if cfg.label_source == "contrastive+critic" else None
+    try:
+        run_ = contrastive_label_run(
+            sets, ctx.constitution, cfg, critic=engine, templates=ctx.template_set() if engine else None
+        )
+    finally:
+        if engine is not None:
+            engine.close()
+    path = write_contrast_run(run_, folder)
+    summary = {k_: run_.stats[k_] for k_ in ("pairs", "rows", "dropped", "mean_p_chosen", "cut_chosen")}
+    return StageResult({"labels": path.parent}, {"summary": summary})
 
 
 # -- revise ----------------------------------------------------------------------------------------------------
@@ -472,7 +526,9 @@ def policy_stage(ctx: RunContext, k: int, inputs_dir: Path) -> Stage:
 def sft_baseline_stage(ctx: RunContext, k: int) -> Stage:
     """Fine-tune the base model on all rounds' revisions so far (plain distillation, the baseline RLAIF must beat)."""
     pl = ctx.pipeline
-    sfts = [p for j in range(1, k + 1) if (p := _prev_output(ctx, j, "revise", "sft")) is not None]
+    # contrastive pipelines distil the positive answers (the labels' chosen side) instead of revisions
+    source = ("label", "labels") if _contrastive(ctx) else ("revise", "sft")
+    sfts = [p for j in range(1, k + 1) if (p := _prev_output(ctx, j, *source)) is not None]
     config = {"model": pl.models.policy, "settings": pl.policy.sft, "seed": pl.seed}
     inputs = {"sft": hash_value([hash_path(p) for p in sfts])}
 
