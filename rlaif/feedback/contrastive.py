@@ -331,7 +331,51 @@ def write_contrast_run(run: ContrastRun, out_dir: str | Path) -> Path:
     return write_rows(out, run.rows)
 
 
+def measure_ceiling(
+    policy: Backend,
+    prompts: Sequence[Any],
+    constitution: Constitution,
+    templates: TemplateSet,
+    generate: GenerateConfig,
+) -> dict[str, Any]:
+    """Rule compliance of ``policy`` on ``prompts`` with no system prompt, under the positive system prompt of every
+    principle (the ceiling context distillation aims at) and under the negative one (how far apart the two sides are).
+
+    One response per prompt and condition, the same seed in each; pass rates with Wilson intervals, keyed by
+    principle id and ``"all"``; ``cut`` is the share of responses stopped by the token limit.
+    """
+    from rlaif.evals.compliance import rule_compliance
+
+    eligible = list(constitution.principles)
+    pos, neg, _ = system_prompts(eligible, templates)
+    out: dict[str, Any] = {"n": len(prompts), "system_positive": pos, "system_negative": neg}
+    for name, sp in (("none", None), ("positive", pos), ("negative", neg)):
+        rows = [
+            replace(
+                r,
+                conversation=((ChatMessage("system", sp),) if sp else ())
+                + tuple(m for m in r.conversation if m.role != "system"),
+            )
+            for r in prompts
+        ]
+        from rlaif.feedback.responses import generate_responses
+
+        sets = generate_responses(policy, rows, generate)
+        texts = [s.responses[0] for s in sets]
+        report = rule_compliance(eligible, texts)
+        out[name] = {
+            "compliance": {
+                k: {"value": round(e.value, 4), "low": round(e.low, 4), "high": round(e.high, 4), "n": e.n}
+                for k, e in report.rates.items()
+            },
+            "cut": round(sum(s.finish_reasons[0] == "length" for s in sets) / max(1, len(sets)), 4),
+            "mean_words": round(sum(len(t.split()) for t in texts) / max(1, len(texts)), 1),
+        }
+    return out
+
+
 __all__ = [
+    "measure_ceiling",
     "CONTRAST_SOURCES",
     "ContrastConfig",
     "ContrastRun",

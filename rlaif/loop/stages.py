@@ -139,7 +139,7 @@ def generate_stage(ctx: RunContext, k: int) -> Stage:
         )
         engine = model_engine(ctx, pl.models.policy, adapter)
         try:
-            if _contrastive(ctx):
+            if is_contrastive(ctx):
                 from rlaif.feedback.contrastive import generate_contrastive
 
                 sets = generate_contrastive(
@@ -159,7 +159,7 @@ def generate_stage(ctx: RunContext, k: int) -> Stage:
         return StageResult({"responses": path.parent}, {"summary": {"prompts": len(sets), "words": n_tokens}})
 
     inputs = {"prompts": _prompts_hash(ctx.train_prompts), "policy": _hash_opt(adapter)}
-    if _contrastive(ctx):  # the system prompts come from the constitution and the contrast templates
+    if is_contrastive(ctx):  # the system prompts come from the constitution and the contrast templates
         from rlaif.constitution import constitution_hash
 
         config["contrast"] = {"k": pl.label.k, "tags": pl.label.tags}
@@ -167,7 +167,7 @@ def generate_stage(ctx: RunContext, k: int) -> Stage:
     return Stage("generate", k, config, inputs, run)
 
 
-def _contrastive(ctx: RunContext) -> bool:
+def is_contrastive(ctx: RunContext) -> bool:
     """Whether the pipeline's labels are contrastive (RLCD) pairs, which the generate stage samples."""
     lb = ctx.pipeline.label
     return bool(lb.enabled and lb.label_source.startswith("contrastive"))
@@ -225,7 +225,7 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
         assert responses is not None
         lb = pl.label
         sets = read_responses(responses)
-        if _contrastive(ctx):
+        if is_contrastive(ctx):
             return _contrastive_labels(ctx, k, sets, critic, critic_adapter, folder)
         if relabel:
             for j, p in enumerate(older, start=1):
@@ -313,6 +313,41 @@ def _contrastive_labels(
     path = write_contrast_run(run_, folder)
     summary = {k_: run_.stats[k_] for k_ in ("pairs", "rows", "dropped", "mean_p_chosen", "cut_chosen")}
     return StageResult({"labels": path.parent}, {"summary": summary})
+
+
+def ceiling_stage(ctx: RunContext, k: int) -> Stage:
+    """Contrastive pipelines: the base model on the held-out prompts with no system prompt, under the positive one
+    (the ceiling distillation aims at) and under the negative one, graded by the rules (greedy, as evaluate)."""
+    from rlaif.constitution import constitution_hash
+
+    pl = ctx.pipeline
+    max_new = int(pl.evaluate.settings.get("max_new_tokens", 128))
+    config = {"model": pl.models.policy, "max_new_tokens": max_new, "seed": pl.seed}
+    inputs = {
+        "prompts": _prompts_hash(ctx.heldout_prompts),
+        "constitution": constitution_hash(ctx.constitution),
+        **_templates_input(ctx),
+    }
+
+    def run(folder: Path) -> StageResult:
+        import json
+
+        from rlaif.atomic import atomic_write_text
+        from rlaif.feedback.contrastive import measure_ceiling
+        from rlaif.feedback.responses import GenerateConfig
+
+        gen = GenerateConfig(n=1, max_new_tokens=max_new, temperature=0.0, seed=pl.seed, progress=ctx.progress)
+        engine = model_engine(ctx, pl.models.policy, None)
+        try:
+            result = measure_ceiling(engine, ctx.heldout_prompts, ctx.constitution, ctx.template_set(), gen)
+        finally:
+            engine.close()
+        path = folder / "ceiling.json"
+        atomic_write_text(path, json.dumps(result, indent=2, sort_keys=True) + "\n")
+        summary = {f"{c}_all": result[c]["compliance"]["all"]["value"] for c in ("none", "positive", "negative")}
+        return StageResult({"ceiling": path}, {"summary": summary})
+
+    return Stage("ceiling", k, config, inputs, run)
 
 
 # -- revise ----------------------------------------------------------------------------------------------------
@@ -527,7 +562,7 @@ def sft_baseline_stage(ctx: RunContext, k: int) -> Stage:
     """Fine-tune the base model on all rounds' revisions so far (plain distillation, the baseline RLAIF must beat)."""
     pl = ctx.pipeline
     # contrastive pipelines distil the positive answers (the labels' chosen side) instead of revisions
-    source = ("label", "labels") if _contrastive(ctx) else ("revise", "sft")
+    source = ("label", "labels") if is_contrastive(ctx) else ("revise", "sft")
     sfts = [p for j in range(1, k + 1) if (p := _prev_output(ctx, j, *source)) is not None]
     config = {"model": pl.models.policy, "settings": pl.policy.sft, "seed": pl.seed}
     inputs = {"sft": hash_value([hash_path(p) for p in sfts])}

@@ -19,7 +19,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from rlaif.report.rundir import OPTIONAL_STAGES, STAGES, RunData, StageInfo, read_run
+from rlaif.report.rundir import STAGES, RunData, StageInfo, read_run, unconfigured_stages
 from rlaif.report.svg import Bar, Series, bar_chart, histogram_chart, line_chart
 
 log = logging.getLogger(__name__)
@@ -127,31 +127,30 @@ def _summary(run: RunData, built: str) -> _Section:
     principles = c.get("principles")
     if isinstance(principles, list) and principles:
         s.p(f"Principles ({len(principles)}): " + ", ".join(str(p) for p in principles))
-    stages = [
-        [f"round {rnd.k}"] + [_stage_cell(name, rnd.stages.get(name)) for name in _stage_names(run)]
-        for rnd in run.rounds
-    ]
+    names = _stage_names(run)
+    stages = [[f"round {rnd.k}"] + [_stage_cell(name, rnd.stages.get(name)) for name in names] for rnd in run.rounds]
     s.sub("Stages")
-    s.table(["round", *_stage_names(run)], stages)
+    s.table(["round", *names], stages)
+    absent = [n for n in STAGES if n not in names]
+    if absent:
+        s.p(f"Not in this pipeline: {', '.join(absent)}.")
     if not run.rounds:
         s.p("No round has started.")
     return s
 
 
 def _stage_cell(name: str, st: StageInfo | None) -> str:
-    if st is None:
-        return "missing"
-    return (
-        st.status
-        + (f" ({st.seconds:.0f} s)" if st.seconds is not None else "")
-        + (" (not configured?)" if st.status == "missing" and name in OPTIONAL_STAGES else "")
-    )
+    if st is None or st.status == "missing":
+        return "not run (yet)"
+    return st.status + (f" ({st.seconds:.0f} s)" if st.seconds is not None else "")
 
 
 def _stage_names(run: RunData) -> list[str]:
-    names = list(STAGES)
+    """The stages this run's pipeline has (the standard ones it leaves out are listed apart), then any others."""
+    absent = unconfigured_stages(run.run.get("pipeline"))
+    names = [n for n in STAGES if n not in absent]
     for rnd in run.rounds:
-        names += [n for n in rnd.stages if n not in names]
+        names += [n for n, st in rnd.stages.items() if n not in names and n not in STAGES and st.exists]
     return names
 
 
@@ -237,6 +236,7 @@ def _win_rates(run: RunData) -> _Section:
                     x_label="round",
                     y_label="win rate",
                     reference=0.5,
+                    y_range=(0.0, 1.0),
                 )
             )
     s.table(
