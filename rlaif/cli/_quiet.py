@@ -11,7 +11,15 @@ import re
 import warnings
 
 #: libraries whose deprecation notices are hidden
-LIBRARIES: tuple[str, ...] = ("transformers", "torch", "peft", "trl", "accelerate", "datasets", "huggingface_hub")
+LIBRARIES: tuple[str, ...] = (
+    "transformers",
+    "torch",
+    "peft",
+    "trl",
+    "accelerate",
+    "datasets",
+    "huggingface_hub",
+)
 
 _DEPRECATION = re.compile(r"deprecat|will be removed", re.IGNORECASE)
 
@@ -27,7 +35,9 @@ class _DropDeprecations(logging.Filter):
 
 
 #: commands that never load a model: transformers is not imported for them (it costs a second)
-LIGHT_COMMANDS: frozenset[str] = frozenset({"validate", "ls", "status", "report", "render", "import-constitution"})
+LIGHT_COMMANDS: frozenset[str] = frozenset(
+    {"validate", "ls", "status", "report", "render", "import-constitution"}
+)
 
 
 def quiet_library_deprecations(command: str | None = None) -> None:

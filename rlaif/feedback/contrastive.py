@@ -375,13 +375,13 @@ def measure_ceiling(
 
 
 __all__ = [
-    "measure_ceiling",
     "CONTRAST_SOURCES",
     "ContrastConfig",
     "ContrastRun",
     "contrastive_label_run",
     "generate_contrastive",
     "instruction",
+    "measure_ceiling",
     "positive_sft_rows",
     "system_prompts",
     "write_contrast_run",

@@ -261,7 +261,9 @@ def round_stages(ctx: RunContext, k: int, inputs_dir: Path) -> list[Any]:
     if pl.policy.method != "none":
         builders.append(lambda: st.policy_stage(ctx, k, inputs_dir))
     if k == 1 and pl.evaluate.enabled and st.is_contrastive(ctx):
-        builders.append(lambda: st.ceiling_stage(ctx, k))  # the untrained model with / without the system prompt
+        builders.append(
+            lambda: st.ceiling_stage(ctx, k)
+        )  # the untrained model with / without the system prompt
     if pl.sft_baseline:
         builders.append(lambda: st.sft_baseline_stage(ctx, k))
     if pl.evaluate.enabled and pl.policy.method != "none":

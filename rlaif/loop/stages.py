@@ -336,7 +336,9 @@ def ceiling_stage(ctx: RunContext, k: int) -> Stage:
         from rlaif.feedback.contrastive import measure_ceiling
         from rlaif.feedback.responses import GenerateConfig
 
-        gen = GenerateConfig(n=1, max_new_tokens=max_new, temperature=0.0, seed=pl.seed, progress=ctx.progress)
+        gen = GenerateConfig(
+            n=1, max_new_tokens=max_new, temperature=0.0, seed=pl.seed, progress=ctx.progress
+        )
         engine = model_engine(ctx, pl.models.policy, None)
         try:
             result = measure_ceiling(engine, ctx.heldout_prompts, ctx.constitution, ctx.template_set(), gen)
@@ -344,7 +346,9 @@ def ceiling_stage(ctx: RunContext, k: int) -> Stage:
             engine.close()
         path = folder / "ceiling.json"
         atomic_write_text(path, json.dumps(result, indent=2, sort_keys=True) + "\n")
-        summary = {f"{c}_all": result[c]["compliance"]["all"]["value"] for c in ("none", "positive", "negative")}
+        summary = {
+            f"{c}_all": result[c]["compliance"]["all"]["value"] for c in ("none", "positive", "negative")
+        }
         return StageResult({"ceiling": path}, {"summary": summary})
 
     return Stage("ceiling", k, config, inputs, run)

@@ -128,7 +128,9 @@ def _summary(run: RunData, built: str) -> _Section:
     if isinstance(principles, list) and principles:
         s.p(f"Principles ({len(principles)}): " + ", ".join(str(p) for p in principles))
     names = _stage_names(run)
-    stages = [[f"round {rnd.k}"] + [_stage_cell(name, rnd.stages.get(name)) for name in names] for rnd in run.rounds]
+    stages = [
+        [f"round {rnd.k}"] + [_stage_cell(name, rnd.stages.get(name)) for name in names] for rnd in run.rounds
+    ]
     s.sub("Stages")
     s.table(["round", *names], stages)
     absent = [n for n in STAGES if n not in names]
@@ -148,7 +150,8 @@ def _stage_cell(name: str, st: StageInfo | None) -> str:
 def _stage_names(run: RunData) -> list[str]:
     """The stages this run's pipeline has (the standard ones it leaves out are listed apart), then any others."""
     absent = unconfigured_stages(run.run.get("pipeline"))
-    names = [n for n in STAGES if n not in absent]
+    ran = {n for rnd in run.rounds for n, st in rnd.stages.items() if st.exists}
+    names = [n for n in STAGES if n not in absent or n in ran]
     for rnd in run.rounds:
         names += [n for n, st in rnd.stages.items() if n not in names and n not in STAGES and st.exists]
     return names
@@ -928,17 +931,26 @@ def build_report(run_dir: Path, *, out_dir: Path | None = None) -> tuple[Path, P
     t0 = time.perf_counter()
     run = read_run(run_dir)
     built = datetime.now(UTC).isoformat(timespec="seconds")
+    from rlaif.report.verdict import critic_justified, distillation_section, result_section
+
+    justified, why = critic_justified(run)
+    critic = [_win_rates(run)]
+    if not justified:
+        critic[0].title += " (critic not validated)"
+        critic[0].items.insert(0, ("p", f"Not a result: {why}. Shown for inspection only."))
     sections = [
+        result_section(run, _Section),
         _summary(run, built),
         _notes(run),
-        _win_rates(run),
+        *(critic if justified else []),
         _compliance(run),
-        *[x for x in (_distillation(run),) if x is not None],
+        *[x for x in (distillation_section(run, _Section) or _distillation(run),) if x is not None],
         _labeler(run),
         _reward(run),
         _training(run),
         _drift(run),
         _examples(run),
+        *([] if justified else critic),  # kept for inspection, after the graded results
         _timing(run),
         _config(run),
     ]

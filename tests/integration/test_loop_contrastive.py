@@ -51,11 +51,21 @@ evaluate:
     runs = tmp_path / "runs"
     summary = run_pipeline(load_pipeline(spec), runs_dir=runs, progress=False)
     stages = [t.stage for t in summary.timings]
-    assert stages == ["generate", "label", "policy", "ceiling", "sft-baseline", "evaluate", "evaluate-sft-baseline"]
+    assert stages == [
+        "generate",
+        "label",
+        "policy",
+        "ceiling",
+        "sft-baseline",
+        "evaluate",
+        "evaluate-sft-baseline",
+    ]
     rd = runs / "rlcd" / "round-1"
-    labels = pq.read_table(rd / "label" / "labels" / "data.parquet").to_pylist() if (
-        rd / "label" / "labels"
-    ).exists() else pq.read_table(next((rd / "label").rglob("data.parquet"))).to_pylist()
+    labels = (
+        pq.read_table(rd / "label" / "labels" / "data.parquet").to_pylist()
+        if (rd / "label" / "labels").exists()
+        else pq.read_table(next((rd / "label").rglob("data.parquet"))).to_pylist()
+    )
     assert labels, "no contrastive pair kept"
     row = labels[0]
     assert row["label_source"] == "contrastive" and row["p_chosen"] == 0.9

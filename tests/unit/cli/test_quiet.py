@@ -20,7 +20,9 @@ def test_deprecation_warnings_and_log_records_are_hidden(caplog: pytest.LogCaptu
     logger = logging.getLogger("transformers.utils.generic")
     handler = logging.getLogger("transformers").handlers
     assert handler, "transformers' own handler was filtered"
-    record = logger.makeRecord(logger.name, logging.WARNING, "f", 1, "`cache_params` are deprecated", (), None)
+    record = logger.makeRecord(
+        logger.name, logging.WARNING, "f", 1, "`cache_params` are deprecated", (), None
+    )
     assert not all(f.filter(record) for f in handler[0].filters)
     ok = logger.makeRecord(logger.name, logging.WARNING, "f", 1, "model weights not found", (), None)
     assert all(f.filter(ok) for f in handler[0].filters)
