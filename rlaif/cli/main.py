@@ -39,6 +39,7 @@ SUBCOMMANDS: dict[str, str] = {
     "run": "run",
     "status": "status",
     "report": "report",
+    "contrast": "contrast",
 }
 
 

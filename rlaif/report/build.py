@@ -100,6 +100,17 @@ def _get(d: Any, *keys: str) -> Any:
     return d
 
 
+def _rounded(x: Any, digits: int = 4) -> Any:
+    """``x`` with every float rounded to ``digits`` significant digits (for JSON shown in the report)."""
+    if isinstance(x, float):
+        return float(f"{x:.{digits}g}")
+    if isinstance(x, dict):
+        return {k: _rounded(v, digits) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_rounded(v, digits) for v in x]
+    return x
+
+
 def _rate(x: Any) -> str:
     if isinstance(x, int | float) and not isinstance(x, bool):
         return f"{100 * x:.1f}%"
@@ -579,7 +590,7 @@ def _training(run: RunData) -> _Section:
                 "the reference for reward the critic's judgement does not confirm (compare the win rates)."
             )
     summaries = [
-        [f"round {r.k}", json.dumps(r.policy_summary, sort_keys=True)[:300]] for r in have if r.policy_summary
+        [f"round {r.k}", json.dumps(_rounded(r.policy_summary), sort_keys=True)[:300]] for r in have if r.policy_summary
     ]
     s.table(["round", "summary.json"], summaries)
     return s
@@ -789,7 +800,7 @@ def _config(run: RunData) -> _Section:
     if pipeline is None:
         s.p("run.json records no pipeline configuration.")
     else:
-        s.pre("resolved pipeline (run.json)", json.dumps(pipeline, indent=2, sort_keys=True, default=str))
+        s.pre("resolved pipeline (run.json)", json.dumps(_rounded(pipeline), indent=2, sort_keys=True, default=str))
     return s
 
 

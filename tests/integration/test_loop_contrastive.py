@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from rlaif.loop import load_pipeline, run_pipeline
 
@@ -75,3 +76,20 @@ evaluate:
     ceiling = json.loads(next(rd.rglob("ceiling.json")).read_text())
     assert set(ceiling) >= {"none", "positive", "negative", "n"} and ceiling["n"] == 2
     assert 0.0 <= ceiling["positive"]["compliance"]["all"]["value"] <= 1.0
+
+
+def test_contrast_cli_writes_pairs_and_rejects_bad_input(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rlaif.cli.main import main
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"id": i, "prompt": t}) + "\n" for i, t, _ in PROMPTS))
+    out = tmp_path / "contrast"
+    args = ["contrast", "-p", str(prompts), "-c", "principles/plain.yaml", "-o", str(out)]
+    args += ["--policy", str(tiny_model_dir), "--device", "cpu", "--max-new-tokens", "8", "--no-progress"]
+    assert main(args) == 0
+    rows = pq.read_table(out / "labels" / "data.parquet").to_pylist()
+    assert rows and {r["side_chosen"] for r in rows} == {"positive"}
+    assert main([*args, "--label-source", "critic"]) == 1
+    assert "unknown contrastive label source 'critic'" in capsys.readouterr().err
