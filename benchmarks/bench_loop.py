@@ -89,7 +89,7 @@ def _extras(run_dir: Path, last: int) -> None:
     ceiling = run_dir / "round-1" / "ceiling" / "ceiling.json"
     if ceiling.is_file():
         c = json.loads(ceiling.read_text())
-        for side in ("none", "positive", "negative"):
+        for side in [x for x in ("none", "positive", "negative") if x in c]:
             a = c[side]["compliance"]["all"]
             print(
                 f"untrained, system prompt {side:<8}: all rules {a['value']:.1%} [{a['low']:.1%}, {a['high']:.1%}], "

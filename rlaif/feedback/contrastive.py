@@ -337,9 +337,12 @@ def measure_ceiling(
     constitution: Constitution,
     templates: TemplateSet,
     generate: GenerateConfig,
+    conditions: Sequence[str] = ("none", "positive"),
 ) -> dict[str, Any]:
-    """Rule compliance of ``policy`` on ``prompts`` with no system prompt, under the positive system prompt of every
-    principle (the ceiling context distillation aims at) and under the negative one (how far apart the two sides are).
+    """Rule compliance of ``policy`` on ``prompts`` with no system prompt (``none``), under the positive system prompt
+    of every principle (``positive``: the ceiling context distillation aims at) and, when asked, under the negative
+    one (``negative``: how far apart the two sides are). With greedy decoding the ``none`` answers are the requests
+    the evaluation makes of the base model, so a shared call cache computes them once.
 
     One response per prompt and condition, the same seed in each; pass rates with Wilson intervals, keyed by
     principle id and ``"all"``; ``cut`` is the share of responses stopped by the token limit.
@@ -349,7 +352,12 @@ def measure_ceiling(
     eligible = list(constitution.principles)
     pos, neg, _ = system_prompts(eligible, templates)
     out: dict[str, Any] = {"n": len(prompts), "system_positive": pos, "system_negative": neg}
-    for name, sp in (("none", None), ("positive", pos), ("negative", neg)):
+    unknown = set(conditions) - {"none", "positive", "negative"}
+    if unknown:
+        raise RlaifError(f"unknown condition(s) {sorted(unknown)}: use none, positive, negative")
+    prompts_by = {"none": None, "positive": pos, "negative": neg}
+    for name in conditions:
+        sp = prompts_by[name]
         rows = [
             replace(
                 r,

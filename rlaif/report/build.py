@@ -590,7 +590,9 @@ def _training(run: RunData) -> _Section:
                 "the reference for reward the critic's judgement does not confirm (compare the win rates)."
             )
     summaries = [
-        [f"round {r.k}", json.dumps(_rounded(r.policy_summary), sort_keys=True)[:300]] for r in have if r.policy_summary
+        [f"round {r.k}", json.dumps(_rounded(r.policy_summary), sort_keys=True)[:300]]
+        for r in have
+        if r.policy_summary
     ]
     s.table(["round", "summary.json"], summaries)
     return s
@@ -800,7 +802,10 @@ def _config(run: RunData) -> _Section:
     if pipeline is None:
         s.p("run.json records no pipeline configuration.")
     else:
-        s.pre("resolved pipeline (run.json)", json.dumps(_rounded(pipeline), indent=2, sort_keys=True, default=str))
+        s.pre(
+            "resolved pipeline (run.json)",
+            json.dumps(_rounded(pipeline), indent=2, sort_keys=True, default=str),
+        )
     return s
 
 

@@ -128,13 +128,14 @@ def distillation_section(run: RunData, section: Any) -> Any | None:
     )
     pol, sft = _by_rule(last.eval if last else None), _by_rule(last.sft_eval if last else None)
     rules = [k for k in (c.get("none") or {}).get("compliance", {}) if k != ALL] + [ALL]
-    headers = [
-        "rule (pass rate, 95% CI)",
-        "untrained",
-        "untrained + positive system prompt",
-        "untrained + negative",
-    ]
-    cols = [c.get("none") or {}, c.get("positive") or {}, c.get("negative") or {}]
+    names = {
+        "none": "untrained",
+        "positive": "untrained + positive system prompt",
+        "negative": "untrained + negative system prompt",
+    }
+    present = [k for k in names if isinstance(c.get(k), dict)]
+    headers = ["rule (pass rate, 95% CI)", *(names[k] for k in present)]
+    cols = [c[k] for k in present]
     if pol:
         headers.append(f"DPO policy (round {last.k})" if last else "DPO policy")
     if sft:
