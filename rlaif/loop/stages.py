@@ -246,7 +246,7 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
                 seed=pl.seed + k,
             ),
             min_confidence=lb.min_confidence,
-            label_source=lb.label_source,
+            label_source=lb.label_source,  # type: ignore[arg-type]  # contrastive returned above
             batch_pairs=lb.batch_pairs,
             progress=ctx.progress,
         )

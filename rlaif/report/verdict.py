@@ -152,8 +152,8 @@ def distillation_section(run: RunData, section: Any) -> Any | None:
         f"{100 * x:.0f}%" if isinstance((x := col.get("cut")), int | float) else "n/a" for col in cols
     ]
     words = ["mean words"] + [str(col.get("mean_words", "n/a")) for col in cols]
-    for ev, present in ((last.eval if last else None, pol), (last.sft_eval if last else None, sft)):
-        if present:
+    for ev, have in ((last.eval if last else None, pol), (last.sft_eval if last else None, sft)):
+        if have:
             t = _get(ev, "drift", "length_words", "policy", "truncated")
             cut.append(f"{100 * t:.0f}%" if isinstance(t, int | float) else "n/a")
             m = _get(ev, "drift", "length_words", "policy", "mean", "value")
