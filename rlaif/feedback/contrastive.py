@@ -59,6 +59,11 @@ class ContrastConfig:
         label_source: ``contrastive`` (label from construction) or ``contrastive+critic`` (the critic rescores).
         drop_below: with the critic, pairs whose critic p(positive ≻ negative) is below this are dropped.
         tags: only principles carrying one of these tags are eligible (None: all).
+        select: ``paired``: sample j of the positive side against sample j of the negative side (same seed);
+            ``logratio``: with n > 1 samples per side, one pair per prompt: the positive sample the system prompt
+            pulled hardest toward (highest per-token log p(y | positive) − log p(y | negative) under the policy)
+            against the negative sample it pulled hardest away from (lowest). Uses only the policy's own
+            principle-conditioned likelihoods: no rule and no critic is read.
     """
 
     k: int = 2
@@ -67,8 +72,11 @@ class ContrastConfig:
     label_source: ContrastSource = "contrastive"
     drop_below: float = 0.3
     tags: tuple[str, ...] | None = None
+    select: Literal["paired", "logratio"] = "paired"
 
     def __post_init__(self) -> None:
+        if self.select not in ("paired", "logratio"):
+            raise RlaifError(f"select must be paired or logratio, not {self.select!r}", field="select")
         if self.k < 1:
             raise RlaifError(f"k must be at least 1, got {self.k}", field="k")
         if not 0.5 < self.p_chosen <= 1.0:
@@ -98,8 +106,8 @@ def system_prompts(principles: Sequence[Principle], templates: TemplateSet) -> t
     """(positive system prompt, negative system prompt, hash of the two templates) for these principles."""
     texts = []
     for side, name in (("positive", POSITIVE_TEMPLATE), ("negative", NEGATIVE_TEMPLATE)):
-        items = [{"id": p.id, "instruction": instruction(p, side)} for p in principles]  # type: ignore[arg-type]
-        texts.append(templates.render(name, principles=items).text.strip())
+        items = [instruction(p, side) for p in principles]  # type: ignore[arg-type]
+        texts.append(templates.render(name, instructions=items).text.strip())
     th = templates.template_hash(POSITIVE_TEMPLATE) + templates.template_hash(NEGATIVE_TEMPLATE)
     return texts[0], texts[1], th
 
@@ -154,6 +162,8 @@ def generate_contrastive(
                 }
             )
         completions = policy.generate(requests)
+        if config.select == "logratio":
+            _add_logratios(policy, requests, completions, meta)
         for i, row in enumerate(chunk):
             cs = [*completions[2 * i], *completions[2 * i + 1]]
             m = meta[i]
@@ -172,6 +182,41 @@ def generate_contrastive(
                 )
             )
     return out
+
+
+def _add_logratios(
+    policy: Backend,
+    requests: Sequence[GenerationRequest],
+    completions: Sequence[Any],
+    meta: list[dict[str, Any]],
+) -> None:
+    """Per-token log p(y | positive) − log p(y | negative) of every answer of each prompt, into ``meta``."""
+    from rlaif.backends.base import ScoreRequest
+
+    scores: list[ScoreRequest] = []
+    for i in range(len(meta)):
+        texts = tuple(c.text for c in [*completions[2 * i], *completions[2 * i + 1]])
+        for r in (requests[2 * i], requests[2 * i + 1]):
+            assert not isinstance(r.prompt, str)
+            scores.append(ScoreRequest(policy.format_chat(r.prompt), texts))
+    results = policy.score(scores)
+    for i, m in enumerate(meta):
+        pos, neg = results[2 * i], results[2 * i + 1]
+        m["logratio"] = [
+            round((a - b) / max(1, t), 6)
+            for a, b, t in zip(pos.logprobs, neg.logprobs, pos.num_tokens, strict=True)
+        ]
+
+
+def _pairs_of(s: ResponseSet, meta: dict[str, Any], select: str) -> list[tuple[int, int]]:
+    """The (positive index, negative index) pairs of one prompt."""
+    n = len(meta["sides"]) // 2
+    if select == "logratio" and meta.get("logratio") and n > 1:
+        lr = meta["logratio"]
+        best = max(range(n), key=lambda i: (lr[i], -i))
+        worst = min(range(n, 2 * n), key=lambda i: (lr[i], i))
+        return [(best, worst)]
+    return [(j, n + j) for j in range(n)]
 
 
 @dataclass
@@ -211,13 +256,12 @@ def contrastive_label_run(
                 f"prompt {s.prompt.id!r} has no contrastive responses",
                 hint="generate them with label_source contrastive (the generate stage samples both sides)",
             )
-        n = len(meta["sides"]) // 2
-        for j in range(n):
-            pid = f"{s.prompt.id}:{j}-{n + j}"
-            if s.responses[j].strip() == s.responses[n + j].strip():
+        for i, j in _pairs_of(s, meta, config.select):
+            pid = f"{s.prompt.id}:{i}-{j}"
+            if s.responses[i].strip() == s.responses[j].strip():
                 dropped.append({"pair_id": pid, "prompt_id": s.prompt.id, "reason": "identical answers"})
                 continue
-            candidates.append((s, meta, j, n + j))
+            candidates.append((s, meta, i, j))
     ps: list[float] = [config.p_chosen] * len(candidates)
     critic_model = critic_revision = ""
     if config.label_source == "contrastive+critic":
@@ -263,6 +307,7 @@ def contrastive_label_run(
         "p_chosen": config.p_chosen,
         "label_source": config.label_source,
         "drop_below": config.drop_below,
+        "select": config.select,
     }
     rows = []
     for (s, meta, i, j), p in zip(candidates, ps, strict=True):
@@ -286,6 +331,11 @@ def contrastive_label_run(
                 "system_rejected": meta["system_negative"],
                 "side_chosen": meta["sides"][i],
                 "side_rejected": meta["sides"][j],
+                **(
+                    {"logratio_chosen": meta["logratio"][i], "logratio_rejected": meta["logratio"][j]}
+                    if meta.get("logratio")
+                    else {}
+                ),
                 "index_chosen": i,
                 "index_rejected": j,
                 "finish_chosen": s.finish_reasons[i],

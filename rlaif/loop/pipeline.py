@@ -85,6 +85,11 @@ class LabelStage(_Strict):
         description="contrastive: RLCD pairs (the generate stage answers under a follow / oppose system prompt)",
     )
     p_chosen: float = Field(default=1.0, gt=0.5, le=1.0, description="contrastive: the label by construction")
+    contrast_select: Literal["paired", "logratio"] = Field(
+        default="paired",
+        description="contrastive, n > 1: paired = sample j vs sample j; logratio = per prompt the positive answer the "
+        "system prompt pulled hardest toward vs the negative one it pulled hardest away from (policy log-ratio)",
+    )
     drop_below: float = Field(
         default=0.3,
         ge=0.0,

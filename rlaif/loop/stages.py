@@ -162,7 +162,7 @@ def generate_stage(ctx: RunContext, k: int) -> Stage:
     if is_contrastive(ctx):  # the system prompts come from the constitution and the contrast templates
         from rlaif.constitution import constitution_hash
 
-        config["contrast"] = {"k": pl.label.k, "tags": pl.label.tags}
+        config["contrast"] = {"k": pl.label.k, "tags": pl.label.tags, "select": pl.label.contrast_select}
         inputs.update({"constitution": constitution_hash(ctx.constitution), **_templates_input(ctx)})
     return Stage("generate", k, config, inputs, run)
 
@@ -184,6 +184,7 @@ def _contrast_config(ctx: RunContext, k: int) -> Any:
         label_source=lb.label_source,  # type: ignore[arg-type]  # validated by the pipeline schema
         drop_below=lb.drop_below,
         tags=tuple(lb.tags) if lb.tags else None,
+        select=lb.contrast_select,
     )
 
 

@@ -159,3 +159,29 @@ def test_config_checks() -> None:
         ContrastConfig(p_chosen=0.5)
     with pytest.raises(RlaifError, match="label source"):
         ContrastConfig(label_source="critic")  # type: ignore[arg-type]
+
+
+def test_logratio_selects_best_positive_against_worst_negative() -> None:
+    c = load_constitution_text(CONSTITUTION)
+    mock = MockBackend()
+    mock.add_response("Be brief.", ["Short one.", "Short two, a bit longer."])
+    mock.add_response(
+        "Be very long.", ["Long answer number one here.", "Long answer number two, longer still."]
+    )
+    gen = GenerateConfig(n=2, max_new_tokens=64, progress=False)
+    cfg = ContrastConfig(k=1, select="logratio")
+    sets = generate_contrastive(mock, _prompts()[:1], c, TemplateSet.load(), gen, cfg)
+    meta = sets[0].params["contrastive"]
+    lr = meta["logratio"]
+    assert len(lr) == 4 and meta["sides"] == ["positive", "positive", "negative", "negative"]
+    assert len(mock.score_requests) == 2  # one per side, each scoring all four answers
+    run = contrastive_label_run(sets, c, cfg)
+    assert len(run.rows) == 1
+    row = run.rows[0]
+    best = max(range(2), key=lambda i: (lr[i], -i))
+    worst = min(range(2, 4), key=lambda i: (lr[i], i))
+    assert (row["index_chosen"], row["index_rejected"]) == (best, worst)
+    assert row["logratio_chosen"] == lr[best] and row["logratio_rejected"] == lr[worst]
+    # paired selection on the same answers: two pairs, sample j against sample j
+    paired = contrastive_label_run(sets, c, ContrastConfig(k=1))
+    assert [(r["index_chosen"], r["index_rejected"]) for r in paired.rows] == [(0, 2), (1, 3)]
