@@ -509,7 +509,9 @@ def _reward(run: RunData) -> _Section:
                             str(d.get("n", "?")),
                         ]
                     )
-    if not rows:
+    if not rows and "reward" in unconfigured_stages(run.run.get("pipeline")):
+        s.p("Not in this pipeline: it trains no reward model.")
+    elif not rows:
         s.p("No reward model was evaluated in this run (round-<k>/reward/eval.json or eval/report.json).")
         return s
     s.table(["round", "held-out accuracy", "ECE", "Brier", "steering (principle vs negation)", "n"], rows)
