@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     from rlaif.cli._quiet import quiet_library_deprecations
 
     args = sys.argv[1:] if argv is None else argv
-    quiet_library_deprecations(next((a for a in args if not a.startswith("-")), None))
+    helping = any(a in ("--help", "-h") for a in args)  # help stays light: no transformers import
+    quiet_library_deprecations(None if helping else next((a for a in args if not a.startswith("-")), None))
     try:
         # in non-standalone mode click returns typer.Exit's code instead of raising it
         rc = app(args=argv, standalone_mode=False)
