@@ -162,7 +162,9 @@ def generate_stage(ctx: RunContext, k: int) -> Stage:
     if is_contrastive(ctx):  # the system prompts come from the constitution and the contrast templates
         from rlaif.constitution import constitution_hash
 
-        config["contrast"] = {"k": pl.label.k, "tags": pl.label.tags, "select": pl.label.contrast_select}
+        config["contrast"] = {"k": pl.label.k, "tags": pl.label.tags}
+        if pl.label.contrast_select != "paired":
+            config["contrast"]["select"] = pl.label.contrast_select
         inputs.update({"constitution": constitution_hash(ctx.constitution), **_templates_input(ctx)})
     return Stage("generate", k, config, inputs, run)
 
