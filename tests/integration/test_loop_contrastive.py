@@ -74,7 +74,7 @@ evaluate:
     assert len(row["principles"]) == 2
     assert "system" not in json.dumps(row["prompt"])  # the training prompt has no system prompt
     ceiling = json.loads(next(rd.rglob("ceiling.json")).read_text())
-    assert set(ceiling) >= {"none", "positive", "negative", "n"} and ceiling["n"] == 2
+    assert set(ceiling) >= {"none", "positive", "n"} and ceiling["n"] == 2
     assert 0.0 <= ceiling["positive"]["compliance"]["all"]["value"] <= 1.0
 
 

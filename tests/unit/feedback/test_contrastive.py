@@ -185,3 +185,25 @@ def test_logratio_selects_best_positive_against_worst_negative() -> None:
     # paired selection on the same answers: two pairs, sample j against sample j
     paired = contrastive_label_run(sets, c, ContrastConfig(k=1))
     assert [(r["index_chosen"], r["index_rejected"]) for r in paired.rows] == [(0, 2), (1, 3)]
+
+
+def test_measure_ceiling_grades_each_condition_by_the_rules() -> None:
+    from rlaif.feedback.contrastive import measure_ceiling
+
+    c = load_constitution_text(
+        CONSTITUTION.replace(
+            "    contrast: {positive: Be brief., negative: Be very long.}",
+            "    contrast: {positive: Be brief., negative: Be very long.}\n    rule: {max_words: 3}",
+        )
+    )
+    mock = _mock()
+    mock.add_response("question", "An answer that is too long for the rule.")  # no system prompt
+    gen = GenerateConfig(n=1, max_new_tokens=64, temperature=0.0, progress=False)
+    out = measure_ceiling(mock, _prompts(), c, TemplateSet.load(), gen, ("none", "positive", "negative"))
+    assert out["n"] == 3
+    assert out["positive"]["compliance"]["brief"]["value"] == 1.0  # "Short answer." has 2 words
+    assert out["none"]["compliance"]["brief"]["value"] == 0.0
+    assert out["negative"]["compliance"]["all"]["value"] == 0.0
+    assert out["positive"]["mean_words"] == 2.0 and out["positive"]["cut"] == 0.0
+    with pytest.raises(RlaifError, match="unknown condition"):
+        measure_ceiling(mock, _prompts(), c, TemplateSet.load(), gen, ("sideways",))
