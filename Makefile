@@ -36,7 +36,7 @@ install: $(VENV)/.installed
 
 RUNS ?= runs
 
-# the main job: two rounds of self-alignment of the embedded model to the style constitution, then the report
+# the main job: contrastive context distillation of the plain constitution into the embedded model, then the report
 quickstart: install
 	$(VENV)/bin/rlaif validate principles prompts
 	$(VENV)/bin/rlaif run pipelines/quickstart.yaml --runs-dir $(RUNS)

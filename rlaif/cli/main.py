@@ -41,6 +41,7 @@ SUBCOMMANDS: dict[str, str] = {
     "report": "report",
     "serve-reward": "serve_reward",
     "export": "export",
+    "contrast": "contrast",
 }
 
 
@@ -94,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
     _setup_logging()
+    from rlaif.cli._quiet import quiet_library_deprecations
+
+    args = sys.argv[1:] if argv is None else argv
+    helping = any(a in ("--help", "-h") for a in args)  # help stays light: no transformers import
+    quiet_library_deprecations(None if helping else next((a for a in args if not a.startswith("-")), None))
     try:
         # in non-standalone mode click returns typer.Exit's code instead of raising it
         rc = app(args=argv, standalone_mode=False)

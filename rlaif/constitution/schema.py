@@ -115,6 +115,21 @@ class Rule(_Frozen):
         )
 
 
+class Contrast(_Frozen):
+    """A pair of instructions for contrastive (RLCD) sampling: the system prompt asks the policy to follow
+    ``positive`` on one side and ``negative`` on the other."""
+
+    positive: str = Field(min_length=1, description="Instruction to follow the principle (second person).")
+    negative: str = Field(min_length=1, description="Instruction to do the opposite.")
+
+    @field_validator("positive", "negative")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be blank")
+        return v
+
+
 class Principle(_Frozen):
     """One principle of a constitution."""
 
@@ -141,6 +156,10 @@ class Principle(_Frozen):
     )
     rule: Rule | None = Field(
         default=None, description="A declarative rule a deterministic checker verifies."
+    )
+    contrast: Contrast | None = Field(
+        default=None,
+        description="Optional instruction pair for contrastive sampling (else built from compare/negation).",
     )
 
     @field_validator("compare", "critique", "revision", "negation")

@@ -132,7 +132,22 @@ class LabelStage(_Strict):
 
     enabled: bool = True
     k: int = Field(default=2, ge=1, description="principles sampled per pair")
-    label_source: Literal["critic", "rules", "hybrid"] = "critic"
+    label_source: Literal["critic", "rules", "hybrid", "contrastive", "contrastive+critic"] = Field(
+        default="critic",
+        description="contrastive: RLCD pairs (the generate stage answers under a follow / oppose system prompt)",
+    )
+    p_chosen: float = Field(default=1.0, gt=0.5, le=1.0, description="contrastive: the label by construction")
+    contrast_select: Literal["paired", "logratio"] = Field(
+        default="paired",
+        description="contrastive, n > 1: paired = sample j vs sample j; logratio = per prompt the positive answer the "
+        "system prompt pulled hardest toward vs the negative one it pulled hardest away from (policy log-ratio)",
+    )
+    drop_below: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=0.5,
+        description="contrastive+critic: drop pairs the critic reverses below this p",
+    )
     pairing: Literal["first_two", "all_pairs", "best_worst"] = "first_two"
     best_worst_by: Literal["critic", "rules"] = "critic"
     tags: list[str] | None = None

@@ -137,7 +137,8 @@ def _check_stage_settings(ctx: RunContext, loaded: LoadedPipeline, inputs_dir: P
         )
     if pl.evaluate.enabled:
         checks.append((("evaluate", "settings"), lambda: st.eval_config(ctx, inputs_dir, baseline=None)))
-    if (pl.policy.method == "sft" or pl.sft_baseline) and not pl.revise.enabled:
+    contrastive = pl.label.enabled and pl.label.label_source.startswith("contrastive")
+    if (pl.policy.method == "sft" or pl.sft_baseline) and not pl.revise.enabled and not contrastive:
         raise DataFileError(
             "SFT on revisions needs the revise stage",
             field="revise.enabled",
@@ -259,6 +260,10 @@ def round_stages(ctx: RunContext, k: int, inputs_dir: Path) -> list[Any]:
         builders.append(lambda: st.reward_stage(ctx, k, inputs_dir))
     if pl.policy.method != "none":
         builders.append(lambda: st.policy_stage(ctx, k, inputs_dir))
+    if k == 1 and pl.evaluate.enabled and st.is_contrastive(ctx):
+        builders.append(
+            lambda: st.ceiling_stage(ctx, k)
+        )  # the untrained model with / without the system prompt
     if pl.sft_baseline:
         builders.append(lambda: st.sft_baseline_stage(ctx, k))
     if pl.evaluate.enabled and pl.policy.method != "none":

@@ -145,19 +145,54 @@ def generate_stage(ctx: RunContext, k: int) -> Stage:
         )
         engine = model_engine(ctx, pl.policy_model, adapter, "policy")
         try:
-            sets = generate_responses(engine, ctx.train_prompts, gen)
+            if is_contrastive(ctx):
+                from rlaif.feedback.contrastive import generate_contrastive
+
+                sets = generate_contrastive(
+                    engine,
+                    ctx.train_prompts,
+                    ctx.constitution,
+                    ctx.template_set(),
+                    gen,
+                    _contrast_config(ctx, k),
+                )
+            else:
+                sets = generate_responses(engine, ctx.train_prompts, gen)
         finally:
             engine.close()
         path = write_responses(folder, sets)
         n_tokens = sum(len(r.split()) for s in sets for r in s.responses)
         return StageResult({"responses": path.parent}, {"summary": {"prompts": len(sets), "words": n_tokens}})
 
-    return Stage(
-        "generate",
-        k,
-        config,
-        {"prompts": _prompts_hash(ctx.train_prompts), "policy": _hash_opt(adapter)},
-        run,
+    inputs = {"prompts": _prompts_hash(ctx.train_prompts), "policy": _hash_opt(adapter)}
+    if is_contrastive(ctx):  # the system prompts come from the constitution and the contrast templates
+        from rlaif.constitution import constitution_hash
+
+        config["contrast"] = {"k": pl.label.k, "tags": pl.label.tags}
+        if pl.label.contrast_select != "paired":
+            config["contrast"]["select"] = pl.label.contrast_select
+        inputs.update({"constitution": constitution_hash(ctx.constitution), **_templates_input(ctx)})
+    return Stage("generate", k, config, inputs, run)
+
+
+def is_contrastive(ctx: RunContext) -> bool:
+    """Whether the pipeline's labels are contrastive (RLCD) pairs, which the generate stage samples."""
+    lb = ctx.pipeline.label
+    return bool(lb.enabled and lb.label_source.startswith("contrastive"))
+
+
+def _contrast_config(ctx: RunContext, k: int) -> Any:
+    from rlaif.feedback.contrastive import ContrastConfig
+
+    lb = ctx.pipeline.label
+    return ContrastConfig(
+        k=lb.k,
+        seed=ctx.pipeline.seed + k,
+        p_chosen=lb.p_chosen,
+        label_source=lb.label_source,  # type: ignore[arg-type]  # validated by the pipeline schema
+        drop_below=lb.drop_below,
+        tags=tuple(lb.tags) if lb.tags else None,
+        select=lb.contrast_select,
     )
 
 
@@ -238,6 +273,8 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
         assert responses is not None
         lb = pl.label
         sets = read_responses(responses)
+        if is_contrastive(ctx):
+            return _contrastive_labels(ctx, k, sets, critic, critic_adapter, critic_role, folder)
         if relabel:
             for j, p in enumerate(older, start=1):
                 sets += [
@@ -263,7 +300,7 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
                 batch_calibration=lb.batch_calibration,
             ),
             min_confidence=lb.min_confidence,
-            label_source=lb.label_source,
+            label_source=lb.label_source,  # type: ignore[arg-type]  # contrastive returned above
             batch_pairs=lb.batch_pairs,
             progress=ctx.progress,
         )
@@ -324,6 +361,73 @@ def training_labels(ctx: RunContext, k: int, folder: Path) -> Path:
     with atomic_directory(target) as tmp:
         pq.write_table(merged, tmp / "data.parquet")
     return target
+
+
+def _contrastive_labels(
+    ctx: RunContext,
+    k: int,
+    sets: list[Any],
+    critic: str,
+    critic_adapter: Path | None,
+    critic_role: str,
+    folder: Path,
+) -> StageResult:
+    """The label stage of a contrastive pipeline: label by construction (or rescored by the critic)."""
+    from rlaif.feedback.contrastive import contrastive_label_run, write_contrast_run
+
+    cfg = _contrast_config(ctx, k)
+    engine = (
+        model_engine(ctx, critic, critic_adapter, critic_role)
+        if cfg.label_source == "contrastive+critic"
+        else None
+    )
+    try:
+        run_ = contrastive_label_run(
+            sets, ctx.constitution, cfg, critic=engine, templates=ctx.template_set() if engine else None
+        )
+    finally:
+        if engine is not None:
+            engine.close()
+    path = write_contrast_run(run_, folder)
+    summary = {k_: run_.stats[k_] for k_ in ("pairs", "rows", "dropped", "mean_p_chosen", "cut_chosen")}
+    return StageResult({"labels": path.parent}, {"summary": summary})
+
+
+def ceiling_stage(ctx: RunContext, k: int) -> Stage:
+    """Contrastive pipelines: the base model on the held-out prompts with no system prompt, under the positive one
+    (the ceiling distillation aims at) and under the negative one, graded by the rules (greedy, as evaluate)."""
+    from rlaif.constitution import constitution_hash
+
+    pl = ctx.pipeline
+    max_new = int(pl.evaluate.settings.get("max_new_tokens", 128))
+    config = {"model": pl.policy_model, "max_new_tokens": max_new, "seed": pl.seed}
+    inputs = {
+        "prompts": _prompts_hash(ctx.heldout_prompts),
+        "constitution": constitution_hash(ctx.constitution),
+        **_templates_input(ctx),
+    }
+
+    def run(folder: Path) -> StageResult:
+        import json
+
+        from rlaif.atomic import atomic_write_text
+        from rlaif.feedback.contrastive import measure_ceiling
+        from rlaif.feedback.responses import GenerateConfig
+
+        gen = GenerateConfig(
+            n=1, max_new_tokens=max_new, temperature=0.0, seed=pl.seed, progress=ctx.progress
+        )
+        engine = model_engine(ctx, pl.policy_model, None)
+        try:
+            result = measure_ceiling(engine, ctx.heldout_prompts, ctx.constitution, ctx.template_set(), gen)
+        finally:
+            engine.close()
+        path = folder / "ceiling.json"
+        atomic_write_text(path, json.dumps(result, indent=2, sort_keys=True) + "\n")
+        summary = {f"{c}_all": result[c]["compliance"]["all"]["value"] for c in ("none", "positive")}
+        return StageResult({"ceiling": path}, {"summary": summary})
+
+    return Stage("ceiling", k, config, inputs, run)
 
 
 # -- revise ----------------------------------------------------------------------------------------------------
@@ -553,7 +657,9 @@ def policy_stage(ctx: RunContext, k: int, inputs_dir: Path) -> Stage:
 def sft_baseline_stage(ctx: RunContext, k: int) -> Stage:
     """Fine-tune the base model on all rounds' revisions so far (plain distillation, the baseline RLAIF must beat)."""
     pl = ctx.pipeline
-    sfts = [p for j in range(1, k + 1) if (p := _prev_output(ctx, j, "revise", "sft")) is not None]
+    # contrastive pipelines distil the positive answers (the labels' chosen side) instead of revisions
+    source = ("label", "labels") if is_contrastive(ctx) else ("revise", "sft")
+    sfts = [p for j in range(1, k + 1) if (p := _prev_output(ctx, j, *source)) is not None]
     config = {"model": pl.policy_model, "settings": pl.policy.sft, "seed": pl.seed}
     inputs = {"sft": hash_value([hash_path(p) for p in sfts])}
 

@@ -48,6 +48,8 @@ TEMPLATE_VARIABLES: dict[str, frozenset[str]] = {
     "revise.j2": frozenset({"conversation", "response", "critique", "principle"}),
     "score.j2": frozenset({"conversation", "response", "principle"}),
     "rm_input.j2": frozenset({"principles", "conversation", "response"}),
+    "contrast_positive.j2": frozenset({"instructions"}),
+    "contrast_negative.j2": frozenset({"instructions"}),
 }
 
 #: Shipped template names the labeler scores: they must declare ``answer_prefix`` and ``choices``.

@@ -19,7 +19,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from rlaif.report.rundir import OPTIONAL_STAGES, STAGES, RunData, StageInfo, read_run
+from rlaif.report.rundir import STAGES, RunData, StageInfo, read_run, unconfigured_stages
 from rlaif.report.svg import Bar, Series, bar_chart, histogram_chart, line_chart
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,17 @@ def _get(d: Any, *keys: str) -> Any:
     return d
 
 
+def _rounded(x: Any, digits: int = 4) -> Any:
+    """``x`` with every float rounded to ``digits`` significant digits (for JSON shown in the report)."""
+    if isinstance(x, float):
+        return float(f"{x:.{digits}g}")
+    if isinstance(x, dict):
+        return {k: _rounded(v, digits) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_rounded(v, digits) for v in x]
+    return x
+
+
 def _rate(x: Any) -> str:
     if isinstance(x, int | float) and not isinstance(x, bool):
         return f"{100 * x:.1f}%"
@@ -127,31 +138,33 @@ def _summary(run: RunData, built: str) -> _Section:
     principles = c.get("principles")
     if isinstance(principles, list) and principles:
         s.p(f"Principles ({len(principles)}): " + ", ".join(str(p) for p in principles))
+    names = _stage_names(run)
     stages = [
-        [f"round {rnd.k}"] + [_stage_cell(name, rnd.stages.get(name)) for name in _stage_names(run)]
-        for rnd in run.rounds
+        [f"round {rnd.k}"] + [_stage_cell(name, rnd.stages.get(name)) for name in names] for rnd in run.rounds
     ]
     s.sub("Stages")
-    s.table(["round", *_stage_names(run)], stages)
+    s.table(["round", *names], stages)
+    absent = [n for n in STAGES if n not in names]
+    if absent:
+        s.p(f"Not in this pipeline: {', '.join(absent)}.")
     if not run.rounds:
         s.p("No round has started.")
     return s
 
 
 def _stage_cell(name: str, st: StageInfo | None) -> str:
-    if st is None:
-        return "missing"
-    return (
-        st.status
-        + (f" ({st.seconds:.0f} s)" if st.seconds is not None else "")
-        + (" (not configured?)" if st.status == "missing" and name in OPTIONAL_STAGES else "")
-    )
+    if st is None or st.status == "missing":
+        return "not run (yet)"
+    return st.status + (f" ({st.seconds:.0f} s)" if st.seconds is not None else "")
 
 
 def _stage_names(run: RunData) -> list[str]:
-    names = list(STAGES)
+    """The stages this run's pipeline has (the standard ones it leaves out are listed apart), then any others."""
+    absent = unconfigured_stages(run.run.get("pipeline"))
+    ran = {n for rnd in run.rounds for n, st in rnd.stages.items() if st.exists}
+    names = [n for n in STAGES if n not in absent or n in ran]
     for rnd in run.rounds:
-        names += [n for n in rnd.stages if n not in names]
+        names += [n for n, st in rnd.stages.items() if n not in names and n not in STAGES and st.exists]
     return names
 
 
@@ -237,6 +250,7 @@ def _win_rates(run: RunData) -> _Section:
                     x_label="round",
                     y_label="win rate",
                     reference=0.5,
+                    y_range=(0.0, 1.0),
                 )
             )
     s.table(
@@ -517,7 +531,9 @@ def _reward(run: RunData) -> _Section:
                             str(d.get("n", "?")),
                         ]
                     )
-    if not rows:
+    if not rows and "reward" in unconfigured_stages(run.run.get("pipeline")):
+        s.p("Not in this pipeline: it trains no reward model.")
+    elif not rows:
         s.p("No reward model was evaluated in this run (round-<k>/reward/eval.json or eval/report.json).")
         return s
     s.table(["round", "held-out accuracy", "ECE", "Brier", "steering (principle vs negation)", "n"], rows)
@@ -598,7 +614,9 @@ def _training(run: RunData) -> _Section:
                 "the reference for reward the critic's judgement does not confirm (compare the win rates)."
             )
     summaries = [
-        [f"round {r.k}", json.dumps(r.policy_summary, sort_keys=True)[:300]] for r in have if r.policy_summary
+        [f"round {r.k}", json.dumps(_rounded(r.policy_summary), sort_keys=True)[:300]]
+        for r in have
+        if r.policy_summary
     ]
     s.table(["round", "summary.json"], summaries)
     return s
@@ -808,7 +826,10 @@ def _config(run: RunData) -> _Section:
     if pipeline is None:
         s.p("run.json records no pipeline configuration.")
     else:
-        s.pre("resolved pipeline (run.json)", json.dumps(pipeline, indent=2, sort_keys=True, default=str))
+        s.pre(
+            "resolved pipeline (run.json)",
+            json.dumps(_rounded(pipeline), indent=2, sort_keys=True, default=str),
+        )
     return s
 
 
@@ -950,17 +971,26 @@ def build_report(run_dir: Path, *, out_dir: Path | None = None) -> tuple[Path, P
     t0 = time.perf_counter()
     run = read_run(run_dir)
     built = datetime.now(UTC).isoformat(timespec="seconds")
+    from rlaif.report.verdict import critic_justified, distillation_section, result_section
+
+    justified, why = critic_justified(run)
+    critic = [_win_rates(run)]
+    if not justified:
+        critic[0].title += " (critic not validated)"
+        critic[0].items.insert(0, ("p", f"Not a result: {why}. Shown for inspection only."))
     sections = [
+        result_section(run, _Section),
         _summary(run, built),
         _notes(run),
-        _win_rates(run),
+        *(critic if justified else []),
         _compliance(run),
-        *[x for x in (_distillation(run),) if x is not None],
+        *[x for x in (distillation_section(run, _Section) or _distillation(run),) if x is not None],
         _labeler(run),
         _reward(run),
         _training(run),
         _drift(run),
         _examples(run),
+        *([] if justified else critic),  # kept for inspection, after the graded results
         _timing(run),
         _config(run),
     ]

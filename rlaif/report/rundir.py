@@ -86,6 +86,31 @@ class RunData:
         return str(self.run.get("name") or self.path.name)
 
 
+def unconfigured_stages(pipeline: Any) -> set[str]:
+    """The standard stages a pipeline (run.json's ``pipeline``) does not have: they are "not in this pipeline",
+    not missing. Without a readable pipeline the optional stages are assumed absent."""
+    if not isinstance(pipeline, dict):
+        return set(OPTIONAL_STAGES)
+
+    def on(section: str, key: str = "enabled", default: Any = True) -> bool:
+        sec = pipeline.get(section)
+        return bool(sec.get(key, default)) if isinstance(sec, dict) else bool(default)
+
+    out = set()
+    if not on("label"):
+        out.add("label")
+    if not on("revise", default=False):
+        out.add("revise")
+    if not on("reward", default=False):
+        out.add("reward")
+    policy = pipeline.get("policy")
+    if isinstance(policy, dict) and policy.get("method") == "none":
+        out.update({"policy", "evaluate"})
+    if not on("evaluate"):
+        out.add("evaluate")
+    return out
+
+
 def read_json(path: Path, notes: list[str], what: str) -> Any:
     """The JSON in ``path``, or None with a note when it is missing (only if ``what``) or unreadable."""
     if not path.is_file():
@@ -232,8 +257,9 @@ def read_run(run_dir: str | Path) -> RunData:
     planned = run.get("rounds")
     n = max([*found, planned if isinstance(planned, int) and planned > 0 else 0, 0])
     rounds = [_round(path, k, notes) for k in range(1, n + 1)]
+    absent = unconfigured_stages(run.get("pipeline"))
     for rnd in rounds:
-        gaps = [n for n, st in rnd.stages.items() if st.status == "missing" and n not in OPTIONAL_STAGES]
+        gaps = [n for n, st in rnd.stages.items() if st.status == "missing" and n not in absent]
         if gaps and rnd.path.is_dir():
             notes.append(f"round {rnd.k}: not run (yet): {', '.join(gaps)}")
         for name, st in rnd.stages.items():
@@ -255,4 +281,5 @@ __all__ = [
     "read_json",
     "read_jsonl",
     "read_run",
+    "unconfigured_stages",
 ]

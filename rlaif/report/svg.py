@@ -187,18 +187,24 @@ def line_chart(
     reference: float | None = None,
     markers: bool = True,
     scatter: bool = False,
+    y_range: tuple[float, float] | None = None,
     width: int = WIDTH,
     height: int = HEIGHT,
 ) -> str:
-    """Lines (or points with ``scatter``) with optional interval bands."""
+    """Lines (or points with ``scatter``) with optional interval bands. ``y_range`` fixes the y axis (e.g. (0, 1)
+    for a rate: the axis never runs past what the quantity can take); values outside it are clipped."""
     xs = [x for s in series for x in s.xs]
     ys = [v for s in series for v in [*s.ys, *(s.lows or ()), *(s.highs or ())] if math.isfinite(v)]
     if reference is not None:
         ys.append(reference)
     if not xs or not ys:
         xs, ys = [0.0, 1.0], [0.0, 1.0]
-    ticks = nice_ticks(min(ys), max(ys))
-    lo, hi = ticks[0], ticks[-1]
+    if y_range is not None:
+        ticks = [t for t in nice_ticks(*y_range) if y_range[0] - 1e-9 <= t <= y_range[1] + 1e-9]
+        lo, hi = y_range
+    else:
+        ticks = nice_ticks(min(ys), max(ys))
+        lo, hi = ticks[0], ticks[-1]
     xlo, xhi = min(xs), max(xs)
     if xhi == xlo:
         xlo, xhi = xlo - 1, xhi + 1
@@ -209,7 +215,7 @@ def line_chart(
         return x0 + (v - xlo) / (xhi - xlo) * (x1 - x0)
 
     def y(v: float) -> float:
-        return y0 - (v - lo) / (hi - lo) * (y0 - y1)
+        return y0 - (min(max(v, lo), hi) - lo) / (hi - lo) * (y0 - y1)
 
     parts = _frame(title, y_label, ticks, y, width, height)
     integer_x = all(float(x).is_integer() for x in xs) and xhi - xlo <= 12

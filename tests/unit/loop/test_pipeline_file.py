@@ -26,6 +26,7 @@ def test_shipped_pipelines_are_the_expected_set() -> None:
     assert {
         "smoke.yaml",
         "quickstart.yaml",
+        "rules.yaml",
         "ppo.yaml",
         "distill-baseline.yaml",
         "gpu-7b-dpo.yaml",

@@ -49,6 +49,7 @@ def sample_variables(**overrides: Any) -> dict[str, Any]:
         "critique": CRITIQUE,
         "principle": HONESTY,
         "principles": [HONESTY, CONCISE],
+        "instructions": ["Answer briefly.", "Use plain prose."],
     }
     values.update(overrides)
     return values

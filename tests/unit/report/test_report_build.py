@@ -123,7 +123,12 @@ def test_unknown_stage_folders_are_shown(sample_run: Path, tmp_path: Path) -> No
     )
     _, md = build_report(run)
     text = md.read_text()
-    assert "| round | generate | label | revise | reward | policy | evaluate | sft-baseline |" in text
+    # revise is not in the sample pipeline: it gets no column, and the report says so (not "missing")
+    assert "| round | generate | label | reward | policy | evaluate | sft-baseline |" in text
+    assert "Not in this pipeline: revise." in text
+    assert "missing" not in text.split("## What is missing or odd")[0].lower().replace(
+        "is missing or odd", ""
+    )
     assert "done (7 s) |" in text and "| round 2 |" in text
     # the reward model's report (rlaif eval rm layout) with its steering check
     assert "flip rate 55.0% [45.0, 65.0] (n=80)" in text
