@@ -173,6 +173,9 @@ class LabelStage(_Strict):
     batch_calibration: bool = Field(
         default=False, description="remove each order's mean log-odds over every batch of judgements"
     )
+    keep_ties: bool = Field(
+        default=False, description="keep pairs labeled exactly p = 0.5 (dropped by default: they teach nothing)"
+    )
 
     @field_validator("markers")
     @classmethod

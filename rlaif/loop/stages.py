@@ -302,6 +302,7 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
             min_confidence=lb.min_confidence,
             label_source=lb.label_source,  # type: ignore[arg-type]  # contrastive returned above
             batch_pairs=lb.batch_pairs,
+            keep_ties=lb.keep_ties,
             progress=ctx.progress,
         )
         needs_critic = lb.label_source != "rules" or (

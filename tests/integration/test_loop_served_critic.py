@@ -41,7 +41,7 @@ models:
 constitution: principles/style.yaml
 prompts: {{files: ["{prompts}"]}}
 generate: {{n: 2, max_new_tokens: 10}}
-label: {{k: 1, judge_mode: top-logprobs, gate: {{enabled: false}}}}  # a stub critic: the gate would stop it
+label: {{k: 1, judge_mode: top-logprobs, gate: {{enabled: false}}, keep_ties: true}}  # a stub critic: the gate would stop it
 policy:
   method: dpo
   dpo:
