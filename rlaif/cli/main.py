@@ -39,6 +39,9 @@ SUBCOMMANDS: dict[str, str] = {
     "run": "run",
     "status": "status",
     "report": "report",
+    "inspect": "inspect",
+    "diff-constitution": "diff_constitution",
+    "extract-constitution": "extract_constitution",
 }
 
 
