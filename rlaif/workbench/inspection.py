@@ -367,7 +367,7 @@ def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str
 
     out = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
     out += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
-    return out + [""]
+    return [*out, ""]
 
 
 def summary_lines(result: InspectResult) -> list[str]:
@@ -405,14 +405,15 @@ def markdown_lines(result: InspectResult, *, heading: str = "#") -> list[str]:
     h = heading
     out = [f"{h} Principles in {result.source}", ""]
     out += [f"- {line}" for line in summary_lines(result)] + [""]
-    out += [f"{h}# Per principle", ""] + _md_table(*principle_rows(result))
+    out += [f"{h}# Per principle", "", *_md_table(*principle_rows(result))]
     out += [
         f"{h}# Agreement matrix",
         "",
         "Share of the pairs both principles were drawn for on which they prefer the same response (pairs in "
         "brackets); intervals are in the JSON output.",
         "",
-    ] + _md_table(*matrix_rows(result))
+        *_md_table(*matrix_rows(result)),
+    ]
     out += [f"{h}# Conflicts", ""]
     headers, rows = conflict_rows(result)
     out += _md_table(headers, rows) if rows else ["No two principles confidently disagreed on any pair.", ""]

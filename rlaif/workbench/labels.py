@@ -97,9 +97,9 @@ def table_from_rows(rows: Sequence[Mapping[str, Any]], path: Path | str = "<rows
     parsed: list[list[dict[str, Any]]] = []
     refs: set[str] = set()
     for i, row in enumerate(rows, start=1):
-        for col in REQUIRED_COLUMNS:
-            if col not in row:
-                raise DataFileError(f"row has no '{col}' column", path=file, line=i, field=col)
+        for name in REQUIRED_COLUMNS:
+            if name not in row:
+                raise DataFileError(f"row has no '{name}' column", path=file, line=i, field=name)
         raw = row["judgements"]
         try:
             records = json.loads(raw) if isinstance(raw, str) else raw
