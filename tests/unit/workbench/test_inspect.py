@@ -165,3 +165,15 @@ def test_cli_bad_input_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert ":1" in err and "judgements" in err
     assert main(["inspect", str(tmp_path / "labels-none"), "--threshold", "1.5"]) == 1
+
+
+def test_run_report_has_a_principles_section(tmp_path: Path) -> None:
+    from rlaif.report import build_report
+    from rlaif.report.sample_run import write_sample_run
+
+    run = write_sample_run(tmp_path / "demo", rounds=1)
+    write_rows(run / "round-1" / "label", ROWS)
+    html, md = build_report(run, out_dir=tmp_path / "report")
+    text = md.read_text()
+    assert "## Principles" in text and "### Round 1" in text
+    assert "x@1 vs y@1" in text and 'id="principles"' in html.read_text()
