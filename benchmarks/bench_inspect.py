@@ -30,6 +30,7 @@ def synthetic_rows(pairs: int, principles: int, k: int, seed: int = 0) -> list[d
         truth = rng.random() < 0.5  # the hidden "A is better"
         drawn = rng.sample(range(principles), k)
         judgements = []
+        p_sum = 0.0
         for j in drawn:
             if j == 0:  # mostly position bias: the first letter in both orders
                 p_ab, p_ba = 0.8 + 0.1 * rng.random(), 0.1 + 0.1 * rng.random()
@@ -43,7 +44,8 @@ def synthetic_rows(pairs: int, principles: int, k: int, seed: int = 0) -> list[d
                 a_passes = rng.random() < (0.8 if truth else 0.2)
                 rec["rule"] = {"a_passed": a_passes, "b_passed": not a_passes}
             judgements.append(rec)
-        p_a = sum(0.5 * (float(r["p_ab"]) + float(r["p_ba"])) for r in judgements) / k  # type: ignore[arg-type]
+            p_sum += 0.5 * (p_ab + p_ba)
+        p_a = p_sum / k
         rows.append(
             {
                 "pair_id": f"prompt-{i}:0-1",
