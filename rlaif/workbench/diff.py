@@ -186,10 +186,10 @@ def counted(critic: Backend) -> tuple[Backend, Any]:
 
     if isinstance(critic, CachedBackend):
         counter = _CallCounter(critic.backend)
-        critic.backend = counter  # type: ignore[assignment]
+        critic.backend = counter
         return critic, counter
     counter = _CallCounter(critic)
-    return counter, counter  # type: ignore[return-value]
+    return counter, counter
 
 
 def diff_constitutions(
@@ -252,7 +252,7 @@ def _compare(
             direction = 1.0 if t_new.label_p[i] > t_old.label_p[i] else -1.0
             j = int(np.argmax(direction * contrib[i]))
             cause = ids[j]
-            kind = kind_of.get(cause, "unchanged")
+            kind: str = kind_of.get(cause, "unchanged")
             if kind == "unchanged" and np.isnan(p_old[i, j]):
                 kind = "redrawn"
             pid = common[i]
