@@ -61,7 +61,50 @@ compares two replies, starting with "Which response", so that it would pick the 
 (about qualities of replies, not about this topic). One per line, nothing else."""
 
 _STOP = frozenset(
-    ["a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "with", "is", "are", "be", "it", "its", "this", "that", "which", "response", "responses", "reply", "replies", "more", "less", "most", "least", "better", "does", "do", "than", "by", "as", "at", "from", "into", "not", "no", "any", "your", "their", "there"]
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "with",
+        "is",
+        "are",
+        "be",
+        "it",
+        "its",
+        "this",
+        "that",
+        "which",
+        "response",
+        "responses",
+        "reply",
+        "replies",
+        "more",
+        "less",
+        "most",
+        "least",
+        "better",
+        "does",
+        "do",
+        "than",
+        "by",
+        "as",
+        "at",
+        "from",
+        "into",
+        "not",
+        "no",
+        "any",
+        "your",
+        "their",
+        "there",
+    ]
 )
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -297,7 +340,8 @@ def _principle(text: str, pid: str) -> Principle:
 
 
 def _slug(text: str, taken: set[str]) -> str:
-    words = _words(re.sub(r"^which (response|reply)\b", "", text, flags=re.IGNORECASE))[:3] or ["principle"]
+    bare = re.sub(r"^which (response|reply)( better follows this principle:)?", "", text, flags=re.IGNORECASE)
+    words = _words(bare)[:3] or ["principle"]
     base = "-".join(words)[:48].strip("-") or "principle"
     pid, i = base, 2
     while pid in taken:
