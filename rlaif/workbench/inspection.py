@@ -11,7 +11,7 @@ Per principle (over the pairs it was drawn for):
   critic's judgement prefers that response;
 * **position bias**: the share of its critic judgements that picked the same *letter* in both orders. That happens
   exactly when the position effect ``(p_ab − p_ba) / 2`` outweighs the content effect ``p − 0.5``, so a principle
-  above one half has labels that are **mostly position bias**.
+  whose rate is above one half (lower bound of its interval) has labels that are **mostly position bias**.
 
 Across principles, over the pairs both were drawn for:
 
@@ -74,8 +74,9 @@ class PrincipleStats:
 
     @property
     def mostly_position_bias(self) -> bool:
-        """More than half of its critic judgements chose the same letter in both orders."""
-        return self.position_bias is not None and self.position_bias.value > 0.5
+        """More than half of its critic judgements chose the same letter in both orders (the interval's lower
+        bound is above one half, so a handful of judgements never earns the flag)."""
+        return self.position_bias is not None and self.position_bias.low > 0.5
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (estimates as ``{value, low, high, n}``)."""
