@@ -152,3 +152,14 @@ def test_cli_diff_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     )
     assert rc == 1
     assert "NEW" in capsys.readouterr().err
+
+
+def test_document_escapes_untrusted_text() -> None:
+    from rlaif.workbench.document import Document
+
+    doc = Document("t <b>")
+    doc.table(["a"], [["<script>alert(1)</script>"]])
+    doc.pre("-<old>\n+<new>", diff=True)
+    html = doc.html()
+    assert "<script>alert" not in html and "&lt;script&gt;" in html
+    assert '<span class="del">-&lt;old&gt;</span>' in html and "```diff" in doc.markdown()
