@@ -196,6 +196,7 @@ class Extraction:
     held_out_pairs: int
     test_pairs: int
     proposed: int
+    clusters: int
     test_agreement: Estimate | None
     held_out_agreement: Estimate | None
     critic: str
@@ -214,6 +215,7 @@ class Extraction:
                 "test": self.test_pairs,
             },
             "proposed": self.proposed,
+            "clusters": self.clusters,
             "candidates": [c.to_dict(self.proposal_pairs) for c in self.candidates],
             "selected": [c.id for c in self.candidates if c.selected],
             "constitution_agreement_held_out": est(self.held_out_agreement),
@@ -395,7 +397,8 @@ def extract_constitution(
     :class:`Extraction` whose ``constitution`` is None (the caller reports the candidates and fails)."""
     proposal, held, test = split_pairs(pairs, config)
     proposals = propose(critic, proposal, config)
-    candidates = cluster_candidates(proposals, config.similarity)[: config.max_candidates]
+    clustered = cluster_candidates(proposals, config.similarity)
+    candidates = clustered[: config.max_candidates]
     taken: set[str] = set()
     for c in candidates:
         c.id = _slug(c.text, taken)
@@ -452,6 +455,7 @@ def extract_constitution(
         held_out_pairs=len(held),
         test_pairs=len(test),
         proposed=sum(len(x) for x in proposals),
+        clusters=len(clustered),
         test_agreement=test_agreement,
         held_out_agreement=held_agreement,
         critic=critic.model_id,
@@ -486,8 +490,9 @@ def extraction_document(result: Extraction) -> Document:
     """The extraction report (every candidate tested, which were kept) as a :class:`Document`."""
     doc = Document("Extracted constitution")
     doc.p(
-        f"{result.proposal_pairs} proposal pairs gave {result.proposed} candidate principles, "
-        f"{len(result.candidates)} after deduplication were tested on {result.held_out_pairs} held-out pairs; "
+        f"{result.proposal_pairs} proposal pairs gave {result.proposed} candidate principles, {result.clusters} "
+        f"after deduplication; the {len(result.candidates)} most proposed were tested on {result.held_out_pairs} "
+        "held-out pairs; "
         f"{sum(c.selected for c in result.candidates)} kept. Critic: {result.critic}."
     )
     doc.bullets(
