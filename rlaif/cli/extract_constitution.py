@@ -67,6 +67,10 @@ def command(
     max_new_tokens: Annotated[
         int, typer.Option("--max-new-tokens", help="Length cap of each proposal.")
     ] = 160,
+    above_chance: Annotated[
+        bool,
+        typer.Option("--above-chance", help="Keep only candidates whose agreement interval lies above 50%."),
+    ] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing constitution.yaml.")] = False,
     templates_dir: Annotated[
         Path | None,
@@ -104,6 +108,7 @@ def command(
         seed=seed,
         max_new_tokens=max_new_tokens,
         name=name,
+        above_chance=above_chance,
     )
     target = out / CONSTITUTION_FILE
     if target.exists() and not force:

@@ -13,7 +13,8 @@
    response shown first on a seeded, balanced half of them. **Reconstruction agreement** is the share of held-out
    pairs where it prefers the human-preferred response (a tie counts half); **relevance** is the share where it
    takes a side at all (|2p − 1| above ``threshold``). Both carry 95% Wilson intervals over pairs.
-5. **Select** the candidates whose agreement reaches ``min_agreement``, ranked by how much they add over chance
+5. **Select** the candidates whose agreement reaches ``min_agreement`` (and, with ``above_chance``, whose interval
+   lies above one half), ranked by how much they add over chance
    where they apply (``(agreement − ½) × relevance``), at most ``max_principles``; write them as a constitution
    YAML that is loaded back with rlaif's own loader before it is written, with every metric as a comment and in
    ``extract.json``. On test pairs, the whole constitution's agreement is measured once more, unbiased by selection.
@@ -124,6 +125,7 @@ class ExtractConfig:
     seed: int = 0
     max_new_tokens: int = 160
     name: str = "extracted"
+    above_chance: bool = False  # also require the agreement's interval to lie above one half
 
     def __post_init__(self) -> None:
         checks = [
@@ -159,6 +161,11 @@ class Candidate:
     id: str = ""
 
     @property
+    def beats_chance(self) -> bool:
+        """Its agreement's 95% interval lies above one half."""
+        return self.agreement is not None and self.agreement.low > 0.5
+
+    @property
     def gain(self) -> float:
         """How much it adds over chance where it applies: (agreement − ½) × relevance."""
         if self.agreement is None or self.relevance is None:
@@ -181,6 +188,7 @@ class Candidate:
             "relevance": est(self.relevance),
             "agreement_when_relevant": est(self.agreement_when_relevant),
             "gain": round(self.gain, 6),
+            "above_chance": self.beats_chance,
             "selected": self.selected,
         }
 
@@ -416,7 +424,10 @@ def extract_constitution(
         (
             j
             for j, c in enumerate(candidates)
-            if c.agreement and c.agreement.value >= config.min_agreement and c.gain > 0
+            if c.agreement
+            and c.agreement.value >= config.min_agreement
+            and c.gain > 0
+            and (c.beats_chance or not config.above_chance)
         ),
         key=lambda j: (-candidates[j].gain, -candidates[j].support, candidates[j].id),
     )[: config.max_principles]
@@ -472,17 +483,18 @@ def _header(
 ) -> str:
     lines = [
         f"Extracted by rlaif extract-constitution with critic {critic}.",
-        "Per principle, on held-out pairs (95% Wilson intervals): reconstruction agreement = share where a critic",
-        "following it alone prefers the human-preferred response; relevance = share where it takes a side.",
+        "Per principle, on held-out pairs (95% Wilson intervals):",
+        "reconstruction agreement = share where a critic following it alone prefers the preferred response;",
+        "relevance = share where it takes a side; 'chance' = the interval includes 50%.",
     ]
     for j in ranked:
         c = candidates[j]
         lines.append(
-            f"- {c.id}: agreement {fmt(c.agreement)}, relevance {fmt(c.relevance)}, "
-            f"proposed by {c.support} of {n_proposal} pairs"
+            f"- {c.id}: agreement {fmt(c.agreement)}{'' if c.beats_chance else ' (chance)'},"
+            f" relevance {fmt(c.relevance)}, proposed by {c.support}/{n_proposal}"
         )
-    lines.append(f"Whole constitution on held-out pairs (selected on them, optimistic): {fmt(held)}")
-    lines.append(f"Whole constitution on test pairs (not used for selection): {fmt(test)}")
+    lines.append(f"Whole constitution, held-out pairs (chose it, optimistic): {fmt(held)}")
+    lines.append(f"Whole constitution, test pairs (not used to choose): {fmt(test)}")
     return "\n".join(lines)
 
 
@@ -508,6 +520,7 @@ def extraction_document(result: Extraction) -> Document:
             "principle",
             "support",
             "reconstruction agreement",
+            "above chance",
             "relevance",
             "agreement when relevant",
         ],
@@ -518,6 +531,7 @@ def extraction_document(result: Extraction) -> Document:
                 clip(c.text, 160),
                 f"{c.support}/{result.proposal_pairs}",
                 fmt(c.agreement),
+                "yes" if c.beats_chance else "no",
                 fmt(c.relevance),
                 fmt(c.agreement_when_relevant),
             ]

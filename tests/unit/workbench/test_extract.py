@@ -281,3 +281,13 @@ def test_cli_extract_nothing_passes_is_an_error(tmp_path: Path, capsys: pytest.C
     assert rc == 1
     assert "no candidate principle" in capsys.readouterr().err
     assert (tmp_path / "x" / "extract.md").is_file() and not (tmp_path / "x" / "constitution.yaml").exists()
+
+
+def test_above_chance_keeps_only_significant_candidates() -> None:
+    result = extract_constitution(
+        planted_pairs(), PlantedCritic(), TemplateSet.load(), ExtractConfig(above_chance=True)
+    )
+    kept = [c for c in result.candidates if c.selected]
+    assert kept and all(c.agreement is not None and c.agreement.low > 0.5 for c in kept)
+    loose = extract_constitution(planted_pairs(), PlantedCritic(), TemplateSet.load(), ExtractConfig())
+    assert {c.id for c in kept} <= {c.id for c in loose.candidates if c.selected}
