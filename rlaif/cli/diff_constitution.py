@@ -120,6 +120,8 @@ def command(
             from rlaif.workbench.diff import diff_constitutions, diff_document
 
             result = diff_constitutions(sets, const_old, const_new, engine, templates, config)
+            if result.old_name == result.new_name:  # same name and version: tell them apart by file
+                result.old_name, result.new_name = f"{result.old_name} ({old})", f"{result.new_name} ({new})"
             written += write_document(diff_document(result, examples=examples), out, "diff")
             atomic_write_text(
                 out / "diff.json", json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n"
