@@ -296,7 +296,7 @@ def _short(ref: str) -> str:
 
 
 def matrix_rows(result: InspectResult) -> tuple[list[str], list[list[str]]]:
-    """The agreement matrix as a table: headers, then one row per principle (``value% (n)`` per cell)."""
+    """The agreement matrix as a table: headers, then one row per principle (``value% [low, high] (n)`` per cell)."""
     names = [s.principle for s in result.principles]
     cells: dict[tuple[str, str], PairStats] = {}
     for s in result.matrix:
@@ -314,7 +314,8 @@ def matrix_rows(result: InspectResult) -> tuple[list[str], list[list[str]]]:
             if c is None or c.agreement is None:
                 row.append("n/a (0)")
             else:
-                row.append(f"{100 * c.agreement.value:.0f}% ({c.together})")
+                e = c.agreement
+                row.append(f"{100 * e.value:.0f}% [{100 * e.low:.0f}, {100 * e.high:.0f}] ({c.together})")
         rows.append(row)
     return headers, rows
 
@@ -410,8 +411,8 @@ def markdown_lines(result: InspectResult, *, heading: str = "#") -> list[str]:
     out += [
         f"{h}# Agreement matrix",
         "",
-        "Share of the pairs both principles were drawn for on which they prefer the same response (pairs in "
-        "brackets); intervals are in the JSON output.",
+        "Share of the pairs both principles were drawn for on which they prefer the same response, with its 95% "
+        "Wilson interval and (in brackets) the number of those pairs.",
         "",
         *_md_table(*matrix_rows(result)),
     ]
