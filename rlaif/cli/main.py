@@ -42,6 +42,9 @@ SUBCOMMANDS: dict[str, str] = {
     "serve-reward": "serve_reward",
     "export": "export",
     "contrast": "contrast",
+    "inspect": "inspect",
+    "diff-constitution": "diff_constitution",
+    "extract-constitution": "extract_constitution",
 }
 
 

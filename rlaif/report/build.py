@@ -21,6 +21,7 @@ from typing import Any
 
 from rlaif.report.rundir import STAGES, RunData, StageInfo, read_run, unconfigured_stages
 from rlaif.report.svg import Bar, Series, bar_chart, histogram_chart, line_chart
+from rlaif.report.workbench_section import principles_sections
 
 log = logging.getLogger(__name__)
 
@@ -986,6 +987,7 @@ def build_report(run_dir: Path, *, out_dir: Path | None = None) -> tuple[Path, P
         _compliance(run),
         *[x for x in (distillation_section(run, _Section) or _distillation(run),) if x is not None],
         _labeler(run),
+        *principles_sections(run),
         _reward(run),
         _training(run),
         _drift(run),
