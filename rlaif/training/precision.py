@@ -12,6 +12,7 @@ default stays ``"no"`` (full precision), so bf16 is only used when a config asks
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import sys
 from functools import lru_cache
@@ -107,10 +108,8 @@ def precision_record() -> dict[str, Any]:
     }
     torch = sys.modules.get("torch")
     if torch is not None:
-        try:
+        with contextlib.suppress(AttributeError):  # older torch has no get_cpu_capability
             record["torch_cpu_capability"] = str(torch.backends.cpu.get_cpu_capability())
-        except AttributeError:  # older torch
-            pass
     choice, why = resolve_mixed_precision("auto", "cpu")
     record["auto_on_cpu"] = choice
     record["auto_reason"] = why
