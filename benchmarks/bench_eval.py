@@ -90,8 +90,10 @@ def main() -> int:
     cold = evaluate_policy(config, policy_adapter=adapter, out_dir=eval_dir, progress=False)
     cold_s, cold_cpu = time.perf_counter() - t, time.process_time() - c
     t = time.perf_counter()
-    evaluate_policy(config, policy_adapter=adapter, out_dir=OUT / "warm", progress=False)
+    warm = evaluate_policy(config, policy_adapter=adapter, out_dir=OUT / "warm", progress=False)
     warm_s = time.perf_counter() - t
+    # the warm run reads generations and judgements from the call cache: its verdicts must be the cold run's
+    same_warm = repr(warm.win_rates) == repr(cold.win_rates)
 
     times = []
     for _ in range(3):
@@ -140,8 +142,11 @@ def main() -> int:
     print(
         f"RESULT bench_eval report_seconds={report_s:.3f} target=<=10 {'pass' if report_s <= 10 else 'fail'}"
     )
+    # a warm cache skips generation and judging, so the warm run must take at most half the cold one (and agree)
+    ok_warm = warm_s <= 0.5 * cold_s and same_warm
     print(
-        f"RESULT bench_eval warm_eval_seconds={warm_s:.1f} target=<={cold_s:.0f} {'pass' if warm_s <= cold_s else 'fail'}"
+        f"RESULT bench_eval warm_eval_seconds={warm_s:.1f} target=<={0.5 * cold_s:.0f} (half of cold), same "
+        f"verdicts={same_warm} {'pass' if ok_warm else 'fail'}"
     )
     return 0
 

@@ -221,8 +221,10 @@ def main() -> int:
     ok = speedup >= 1.5
     print(f"RESULT bench_ray speedup_2_vs_1_workers={speedup:.2f} target=>=1.5 {'pass' if ok else 'fail'}")
     print(f"RESULT bench_ray identical_datasets={identical} target==True {'pass' if identical else 'fail'}")
-    print(f"RESULT bench_ray executor_ceiling_calls_per_s={mock_calls / ceiling_s:.0f} target=report pass")
-    print(f"RESULT bench_ray coordinator_sqlite_rows_per_s={sqlite_rate:.0f} target=report pass")
+    print(
+        f"info: bench_ray executor_ceiling_calls_per_s={mock_calls / ceiling_s:.0f} (reported, not a target)"
+    )
+    print(f"info: bench_ray coordinator_sqlite_rows_per_s={sqlite_rate:.0f} (reported, not a target)")
     return 0
 
 
