@@ -31,6 +31,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from rlaif.training.precision import cpu_model as _cpu_model  # noqa: E402
+
 OUT = ROOT / "benchmarks" / "out" / "bench_eval"
 
 
@@ -108,7 +111,7 @@ def main() -> int:
     print(f"# bench_eval  {time.strftime('%Y-%m-%d %H:%M')}")
     load = os.getloadavg()
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
+        f"machine: {_cpu_model()}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
         f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"
     )
     print(

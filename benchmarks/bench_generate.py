@@ -30,6 +30,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from rlaif.training.precision import cpu_model as _cpu_model  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench_data import long_prompts  # noqa: E402
@@ -88,7 +91,7 @@ def main() -> int:
     reqs = [GenerationRequest((ChatMessage("user", p),), params) for p in prompts]
 
     print(f"# bench_generate  {time.strftime('%Y-%m-%d %H:%M')}")
-    print(f"machine: {platform.machine()}, torch threads {torch.get_num_threads()}")
+    print(f"machine: {_cpu_model()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}")
     print(
         f"torch {torch.__version__}, transformers {transformers.__version__}, python {platform.python_version()}"
     )

@@ -25,6 +25,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import tempfile
@@ -33,6 +34,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from rlaif.training.precision import cpu_model as _cpu_model  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench_data import comparisons  # noqa: E402
@@ -83,7 +87,7 @@ def main() -> int:
     config = LabelConfig(k=args.k, batch_pairs=args.batch_pairs, progress=False)
 
     print(f"# bench_label  {time.strftime('%Y-%m-%d %H:%M')}")
-    print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}")
+    print(f"machine: {_cpu_model()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}")
     print(
         f"torch {torch.__version__}, transformers {transformers.__version__}, python {platform.python_version()}"
     )

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -43,6 +42,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from rlaif.training.precision import cpu_model as _cpu_model  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench_data import comparisons  # noqa: E402
@@ -315,7 +317,7 @@ def main() -> None:
         f"bench_rm: model={model} batch={args.batch} pairs/step, steps={steps} (+1 warm-up), max_length={args.max_length}"
     )
     print(
-        f"machine: {platform.machine()} {platform.processor() or ''}, torch {torch.__version__}, transformers "
+        f"machine: {_cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, transformers "
         f"{transformers.__version__}, threads {torch.get_num_threads()}"
     )
     if results:

@@ -18,6 +18,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import random
 import sys
@@ -27,6 +28,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from rlaif.training.precision import cpu_model as _cpu_model  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench_data import comparisons  # noqa: E402
@@ -133,7 +137,7 @@ def main() -> int:
     bound = naive_tokens / distinct
 
     print(f"# bench_scoring  {time.strftime('%Y-%m-%d %H:%M')}")
-    print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}")
+    print(f"machine: {_cpu_model()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}")
     print(
         f"torch {torch.__version__}, transformers {transformers.__version__}, python {platform.python_version()}"
     )
