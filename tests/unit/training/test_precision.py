@@ -77,3 +77,14 @@ def test_bf16_autocast_matches_fp32_on_label_p_and_dpo_loss(tmp_path: Path) -> N
     assert torch.isfinite(l16)
     assert float((p16 - p32).abs().max()) <= 0.02
     assert abs(float(l16) - float(l32)) <= 0.02
+
+
+def test_stage_manifest_records_precision(tmp_path: Path) -> None:
+    from rlaif.loop.rundir import StageRef, start_manifest
+    from rlaif.training.precision import precision_record
+
+    record = precision_record()
+    assert set(record) >= {"cpu_model", "cpu_native_bf16", "auto_on_cpu", "auto_reason"}
+    assert record["auto_on_cpu"] == ("bf16" if record["cpu_native_bf16"] else "no")
+    ref = StageRef(run_dir=tmp_path, round=1, stage="label")
+    assert start_manifest(ref, {"x": 1}, {}, attempts=1)["precision"] == record
