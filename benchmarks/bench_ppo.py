@@ -25,6 +25,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -34,6 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from rlaif.training.precision import cpu_model as _cpu_model  # noqa: E402
 
 TARGET_SECONDS_PER_STEP = 30.0
 PHASES = ("rollout", "reward", "logprobs", "optimise")
@@ -114,7 +117,9 @@ def main() -> int:
     total = sum(seconds.values())
 
     print(f"# bench_ppo  {time.strftime('%Y-%m-%d %H:%M')}")
-    print(f"machine: {platform.machine()}, torch threads {torch.get_num_threads()}, device {args.device}")
+    print(
+        f"machine: {_cpu_model()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, device {args.device}"
+    )
     print(
         f"torch {torch.__version__}, transformers {transformers.__version__}, python {platform.python_version()}"
     )

@@ -39,6 +39,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from rlaif.training.precision import cpu_model as _cpu_model  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench_data import comparisons  # noqa: E402
@@ -110,9 +113,7 @@ def main() -> int:
     batches = -(-n // args.batch_pairs)
 
     print(f"# bench_ray  {time.strftime('%Y-%m-%d %H:%M')}")
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
-    )
+    print(f"machine: {_cpu_model()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
     print(
         f"ray {ray.__version__}, torch {torch.__version__}, transformers {transformers.__version__}, "
         f"python {platform.python_version()}"
@@ -221,8 +222,10 @@ def main() -> int:
     ok = speedup >= 1.5
     print(f"RESULT bench_ray speedup_2_vs_1_workers={speedup:.2f} target=>=1.5 {'pass' if ok else 'fail'}")
     print(f"RESULT bench_ray identical_datasets={identical} target==True {'pass' if identical else 'fail'}")
-    print(f"RESULT bench_ray executor_ceiling_calls_per_s={mock_calls / ceiling_s:.0f} target=report pass")
-    print(f"RESULT bench_ray coordinator_sqlite_rows_per_s={sqlite_rate:.0f} target=report pass")
+    print(
+        f"info: bench_ray executor_ceiling_calls_per_s={mock_calls / ceiling_s:.0f} (reported, not a target)"
+    )
+    print(f"info: bench_ray coordinator_sqlite_rows_per_s={sqlite_rate:.0f} (reported, not a target)")
     return 0
 
 

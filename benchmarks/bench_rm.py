@@ -6,10 +6,11 @@ under 2 principles of ``principles/hhh.yaml``, rendered with the shipped ``rm_in
 Claims:
 
 1. Training: examples/s and peak RSS of ``train_reward_model`` (LoRA, score head trainable, chosen and rejected in
-   one left-padded forward, padding only to the longest input of the batch) vs the same loop written naively: full
-   fine-tune with AdamW over every weight, every input padded to ``max_length``, chosen and rejected in separate
-   forwards. Each runs in its own process so peak RSS is its own. Both are reported (no target: it depends on the
-   model and lengths); the ratio is recorded.
+   one left-padded forward, padding only to the longest input of the batch) vs an equally careful hand loop written
+   with peft and transformers directly: the same LoRA (r=16, alpha=32, all linear layers, score head trained in
+   full), the same left padding to the longest input of the batch, chosen and rejected in one forward, AdamW over
+   the trainable weights, the same threads and malloc settings. Each runs in its own process so peak RSS is its
+   own. Targets: ours ≥ 1.0× the hand loop's examples/s, and peak RSS ≤ the hand loop's.
 2. Scoring: responses/s of ``RewardModel.score`` with the model just trained, in three workloads (see
    ``scoring_workloads``: both answers of a comparison under 2 principles; 4 generated answers per question under
    every principle of a constitution, what ``rlaif score --responses`` does by default; PPO's one answer per
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
+import os
 import resource
 import subprocess
 import sys
@@ -41,6 +42,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from rlaif.training.precision import cpu_model as _cpu_model  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench_data import comparisons  # noqa: E402
@@ -95,10 +99,15 @@ def run_ours(model: str, labels: Path, out: Path, steps: int, batch: int, max_le
 
 
 def run_naive(model: str, labels: Path, steps: int, batch: int, max_length: int) -> dict[str, Any]:
-    """Full fine-tune, pad to max_length, chosen and rejected in separate forwards."""
+    """The careful hand loop: same LoRA, left padding to the batch's longest input, chosen + rejected in one forward."""
     import torch
     import torch.nn.functional as F
+    from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForSequenceClassification
+
+    from rlaif.training.cpu_memory import keep_freed_memory
+
+    keep_freed_memory()  # the same malloc settings rlaif's trainer applies to itself
 
     from rlaif.constitution import load_constitution
     from rlaif.models import load_tokenizer, resolve_model
@@ -110,13 +119,18 @@ def run_naive(model: str, labels: Path, steps: int, batch: int, max_length: int)
     tok = load_tokenizer(resolved)
     net = AutoModelForSequenceClassification.from_pretrained(str(resolved.path), num_labels=1)
     net.config.pad_token_id = tok.pad_token_id
+    net = get_peft_model(
+        net,
+        LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="SEQ_CLS"),
+    )
     net.train()
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-5)
+    tok.padding_side = "left"
+    opt = torch.optim.AdamW([x for x in net.parameters() if x.requires_grad], lr=1e-4)
     templates = TemplateSet.load()
     pairs = load_reward_pairs(labels, load_constitution(ROOT / "principles" / "hhh.yaml"))
 
     def enc(texts: list[str]) -> Any:
-        return tok(texts, padding="max_length", truncation=True, max_length=max_length, return_tensors="pt")
+        return tok(texts, padding="longest", truncation=True, max_length=max_length, return_tensors="pt")
 
     def render(p: Any, r: str) -> str:
         return templates.render(
@@ -127,8 +141,10 @@ def run_naive(model: str, labels: Path, steps: int, batch: int, max_length: int)
     for step in range(steps + 1):
         chunk = [pairs[(step * batch + j) % len(pairs)] for j in range(batch)]
         t = time.perf_counter()
-        rc = net(**enc([render(p, p.chosen) for p in chunk])).logits[:, 0]
-        rr = net(**enc([render(p, p.rejected) for p in chunk])).logits[:, 0]
+        both = net(
+            **enc([render(p, p.chosen) for p in chunk] + [render(p, p.rejected) for p in chunk])
+        ).logits[:, 0]
+        rc, rr = both[: len(chunk)], both[len(chunk) :]
         p = torch.tensor([q.p_chosen for q in chunk])
         d = rc - rr
         loss = -(p * F.logsigmoid(d) + (1 - p) * F.logsigmoid(-d)).mean()
@@ -138,7 +154,7 @@ def run_naive(model: str, labels: Path, steps: int, batch: int, max_length: int)
         times.append(time.perf_counter() - t)
     return {
         "examples_per_s": batch * steps / sum(times[1:]),
-        "trainable": sum(x.numel() for x in net.parameters()),
+        "trainable": sum(x.numel() for x in net.parameters() if x.requires_grad),
     }
 
 
@@ -281,7 +297,14 @@ def main() -> None:
             "--max-length",
             str(args.max_length),
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        env = {
+            **os.environ,
+            "MALLOC_MMAP_THRESHOLD_": str(1 << 30),
+            "MALLOC_TRIM_THRESHOLD_": str((1 << 31) - 1),
+        }
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, check=False, env=env
+        )  # same env, both sides
         line = [x for x in proc.stdout.splitlines() if x.startswith("CHILD ")]
         if proc.returncode != 0 or not line:
             print(proc.stdout[-3000:], proc.stderr[-3000:])
@@ -294,14 +317,14 @@ def main() -> None:
         f"bench_rm: model={model} batch={args.batch} pairs/step, steps={steps} (+1 warm-up), max_length={args.max_length}"
     )
     print(
-        f"machine: {platform.machine()} {platform.processor() or ''}, torch {torch.__version__}, transformers "
+        f"machine: {_cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, transformers "
         f"{transformers.__version__}, threads {torch.get_num_threads()}"
     )
     if results:
         print(f"{'training loop':<44}{'examples/s':>12}{'peak RSS MB':>14}{'trainable':>14}")
         for name, key in (
             ("rlaif train_reward_model (LoRA, dynamic pad)", "ours"),
-            ("naive (full FT, pad to max_length)", "naive"),
+            ("hand loop (peft LoRA, dynamic left pad)", "naive"),
         ):
             r = results[key]
             print(f"{name:<44}{r['examples_per_s']:>12.3f}{r['peak_rss_mb']:>14.0f}{r['trainable']:>14,}")
@@ -323,10 +346,11 @@ def main() -> None:
         speed = results["ours"]["examples_per_s"] / results["naive"]["examples_per_s"]
         rss = results["naive"]["peak_rss_mb"] / results["ours"]["peak_rss_mb"]
         print(
-            f"RESULT bench_rm train_speedup_vs_naive={speed:.2f} target=>0 {'pass' if speed > 0 else 'fail'}"
+            f"RESULT bench_rm train_speedup_vs_hand_loop={speed:.2f} target=>=1.0 {'pass' if speed >= 1.0 else 'fail'}"
         )
         print(
-            f"RESULT bench_rm train_rss_ratio_naive_over_ours={rss:.2f} target=>0 {'pass' if rss > 0 else 'fail'}"
+            f"RESULT bench_rm train_rss_ratio_hand_loop_over_ours={rss:.2f} target=>=1.0 "
+            f"{'pass' if rss >= 1.0 else 'fail'}"
         )
     for name, r in sc.items():
         ratio = r["batched"] / r["single"]

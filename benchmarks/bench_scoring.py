@@ -4,8 +4,10 @@ Workload: 64 comparisons × 2 answer orders × 4 principles = 512 scoring prompt
 ``compare`` template (conversation and both responses first, the principle last), principles from
 ``principles/hhh.yaml``, the embedded SmolLM2-135M-Instruct critic, continuations "A" / "B" after "Answer: (".
 
-Peer: what a user without this backend writes: one full forward (logits for every position) of prompt +
-continuation per (comparison, order, principle), same model, same threads.
+Peer: what a competent user without this backend writes: one forward of the prompt per (comparison, order,
+principle) that keeps only the last position's logits (``logits_to_keep=1``, so the 49k-vocabulary head runs once
+per prompt, not at every position), same model, same dtype, same threads, model loading outside the timed span on
+both sides. Its log-probabilities must equal the backend's (max |Δ| ≤ 1e-4), and that gates the speed RESULT.
 
 Run::
 
@@ -16,6 +18,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import random
 import sys
@@ -25,6 +28,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from rlaif.training.precision import cpu_model as _cpu_model  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench_data import comparisons  # noqa: E402
@@ -126,12 +132,12 @@ def main() -> int:
     prompt_ids = [backend._encode_text(r.prompt) for r in requests]
     cont_ids = [[tok(c, add_special_tokens=False)["input_ids"] for c in r.continuations] for r in requests]
     assert all(len(c) == 1 for cs in cont_ids for c in cs), "benchmark expects single-token choices"
-    naive_tokens = sum(len(p) + 1 for p in prompt_ids)
+    naive_tokens = sum(len(p) for p in prompt_ids)
     distinct = distinct_tokens(prompt_ids)
     bound = naive_tokens / distinct
 
     print(f"# bench_scoring  {time.strftime('%Y-%m-%d %H:%M')}")
-    print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}")
+    print(f"machine: {_cpu_model()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}")
     print(
         f"torch {torch.__version__}, transformers {transformers.__version__}, python {platform.python_version()}"
     )
@@ -168,9 +174,11 @@ def main() -> int:
     with torch.inference_mode():
         for i in sample:
             p, cs = prompt_ids[i], cont_ids[i]
-            ids = torch.tensor([p + cs[0]])
-            logits = backend.model(input_ids=ids).logits[0].float()  # every position, as a naive user would
-            logp = torch.log_softmax(logits[len(p) - 1], dim=-1)
+            ids = torch.tensor([p])
+            logits = (
+                backend.model(input_ids=ids, logits_to_keep=1).logits[0, -1].float()
+            )  # head at the last only
+            logp = torch.log_softmax(logits, dim=-1)
             naive[i] = [float(logp[c[0]]) for c in cs]
     naive_s = (time.perf_counter() - t) * len(requests) / len(sample)
     if args.naive_every > 1:
@@ -185,7 +193,7 @@ def main() -> int:
     prefer_a = sum(f.logprobs[0] > f.logprobs[1] for f in fast) / len(fast)
 
     rows = [
-        ("naive loop", naive_s, naive_tokens),
+        ("logits_to_keep loop", naive_s, naive_tokens),
         ("transformers backend", fast_s, computed),
     ]
     print()
@@ -213,13 +221,13 @@ def main() -> int:
         f"critic picked (A) in {prefer_a:.0%} of prompts"
     )
     print()
-    ok_speed = speedup >= 2.5
     ok_diff = diff <= 1e-4
+    ok_speed = speedup >= 2.5 and ok_diff  # a speed-up only counts when the outputs agree
     print(
-        f"RESULT bench_scoring speedup_vs_naive={speedup:.2f} target=>=2.5 {'pass' if ok_speed else 'fail'}"
+        f"RESULT bench_scoring speedup_vs_logits_to_keep={speedup:.2f} target=>=2.5 {'pass' if ok_speed else 'fail'}"
     )
     print(f"RESULT bench_scoring max_abs_diff={diff:.2e} target=<=1e-4 {'pass' if ok_diff else 'fail'}")
-    print(f"RESULT bench_scoring prefill_fraction={achieved / peak:.2f} target=>=0 pass")
+    print(f"info: prefill_fraction={achieved / peak:.2f} (of the one-forward peak; reported, not a target)")
     backend.close()
     return 0
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.atomic import atomic_write_text
+from rlaif.training.precision import precision_record
 
 MANIFEST = "manifest.json"
 #: files never hashed as outputs (they are not results: resumable state, logs)
@@ -136,6 +137,7 @@ def start_manifest(ref: StageRef, config: Any, inputs: Mapping[str, str], *, att
         "inputs": dict(inputs),
         "outputs": {},
         "code_version": code_version(),
+        "precision": precision_record(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "finished": None,
         "seconds": None,

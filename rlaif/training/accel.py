@@ -34,17 +34,19 @@ def make_accelerator(run: RunSettings, *, project_dir: str | Path) -> Any:
     from accelerate.utils import ProjectConfiguration
 
     from rlaif.training.cpu_memory import keep_freed_memory
+    from rlaif.training.precision import resolve_mixed_precision
 
     if run.device == "cpu" or run.device == "auto":
         keep_freed_memory()  # CPU training: reuse freed activation memory (harmless on a GPU machine)
 
     cpu = run.device == "cpu"
+    precision, _why = resolve_mixed_precision(run.mixed_precision, run.device)
     kwargs: dict[str, Any] = {}
     if run.trackers:
         kwargs["log_with"] = list(run.trackers)
     return Accelerator(
         # "no" (the default) leaves the choice to `accelerate launch` (its --mixed_precision or config file)
-        mixed_precision=None if run.mixed_precision == "no" else run.mixed_precision,
+        mixed_precision=None if precision == "no" else precision,
         cpu=cpu,
         project_config=ProjectConfiguration(
             project_dir=str(project_dir), logging_dir=str(Path(project_dir) / "logs")

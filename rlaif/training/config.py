@@ -54,8 +54,10 @@ class RunSettings(_Strict):
     )
     batch_size: int = Field(default=8, ge=1, description="examples per micro-batch on each process")
     grad_accum: int = Field(default=1, ge=1, description="micro-batches per optimiser step")
-    mixed_precision: Literal["no", "bf16", "fp16"] = Field(
-        "no", description="autocast precision; 'no' = full precision, or what `accelerate launch` was told"
+    mixed_precision: Literal["no", "bf16", "fp16", "auto"] = Field(
+        "no",
+        description="autocast precision; 'no' = full precision, or what `accelerate launch` was told; 'auto' = "
+        "bf16 on a bf16 GPU or a CPU with native bf16 units (AMX / AVX512-BF16), else full precision",
     )
     gradient_checkpointing: bool = False
     device: str = Field(
