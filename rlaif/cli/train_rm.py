@@ -131,7 +131,10 @@ def command(
         int | None, typer.Option("--seed", help="Seed (data order, head init, augmentations).")
     ] = None,
     mixed_precision: Annotated[
-        str | None, typer.Option("--mixed-precision", help="no, bf16, fp16 or auto (bf16 where the hardware has native bf16).")
+        str | None,
+        typer.Option(
+            "--mixed-precision", help="no, bf16, fp16 or auto (bf16 where the hardware has native bf16)."
+        ),
     ] = None,
     tracker: Annotated[
         list[str] | None,

@@ -248,7 +248,8 @@ def _pair_from_transcripts(chosen: str, rejected: str) -> tuple[Conversation, st
     return c[:-1], c[-1].content, r[-1].content
 
 
-def _response_text(value: Any, what: str) -> str:
+def response_text(value: Any, what: str = "response") -> str:
+    """A response's text: the string itself, or the last (assistant) turn of a conversational row's messages."""
     if isinstance(value, str):
         return value
     if (
@@ -277,8 +278,8 @@ def load_preferences(path: str | Path, *, skip_bad_rows: bool = False) -> list[P
                 conversation, chosen, rejected = _pair_from_transcripts(record["chosen"], record["rejected"])
             else:
                 conversation = _conversation(record["prompt"], "prompt")
-                chosen = _response_text(record["chosen"], "chosen")
-                rejected = _response_text(record["rejected"], "rejected")
+                chosen = response_text(record["chosen"], "chosen")
+                rejected = response_text(record["rejected"], "rejected")
             pairs.append(PreferencePair(row_id, conversation, chosen, rejected))
         except (ValueError, TypeError, AttributeError) as e:
             problems.append(Problem(str(e), str(path), line=number))

@@ -174,7 +174,8 @@ class LabelStage(_Strict):
         default=False, description="remove each order's mean log-odds over every batch of judgements"
     )
     keep_ties: bool = Field(
-        default=False, description="keep pairs labeled exactly p = 0.5 (dropped by default: they teach nothing)"
+        default=False,
+        description="keep pairs labeled exactly p = 0.5 (dropped by default: they teach nothing)",
     )
 
     @field_validator("markers")

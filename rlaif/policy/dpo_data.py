@@ -113,7 +113,7 @@ def read_preferences(path: str | Path, *, need_rejected: bool = True) -> Prefere
     ``messages`` column whose last turn is the assistant's answer), and identical pairs are kept. Raises :class:`DataFileError` naming the file, row and column for every malformed row, and when required
     columns are missing or no usable row remains.
     """
-    from rlaif.feedback.inputs import _BadRow, _conversation, _raw_rows, _response_text
+    from rlaif.feedback.inputs import _BadRow, _conversation, _raw_rows, response_text
 
     file = labels_file(path)
     required = ("prompt", "chosen", "rejected") if need_rejected else ("prompt", "chosen")
@@ -151,8 +151,8 @@ def read_preferences(path: str | Path, *, need_rejected: bool = True) -> Prefere
             raw_prompt = record.get("prompt")
             conversation = _conversation(raw_prompt, "prompt")
             prompt: Prompt = raw_prompt if isinstance(raw_prompt, str) else conversation
-            chosen = _response_text(record.get("chosen"), "chosen")
-            rejected = _response_text(record["rejected"], "rejected") if need_rejected else ""
+            chosen = response_text(record.get("chosen"), "chosen")
+            rejected = response_text(record["rejected"], "rejected") if need_rejected else ""
             p_raw = record.get("p_chosen")
             p = 1.0 if p_raw is None else float(p_raw)
             if not 0.0 <= p <= 1.0:

@@ -108,9 +108,9 @@ def _conversation(value: Any) -> tuple[ChatMessage, ...]:
 
 
 def _response(value: Any, column: str) -> str:
-    from rlaif.feedback.inputs import _response_text
+    from rlaif.feedback.inputs import response_text
 
-    text = _response_text(value, column)
+    text = response_text(value, column)
     if not text.strip():
         raise ValueError("is empty")
     return text

@@ -25,6 +25,7 @@ import numpy as np
 from rlaif.backends.base import Backend
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.evals.stats import Estimate, wilson_ci
+from rlaif.feedback.inputs import response_text
 from rlaif.feedback.labeler import LabelConfig, LabelRun, label_dataset
 from rlaif.feedback.responses import ResponseSet
 from rlaif.prompting import TemplateSet
@@ -261,7 +262,11 @@ def _compare(
             )
             row = new_rows[pid]
             a_chosen = bool(row["a_is_chosen"])
-            a, b = (row["chosen"], row["rejected"]) if a_chosen else (row["rejected"], row["chosen"])
+            chosen, rejected = (
+                response_text(row["chosen"], "chosen"),
+                response_text(row["rejected"], "rejected"),
+            )
+            a, b = (chosen, rejected) if a_chosen else (rejected, chosen)
             prompt = row["prompt"] if isinstance(row["prompt"], str) else str(row["prompt"][-1]["content"])
             pairs[pid] = (prompt, a, b)
         for c in changes:

@@ -38,7 +38,7 @@ from rlaif.feedback.inputs import (
     _conversation,
     _pair_from_transcripts,
     _raw_rows,
-    _response_text,
+    response_text,
 )
 
 Format = Literal["trl", "transcript", "llmbar", "judgebench", "pandalm", "mtbench", "rewardbench"]
@@ -185,11 +185,11 @@ def _parse_rewardbench(record: Mapping[str, Any]) -> tuple[tuple[ChatMessage, ..
         if len(chosen) != 1:
             raise ValueError("'chosen' must be one response (a list of several chosen is not supported)")
         chosen = chosen[0]
-    chosen_text = _response_text(chosen, "chosen")
+    chosen_text = response_text(chosen, "chosen")
     rejected = record.get("rejected")
     if not isinstance(rejected, list) or not rejected:
         raise ValueError("'rejected' must be a non-empty list of responses")
-    rej = tuple(_response_text(r, f"rejected[{i}]") for i, r in enumerate(rejected))
+    rej = tuple(response_text(r, f"rejected[{i}]") for i, r in enumerate(rejected))
     return conv, (chosen_text, *rej)
 
 
@@ -201,8 +201,8 @@ def parse_row(record: Mapping[str, Any], fmt: Format, number: int, stem: str) ->
             conv, chosen, rejected = _pair_from_transcripts(record["chosen"], record["rejected"])
         else:
             conv = _conversation(record["prompt"], "prompt")
-            chosen = _response_text(record["chosen"], "chosen")
-            rejected = _response_text(record["rejected"], "rejected")
+            chosen = response_text(record["chosen"], "chosen")
+            rejected = response_text(record["rejected"], "rejected")
         return BenchItem(rid, conv, (chosen, rejected), 0, line=number)
     if fmt == "llmbar":
         conv, responses, winner = _parse_llmbar(record)
