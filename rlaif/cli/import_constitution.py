@@ -12,9 +12,7 @@ def command(
     format: str = typer.Option(
         "auto", "--format", "-f", help="Input format: auto, anthropic ({name: {prompt, edit_request}}) or hf."
     ),
-    name: str | None = typer.Option(
-        None, "--name", help="Constitution name (default: the input's stem)."
-    ),
+    name: str | None = typer.Option(None, "--name", help="Constitution name (default: the input's stem)."),
     output: Path | None = typer.Option(
         None, "--out", "--output", "-o", help="YAML file to write (default: print to standard output)."
     ),

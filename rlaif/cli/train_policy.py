@@ -121,9 +121,7 @@ def _load_method(method: str) -> tuple[type[BaseModel], Callable[..., Any]]:
 
 
 def command(
-    method: Annotated[
-        str, typer.Option("--method", help="dpo (also IPO/SFT via loss) or ppo.")
-    ] = "dpo",
+    method: Annotated[str, typer.Option("--method", help="dpo (also IPO/SFT via loss) or ppo.")] = "dpo",
     config: Annotated[
         Path | None, typer.Option("--config", help="YAML file with the trainer settings.")
     ] = None,
