@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rlaif.constitution.schema import Principle
-from rlaif.evals.compliance import ComplianceReport, rule_compliance
+from rlaif.constitution.compliance import ComplianceReport, rule_compliance
 from rlaif.policy.model import Policy, PromptLike, generate_greedy
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from rlaif.constitution.schema import Principle
-from rlaif.evals.stats import (
+from rlaif.stats import (
     Estimate,
     brier,
     clustered_proportion_ci,
