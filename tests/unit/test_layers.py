@@ -18,14 +18,14 @@ LAYERS: list[set[str]] = [
     {"errors", "atomic", "resources", "yamlfile", "stats", "seeds"},
     {"models", "training", "constitution"},
     {"backends"},
-    {"prompting", "testing"},
+    {"prompting"},
     {"feedback"},
     {"reward", "scale"},
     {"policy"},
     {"evals"},
     {"report"},
     {"loop"},
-    {"cli", "api"},
+    {"cli", "api", "testing"},  # testing: fixtures for tests, may use any package
     {"__init__", "__main__"},
 ]
 
