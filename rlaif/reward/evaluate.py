@@ -21,6 +21,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from rlaif.constitution.schema import Principle
+from rlaif.reward.data import RewardPair
+from rlaif.reward.inputs import negate_principle
+from rlaif.reward.model import RewardModel
 from rlaif.stats import (
     Estimate,
     brier,
@@ -28,9 +31,6 @@ from rlaif.stats import (
     expected_calibration_error,
     proportion_ci,
 )
-from rlaif.reward.data import RewardPair
-from rlaif.reward.inputs import negate_principle
-from rlaif.reward.model import RewardModel
 
 
 class RewardEvalConfig(BaseModel):
