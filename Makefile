@@ -46,6 +46,7 @@ check: install
 	$(VENV)/bin/ruff check rlaif tests benchmarks
 	$(VENV)/bin/ruff format --check rlaif tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit/test_layers.py tests/unit/cli/test_short_flags.py tests/unit/cli/test_cli_defaults.py
 
 format: install
 	$(VENV)/bin/ruff check --fix rlaif tests benchmarks

@@ -8,7 +8,7 @@ SmolLM2, constitution ``principles/hhh.yaml``, KL monitor on; greedy, ``--max-ne
 starts empty (cold: every model call is computed), then the same evaluation runs again warm (the base model's
 responses reused across rounds come from this cache). Model loading is included in the timed total.
 
-The report is built from a 3-round run directory: rounds 1–2 fabricated by ``rlaif.report.sample_run`` and round 3
+The report is built from a 3-round run directory: rounds 1–2 fabricated by ``rlaif.testing.sample_run`` and round 3
 the real evaluation above.
 
 Run::
@@ -68,7 +68,7 @@ def main() -> int:
 
     from rlaif.evals.policy_eval import PolicyEvalConfig, evaluate_policy
     from rlaif.report import build_report
-    from rlaif.report.sample_run import write_sample_run
+    from rlaif.testing.sample_run import write_sample_run
 
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir(parents=True)

@@ -3,12 +3,60 @@
 Constitutions are data (``principles/*.yaml``); a critic model applies them through Jinja2 templates
 (``prompts/*.j2``) to produce AI feedback; principle-conditioned reward models and DPO/PPO trainers use it.
 
-``import rlaif`` is light: torch, transformers and vLLM load only when a model is used.
+``import rlaif`` is light: torch, transformers and vLLM load only when a model is used. The names a user needs
+(``rlaif.load_constitution``, ``rlaif.make_backend``, ``rlaif.judge_pair``, ``rlaif.label_dataset``,
+``rlaif.train_reward_model``, ``rlaif.train_dpo``, ``rlaif.train_ppo``, ``rlaif.run_pipeline``, ...) load their
+module on first use.
 """
+
+from typing import Any
 
 from rlaif.errors import BackendError, DataFileError, ModelError, Problem, RlaifError, TemplateError
 
 __version__ = "0.1.0"
+
+#: public name -> module it lives in; loaded on first use (PEP 562), so ``import rlaif`` never loads torch
+_LAZY: dict[str, str] = {
+    # constitutions
+    "load_constitution": "rlaif.constitution",
+    "Constitution": "rlaif.constitution",
+    # models
+    "make_backend": "rlaif.backends.registry",
+    # judging and labeling
+    "judge_pair": "rlaif.api",
+    "judge_pairs": "rlaif.feedback",
+    "JudgeConfig": "rlaif.feedback",
+    "label_dataset": "rlaif.feedback",
+    "LabelConfig": "rlaif.feedback",
+    "generate_responses": "rlaif.feedback",
+    "GenerateConfig": "rlaif.feedback",
+    # training
+    "train_reward_model": "rlaif.reward",
+    "RewardConfig": "rlaif.reward",
+    "train_dpo": "rlaif.policy.dpo",
+    "DPOConfig": "rlaif.policy.dpo",
+    "train_ppo": "rlaif.policy.ppo",
+    "PPOConfig": "rlaif.policy.ppo",
+    # pipelines
+    "load_pipeline": "rlaif.loop.runner",
+    "run_pipeline": "rlaif.loop.runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rlaif' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "BackendError",
@@ -18,4 +66,5 @@ __all__ = [
     "RlaifError",
     "TemplateError",
     "__version__",
+    *sorted(_LAZY),
 ]

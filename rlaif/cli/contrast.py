@@ -34,14 +34,14 @@ from rlaif.cli._common import (
 
 
 def command(
-    prompts: Annotated[Path, typer.Option("--prompts", "-p", help="Prompt file (jsonl/json/csv/parquet).")],
+    prompts: Annotated[Path, typer.Option("--prompts", help="Prompt file (jsonl/json/csv/parquet).")],
     constitution: Annotated[Path, typer.Option("--constitution", "-c", help="Constitution (YAML).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (responses/ and labels/).")],
     policy: Annotated[
         str, typer.Option("--policy", help="Policy model: alias, local path or hub id.")
     ] = "smollm2",
     k: Annotated[int, typer.Option("--k", help="Principles sampled per prompt.")] = 2,
-    n: Annotated[int, typer.Option("-n", help="Answers per side per prompt (paired by seed).")] = 1,
+    n: Annotated[int, typer.Option("--n", help="Answers per side per prompt (paired by seed).")] = 1,
     p_chosen: Annotated[float, typer.Option("--p-chosen", help="Label by construction, in (0.5, 1].")] = 1.0,
     label_source: Annotated[
         str, typer.Option("--label-source", help="contrastive, or contrastive+critic (the critic rescores).")

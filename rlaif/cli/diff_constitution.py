@@ -41,7 +41,7 @@ def command(
     critic: Annotated[
         str, typer.Option("--critic", help="Critic model: alias, local path or hub id.")
     ] = "smollm2",
-    k: Annotated[int, typer.Option("-k", help="Principles sampled per pair (as in `rlaif label`).")] = 4,
+    k: Annotated[int, typer.Option("-k", "--k", help="Principles sampled per pair (as in `rlaif label`).")] = 4,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the principle draws and rewordings.")] = 0,
     paraphrases: Annotated[
         int,

@@ -30,7 +30,7 @@ from rlaif.errors import RlaifError
 
 if TYPE_CHECKING:
     from rlaif.evals.agreement import AgreementReport
-    from rlaif.evals.stats import Estimate
+    from rlaif.stats import Estimate
 
 app = typer.Typer(
     name="eval",
@@ -147,7 +147,7 @@ def agreement(
         Path, typer.Option("--constitution", "-c", help="Constitution YAML the critic judges by.")
     ],
     critic: Annotated[
-        str, typer.Option("--critic", "-m", help="Critic model: alias (smollm2), hub id or local folder.")
+        str, typer.Option("--critic", help="Critic model: alias (smollm2), hub id or local folder.")
     ] = "smollm2",
     k: Annotated[int, typer.Option("-k", "--k", help="Principles sampled per pair.")] = 4,
     all_principles: Annotated[

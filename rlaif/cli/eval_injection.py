@@ -37,7 +37,7 @@ def command(
         ),
     ] = None,
     critic: Annotated[
-        str, typer.Option("--critic", "-m", help="Critic model: alias, hub id or folder.")
+        str, typer.Option("--critic", help="Critic model: alias, hub id or folder.")
     ] = "smollm2",
     k: Annotated[int, typer.Option("-k", "--k", help="Principles sampled per pair.")] = 1,
     mitigation: Annotated[
@@ -67,7 +67,7 @@ def command(
         unmitigated_templates,
     )
     from rlaif.evals.judge_bench.formats import load_bench
-    from rlaif.evals.judge_bench.run import _pool, item_principles
+    from rlaif.evals.judge_bench.run import item_principles, principle_pool
     from rlaif.feedback.call_cache import CachedBackend, default_cache_path, open_backend
     from rlaif.feedback.labeler import PairToJudge
 
@@ -83,7 +83,7 @@ def command(
     if not items:
         raise RlaifError("no pairwise rows with a winner to attack", path=source)
     const = load_constitution(constitution)
-    pool = _pool(const, ())
+    pool = principle_pool(const, ())
     to_attack = [
         PairToJudge(
             i.id, i.conversation, i.responses[0], i.responses[1], item_principles(i.id, pool, k, seed)

@@ -49,7 +49,7 @@ def command(
         ),
     ] = None,
     critic: Annotated[
-        str, typer.Option("--critic", "-m", help="Critic model: alias, hub id or folder.")
+        str, typer.Option("--critic", help="Critic model: alias, hub id or folder.")
     ] = "smollm2",
     reward_model: Annotated[
         Path | None,

@@ -25,7 +25,7 @@ from rlaif.cli._common import (
 
 if TYPE_CHECKING:
     from rlaif.evals.policy_eval import PolicyEvalResult
-    from rlaif.evals.stats import Estimate
+    from rlaif.stats import Estimate
 
 
 def _cell(e: Estimate | None) -> str:

@@ -33,7 +33,7 @@ CONSTITUTION_FILE = "constitution.yaml"
 
 def command(
     pairs: Annotated[
-        Path, typer.Option("--pairs", "-p", help="Preference pairs (prompt, chosen, rejected).")
+        Path, typer.Option("--pairs", help="Preference pairs (prompt, chosen, rejected).")
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/extracted"),
     critic: Annotated[

@@ -42,13 +42,13 @@ log = logging.getLogger(__name__)
 
 def command(
     prompts: Annotated[
-        Path, typer.Option("--prompts", "-p", help="Prompt file (jsonl/json/csv/parquet or HF folder).")
+        Path, typer.Option("--prompts", help="Prompt file (jsonl/json/csv/parquet or HF folder).")
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder of the responses dataset.")],
     policy: Annotated[
         str, typer.Option("--policy", help="Policy model: alias, local path or hub id.")
     ] = "smollm2",
-    n: Annotated[int, typer.Option("-n", help="Responses per prompt.")] = 2,
+    n: Annotated[int, typer.Option("--n", help="Responses per prompt.")] = 2,
     backend: BackendOpt = "transformers",
     backend_option: BackendOptionOpt = None,
     max_new_tokens: Annotated[

@@ -12,11 +12,9 @@ def command(
     format: str = typer.Option(
         "auto", "--format", "-f", help="Input format: auto, anthropic ({name: {prompt, edit_request}}) or hf."
     ),
-    name: str | None = typer.Option(
-        None, "--name", "-n", help="Constitution name (default: the input's stem)."
-    ),
+    name: str | None = typer.Option(None, "--name", help="Constitution name (default: the input's stem)."),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="YAML file to write (default: print to standard output)."
+        None, "--out", "--output", "-o", help="YAML file to write (default: print to standard output)."
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite OUTPUT if it exists."),
 ) -> None:

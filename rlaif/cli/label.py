@@ -61,7 +61,7 @@ def command(
     critic: Annotated[
         str, typer.Option("--critic", help="Critic model: alias, local path or hub id.")
     ] = "smollm2",
-    k: Annotated[int, typer.Option("-k", help="Principles sampled per pair.")] = 4,
+    k: Annotated[int, typer.Option("-k", "--k", help="Principles sampled per pair.")] = 4,
     seed: Annotated[
         int, typer.Option("--seed", help="Seed of the principle draws (per pair, from the pair id).")
     ] = 0,

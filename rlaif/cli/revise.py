@@ -62,10 +62,8 @@ def command(
     policy: Annotated[
         str, typer.Option("--policy", help="Policy model: alias, hub id or local folder.")
     ] = "smollm2",
-    critic: Annotated[
-        str, typer.Option("--critic", "-m", help="Critic model (critiques, checks).")
-    ] = "smollm2",
-    rounds: Annotated[int, typer.Option("--rounds", "-r", help="Critique → revision rounds per prompt.")] = 1,
+    critic: Annotated[str, typer.Option("--critic", help="Critic model (critiques, checks).")] = "smollm2",
+    rounds: Annotated[int, typer.Option("--rounds", help="Critique → revision rounds per prompt.")] = 1,
     accept: Annotated[
         Accept,
         typer.Option(

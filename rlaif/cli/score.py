@@ -77,7 +77,7 @@ def command(
                     ScoreItem({"id": rs.prompt.id, "index": i}, default, rs.prompt.conversation, text)
                 )
     else:
-        from rlaif.feedback.inputs import _conversation
+        from rlaif.feedback.inputs import parse_conversation
 
         assert input_file is not None
         problems: list[Problem] = []
@@ -105,7 +105,7 @@ def command(
                 principles = resolve_principles(refs, const) if refs is not None else default
                 items.append(
                     ScoreItem(
-                        record, principles, _conversation(record["prompt"], "prompt"), record["response"]
+                        record, principles, parse_conversation(record["prompt"], "prompt"), record["response"]
                     )
                 )
             except ValueError as e:

@@ -32,7 +32,7 @@ def command(
     responses: Annotated[Path, typer.Option("--responses", help="Responses dataset from `rlaif generate`.")],
     constitution: Annotated[Path, typer.Option("--constitution", "-c", help="Constitution YAML.")],
     critic: Annotated[
-        str, typer.Option("--critic", "-m", help="Critic model: alias, hub id or folder.")
+        str, typer.Option("--critic", help="Critic model: alias, hub id or folder.")
     ] = "smollm2",
     k: Annotated[
         int, typer.Option("-k", "--k", help="Principles sampled per response (score = their mean).")

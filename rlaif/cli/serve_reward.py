@@ -37,7 +37,7 @@ def command(
         list[str] | None,
         typer.Option("--principle", help="Fixed principle id (repeatable); default: sample -k."),
     ] = None,
-    k: Annotated[int, typer.Option("-k", help="Principles sampled per prompt (when not fixed).")] = 1,
+    k: Annotated[int, typer.Option("-k", "--k", help="Principles sampled per prompt (when not fixed).")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the per-prompt principle draws.")] = 0,
     normalize: Annotated[
         bool, typer.Option("--normalize", help="Reward model: (reward - mean) / std of its training rewards.")

@@ -121,11 +121,9 @@ def _load_method(method: str) -> tuple[type[BaseModel], Callable[..., Any]]:
 
 
 def command(
-    method: Annotated[
-        str, typer.Option("--method", "-m", help="dpo (also IPO/SFT via loss) or ppo.")
-    ] = "dpo",
+    method: Annotated[str, typer.Option("--method", help="dpo (also IPO/SFT via loss) or ppo.")] = "dpo",
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="YAML file with the trainer settings.")
+        Path | None, typer.Option("--config", help="YAML file with the trainer settings.")
     ] = None,
     set_: Annotated[
         list[str] | None,

@@ -7,7 +7,13 @@
 See ``docs/constitutions.md`` for the file format.
 """
 
-from rlaif.constitution.hashing import SHORT_HASH_LENGTH, canonical_json, constitution_hash, principle_hash
+from rlaif.constitution.hashing import (
+    SHORT_HASH_LENGTH,
+    canonical_json,
+    constitution_hash,
+    principle_hash,
+    short_hash,
+)
 from rlaif.constitution.importers import (
     IMPORT_FORMATS,
     detect_format,
@@ -35,15 +41,10 @@ from rlaif.constitution.schema import (
 )
 from rlaif.constitution.writing import dump_constitution_yaml, write_text_atomic
 
-
-def short_hash(full_hash: str) -> str:
-    """The display form of a content hash (its first 12 hex digits)."""
-    return full_hash[:SHORT_HASH_LENGTH]
-
-
 __all__ = [
     "IMPORT_FORMATS",
     "MAX_PATTERN_LENGTH",
+    "SHORT_HASH_LENGTH",
     "ChatTurn",
     "Constitution",
     "FewShotExample",

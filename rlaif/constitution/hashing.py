@@ -39,9 +39,13 @@ def model_hash(model: BaseModel) -> str:
     return hashlib.sha256(canonical_json(model).encode("utf-8")).hexdigest()
 
 
-def short(full_hash: str) -> str:
-    """The display form of a hash: its first :data:`SHORT_HASH_LENGTH` hex digits."""
+def short_hash(full_hash: str) -> str:
+    """The display form of a hash: its first :data:`SHORT_HASH_LENGTH` hex digits (the one display helper)."""
     return full_hash[:SHORT_HASH_LENGTH]
+
+
+#: the former name of :func:`short_hash`
+short = short_hash
 
 
 def principle_hash(principle: Principle) -> str:
@@ -61,4 +65,5 @@ __all__ = [
     "model_hash",
     "principle_hash",
     "short",
+    "short_hash",
 ]

@@ -5,6 +5,7 @@ drift and reward-hacking monitors, and the statistics behind them.
 >>> from rlaif.evals import PolicyEvalConfig, evaluate_policy
 """
 
+from rlaif.constitution.compliance import ComplianceReport, compliance_gain, rule_compliance
 from rlaif.evals.agreement import (
     AgreementConfig,
     AgreementReport,
@@ -17,14 +18,13 @@ from rlaif.evals.agreement import (
     run_agreement,
     write_report,
 )
-from rlaif.evals.compliance import ComplianceReport, compliance_gain, rule_compliance
 from rlaif.evals.drift import DriftReport, drift_report, over_represented
 from rlaif.evals.gate import CriticGateError, GateResult, GateSettings, run_gate
 from rlaif.evals.judge_bench import BenchConfig, BenchItem, compute_metrics, load_bench
 from rlaif.evals.policy_eval import PolicyEvalConfig, PolicyEvalResult, evaluate_policy
 from rlaif.evals.refusal import detect_refusal, is_refusal, refusal_rate
-from rlaif.evals.stats import Estimate, bootstrap_ci, brier, expected_calibration_error
 from rlaif.evals.winrate import PairToCompare, PairVerdict, WinRate, judge_policy_pairs, win_rates
+from rlaif.stats import Estimate, bootstrap_ci, brier, expected_calibration_error
 
 __all__ = [
     "AgreementConfig",

@@ -6,7 +6,8 @@ Run it from the command line (``rlaif eval agreement --help``) or from Python::
     report = run_agreement(AgreementRun(human="data/human_labels/trl_format.jsonl",
                                         constitution="principles/hhh.yaml", critic="smollm2",
                                         out="out/agreement", agreement=AgreementConfig(k=4)))
-    print(report.to_markdown())
+    from rlaif.evals.agreement_render import markdown
+    print(markdown(report))
 
 What is measured, for each human pair (``chosen`` ≻ ``rejected``):
 

@@ -21,7 +21,7 @@ from rlaif.evals.agreement_report import (
     RuleAgreement,
     _score,
 )
-from rlaif.evals.stats import Estimate, brier, clustered_proportion_ci, expected_calibration_error, wilson_ci
+from rlaif.stats import Estimate, brier, clustered_proportion_ci, expected_calibration_error, wilson_ci
 
 
 def _stable_int(*parts: object) -> int:
@@ -35,7 +35,7 @@ def _resample_indices(n: int, config: AgreementConfig, salt: str) -> Any:
     """A (resamples, n) matrix of bootstrap indices, seeded by the config's seed and what is being estimated.
 
     numpy (always present: torch and datasets need it) keeps a 2000-resample interval over a few hundred pairs in
-    milliseconds; the percentile rule is the one of :func:`rlaif.evals.stats.bootstrap_ci`.
+    milliseconds; the percentile rule is the one of :func:`rlaif.stats.bootstrap_ci`.
     """
     import numpy as np
 
@@ -97,7 +97,7 @@ def symmetric_calibration_set(p_chosen: Sequence[float]) -> tuple[list[float], l
 def _ece_rows(p_chosen: Any, bins: int) -> Any:
     """ECE of the symmetric calibration set of each row of a (resamples, n) matrix of p(chosen).
 
-    The same binning as :func:`~rlaif.evals.stats.expected_calibration_error`: bin = min(floor(p · bins), bins − 1).
+    The same binning as :func:`~rlaif.stats.expected_calibration_error`: bin = min(floor(p · bins), bins − 1).
     """
     import numpy as np
 

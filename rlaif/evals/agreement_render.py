@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.evals.agreement_report import PAIRS_DIR, REPORT_JSON, REPORT_MD, AgreementReport
-from rlaif.evals.stats import Estimate
 from rlaif.feedback.inputs import PreferencePair
+from rlaif.stats import Estimate
 
 
 def _fmt(e: Estimate | None, pct: bool = True) -> str:
@@ -167,6 +167,6 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / REPORT_JSON, "markdown": out / REPORT_MD}
     atomic_write_text(paths["json"], report.to_json())
-    atomic_write_text(paths["markdown"], report.to_markdown())
+    atomic_write_text(paths["markdown"], markdown(report))
     paths["pairs"] = write_rows(out / PAIRS_DIR, pair_rows(report, pairs), json_columns=("judgements",))
     return paths

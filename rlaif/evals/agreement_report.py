@@ -1,7 +1,7 @@
 """The agreement report's types: configuration, per-pair results and the report (see :mod:`rlaif.evals.agreement`).
 
 Split from the evaluation by concern: the metrics live in :mod:`rlaif.evals.agreement_metrics`, the rendering in
-:mod:`rlaif.evals.agreement_render`.
+:mod:`rlaif.evals.agreement_render` (``markdown(report)``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from rlaif.errors import RlaifError
-from rlaif.evals.stats import Estimate
 from rlaif.feedback.labeler import JudgeConfig
+from rlaif.stats import Estimate
 
 TiePolicy = Literal["half", "wrong"]
 #: |p − 0.5| at or below this is a tie: averaging 0.7 and 0.3 gives 0.49999999999999994, not 0.5
@@ -241,12 +241,6 @@ class AgreementReport:
     def to_json(self) -> str:
         """:meth:`to_dict` as indented JSON."""
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, sort_keys=False) + "\n"
-
-    def to_markdown(self) -> str:
-        """A readable report: headline numbers, per principle, calibration, rules, unlabeled reasons."""
-        from rlaif.evals.agreement_render import markdown
-
-        return markdown(self)
 
 
 def _score(p_chosen: float, ties: TiePolicy) -> float:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rlaif.evals.refusal import detect_refusal
-from rlaif.evals.stats import Estimate, bootstrap_ci, proportion_ci
+from rlaif.stats import Estimate, bootstrap_ci, proportion_ci
 
 _WORD = re.compile(r"[A-Za-z0-9']+|[^\sA-Za-z0-9']")
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rlaif.constitution.schema import Constitution
 from rlaif.errors import RlaifError
-from rlaif.evals.stats import Estimate
+from rlaif.stats import Estimate
 
 log = logging.getLogger(__name__)
 
@@ -163,23 +163,7 @@ def gate_critic(
     return result.to_dict()
 
 
-def card_lines(stats: dict[str, Any]) -> list[str]:
-    """Markdown lines for a dataset card or run report: the gate's result, when there is one."""
-    gate = stats.get("critic_gate")
-    if not isinstance(gate, dict):
-        return []
-    acc = gate.get("accuracy") or {}
-    shown = (
-        f"{100 * acc['value']:.1f}% [{100 * acc['low']:.1f}, {100 * acc['high']:.1f}]"
-        if {"value", "low", "high"} <= set(acc)
-        else "n/a"
-    )
-    return [
-        f"Critic gate: the critic judged the gold set `{gate.get('gold')}` ({gate.get('n_labeled')} of "
-        f"{gate.get('n')} pairs) with accuracy {shown} (95% Wilson interval); required lower bound "
-        f"{100 * float(gate.get('min_accuracy', 0)):.0f}%: {'passed' if gate.get('passed') else 'failed'}."
-    ]
-
+from rlaif.feedback.card import gate_card_lines as card_lines  # noqa: E402  (where cards are written)
 
 __all__ = [
     "CriticGateError",

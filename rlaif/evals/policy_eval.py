@@ -19,7 +19,7 @@ Recipe (one model in memory at a time; every model call goes through the call ca
 4. the **critic** judges policy vs baseline under every selected principle in both orders
    (:mod:`rlaif.evals.winrate`), and, when a human preference file is configured, is itself measured against it
    (:mod:`rlaif.evals.agreement`);
-5. model-free monitors: rule compliance before/after (:mod:`rlaif.evals.compliance`), drift (lengths, repetition,
+5. model-free monitors: rule compliance before/after (:mod:`rlaif.constitution.compliance`), drift (lengths, repetition,
    over-represented phrases vs the base model, refusals: :mod:`rlaif.evals.drift`), and the KL estimate;
 6. ``eval.json`` (every number, with intervals) and ``samples.jsonl`` (one row per prompt) are written atomically
    into ``out_dir``.
@@ -45,12 +45,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from rlaif.backends.base import Backend, ScoreRequest
+from rlaif.constitution.compliance import ALL, ComplianceReport, compliance_gain, rule_compliance
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import DataFileError, ModelError, RlaifError
-from rlaif.evals.compliance import ALL, ComplianceReport, compliance_gain, rule_compliance
 from rlaif.evals.drift import DriftReport, drift_report, words
 from rlaif.evals.refusal import detect_refusal
-from rlaif.evals.stats import Estimate, bootstrap_ci
 from rlaif.evals.winrate import (
     CONSTITUTION,
     CriticReliability,
@@ -62,6 +61,7 @@ from rlaif.evals.winrate import (
     win_rates,
 )
 from rlaif.feedback.inputs import PromptRow
+from rlaif.stats import Estimate, bootstrap_ci
 
 log = logging.getLogger(__name__)
 

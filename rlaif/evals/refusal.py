@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rlaif.evals.stats import Estimate, bootstrap_ci
+from rlaif.stats import Estimate, bootstrap_ci
 
 #: characters of the response searched (refusals open the answer)
 DEFAULT_WINDOW = 240

@@ -16,7 +16,7 @@ every selected principle, in both orders, with the labeler's own judging path
   over both orders, percentile bootstrap over prompts) as a second view.
 * **critic reliability** (position bias, order consistency, rule agreement) pools every (prompt, principle)
   judgement, but the judgements of one prompt are not independent: their intervals are clustered by prompt
-  (:func:`rlaif.evals.stats.clustered_proportion_ci`), so ``n`` is the number of prompts.
+  (:func:`rlaif.stats.clustered_proportion_ci`), so ``n`` is the number of prompts.
 
 Pairs the critic could not judge (see the labeler's unlabeled reasons) are left out and counted.
 """
@@ -31,9 +31,9 @@ from typing import Literal
 from rlaif.backends.base import Backend, ChatMessage
 from rlaif.constitution.rules import check_rule
 from rlaif.constitution.schema import Principle
-from rlaif.evals.stats import Estimate, bootstrap_ci, clustered_proportion_ci, proportion_ci
 from rlaif.feedback.labeler import JudgeConfig, PairToJudge, Unlabeled, judge_pairs_detailed
 from rlaif.prompting import TemplateSet
+from rlaif.stats import Estimate, bootstrap_ci, clustered_proportion_ci, proportion_ci
 
 log = logging.getLogger(__name__)
 

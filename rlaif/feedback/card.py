@@ -66,10 +66,26 @@ def _stats_lines(stats: dict[str, Any]) -> list[str]:
 
 def _gate_lines(stats: dict[str, Any]) -> list[str]:
     """The critic gate's result (rlaif.evals.gate), with a blank line after it, when the stage ran one."""
-    from rlaif.evals.gate import card_lines
-
-    lines = card_lines(stats)
+    lines = gate_card_lines(stats)
     return [*lines, ""] if lines else []
+
+
+def gate_card_lines(stats: dict[str, Any]) -> list[str]:
+    """Markdown lines for a dataset card or run report: the gate's result, when there is one."""
+    gate = stats.get("critic_gate")
+    if not isinstance(gate, dict):
+        return []
+    acc = gate.get("accuracy") or {}
+    shown = (
+        f"{100 * acc['value']:.1f}% [{100 * acc['low']:.1f}, {100 * acc['high']:.1f}]"
+        if {"value", "low", "high"} <= set(acc)
+        else "n/a"
+    )
+    return [
+        f"Critic gate: the critic judged the gold set `{gate.get('gold')}` ({gate.get('n_labeled')} of "
+        f"{gate.get('n')} pairs) with accuracy {shown} (95% Wilson interval); required lower bound "
+        f"{100 * float(gate.get('min_accuracy', 0)):.0f}%: {'passed' if gate.get('passed') else 'failed'}."
+    ]
 
 
 def _histogram_lines(stats: dict[str, Any]) -> list[str]:

@@ -400,7 +400,7 @@ def measure_ceiling(
     One response per prompt and condition, the same seed in each; pass rates with Wilson intervals, keyed by
     principle id and ``"all"``; ``cut`` is the share of responses stopped by the token limit.
     """
-    from rlaif.evals.compliance import rule_compliance
+    from rlaif.constitution.compliance import rule_compliance
 
     eligible = list(constitution.principles)
     pos, neg, _ = system_prompts(eligible, templates)

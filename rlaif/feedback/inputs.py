@@ -54,7 +54,7 @@ class PreferencePair:
     rejected: str
 
 
-def _raw_rows(path: Path) -> Iterator[tuple[int, Any]]:
+def raw_rows(path: Path) -> Iterator[tuple[int, Any]]:
     """(line or row number, raw record) for every record of a supported file; raises DataFileError on bad bytes."""
     if not path.exists():
         from rlaif.feedback.hub_datasets import hub_rows, is_hub_dataset_id
@@ -88,7 +88,7 @@ def _raw_rows(path: Path) -> Iterator[tuple[int, Any]]:
             try:
                 yield lineno, json.loads(line_text)
             except json.JSONDecodeError as e:
-                yield lineno, _BadRow(f"invalid JSON: {e.msg} (column {e.colno})")
+                yield lineno, BadRow(f"invalid JSON: {e.msg} (column {e.colno})")
     elif suffix == ".json":
         try:
             data = json.loads(text)
@@ -135,11 +135,11 @@ def _hf_rows(path: Path) -> Iterator[tuple[int, Any]]:
 
 
 @dataclass(frozen=True)
-class _BadRow:
+class BadRow:
     reason: str
 
 
-def _conversation(value: Any, what: str) -> Conversation:
+def parse_conversation(value: Any, what: str) -> Conversation:
     if isinstance(value, str):
         if not value.strip():
             raise ValueError(f"'{what}' is empty")
@@ -156,7 +156,7 @@ def _conversation(value: Any, what: str) -> Conversation:
     raise ValueError(f"'{what}' must be a non-empty string or a list of messages")
 
 
-def _collect(path: Path, problems: list[Problem], skip_bad_rows: bool, what: str) -> None:
+def collect_rows(path: Path, problems: list[Problem], skip_bad_rows: bool, what: str) -> None:
     if not problems:
         return
     if skip_bad_rows:
@@ -186,9 +186,9 @@ def load_prompts(
     rows: list[PromptRow] = []
     problems: list[Problem] = []
     seen: set[str] = set()
-    for number, record in _raw_rows(path):
+    for number, record in raw_rows(path):
         try:
-            if isinstance(record, _BadRow):
+            if isinstance(record, BadRow):
                 raise ValueError(record.reason)
             if not isinstance(record, Mapping):
                 raise ValueError("each row must be an object")
@@ -196,7 +196,7 @@ def load_prompts(
                 raise ValueError(
                     f"missing field '{fmap['prompt']}' (map another column with a field mapping)"
                 )
-            conversation = _conversation(record[fmap["prompt"]], fmap["prompt"])
+            conversation = parse_conversation(record[fmap["prompt"]], fmap["prompt"])
             if conversation[-1].role != "user":
                 raise ValueError("the conversation must end with a user message")
             row_id = str(record.get(fmap["id"]) or f"{path.stem}-{number}")
@@ -208,7 +208,7 @@ def load_prompts(
             rows.append(PromptRow(row_id, conversation, split, meta))
         except ValueError as e:
             problems.append(Problem(str(e), str(path), line=number))
-    _collect(path, problems, skip_bad_rows, "prompt")
+    collect_rows(path, problems, skip_bad_rows, "prompt")
     if not rows:
         raise DataFileError("no prompts found", path=path)
     return rows
@@ -239,7 +239,7 @@ def parse_transcript(text: str) -> Conversation:
     return tuple(messages)
 
 
-def _pair_from_transcripts(chosen: str, rejected: str) -> tuple[Conversation, str, str]:
+def pair_from_transcripts(chosen: str, rejected: str) -> tuple[Conversation, str, str]:
     c, r = parse_transcript(chosen), parse_transcript(rejected)
     if c[-1].role != "assistant" or r[-1].role != "assistant":
         raise ValueError("chosen and rejected must end with an Assistant turn")
@@ -267,23 +267,23 @@ def load_preferences(path: str | Path, *, skip_bad_rows: bool = False) -> list[P
     path = Path(path)
     pairs: list[PreferencePair] = []
     problems: list[Problem] = []
-    for number, record in _raw_rows(path):
+    for number, record in raw_rows(path):
         try:
-            if isinstance(record, _BadRow):
+            if isinstance(record, BadRow):
                 raise ValueError(record.reason)
             if not isinstance(record, Mapping) or "chosen" not in record or "rejected" not in record:
                 raise ValueError("each row needs 'chosen' and 'rejected'")
             row_id = str(record.get("id") or f"{path.stem}-{number}")
             if record.get("prompt") in (None, ""):
-                conversation, chosen, rejected = _pair_from_transcripts(record["chosen"], record["rejected"])
+                conversation, chosen, rejected = pair_from_transcripts(record["chosen"], record["rejected"])
             else:
-                conversation = _conversation(record["prompt"], "prompt")
+                conversation = parse_conversation(record["prompt"], "prompt")
                 chosen = response_text(record["chosen"], "chosen")
                 rejected = response_text(record["rejected"], "rejected")
             pairs.append(PreferencePair(row_id, conversation, chosen, rejected))
         except (ValueError, TypeError, AttributeError) as e:
             problems.append(Problem(str(e), str(path), line=number))
-    _collect(path, problems, skip_bad_rows, "preference")
+    collect_rows(path, problems, skip_bad_rows, "preference")
     if not pairs:
         raise DataFileError("no preference pairs found", path=path)
     return pairs

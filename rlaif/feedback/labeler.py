@@ -38,6 +38,7 @@ from rlaif.feedback.pairs import PairingMode, RankBy, make_pairs, rank_by_critic
 from rlaif.feedback.provenance import canonical_json, is_conversational, params_json, trl_columns
 from rlaif.feedback.responses import ResponseSet
 from rlaif.feedback.soft_labels import PrincipleJudgement, SoftLabel, ensemble
+from rlaif.models.exporter import check_hub_reachable, push_folder
 from rlaif.prompting import TemplateSet
 
 log = logging.getLogger(__name__)
@@ -721,42 +722,10 @@ def write_label_run(run: LabelRun, out_dir: str | Path) -> Path:
     return path
 
 
-def check_hub_reachable(timeout_s: float = 3.0) -> str:
-    """Fail fast (a clear :class:`~rlaif.errors.RlaifError`) unless the Hugging Face hub can be reached.
-
-    Returns the endpoint. Offline mode (``HF_HUB_OFFLINE``) counts as unreachable.
-    """
-    import os
-    import socket
-    from urllib.parse import urlparse
-
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        raise RlaifError(
-            "cannot push to the hub: HF_HUB_OFFLINE is set",
-            field="push_to_hub",
-            hint="unset HF_HUB_OFFLINE, or drop --push-to-hub and upload the output folder later",
-        )
-    url = urlparse(endpoint)
-    host = url.hostname or ""
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            pass
-    except OSError as e:
-        raise RlaifError(
-            f"cannot push to the hub: {endpoint} is unreachable ({e})",
-            field="push_to_hub",
-            hint="check the network (or HF_ENDPOINT), or drop --push-to-hub and upload the output folder later",
-        ) from None
-    return endpoint
-
-
 def push_dataset(out_dir: str | Path, repo_id: str, *, private: bool = False) -> None:
     """Push a written dataset folder to a hub dataset repo: the data with its card (``README.md``), ``stats.json``
     and ``unlabeled.jsonl`` (whatever of them the folder holds), the repo created ``private`` if asked."""
     check_hub_reachable()
-    from rlaif.models.exporter import push_folder
 
     folder = Path(out_dir)
     files = [f for f in ("data.parquet", "README.md", STATS_FILE, UNLABELED_FILE) if (folder / f).is_file()]

@@ -19,7 +19,6 @@ skipping log a warning naming the prompt ids.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -31,6 +30,7 @@ from rlaif.backends.base import Backend, ChatMessage, Completion, GenerationRequ
 from rlaif.errors import DataFileError, RlaifError
 from rlaif.feedback.dataset_io import read_rows, write_rows
 from rlaif.feedback.inputs import PromptRow
+from rlaif.seeds import item_seed63
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +121,7 @@ class ResponseSet:
 
 def prompt_seed(seed: int, prompt_id: str) -> int:
     """A 63-bit seed for one prompt from the run's seed and the prompt id (stable across processes)."""
-    digest = hashlib.sha256(f"{seed}\0{prompt_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+    return item_seed63(seed, prompt_id)
 
 
 # -- context budget ------------------------------------------------------------------------------------------

@@ -43,7 +43,6 @@ used in its rounds), ``"mean"`` (the order- and principle-averaged p(revision â‰
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -68,6 +67,7 @@ from rlaif.feedback.provenance import is_conversational, trl_columns
 from rlaif.feedback.responses import ResponseSet
 from rlaif.feedback.soft_labels import SoftLabel
 from rlaif.prompting import TemplateSet
+from rlaif.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -356,12 +356,6 @@ def _same_text(a: str, b: str) -> bool:
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------
-
-
-def derive_seed(seed: int, *parts: object) -> int:
-    """A 31-bit seed from the run seed and a key (prompt id, round, purpose): stable across runs and platforms."""
-    blob = json.dumps([seed, *[str(p) for p in parts]], separators=(",", ":")).encode("utf-8")
-    return int.from_bytes(hashlib.sha256(blob).digest()[:4], "big") & 0x7FFFFFFF
 
 
 def few_shot_turns(constitution: Constitution) -> tuple[ChatMessage, ...]:

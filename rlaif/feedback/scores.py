@@ -40,6 +40,7 @@ from rlaif.errors import RlaifError, TemplateError
 from rlaif.feedback.labeler import Unlabeled
 from rlaif.feedback.soft_labels import normalise_choices
 from rlaif.prompting import CriticPrompt, TemplateSet, render_for_critic
+from rlaif.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +152,6 @@ def choice_values(prompt: CriticPrompt | Sequence[str], template: str = "score")
 
 def item_seed(seed: int, item_id: str) -> int:
     """The principle-sampling seed of one item."""
-    from rlaif.feedback.revise import derive_seed
-
     return derive_seed(seed, item_id, "score")
 
 

@@ -118,7 +118,7 @@ class GenerateStage(_Strict):
     """Sampling the policy's responses (round k samples the policy trained in round k-1)."""
 
     n: int = Field(default=2, ge=1, description="responses per prompt")
-    max_new_tokens: int = Field(default=128, ge=1)
+    max_new_tokens: int = Field(default=256, ge=1, description="length cap of each response")
     temperature: float = Field(default=1.0, ge=0.0)
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     overlong: Literal["truncate", "skip", "error"] = "truncate"
@@ -131,7 +131,7 @@ class LabelStage(_Strict):
     """Pairwise AI labels (see `rlaif label`)."""
 
     enabled: bool = True
-    k: int = Field(default=2, ge=1, description="principles sampled per pair")
+    k: int = Field(default=4, ge=1, description="principles sampled per pair")
     label_source: Literal["critic", "rules", "hybrid", "contrastive", "contrastive+critic"] = Field(
         default="critic",
         description="contrastive: RLCD pairs (the generate stage answers under a follow / oppose system prompt)",
@@ -193,8 +193,18 @@ class ReviseStage(_Strict):
     enabled: bool = False
     rounds: int = Field(default=1, ge=1, description="critique/revision rounds per response")
     max_new_tokens: int = Field(default=128, ge=1)
-    few_shot: int = Field(default=0, ge=0)
+    few_shot: bool = Field(
+        default=True, description="prepend the constitution's examples to critique and revision requests"
+    )
     require_both_orders: bool = True
+
+    @field_validator("few_shot", mode="before")
+    @classmethod
+    def _few_shot_count(cls, value: Any) -> Any:
+        # older pipeline files wrote a count here; any count above 0 turns the examples on
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value > 0
+        return value
 
 
 class RewardStage(_Strict):

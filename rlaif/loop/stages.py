@@ -492,7 +492,7 @@ def revise_stage(ctx: RunContext, k: int) -> Stage:
                 ctx.template_set(),
                 ReviseConfig(
                     rounds=rv.rounds,
-                    few_shot=rv.few_shot > 0,
+                    few_shot=rv.few_shot,
                     accept="both_orders" if rv.require_both_orders else "mean",
                     revision_max_new_tokens=rv.max_new_tokens,
                     critique_max_new_tokens=rv.max_new_tokens,

@@ -208,8 +208,6 @@ def export_artifact(
     import json
 
     if push_to_hub:
-        from rlaif.feedback.labeler import check_hub_reachable
-
         check_hub_reachable()  # fail in seconds, before any model is loaded
     artifact = read_artifact(source, base_model=base_model)
     if base_path:
@@ -238,14 +236,45 @@ def export_artifact(
         sidecar = _portable_sidecar(artifact, merged=bool(merging or not artifact.adapter))
         (tmp / "rlaif.json").write_text(json.dumps(sidecar, indent=2, sort_keys=True, default=str) + "\n")
         if (tmp / "adapter_config.json").is_file():
-            from rlaif.training.export import _canonical_adapter_config
+            from rlaif.training.export import canonical_adapter_config
 
-            _canonical_adapter_config(tmp / "adapter_config.json", artifact.base_id or None)
+            canonical_adapter_config(tmp / "adapter_config.json", artifact.base_id or None)
         (tmp / "README.md").write_text(_card(artifact, original, merged=merging), encoding="utf-8")
     log.info("exported %s (%s) to %s", artifact.folder, "merged" if merging else "as is", target)
     if push_to_hub:
         push_folder(target, push_to_hub, private=private, repo_type="model")
     return target
+
+
+def check_hub_reachable(timeout_s: float = 3.0) -> str:
+    """Fail fast (a clear :class:`~rlaif.errors.RlaifError`) unless the Hugging Face hub can be reached.
+
+    Returns the endpoint. Offline mode (``HF_HUB_OFFLINE``) counts as unreachable.
+    """
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        raise RlaifError(
+            "cannot push to the hub: HF_HUB_OFFLINE is set",
+            field="push_to_hub",
+            hint="unset HF_HUB_OFFLINE, or drop --push-to-hub and upload the output folder later",
+        )
+    url = urlparse(endpoint)
+    host = url.hostname or ""
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as e:
+        raise RlaifError(
+            f"cannot push to the hub: {endpoint} is unreachable ({e})",
+            field="push_to_hub",
+            hint="check the network (or HF_ENDPOINT), or drop --push-to-hub and upload the output folder later",
+        ) from None
+    return endpoint
 
 
 def push_folder(

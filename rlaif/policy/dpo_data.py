@@ -113,7 +113,7 @@ def read_preferences(path: str | Path, *, need_rejected: bool = True) -> Prefere
     ``messages`` column whose last turn is the assistant's answer), and identical pairs are kept. Raises :class:`DataFileError` naming the file, row and column for every malformed row, and when required
     columns are missing or no usable row remains.
     """
-    from rlaif.feedback.inputs import _BadRow, _conversation, _raw_rows, response_text
+    from rlaif.feedback.inputs import BadRow, parse_conversation, raw_rows, response_text
 
     file = labels_file(path)
     required = ("prompt", "chosen", "rejected") if need_rejected else ("prompt", "chosen")
@@ -123,8 +123,8 @@ def read_preferences(path: str | Path, *, need_rejected: bool = True) -> Prefere
     skipped = 0
     soft = False
     checked_columns = False
-    for number, record in _raw_rows(file):
-        if isinstance(record, _BadRow):
+    for number, record in raw_rows(file):
+        if isinstance(record, BadRow):
             problems.append(Problem(record.reason, str(file), line=number))
             continue
         if not isinstance(record, Mapping):
@@ -149,7 +149,7 @@ def read_preferences(path: str | Path, *, need_rejected: bool = True) -> Prefere
             checked_columns = True
         try:
             raw_prompt = record.get("prompt")
-            conversation = _conversation(raw_prompt, "prompt")
+            conversation = parse_conversation(raw_prompt, "prompt")
             prompt: Prompt = raw_prompt if isinstance(raw_prompt, str) else conversation
             chosen = response_text(record.get("chosen"), "chosen")
             rejected = response_text(record["rejected"], "rejected") if need_rejected else ""

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rlaif.constitution.compliance import ComplianceReport, rule_compliance
 from rlaif.constitution.schema import Principle
-from rlaif.evals.compliance import ComplianceReport, rule_compliance
 from rlaif.policy.model import Policy, PromptLike, generate_greedy
 
 

@@ -13,13 +13,14 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from rlaif.report.rundir import STAGES, RunData, StageInfo, read_run, unconfigured_stages
+from rlaif.report.section import Section as _Section
+from rlaif.report.section import Table as _Table
 from rlaif.report.svg import Bar, Series, bar_chart, histogram_chart, line_chart
 from rlaif.report.workbench_section import principles_sections
 
@@ -30,38 +31,6 @@ REPORT_MD = "report.md"
 
 # ---------------------------------------------------------------------------------------------------------------
 # a tiny document model rendered twice (HTML and markdown)
-
-
-@dataclass
-class _Table:
-    headers: list[str]
-    rows: list[list[str]]
-
-
-@dataclass
-class _Section:
-    title: str
-    anchor: str
-    items: list[Any] = field(default_factory=list)
-
-    def p(self, text: str) -> None:
-        self.items.append(("p", text))
-
-    def table(self, headers: list[str], rows: list[list[str]]) -> None:
-        if rows:
-            self.items.append(_Table(headers, rows))
-
-    def plot(self, svg: str) -> None:
-        self.items.append(("svg", svg))
-
-    def sub(self, text: str) -> None:
-        self.items.append(("h3", text))
-
-    def example(self, title: str, blocks: list[tuple[str, str]]) -> None:
-        self.items.append(("example", title, blocks))
-
-    def pre(self, summary: str, text: str) -> None:
-        self.items.append(("pre", summary, text))
 
 
 def _est(d: Any) -> tuple[float, float, float] | None:
@@ -411,7 +380,7 @@ def _labeler(run: RunData) -> _Section:
         s.table(
             ["round", "judge mode", "requests", "failed", "tokens in / out", "estimated cost"], usage_rows
         )
-    from rlaif.evals.gate import card_lines
+    from rlaif.feedback.card import gate_card_lines as card_lines
 
     for rnd in run.rounds:  # the critic gate's verdict on the gold set, per round
         for line in card_lines(rnd.label_stats or {}):

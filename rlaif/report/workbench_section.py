@@ -14,7 +14,7 @@ from rlaif.report.rundir import RunData
 
 def principles_sections(run: RunData) -> list[Any]:
     """One report section (empty list when no round has labels) with each round's per-principle measures."""
-    from rlaif.report.build import _Section
+    from rlaif.report.section import Section as _Section
     from rlaif.workbench.inspection import conflict_rows, inspect_labels, principle_rows, summary_lines
     from rlaif.workbench.labels import read_label_table
 

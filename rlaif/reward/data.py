@@ -102,7 +102,7 @@ def _records(
 
 
 def _conversation(value: Any) -> tuple[ChatMessage, ...]:
-    from rlaif.feedback.inputs import _conversation as parse
+    from rlaif.feedback.inputs import parse_conversation as parse
 
     return parse(value, "prompt")
 

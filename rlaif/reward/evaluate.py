@@ -21,16 +21,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from rlaif.constitution.schema import Principle
-from rlaif.evals.stats import (
+from rlaif.reward.data import RewardPair
+from rlaif.reward.inputs import negate_principle
+from rlaif.reward.model import RewardModel
+from rlaif.stats import (
     Estimate,
     brier,
     clustered_proportion_ci,
     expected_calibration_error,
     proportion_ci,
 )
-from rlaif.reward.data import RewardPair
-from rlaif.reward.inputs import negate_principle
-from rlaif.reward.model import RewardModel
 
 
 class RewardEvalConfig(BaseModel):

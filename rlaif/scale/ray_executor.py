@@ -22,9 +22,8 @@
   segfault) is reported with its index and its first and last item instead of being retried forever. A backend
   error (e.g. CUDA out of memory) stops the run with the batch that caused it; rerunning resumes from the cache.
 
-For fault drills, ``RLAIF_RAY_KILL_BATCH=<i>`` makes the worker that processes batch ``i`` exit abruptly in the
-middle of its backend call, after computing and before committing; with ``RLAIF_RAY_KILL_ONCE=<marker file>`` only
-the first such worker dies (the file records that it happened), otherwise every attempt dies.
+Tests drill faults through :data:`fault_hook` (see :mod:`rlaif.testing.ray_faults`): the worker that processes
+batch ``i`` exits abruptly in the middle of its backend call, after computing and before committing.
 """
 
 from __future__ import annotations
@@ -54,8 +53,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "install the Ray extra: pip install 'rlaif[ray]' (or: pip install 'ray[data]==2.60.0')"
-KILL_BATCH_ENV = "RLAIF_RAY_KILL_BATCH"
-KILL_ONCE_ENV = "RLAIF_RAY_KILL_ONCE"
+
+#: Test-only fault injection: when set (by :mod:`rlaif.testing.ray_faults`, never by user code or settings) it returns
+#: ``(batch index, once-marker file or None)``: the worker processing that batch exits inside its backend call.
+fault_hook: Callable[[], tuple[int, str | None] | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -618,7 +619,7 @@ class RayBackendPool:
             for t, c in enumerate(chunks)
         ]
         size = max(1, min(workers or self.options.workers, len(chunks)))
-        kill = _kill_from_env()
+        kill = fault_hook() if fault_hook is not None else None
         ds = ray.data.from_items(items, override_num_blocks=len(items))
         ds = ds.map_batches(
             _BatchWorker,
@@ -788,16 +789,3 @@ class RayBackendPool:
             return f"batch {i} ({len(b)} prompt(s), the first: {text[:60]!r})"
 
         yield from self.run(_GenerateTask(), [list(b) for b in batches], describe=describe)
-
-
-def _kill_from_env() -> tuple[int, str | None] | None:
-    value = os.environ.get(KILL_BATCH_ENV, "").strip()
-    if not value:
-        return None
-    try:
-        batch = int(value)
-    except ValueError:
-        raise RlaifError(
-            f"{KILL_BATCH_ENV} must be a batch index, not {value!r}", field=KILL_BATCH_ENV
-        ) from None
-    return batch, os.environ.get(KILL_ONCE_ENV) or None

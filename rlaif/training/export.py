@@ -41,7 +41,7 @@ def export_model(
         if merge and hasattr(model, "merge_and_unload"):
             target = copy.deepcopy(model).merge_and_unload()
         target.save_pretrained(str(tmp), safe_serialization=True)
-        _canonical_adapter_config(tmp / "adapter_config.json", base_model)
+        canonical_adapter_config(tmp / "adapter_config.json", base_model)
         if tokenizer is not None:
             tokenizer.save_pretrained(str(tmp))
         if card is not None:
@@ -55,7 +55,7 @@ def export_model(
     return Path(out_dir)
 
 
-def _canonical_adapter_config(path: Path, base_model: str | None = None) -> None:
+def canonical_adapter_config(path: Path, base_model: str | None = None) -> None:
     """peft writes ``target_modules`` from a set (order varies per process): sort it so exports are reproducible;
     and write a portable ``base_model_name_or_path`` (a hub id, not a local path)."""
     from rlaif.models.portable import portable_base_id

@@ -24,11 +24,11 @@ import numpy as np
 
 from rlaif.backends.base import Backend
 from rlaif.constitution.schema import Constitution, Principle
-from rlaif.evals.stats import Estimate, wilson_ci
 from rlaif.feedback.inputs import response_text
 from rlaif.feedback.labeler import LabelConfig, LabelRun, label_dataset
 from rlaif.feedback.responses import ResponseSet
 from rlaif.prompting import TemplateSet
+from rlaif.stats import Estimate, wilson_ci
 from rlaif.workbench.document import Document, clip
 from rlaif.workbench.inspection import fmt
 from rlaif.workbench.labels import table_from_rows

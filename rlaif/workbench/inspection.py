@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from rlaif.evals.stats import Estimate, cluster_bootstrap_ci, clustered_proportion_ci, wilson_ci
+from rlaif.stats import Estimate, cluster_bootstrap_ci, clustered_proportion_ci, wilson_ci
 from rlaif.workbench.labels import LabelTable
 
 #: |2p − 1| above this makes a judgement decisive

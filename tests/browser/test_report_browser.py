@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from rlaif.report import build_report
-from rlaif.report.sample_run import write_sample_run
+from rlaif.testing.sample_run import write_sample_run
 
 FLAGS = [
     "--headless",

@@ -86,7 +86,7 @@ def test_contrast_cli_writes_pairs_and_rejects_bad_input(
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"id": i, "prompt": t}) + "\n" for i, t, _ in PROMPTS))
     out = tmp_path / "contrast"
-    args = ["contrast", "-p", str(prompts), "-c", "principles/plain.yaml", "-o", str(out)]
+    args = ["contrast", "--prompts", str(prompts), "-c", "principles/plain.yaml", "-o", str(out)]
     args += ["--policy", str(tiny_model_dir), "--device", "cpu", "--max-new-tokens", "8", "--no-progress"]
     assert main(args) == 0
     rows = pq.read_table(out / "labels" / "data.parquet").to_pylist()

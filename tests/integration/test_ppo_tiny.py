@@ -280,7 +280,7 @@ def test_cli_runs_ppo_from_a_config_file(
             "train-policy",
             "--method",
             "ppo",
-            "-c",
+            "--config",
             str(cfg),
             "-o",
             str(out),
@@ -297,6 +297,6 @@ def test_cli_runs_ppo_from_a_config_file(
     assert len(history) == 2 and 0.0 <= history[-1]["reward/rules"] <= 1.0
     # a misspelt field is named with its file and line, no traceback
     cfg.write_text(cfg.read_text() + "ppo_epoch: 3\n")
-    code = main(["train-policy", "--method", "ppo", "-c", str(cfg), "-o", str(out), "--no-progress"])
+    code = main(["train-policy", "--method", "ppo", "--config", str(cfg), "-o", str(out), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 1 and "ppo_epoch" in err and str(cfg) in err and "Traceback" not in err

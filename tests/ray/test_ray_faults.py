@@ -20,7 +20,7 @@ from rlaif.feedback.labeler import LabelConfig, label_dataset, write_label_run
 from rlaif.feedback.responses import GenerateConfig, ResponseSet, generate_responses
 from rlaif.prompting import TemplateSet
 from rlaif.scale import BackendSpec, RayBackendPool, RayOptions, generate_with_ray
-from rlaif.scale.ray_executor import KILL_BATCH_ENV, KILL_ONCE_ENV
+from rlaif.testing.ray_faults import kill_worker_on_batch
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]
 
@@ -55,13 +55,13 @@ def test_worker_killed_mid_batch_is_retried_and_the_dataset_is_exact(
     )
 
     marker = tmp_path / "killed-once"
-    monkeypatch.setenv(
-        KILL_BATCH_ENV, "2"
-    )  # the worker on batch 2 exits inside its score call, before committing
-    monkeypatch.setenv(KILL_ONCE_ENV, str(marker))
-    with RayBackendPool(
-        BackendSpec("mock", "m", cache=str(tmp_path / "ray.sqlite")), RayOptions(workers=2)
-    ) as pool:
+    # the worker on batch 2 exits inside its score call, before committing
+    with (
+        kill_worker_on_batch(2, once=marker),
+        RayBackendPool(
+            BackendSpec("mock", "m", cache=str(tmp_path / "ray.sqlite")), RayOptions(workers=2)
+        ) as pool,
+    ):
         run = label_dataset(responses, const, pool, TemplateSet.load(), CONFIG)
         [retried] = pool.retried.values()
     assert marker.exists()  # the kill happened
@@ -78,9 +78,8 @@ def test_worker_killed_mid_batch_is_retried_and_the_dataset_is_exact(
 def test_a_batch_that_keeps_killing_its_worker_is_named(
     responses: list[ResponseSet], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(KILL_BATCH_ENV, "1")  # no marker: every attempt dies, as an out-of-memory kill would
-    monkeypatch.delenv(KILL_ONCE_ENV, raising=False)
     with (
+        kill_worker_on_batch(1),  # no marker: every attempt dies, as an out-of-memory kill would
         RayBackendPool(BackendSpec("mock", "m"), RayOptions(workers=2, max_retries=1)) as pool,
         pytest.raises(RlaifError) as err,
     ):

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from rlaif.evals.stats import Estimate
+from rlaif.evals.agreement_render import markdown
+from rlaif.stats import Estimate
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +44,7 @@ def test_agreement_on_the_embedded_critic(embedded_model_dir: Path, tmp_path: Pa
         progress=False,
     )
     elapsed = time.perf_counter() - start  # ~1 min on an idle 2-core CPU; printed, not asserted (shared CI)
-    print("\n" + report.to_markdown())
+    print("\n" + markdown(report))
     print(f"elapsed: {elapsed:.1f} s")
 
     assert report.n_pairs == 16

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from rlaif.constitution.compliance import compliance_gain, rule_compliance
 from rlaif.constitution.schema import Principle
-from rlaif.evals.compliance import compliance_gain, rule_compliance
 from rlaif.policy import DPOConfig, load_policy, train_dpo
 from rlaif.policy.dpo_eval import evaluate_policy
 from rlaif.policy.model import generate_greedy

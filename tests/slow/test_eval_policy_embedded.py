@@ -19,7 +19,7 @@ def test_eval_policy_embedded_then_report(embedded_model_dir: Path, tmp_path: Pa
     from rlaif.cli.main import main
     from rlaif.policy.model import load_policy
     from rlaif.report import build_report
-    from rlaif.report.sample_run import write_sample_run
+    from rlaif.testing.sample_run import write_sample_run
     from rlaif.training import LoraSettings, export_model
 
     policy = load_policy(str(embedded_model_dir), lora=LoraSettings(), device="cpu")

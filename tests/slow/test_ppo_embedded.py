@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rlaif.constitution import load_constitution
-from rlaif.evals.compliance import compliance_gain, rule_compliance
+from rlaif.constitution.compliance import compliance_gain, rule_compliance
 from rlaif.feedback.inputs import load_prompts
 from rlaif.policy.model import generate_greedy, load_policy
 from rlaif.policy.ppo import PPOConfig, train_ppo

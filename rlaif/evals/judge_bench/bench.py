@@ -64,11 +64,11 @@ def run_bench(run: BenchRun, *, progress: bool = True) -> tuple[Metrics, dict[st
     start = time.monotonic()
     header = {"file": f"`{run.data}` (format {fmt})", "constitution": constitution.name}
     if run.reward_model is not None:
-        from rlaif.evals.judge_bench.run import _pool
+        from rlaif.evals.judge_bench.run import principle_pool
         from rlaif.reward import RewardModel
 
         rm = RewardModel.load(run.reward_model, device=str(run.backend_options.get("device", "auto")))
-        principles = _pool(constitution, run.config.principles)
+        principles = principle_pool(constitution, run.config.principles)
         verdicts = score_with_reward_model(rm, items, principles)
         header["judge"] = f"reward model `{run.reward_model}` (all {len(principles)} principles)"
     else:

@@ -33,11 +33,11 @@ from typing import Any, Literal
 from rlaif.backends.base import ChatMessage
 from rlaif.errors import DataFileError, Problem
 from rlaif.feedback.inputs import (
-    _BadRow,
-    _collect,
-    _conversation,
-    _pair_from_transcripts,
-    _raw_rows,
+    BadRow,
+    collect_rows,
+    pair_from_transcripts,
+    parse_conversation,
+    raw_rows,
     response_text,
 )
 
@@ -155,7 +155,7 @@ def _parse_pandalm(record: Mapping[str, Any]) -> tuple[tuple[ChatMessage, ...], 
 
 
 def _split_mtbench(value: Any, what: str) -> tuple[tuple[ChatMessage, ...], str]:
-    conv = _conversation(value, what)
+    conv = parse_conversation(value, what)
     if conv[-1].role != "assistant":
         raise ValueError(f"'{what}' must end with the assistant's reply")
     if len(conv) < 2:
@@ -179,7 +179,7 @@ def _parse_mtbench(record: Mapping[str, Any]) -> tuple[tuple[ChatMessage, ...], 
 
 
 def _parse_rewardbench(record: Mapping[str, Any]) -> tuple[tuple[ChatMessage, ...], tuple[str, ...]]:
-    conv = _conversation(record.get("prompt"), "prompt")
+    conv = parse_conversation(record.get("prompt"), "prompt")
     chosen = record.get("chosen")
     if isinstance(chosen, list):
         if len(chosen) != 1:
@@ -198,9 +198,9 @@ def parse_row(record: Mapping[str, Any], fmt: Format, number: int, stem: str) ->
     rid = _row_id(record, number, stem)
     if fmt in ("trl", "transcript"):
         if fmt == "transcript" or record.get("prompt") in (None, ""):
-            conv, chosen, rejected = _pair_from_transcripts(record["chosen"], record["rejected"])
+            conv, chosen, rejected = pair_from_transcripts(record["chosen"], record["rejected"])
         else:
-            conv = _conversation(record["prompt"], "prompt")
+            conv = parse_conversation(record["prompt"], "prompt")
             chosen = response_text(record["chosen"], "chosen")
             rejected = response_text(record["rejected"], "rejected")
         return BenchItem(rid, conv, (chosen, rejected), 0, line=number)
@@ -235,11 +235,11 @@ def load_bench(
     items: list[BenchItem] = []
     problems: list[Problem] = []
     chosen_fmt: Format | None = fmt
-    for number, record in _raw_rows(path):
+    for number, record in raw_rows(path):
         if limit is not None and len(items) >= limit:
             break
         try:
-            if isinstance(record, _BadRow):
+            if isinstance(record, BadRow):
                 raise ValueError(record.reason)
             if not isinstance(record, Mapping):
                 raise ValueError("each row must be an object")
@@ -249,7 +249,7 @@ def load_bench(
         except (ValueError, TypeError, KeyError, AttributeError) as e:
             msg = f"missing field {e}" if isinstance(e, KeyError) else str(e)
             problems.append(Problem(msg, str(path), line=number))
-    _collect(path, problems, skip_bad_rows, "benchmark")
+    collect_rows(path, problems, skip_bad_rows, "benchmark")
     if not items or chosen_fmt is None:
         raise DataFileError("no benchmark rows found", path=path)
     seen: dict[str, int] = {}

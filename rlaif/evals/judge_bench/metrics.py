@@ -3,7 +3,7 @@
 Inputs are :class:`Verdict` objects (what a critic or reward model said about one :class:`BenchItem`); every
 definition is in ``docs/critics.md``. Proportions get Wilson intervals (one outcome per pair), judgements nested in a
 pair (two orders) a clustered Wilson interval, and Brier/ECE/differences a cluster bootstrap over pairs — all from
-:mod:`rlaif.evals.stats`. The independent unit is always the pair (row).
+:mod:`rlaif.stats`. The independent unit is always the pair (row).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from rlaif.evals.judge_bench.formats import BenchItem
-from rlaif.evals.stats import (
+from rlaif.stats import (
     Estimate,
     cluster_bootstrap_ci,
     clustered_proportion_ci,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.evals.judge_bench.metrics import Metrics
-from rlaif.evals.stats import Estimate
+from rlaif.stats import Estimate
 
 _PROB_METRICS = ("Brier vs soft label", "ECE vs soft label")
 

@@ -80,7 +80,7 @@ def _stable_int(*parts: object) -> int:
     return zlib.crc32(":".join(str(p) for p in parts).encode("utf-8", "surrogatepass"))
 
 
-def _pool(constitution: Constitution, ids: Sequence[str]) -> list[Principle]:
+def principle_pool(constitution: Constitution, ids: Sequence[str]) -> list[Principle]:
     if not ids:
         return list(constitution.principles)
     known = {p.id: p for p in constitution.principles}
@@ -112,7 +112,7 @@ def judge_with_critic(
     progress: bool = True,
 ) -> list[Verdict]:
     """One verdict per item from the critic, both orders, with the configured remedies."""
-    pool = _pool(constitution, config.principles)
+    pool = principle_pool(constitution, config.principles)
     comparisons: list[tuple[int, int]] = []  # (item index, rejected index: 1 for a pair)
     to_judge: list[PairToJudge] = []
     for ii, item in enumerate(items):

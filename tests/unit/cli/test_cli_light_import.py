@@ -54,3 +54,13 @@ def test_user_error_exits_1_without_traceback() -> None:
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr + proc.stdout
     assert "/nonexistent/constitution.yaml" in proc.stderr + proc.stdout
+
+
+def test_top_level_names_resolve_lazily() -> None:
+    import rlaif
+
+    light = "import rlaif\nfor n in rlaif._LAZY: assert n in dir(rlaif)\nrlaif.load_constitution; rlaif.judge_pair"
+    assert _heavy_modules_after(light) == []
+    for name in rlaif._LAZY:
+        assert callable(getattr(rlaif, name)), name
+    assert rlaif.train_dpo.__module__ == "rlaif.policy.dpo"

@@ -44,6 +44,10 @@ def _kind(path: Path) -> str:
         return "smoke"
     if rel.startswith("prompts/") and path.stem in CATEGORIES:
         return "prompts"
+    if rel == "prompts/plain.jsonl":  # the main job's prompts: 40 train, 64 held out (a larger evaluation)
+        return "plain"
+    if rel == "gold/pairs.jsonl":  # the critic gate's gold pairs, TRL plain format
+        return "gold"
     if rel.startswith("human_labels/") and path.stem in LABEL_ID_PREFIX:
         return path.stem
     return "unknown"
@@ -132,7 +136,7 @@ def test_ids_are_unique_across_all_files() -> None:
 def test_no_prompt_appears_twice_so_heldout_never_leaks_into_train() -> None:
     seen: dict[str, str] = {}
     for path in FILES:
-        if _kind(path) not in ("prompts", "smoke"):
+        if _kind(path) not in ("prompts", "smoke", "plain"):
             continue
         for lineno, row in _all_rows(path):
             key = " ".join(row["prompt"].lower().split())
@@ -140,7 +144,7 @@ def test_no_prompt_appears_twice_so_heldout_never_leaks_into_train() -> None:
             seen[key] = f"data/{_rel(path)}:{lineno}"
 
 
-PROMPT_FILES = [p for p in FILES if _kind(p) in ("prompts", "smoke")]
+PROMPT_FILES = [p for p in FILES if _kind(p) in ("prompts", "smoke", "plain")]
 
 
 @pytest.mark.parametrize("path", PROMPT_FILES, ids=_rel)
@@ -184,7 +188,7 @@ def test_readme_lists_every_file_with_its_row_and_heldout_counts() -> None:
         rows = _all_rows(path)
         documented_rows, documented_heldout = table[_rel(path)]
         assert documented_rows == len(rows), f"data/README.md says {documented_rows} rows for {_rel(path)}"
-        if _kind(path) in ("prompts", "smoke"):
+        if _kind(path) in ("prompts", "smoke", "plain"):
             heldout = sum(row["split"] == "heldout" for _, row in rows)
             assert documented_heldout == heldout, f"data/README.md says {documented_heldout} heldout"
 
@@ -204,6 +208,23 @@ def test_trl_plain_rows() -> None:
         assert set(row) == {"id", "prompt", "chosen", "rejected"}, f"{where}: fields are {sorted(row)}"
         assert all(isinstance(row[k], str) for k in ("prompt", "chosen", "rejected")), where
         assert row["chosen"] != row["rejected"], f"{where}: chosen and rejected are the same"
+
+
+def test_gold_pairs_are_plain_trl_rows() -> None:
+    path = DATA / "gold" / "pairs.jsonl"
+    rows = _all_rows(path)
+    assert len(rows) >= 40
+    for lineno, row in rows:
+        where = f"data/{_rel(path)}:{lineno}"
+        assert set(row) == {"id", "prompt", "chosen", "rejected"}, f"{where}: fields are {sorted(row)}"
+        assert row["id"] == f"gold-{lineno:02d}", f"{where}: id {row['id']!r}"
+        assert row["chosen"] != row["rejected"], f"{where}: chosen and rejected are the same"
+
+
+def test_plain_prompts_are_everyday_with_most_held_out() -> None:
+    rows = [row for _, row in _all_rows(DATA / "prompts" / "plain.jsonl")]
+    assert all(row["category"] == "everyday" and row["id"].startswith("plain-") for row in rows)
+    assert Counter(row["split"] for row in rows) == {"train": 40, "heldout": 64}
 
 
 def _messages(value: Any, where: str) -> list[dict[str, str]]:
@@ -331,7 +352,7 @@ def test_every_file_loads_with_the_project_loaders(path: Path) -> None:
     from rlaif.feedback.inputs import load_preferences, load_prompts
 
     rows = _all_rows(path)
-    if _kind(path) in ("prompts", "smoke"):
+    if _kind(path) in ("prompts", "smoke", "plain"):
         prompts = load_prompts(path)
         assert [p.id for p in prompts] == [row["id"] for _, row in rows]
         assert [p.split for p in prompts] == [row["split"] for _, row in rows]

@@ -25,10 +25,11 @@ from rlaif.evals.agreement import (
     reliability_table,
     write_report,
 )
-from rlaif.evals.stats import wilson_ci
+from rlaif.evals.agreement_render import markdown
 from rlaif.feedback.dataset_io import read_rows
 from rlaif.feedback.inputs import PreferencePair
 from rlaif.prompting import TemplateSet
+from rlaif.stats import wilson_ci
 
 X_TEXT = "Which response is more xenial?"
 Y_TEXT = "Which response is more yare?"
@@ -257,7 +258,7 @@ def test_unlabeled_pairs_are_counted_with_reasons_and_left_out(templates: Templa
     bad = {r.pair_id: r.unlabeled_reason for r in report.pairs if not r.labeled}
     assert set(bad) == {"pair-03", "pair-07"}
     assert all("non-finite" in (reason or "") for reason in bad.values())
-    assert "critic returned non-finite log-probabilities: 2" in report.to_markdown()
+    assert "critic returned non-finite log-probabilities: 2" in markdown(report)
 
 
 def test_nothing_labeled_gives_an_empty_report(templates: TemplateSet) -> None:
@@ -265,7 +266,7 @@ def test_nothing_labeled_gives_an_empty_report(templates: TemplateSet) -> None:
     mock.add_garbage("Question")
     report = run(mock, templates, n=3)
     assert report.n_labeled == 0 and report.accuracy is None and report.per_principle == ()
-    assert "No pair was labeled" in report.to_markdown()
+    assert "No pair was labeled" in markdown(report)
 
 
 def test_input_errors(templates: TemplateSet) -> None:
@@ -416,7 +417,7 @@ def test_vectorised_calibration_matches_the_stats_module() -> None:
     import numpy as np
 
     from rlaif.evals.agreement import _ece_rows, symmetric_calibration_set
-    from rlaif.evals.stats import expected_calibration_error
+    from rlaif.stats import expected_calibration_error
 
     rng = random.Random(3)
     rows = [[rng.random() for _ in range(25)] for _ in range(5)] + [[0.9] * 5 + [0.1] * 5 + [0.5] * 15]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rlaif.constitution import load_constitution
-from rlaif.evals.compliance import compliance_gain, rule_compliance
+from rlaif.constitution.compliance import compliance_gain, rule_compliance
 from rlaif.resources import shipped_dir
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rlaif.evals.stats import (
+from rlaif.stats import (
     bootstrap_ci,
     cluster_bootstrap_ci,
     clustered_proportion_ci,

@@ -7,7 +7,7 @@ import pytest
 from rlaif.backends.base import ChatMessage
 from rlaif.evals.judge_bench.formats import BenchItem
 from rlaif.evals.judge_bench.metrics import Verdict, best_of_n_credit, compute_metrics
-from rlaif.evals.stats import wilson_ci
+from rlaif.stats import wilson_ci
 
 Q = (ChatMessage("user", "q"),)
 

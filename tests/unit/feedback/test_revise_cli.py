@@ -65,7 +65,7 @@ def test_happy_path_from_prompts(
     made: list[MockBackend] = []
     scripted_backends(monkeypatch, made)
     out = tmp_path / "rev"
-    args = ["revise", "--prompts", SMOKE, "-c", HHH, "--policy", "smollm2", "--critic", "smollm2", "-r", "1"]
+    args = ["revise", "--prompts", SMOKE, "-c", HHH, "--policy", "smollm2", "--critic", "smollm2", "--rounds", "1"]
     r = cli(*args, "-o", out, "--backend", "mock", "-n", "3")
     assert r.code == 0, r.err
     assert len(made) == 1  # the same model for policy and critic: loaded once
@@ -181,7 +181,7 @@ def test_real_mock_backend_end_to_end(cli: Callable[..., Result], tmp_path: Path
         (["--responses", "missing-folder"], "dataset not found"),
         ([], "give either --prompts"),
         (["--prompts", SMOKE, "--responses", SMOKE], "give either --prompts"),
-        (["--prompts", SMOKE, "-r", "0"], "rounds must be"),
+        (["--prompts", SMOKE, "--rounds", "0"], "rounds must be"),
         (["--prompts", SMOKE, "--backend", "nope"], "unknown backend"),
         (["--prompts", SMOKE, "--backend-option", "oops"], "not key=value"),
     ],

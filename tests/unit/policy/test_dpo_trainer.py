@@ -239,14 +239,14 @@ def test_cli_config_overrides_and_errors(
     labels = _write_labels(tmp_path / "labels.jsonl", n=8)
     config = tmp_path / "dpo.yaml"
     config.write_text(f"model: {tiny_model_dir}\nbeta: 0.2\nlora:\n  r: 4\nrun:\n  batch_size: 4\n")
-    rc = main(["train-policy", "--method", "dpo", "-c", str(config), "--labels", str(labels), "-o", str(tmp_path / "out"),
+    rc = main(["train-policy", "--method", "dpo", "--config", str(config), "--labels", str(labels), "-o", str(tmp_path / "out"),
                "-s", "run.max_steps=1", "-s", "loss=ipo", "--device", "cpu", "--no-progress"])  # fmt: skip
     assert rc == 0
     assert "trained 1 steps" in capsys.readouterr().out
     sidecar = json.loads((tmp_path / "out" / "model" / "rlaif.json").read_text())
     assert sidecar["config"]["loss"] == "ipo" and sidecar["config"]["beta"] == 0.2
     config.write_text(f"model: {tiny_model_dir}\nlora:\n  rank: 4\n")
-    rc = main(["train-policy", "-c", str(config), "--labels", str(labels), "-o", str(tmp_path / "o2")])
+    rc = main(["train-policy", "--config", str(config), "--labels", str(labels), "-o", str(tmp_path / "o2")])
     err = capsys.readouterr().err
     assert rc == 1 and "dpo.yaml:3" in err and "rank" in err and "Traceback" not in err
     with pytest.raises(RlaifError, match="not key=value"):

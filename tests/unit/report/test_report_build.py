@@ -11,8 +11,8 @@ import pytest
 
 from rlaif.errors import RlaifError
 from rlaif.report import build_report, read_run
-from rlaif.report.sample_run import write_sample_run
 from rlaif.report.svg import Bar, bar_chart, line_chart, nice_ticks
+from rlaif.testing.sample_run import write_sample_run
 
 
 @pytest.fixture(scope="module")

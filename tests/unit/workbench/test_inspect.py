@@ -13,12 +13,12 @@ from rlaif.backends.base import ChatMessage
 from rlaif.backends.mock import MockBackend
 from rlaif.cli.main import main
 from rlaif.constitution.schema import Constitution, Principle, Rule
-from rlaif.evals.stats import wilson_ci
 from rlaif.feedback.dataset_io import write_rows
 from rlaif.feedback.inputs import PromptRow
 from rlaif.feedback.labeler import LabelConfig, label_dataset, write_label_run
 from rlaif.feedback.responses import ResponseSet
 from rlaif.prompting import TemplateSet
+from rlaif.stats import wilson_ci
 from rlaif.workbench.inspection import inspect_labels
 from rlaif.workbench.labels import read_label_table, table_from_rows
 
@@ -168,8 +168,9 @@ def test_cli_bad_input_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_run_report_has_a_principles_section(tmp_path: Path) -> None:
+    from rlaif.testing.sample_run import write_sample_run
+
     from rlaif.report import build_report
-    from rlaif.report.sample_run import write_sample_run
 
     run = write_sample_run(tmp_path / "demo", rounds=1)
     write_rows(run / "round-1" / "label", ROWS)

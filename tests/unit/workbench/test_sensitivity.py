@@ -14,11 +14,11 @@ from rlaif.cli.main import main
 from rlaif.constitution import dump_constitution_yaml
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import DataFileError
-from rlaif.evals.stats import clustered_proportion_ci
 from rlaif.feedback.inputs import PromptRow
 from rlaif.feedback.pairs import make_pairs
 from rlaif.feedback.responses import ResponseSet, write_responses
 from rlaif.prompting import TemplateSet
+from rlaif.stats import clustered_proportion_ci
 from rlaif.workbench.sensitivity import load_variants, paraphrase, sensitivity, sensitivity_document
 
 SHORT, LONG = "Hi there.", "Hello, it is very nice to meet you today."

@@ -1,6 +1,6 @@
 """A synthetic run directory (no model involved), to preview the report and to test it.
 
-    from rlaif.report.sample_run import write_sample_run
+    from rlaif.testing.sample_run import write_sample_run
     write_sample_run(Path("/tmp/demo-run"), rounds=3)      # then: rlaif report /tmp/demo-run
 
 Every file follows docs/run-directory.md, and the evaluation files are produced by the real

@@ -1,0 +1,93 @@
+"""A CLI default or a pipeline section default never differs from its stage config's default."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from rlaif.cli import generate as cli_generate
+from rlaif.cli import label as cli_label
+from rlaif.cli import revise as cli_revise
+from rlaif.feedback.labeler import LabelConfig
+from rlaif.feedback.responses import GenerateConfig
+from rlaif.feedback.revise import ReviseConfig
+from rlaif.loop.pipeline import GenerateStage, LabelStage, ReviseStage
+
+#: fields whose meaning differs on purpose between the places (name -> why)
+_DIFFERENT_ON_PURPOSE = {
+    # the pipeline's revise.max_new_tokens caps both critique and revision (two fields of ReviseConfig)
+    "ReviseStage.max_new_tokens": "one cap for two config fields",
+}
+
+
+def _config_defaults(config: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
+
+
+def _normal(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _cli_defaults(command: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, param in inspect.signature(command).parameters.items():
+        default = param.default
+        if default is inspect.Parameter.empty:
+            continue
+        out[name] = getattr(default, "default", default)  # typer.Option(...) as a default value
+    return out
+
+
+@pytest.mark.parametrize(
+    ("command", "config"),
+    [
+        (cli_generate.command, GenerateConfig),
+        (cli_label.command, LabelConfig),
+        (cli_revise.command, ReviseConfig),
+    ],
+    ids=["generate", "label", "revise"],
+)
+def test_cli_defaults_equal_config_defaults(command: Any, config: Any) -> None:
+    cli = _cli_defaults(command)
+    cfg = _config_defaults(config)
+    shared = sorted(set(cli) & set(cfg) - {"progress"})
+    assert shared, "no option shares a name with its config"
+    drift = {n: (cli[n], cfg[n]) for n in shared if _normal(cli[n]) != _normal(cfg[n])}
+    assert drift == {}
+
+
+@pytest.mark.parametrize(
+    ("stage", "config"),
+    [(GenerateStage, GenerateConfig), (LabelStage, LabelConfig), (ReviseStage, ReviseConfig)],
+    ids=["generate", "label", "revise"],
+)
+def test_pipeline_section_defaults_equal_config_defaults(stage: type[BaseModel], config: Any) -> None:
+    cfg = _config_defaults(config)
+    judge = _config_defaults(type(cfg["judge"])) if "judge" in cfg else {}
+    drift = {}
+    for name, info in stage.model_fields.items():
+        if f"{stage.__name__}.{name}" in _DIFFERENT_ON_PURPOSE:
+            continue
+        expected = cfg.get(name, judge.get(name, dataclasses.MISSING))
+        if expected is dataclasses.MISSING:
+            continue
+        got = info.get_default(call_default_factory=True)
+        if _normal(got) != _normal(expected):
+            drift[name] = (got, expected)
+    assert drift == {}
+
+
+def test_revise_few_shot_still_reads_an_old_integer_count() -> None:
+    assert ReviseStage(few_shot=0).few_shot is False
+    assert ReviseStage(few_shot=3).few_shot is True
+    assert ReviseStage().few_shot is True
