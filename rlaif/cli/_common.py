@@ -50,7 +50,11 @@ CacheOpt = Annotated[
 ]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the call cache.")]
 TemplatesOpt = Annotated[
-    Path | None, typer.Option("--templates", "-t", help="Template folder searched before prompts/.")
+    Path | None,
+    typer.Option("--templates", "-t", help="Template folder searched before the shipped prompts/."),
+]
+CriticOpt = Annotated[
+    str, typer.Option("--critic", help="Critic model: alias (smollm2), hub id or local folder.")
 ]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
 ExecutorOpt = Annotated[

@@ -21,10 +21,12 @@ from rlaif.cli._common import (
     BackendOpt,
     BackendOptionOpt,
     CacheOpt,
+    CriticOpt,
     DeviceOpt,
     DtypeOpt,
     NoCacheOpt,
     ProgressOpt,
+    TemplatesOpt,
     cache_path,
     parse_backend_options,
 )
@@ -38,10 +40,10 @@ def command(
         Path, typer.Option("--responses", "-r", help="Responses dataset from `rlaif generate`.")
     ] = Path("out/responses"),
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the reports.")] = Path("out/diff"),
-    critic: Annotated[
-        str, typer.Option("--critic", help="Critic model: alias, local path or hub id.")
-    ] = "smollm2",
-    k: Annotated[int, typer.Option("-k", "--k", help="Principles sampled per pair (as in `rlaif label`).")] = 4,
+    critic: CriticOpt = "smollm2",
+    k: Annotated[
+        int, typer.Option("-k", "--k", help="Principles sampled per pair (as in `rlaif label`).")
+    ] = 4,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the principle draws and rewordings.")] = 0,
     paraphrases: Annotated[
         int,
@@ -63,10 +65,7 @@ def command(
         float, typer.Option("--fragile-below", help="Stability under which a principle is fragile.")
     ] = 0.8,
     examples: Annotated[int, typer.Option("--examples", help="Flipped pairs shown in the report.")] = 10,
-    templates_dir: Annotated[
-        Path | None,
-        typer.Option("--templates", "-t", help="Template folder searched before the shipped one."),
-    ] = None,
+    templates_dir: TemplatesOpt = None,
     backend: BackendOpt = "transformers",
     backend_option: BackendOptionOpt = None,
     cache: CacheOpt = None,

@@ -20,6 +20,7 @@ from rlaif.cli._common import (
     BackendOpt,
     BackendOptionOpt,
     CacheOpt,
+    CriticOpt,
     DeviceOpt,
     DtypeOpt,
     NoCacheOpt,
@@ -146,9 +147,7 @@ def agreement(
     constitution: Annotated[
         Path, typer.Option("--constitution", "-c", help="Constitution YAML the critic judges by.")
     ],
-    critic: Annotated[
-        str, typer.Option("--critic", help="Critic model: alias (smollm2), hub id or local folder.")
-    ] = "smollm2",
+    critic: CriticOpt = "smollm2",
     k: Annotated[int, typer.Option("-k", "--k", help="Principles sampled per pair.")] = 4,
     all_principles: Annotated[
         bool, typer.Option("--all-principles", help="Judge every pair under every principle (ignores -k).")

@@ -18,6 +18,7 @@ from rlaif.cli._common import (
     BackendOpt,
     BackendOptionOpt,
     CacheOpt,
+    CriticOpt,
     DeviceOpt,
     DtypeOpt,
     NoCacheOpt,
@@ -36,9 +37,7 @@ def command(
             "--pairs", help="Pairs to attack, any `eval judge` layout (default: the shipped gold set)."
         ),
     ] = None,
-    critic: Annotated[
-        str, typer.Option("--critic", help="Critic model: alias, hub id or folder.")
-    ] = "smollm2",
+    critic: CriticOpt = "smollm2",
     k: Annotated[int, typer.Option("-k", "--k", help="Principles sampled per pair.")] = 1,
     mitigation: Annotated[
         list[str] | None,

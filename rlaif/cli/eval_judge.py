@@ -17,6 +17,7 @@ from rlaif.cli._common import (
     BackendOpt,
     BackendOptionOpt,
     CacheOpt,
+    CriticOpt,
     DeviceOpt,
     DtypeOpt,
     NoCacheOpt,
@@ -48,9 +49,7 @@ def command(
             help="trl, transcript, llmbar, judgebench, pandalm, mtbench or rewardbench (default: detected).",
         ),
     ] = None,
-    critic: Annotated[
-        str, typer.Option("--critic", help="Critic model: alias, hub id or folder.")
-    ] = "smollm2",
+    critic: CriticOpt = "smollm2",
     reward_model: Annotated[
         Path | None,
         typer.Option("--reward-model", help="Score with this reward model folder instead of a critic."),

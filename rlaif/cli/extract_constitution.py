@@ -20,9 +20,11 @@ from rlaif.cli._common import (
     BackendOpt,
     BackendOptionOpt,
     CacheOpt,
+    CriticOpt,
     DeviceOpt,
     DtypeOpt,
     NoCacheOpt,
+    TemplatesOpt,
     cache_path,
     parse_backend_options,
 )
@@ -32,13 +34,9 @@ CONSTITUTION_FILE = "constitution.yaml"
 
 
 def command(
-    pairs: Annotated[
-        Path, typer.Option("--pairs", help="Preference pairs (prompt, chosen, rejected).")
-    ],
+    pairs: Annotated[Path, typer.Option("--pairs", help="Preference pairs (prompt, chosen, rejected).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/extracted"),
-    critic: Annotated[
-        str, typer.Option("--critic", help="Critic model: alias, local path or hub id.")
-    ] = "smollm2",
+    critic: CriticOpt = "smollm2",
     name: Annotated[str, typer.Option("--name", help="Name of the extracted constitution.")] = "extracted",
     candidates_per_pair: Annotated[
         int, typer.Option("--candidates-per-pair", help="Principles the critic proposes per pair.")
@@ -72,10 +70,7 @@ def command(
         typer.Option("--above-chance", help="Keep only candidates whose agreement interval lies above 50%."),
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing constitution.yaml.")] = False,
-    templates_dir: Annotated[
-        Path | None,
-        typer.Option("--templates", "-t", help="Template folder searched before the shipped one."),
-    ] = None,
+    templates_dir: TemplatesOpt = None,
     backend: BackendOpt = "transformers",
     backend_option: BackendOptionOpt = None,
     cache: CacheOpt = None,

@@ -22,6 +22,7 @@ from rlaif.cli._common import (
     BackendOptionOpt,
     CacheOpt,
     CpusPerWorkerOpt,
+    CriticOpt,
     DeviceOpt,
     DtypeOpt,
     ExecutorOpt,
@@ -30,6 +31,7 @@ from rlaif.cli._common import (
     NoCacheOpt,
     PriceOpt,
     ProgressOpt,
+    TemplatesOpt,
     WorkersOpt,
     cache_path,
     parse_backend_options,
@@ -58,9 +60,7 @@ def command(
     constitution: Annotated[Path, typer.Option("--constitution", "-c", help="Constitution YAML.")] = Path(
         "principles/hhh.yaml"
     ),
-    critic: Annotated[
-        str, typer.Option("--critic", help="Critic model: alias, local path or hub id.")
-    ] = "smollm2",
+    critic: CriticOpt = "smollm2",
     k: Annotated[int, typer.Option("-k", "--k", help="Principles sampled per pair.")] = 4,
     seed: Annotated[
         int, typer.Option("--seed", help="Seed of the principle draws (per pair, from the pair id).")
@@ -94,10 +94,7 @@ def command(
         float,
         typer.Option("--min-choice-mass", help="Unlabeled if the critic puts less mass on the choices."),
     ] = 0.0,
-    templates_dir: Annotated[
-        Path | None,
-        typer.Option("--templates", "-t", help="Template folder searched before the shipped one."),
-    ] = None,
+    templates_dir: TemplatesOpt = None,
     batch_pairs: Annotated[
         int, typer.Option("--batch-pairs", help="Pairs per critic call (commit unit).")
     ] = 32,

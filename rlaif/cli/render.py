@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel, ConfigDict, Field
 
+from rlaif.cli._common import TemplatesOpt
 from rlaif.constitution import load_constitution
 from rlaif.constitution.schema import ChatTurn, Constitution, Principle
 from rlaif.errors import DataFileError, RlaifError, TemplateError
@@ -154,10 +155,7 @@ def command(
         bool,
         typer.Option("--no-chat-template", help="Use the plain fallback even when --model has a template."),
     ] = False,
-    templates_dir: Annotated[
-        Path | None,
-        typer.Option("--templates", "-t", help="Template folder searched before the shipped prompts/."),
-    ] = None,
+    templates_dir: TemplatesOpt = None,
     order: Annotated[
         Order, typer.Option("--order", help="Pairwise order: ab, or ba (responses swapped).")
     ] = Order.ab,

@@ -19,6 +19,7 @@ from rlaif.cli._common import (
     BackendOpt,
     BackendOptionOpt,
     CacheOpt,
+    CriticOpt,
     DeviceOpt,
     DtypeOpt,
     NoCacheOpt,
@@ -31,9 +32,7 @@ from rlaif.errors import RlaifError
 def command(
     responses: Annotated[Path, typer.Option("--responses", help="Responses dataset from `rlaif generate`.")],
     constitution: Annotated[Path, typer.Option("--constitution", "-c", help="Constitution YAML.")],
-    critic: Annotated[
-        str, typer.Option("--critic", help="Critic model: alias, hub id or folder.")
-    ] = "smollm2",
+    critic: CriticOpt = "smollm2",
     k: Annotated[
         int, typer.Option("-k", "--k", help="Principles sampled per response (score = their mean).")
     ] = 1,
