@@ -20,6 +20,7 @@ from rlaif.cli._common import (
     CriticOpt,
     DeviceOpt,
     DtypeOpt,
+    JudgeModeOpt,
     NoCacheOpt,
     TemplatesOpt,
     parse_backend_options,
@@ -59,6 +60,7 @@ def command(
         list[str] | None, typer.Option("--principle", "-p", help="Only these principle ids (repeat).")
     ] = None,
     cot: Annotated[bool, typer.Option("--cot", help="Chain of thought before the scored answer.")] = False,
+    judge_mode: JudgeModeOpt = "auto",
     markers: Annotated[
         str | None,
         typer.Option("--markers", help="Answer markers: 'random', two letters like 'K,Q', or none."),
@@ -105,6 +107,7 @@ def command(
         consistency_filter=consistency_filter,
         min_choice_mass=min_choice_mass,
         seed=seed,
+        judge_mode=judge_mode,
     )
     options = parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend)
     if reward_model is not None and device != "auto":

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rlaif.constitution.schema import Constitution
 from rlaif.errors import RlaifError
+from rlaif.feedback.card import gate_card_lines as card_lines  # written where cards are
 from rlaif.stats import Estimate
 
 log = logging.getLogger(__name__)
@@ -162,8 +163,6 @@ def gate_critic(
     enforce(result)
     return result.to_dict()
 
-
-from rlaif.feedback.card import gate_card_lines as card_lines  # noqa: E402  (where cards are written)
 
 __all__ = [
     "CriticGateError",

@@ -87,7 +87,9 @@ def run_bench(run: BenchRun, *, progress: bool = True) -> tuple[Metrics, dict[st
                 template_dir=run.templates,
                 progress=progress,
             )
-            header["judge"] = f"critic `{critic.model_id}` on backend {run.backend}, both orders"
+            header["judge"] = (
+                f"critic `{critic.model_id}` on backend {run.backend}, both orders, judge mode {run.config.judge_mode}"
+            )
         finally:
             critic.close()
             if isinstance(critic, CachedBackend):

@@ -44,6 +44,8 @@ class BenchConfig:
         min_choice_mass: below this probability on the choices the critic "did not answer".
         seed: seeds the principle sample and the bootstrap.
         confidence: interval coverage.
+        judge_mode: how the critic judges (:mod:`rlaif.feedback.judge_modes`): ``auto``, ``choice-logprobs``,
+            ``top-logprobs`` or ``verdict``.
     """
 
     k: int = 2
@@ -55,6 +57,7 @@ class BenchConfig:
     min_choice_mass: float = 0.0
     seed: int = 0
     confidence: float = 0.95
+    judge_mode: str = "auto"
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -129,6 +132,7 @@ def judge_with_critic(
         seed=config.seed,
         markers=config.markers,
         batch_calibration=config.batch_calibration,  # over the whole benchmark: it is one call
+        mode=config.judge_mode,
     )
     if hasattr(critic, "judge_batches"):  # a critic pool (the Ray executor): one batch
         judged = [

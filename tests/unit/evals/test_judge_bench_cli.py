@@ -57,6 +57,21 @@ def test_remedy_switches_are_reported(tmp_path: Path, cli: Callable[..., tuple[i
     assert code != 0 and "labeled none of the 3 items" in text and "Traceback" not in text
 
 
+def test_judge_mode_is_a_switch(tmp_path: Path, cli: Callable[..., tuple[int, str]]) -> None:
+    # the mock critic writes no verdict the parser can read: verdict mode leaves every item unlabeled, with a reason
+    code, text = cli(
+        "judge", DATA / "llmbar.jsonl", "-c", HHH, "--backend", "mock", "--critic", "m", "-o", tmp_path / "v",
+        "--judge-mode", "verdict", "-k", "1",
+    )  # fmt: skip
+    assert "judge mode verdict" in text and "Traceback" not in text
+    assert code != 0 and "verdict could not be parsed (after one retry)" in text
+    code, text = cli(
+        "judge", DATA / "llmbar.jsonl", "-c", HHH, "--backend", "mock", "--critic", "m", "-o", tmp_path / "c",
+        "--judge-mode", "choice-logprobs", "-k", "1",
+    )  # fmt: skip
+    assert code == 0 and "judge mode choice-logprobs" in text
+
+
 def test_bad_input_is_a_clear_error(tmp_path: Path, cli: Callable[..., tuple[int, str]]) -> None:
     code, text = cli(
         "judge", tmp_path / "missing.jsonl", "-c", HHH, "--backend", "mock", "-o", tmp_path / "o"
