@@ -65,7 +65,19 @@ def test_happy_path_from_prompts(
     made: list[MockBackend] = []
     scripted_backends(monkeypatch, made)
     out = tmp_path / "rev"
-    args = ["revise", "--prompts", SMOKE, "-c", HHH, "--policy", "smollm2", "--critic", "smollm2", "--rounds", "1"]
+    args = [
+        "revise",
+        "--prompts",
+        SMOKE,
+        "-c",
+        HHH,
+        "--policy",
+        "smollm2",
+        "--critic",
+        "smollm2",
+        "--rounds",
+        "1",
+    ]
     r = cli(*args, "-o", out, "--backend", "mock", "-n", "3")
     assert r.code == 0, r.err
     assert len(made) == 1  # the same model for policy and critic: loaded once

@@ -6,12 +6,11 @@ import json
 import re
 from pathlib import Path
 
-from rlaif.testing.sample_run import write_sample_run
-
 from rlaif.report.build import build_report
 from rlaif.report.rundir import read_run
 from rlaif.report.svg import Series, line_chart
 from rlaif.report.verdict import critic_justified, result_sentence
+from rlaif.testing.sample_run import write_sample_run
 
 
 def _all_rules(run: Path, k: int) -> dict:

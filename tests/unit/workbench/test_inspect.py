@@ -168,9 +168,8 @@ def test_cli_bad_input_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_run_report_has_a_principles_section(tmp_path: Path) -> None:
-    from rlaif.testing.sample_run import write_sample_run
-
     from rlaif.report import build_report
+    from rlaif.testing.sample_run import write_sample_run
 
     run = write_sample_run(tmp_path / "demo", rounds=1)
     write_rows(run / "round-1" / "label", ROWS)
