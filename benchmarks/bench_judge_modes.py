@@ -25,6 +25,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -43,7 +44,7 @@ from rlaif.prompting import TemplateSet  # noqa: E402
 def _pairs(n: int, k: int) -> list[PairToJudge]:
     principles = tuple(load_constitution(ROOT / "principles/hhh.yaml").principles[:k])
     return [
-        PairToJudge(f"c{i}", (ChatMessage("user", c.question),), c.a, c.b, principles)
+        PairToJudge(f"c{i}", (ChatMessage("user", c.question),), c.response_a, c.response_b, principles)
         for i, c in enumerate(comparisons(n))
     ]
 
@@ -59,9 +60,12 @@ def _run(mode: str, args: argparse.Namespace, pairs: list[PairToJudge]) -> tuple
     templates = TemplateSet.load()
     config = JudgeConfig(mode=mode)
     try:
-        judge_pairs_detailed(backend, templates, pairs[:1], config, progress=False)  # warm-up
+        critic: Any = (
+            backend  # OpenAIBackend exposes model_revision read-only; the Backend protocol declares it
+        )
+        judge_pairs_detailed(critic, templates, pairs[:1], config, progress=False)  # warm-up
         start = time.perf_counter()
-        judged = judge_pairs_detailed(backend, templates, pairs, config, progress=False)
+        judged = judge_pairs_detailed(critic, templates, pairs, config, progress=False)
         elapsed = time.perf_counter() - start
     finally:
         backend.close()
@@ -101,6 +105,15 @@ def main() -> None:
         (abs(labels["choice-logprobs"][p] - labels["top-logprobs"][p]) for p in both), default=None
     )
     print(json.dumps(result, indent=2))
+    dp = result["max_abs_dp"]
+    ok = isinstance(dp, float) and dp <= 1e-3 and len(both) == len(pairs)
+    print(
+        f"RESULT bench_judge_modes max_abs_dp={dp if dp is not None else 'n/a'} compared={len(both)}/{len(pairs)} "
+        f"target=<=1e-3 on every pair {'pass' if ok else 'fail'}"
+    )
+    rates = {m: result[m]["labels_per_s"] for m in ("choice-logprobs", "top-logprobs")}  # type: ignore[index]
+    faster = max(rates, key=lambda m: rates[m])
+    print(f"info: faster mode {faster} ({rates[faster]:.2f} vs {min(rates.values()):.2f} labels/s)")
 
 
 if __name__ == "__main__":
