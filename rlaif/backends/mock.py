@@ -353,9 +353,12 @@ class MockBackend:
             out.append(TopLogprobsResult(positions=(tuple(top),)))
         return out
 
+    #: what every instance can do: scores, generates and lists top log-probabilities (every judge mode works)
+    CAPABILITIES = Capabilities(top_logprobs=True)
+
     def capabilities(self) -> Capabilities:
         """Scores, generates and lists top log-probabilities (every judge mode works)."""
-        return Capabilities(top_logprobs=True)
+        return self.CAPABILITIES
 
     def close(self) -> None:
         """Mark the backend closed; later calls raise."""

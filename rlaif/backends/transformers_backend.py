@@ -342,9 +342,12 @@ class TransformersBackend:
                 out.append(TopLogprobsResult(positions=(top,)))
         return out
 
+    #: what every instance can do: scores, generates and lists top log-probabilities (every judge mode works)
+    CAPABILITIES = Capabilities(top_logprobs=True)
+
     def capabilities(self) -> Capabilities:
         """Scores, generates and lists top log-probabilities (every judge mode works)."""
-        return Capabilities(top_logprobs=True)
+        return self.CAPABILITIES
 
     def _decoder_call(self, **kwargs: Any) -> tuple[Any, Any]:
         out = self._decoder(**kwargs)

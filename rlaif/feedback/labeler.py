@@ -273,8 +273,9 @@ def label_dataset(
     if config.push_to_hub:
         check_hub_reachable()
     uses_critic = config.label_source != "rules"
-    if uses_critic and critic is not None and not isinstance(critic, CriticPool):
-        # the concrete mode, chosen (or refused) before any work, is what provenance and the params record
+    if uses_critic and critic is not None:
+        # the concrete mode, chosen (or refused) before any work, is what provenance and the params record; a
+        # critic pool answers for its workers' backend (its capabilities()), so both executors record the same
         mode = resolve_judge_mode(critic, config.judge.mode, chain_of_thought=config.judge.chain_of_thought)
         config = dataclasses.replace(config, judge=dataclasses.replace(config.judge, mode=mode))
     judge = config.judge

@@ -530,6 +530,25 @@ class RayBackendPool:
         self._started_here = False
         self._coordinator: Any = None
         self._jobs = 0
+        self._caps: Any = None
+
+    def capabilities(self) -> Any:
+        """What the workers' backend can do (:class:`~rlaif.backends.base.Capabilities`), known here without
+        loading a model: a local engine declares it on its class (``CAPABILITIES``); a served critic is asked once,
+        as each worker would ask it. The label stage resolves ``judge_mode: auto`` from it, as it does locally."""
+        if self._caps is None:
+            from rlaif.backends.base import Capabilities
+            from rlaif.backends.registry import backend_class, make_backend
+
+            if self.spec.backend == "openai":
+                backend = make_backend(self.spec.backend, self.spec.model, **dict(self.spec.options))
+                try:
+                    self._caps = backend.capabilities()  # type: ignore[attr-defined]
+                finally:
+                    backend.close()
+            else:
+                self._caps = getattr(backend_class(self.spec.backend), "CAPABILITIES", Capabilities())
+        return self._caps
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def __enter__(self) -> RayBackendPool:

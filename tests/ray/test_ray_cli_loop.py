@@ -40,7 +40,7 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
 
 
 def test_cli_generate_and_label_on_ray_equal_local(cli: Callable[..., Result], tmp_path: Path) -> None:
-    common_gen = ["generate", "--prompts", SMOKE, "--policy", "m", "--backend", "mock", "-n", "3"]
+    common_gen = ["generate", "--prompts", SMOKE, "--policy", "m", "--backend", "mock", "--n", "3"]
     common_gen += ["--max-new-tokens", "16", "--batch-prompts", "2", "--no-progress"]
     assert cli(*common_gen, "-o", tmp_path / "local/responses").code == 0
     r = cli(*common_gen, "-o", tmp_path / "ray/responses", "--executor", "ray", "--workers", "2")
@@ -55,7 +55,7 @@ def test_cli_generate_and_label_on_ray_equal_local(cli: Callable[..., Result], t
         r = cli(
             "label", "--responses", tmp_path / where / "responses", "--constitution", ROOT / "principles/hhh.yaml",
             "--critic", "m", "--backend", "mock", "-k", "2", "--pairing", "all_pairs", "--batch-pairs", "4",
-            "--no-progress", "-o", tmp_path / where / "labels", *extra,
+            "--no-progress", "--keep-ties", "-o", tmp_path / where / "labels", *extra,
         )  # fmt: skip
         assert r.code == 0, r.err
     for name in ("data.parquet", "unlabeled.jsonl", "stats.json", "README.md"):
@@ -82,7 +82,7 @@ models: {{policy: m, backend: mock}}
 constitution: principles/hhh.yaml
 prompts: {{files: ["{SMOKE}"]}}
 generate: {{n: 3, max_new_tokens: 16, batch_prompts: 2}}
-label: {{k: 2, pairing: all_pairs, batch_pairs: 4, gate: {{enabled: false}}}}
+label: {{k: 2, pairing: all_pairs, batch_pairs: 4, gate: {{enabled: false}}, keep_ties: true}}
 policy: {{method: none}}
 evaluate: {{enabled: false}}
 executor: {executor}

@@ -32,7 +32,9 @@ PROMPTS = [
     PromptRow(f"p{i:02d}", (ChatMessage("user", f"Question {i}: why is the sky blue?"),)) for i in range(12)
 ]
 GEN = GenerateConfig(n=2, max_new_tokens=16, batch_prompts=3, progress=False)
-CONFIG = LabelConfig(k=2, batch_pairs=3, progress=False)  # 12 pairs: batches 0-3 of 3 pairs, 48 critic calls
+CONFIG = LabelConfig(
+    k=2, batch_pairs=3, keep_ties=True, progress=False
+)  # 12 pairs: batches 0-3 of 3 pairs, 48 critic calls
 
 
 @pytest.fixture(scope="module")

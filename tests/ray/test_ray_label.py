@@ -71,7 +71,7 @@ def test_ray_labels_equal_local_labels_and_cache(
     responses: list[ResponseSet], templates: TemplateSet, tmp_path: Path
 ) -> None:
     # all_pairs: 3 pairs per prompt = 42 pairs in 9 batches of 5; k=2 principles, both orders: 168 critic calls
-    config = LabelConfig(k=2, pairing="all_pairs", batch_pairs=5, seed=3, progress=False)
+    config = LabelConfig(k=2, pairing="all_pairs", batch_pairs=5, seed=3, keep_ties=True, progress=False)
     _label_local(responses, tmp_path / "local", config, tmp_path / "local.sqlite")
     spec = BackendSpec("mock", "m", cache=str(tmp_path / "ray.sqlite"))
     with RayBackendPool(spec, RayOptions(workers=2)) as pool:
@@ -127,7 +127,9 @@ def test_ray_generation_skips_overlong_prompts_like_local() -> None:
 def test_best_worst_by_critic_ranks_on_a_worker(
     responses: list[ResponseSet], templates: TemplateSet, tmp_path: Path
 ) -> None:
-    config = LabelConfig(k=2, pairing="best_worst", best_worst_by="critic", batch_pairs=4, progress=False)
+    config = LabelConfig(
+        k=2, pairing="best_worst", best_worst_by="critic", batch_pairs=4, keep_ties=True, progress=False
+    )
     _label_local(responses, tmp_path / "local", config, None)
     run = label_with_ray(
         responses,
@@ -154,7 +156,7 @@ def test_transformers_workers_equal_local(tiny_model_dir: Path, tmp_path: Path) 
     try:
         policy = TransformersBackend(str(tiny_model_dir), **options)
         local_sets = generate_responses(policy, prompts, gen)
-        config = LabelConfig(k=1, batch_pairs=2, progress=False)
+        config = LabelConfig(k=1, batch_pairs=2, keep_ties=True, progress=False)
         const = load_constitution(ROOT / "principles/hhh.yaml")
         local = label_dataset(local_sets, const, policy, TemplateSet.load(), config)
         policy.close()

@@ -43,7 +43,7 @@ def test_modes_agree_on_the_embedded_critic(embedded_model_dir: Path) -> None:
     from rlaif.backends.transformers_backend import TransformersBackend
 
     templates = TemplateSet.load()
-    pairs = _pairs(8)
+    pairs = _pairs(4)
     critic = TransformersBackend(str(embedded_model_dir), device="cpu", dtype="float32")
     try:
         by_score = judge_pairs_detailed(

@@ -63,7 +63,7 @@ def test_judge_modes_agree_through_vllm_serve() -> None:
 
     server = S.openai_backend(True)
     templates = TemplateSet.load()
-    pairs = _pairs(8)
+    pairs = _pairs(4)
     by_score = judge_pairs_detailed(
         server, templates, pairs, JudgeConfig(mode="choice-logprobs"), progress=False
     )
