@@ -173,6 +173,7 @@ class ChatJudging:
             honours_n=True if honours_n is None else bool(honours_n),
             max_top_logprobs=MAX_TOP_LOGPROBS,
             partial_failure=True,
+            prefers_top_logprobs=bool(chat_lp) and bool(prefill) and self._is_vllm(),
         )
         logger.info("server %s at %s: %s", self.model_id, self.base_url, caps)
         return caps

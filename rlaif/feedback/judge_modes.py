@@ -77,6 +77,9 @@ def working_modes(caps: Capabilities) -> list[str]:
         modes.append("top-logprobs")
     if caps.chat:
         modes.append("verdict")
+    if caps.prefers_top_logprobs and "top-logprobs" in modes:
+        modes.remove("top-logprobs")
+        modes.insert(0, "top-logprobs")
     return modes
 
 
