@@ -36,7 +36,7 @@ from _bench_data import comparisons  # noqa: E402
 from rlaif.backends.base import ChatMessage  # noqa: E402
 from rlaif.backends.openai_backend import OpenAIBackend  # noqa: E402
 from rlaif.constitution import load_constitution  # noqa: E402
-from rlaif.feedback.labeler import JudgeConfig, PairToJudge, judge_pairs_detailed  # noqa: E402
+from rlaif.feedback.judge import JudgeConfig, PairToJudge, judge_pairs_detailed  # noqa: E402
 from rlaif.feedback.soft_labels import SoftLabel  # noqa: E402
 from rlaif.prompting import TemplateSet  # noqa: E402
 

@@ -72,7 +72,8 @@ def main() -> int:
     import transformers
 
     from rlaif.constitution import load_constitution
-    from rlaif.feedback.labeler import LabelConfig, label_dataset, write_label_run
+    from rlaif.feedback.label_output import write_label_run
+    from rlaif.feedback.labeler import LabelConfig, label_dataset
     from rlaif.models import resolve_model
     from rlaif.prompting import TemplateSet
     from rlaif.scale import BackendSpec, RayBackendPool, RayOptions

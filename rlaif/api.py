@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from rlaif.backends.base import Backend, ChatMessage
 from rlaif.constitution import Constitution, sample_principles
-from rlaif.feedback.labeler import JudgeConfig, PairToJudge, Unlabeled, judge_pairs
+from rlaif.feedback.judge import JudgeConfig, PairToJudge, Unlabeled, judge_pairs
 from rlaif.feedback.soft_labels import SoftLabel
 from rlaif.prompting import TemplateSet
 

@@ -68,7 +68,7 @@ def command(
     from rlaif.evals.judge_bench.formats import load_bench
     from rlaif.evals.judge_bench.run import item_principles, principle_pool
     from rlaif.feedback.call_cache import CachedBackend, default_cache_path, open_backend
-    from rlaif.feedback.labeler import PairToJudge
+    from rlaif.feedback.judge import PairToJudge
 
     kinds = list(mitigation or MITIGATIONS)
     bad = [m for m in kinds if m not in MITIGATIONS]

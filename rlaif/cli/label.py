@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -40,6 +40,9 @@ from rlaif.cli._common import (
     write_run_record,
 )
 from rlaif.errors import RlaifError
+
+if TYPE_CHECKING:
+    from rlaif.feedback.labeler import LabelRun
 
 
 def _clamp(text: str) -> tuple[float, float]:
@@ -148,7 +151,9 @@ def command(
     """
     from rlaif.constitution import load_constitution
     from rlaif.feedback.call_cache import open_backend
-    from rlaif.feedback.labeler import JudgeConfig, LabelConfig, label_dataset, write_label_run
+    from rlaif.feedback.judge import JudgeConfig
+    from rlaif.feedback.label_output import write_label_run
+    from rlaif.feedback.labeler import LabelConfig, label_dataset
     from rlaif.feedback.responses import read_responses
     from rlaif.prompting import TemplateSet
 
@@ -193,7 +198,7 @@ def command(
     const = load_constitution(constitution)
     templates = TemplateSet.load(templates_dir)
     if push_to_hub:
-        from rlaif.feedback.labeler import check_hub_reachable
+        from rlaif.models.exporter import check_hub_reachable
 
         check_hub_reachable()
     needs_critic = label_source != "rules" or (pairing == "best_worst" and best_worst_by == "critic")
@@ -258,16 +263,16 @@ def _input_sets(responses: Path | None, pairs_file: str | None, read_responses: 
     return read_responses(responses)
 
 
-def _summary(run: Any, path: Path, cached: Any, elapsed: float) -> None:
+def _summary(run: LabelRun, path: Path, cached: Any, elapsed: float) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    s = run.stats
+    s = run.label_stats
     table = Table(title="rlaif label", show_header=False)
-    table.add_row("pairs", str(s["pairs"]))
-    table.add_row("rows kept", str(s["rows"]))
-    table.add_row("filtered (min confidence)", str(s["filtered"]))
-    table.add_row("ties dropped (p = 0.5)", str(s.get("ties_dropped", 0)))
+    table.add_row("pairs", str(s.pairs))
+    table.add_row("rows kept", str(s.rows))
+    table.add_row("filtered (min confidence)", str(s.filtered))
+    table.add_row("ties dropped (p = 0.5)", str(s.ties_dropped))
     if run.rows and str(run.rows[0].get("policy_model", "")).startswith("pairs:"):
         from rlaif.feedback.relabel import original_agreement
 
@@ -276,25 +281,26 @@ def _summary(run: Any, path: Path, cached: Any, elapsed: float) -> None:
             "kept / reversed the original label",
             f"{agreement['kept_original']} / {agreement['reversed_original']}",
         )
-    table.add_row("unlabeled", str(s["unlabeled"]))
-    for reason, count in s["unlabeled_by_reason"].items():
+    table.add_row("unlabeled", str(s.unlabeled))
+    for reason, count in s.unlabeled_by_reason.items():
         table.add_row(f"  {reason}", str(count))
-    if s["mean_p_chosen"] is not None:
-        table.add_row("mean p_chosen", f"{s['mean_p_chosen']:.3f}")
-    if s.get("judge_mode"):
-        table.add_row("judge mode", str(s["judge_mode"]))
-    usage = s.get("critic_usage")
+    if s.mean_p_chosen is not None:
+        table.add_row("mean p_chosen", f"{s.mean_p_chosen:.3f}")
+    if s.judge_mode:
+        table.add_row("judge mode", str(s.judge_mode))
+    usage = s.critic_usage
     if usage:
         table.add_row("critic requests (failed)", f"{usage['requests']} ({usage['failed_requests']})")
         table.add_row("critic tokens in / out", f"{usage['input_tokens']} / {usage['output_tokens']}")
         cost = usage.get("estimated_cost")
         table.add_row("estimated critic cost", "n/a (give --price)" if cost is None else f"{cost:.4f}")
-    if s["critic"]:
-        table.add_row("position-bias rate", f"{100 * s['critic']['position_bias_rate']:.1f}%")
-        table.add_row("order consistency", f"{100 * s['critic']['order_consistency']:.1f}%")
-    agreement = s["rules"]["critic_agreement"]
-    if agreement["compared"]:
-        table.add_row("rule/critic agreement", f"{100 * agreement['rate']:.1f}% of {agreement['compared']}")
+    if s.critic:
+        table.add_row("position-bias rate", f"{100 * s.critic.position_bias_rate:.1f}%")
+        table.add_row("order consistency", f"{100 * s.critic.order_consistency:.1f}%")
+    if s.rules.agreement_compared and s.rules.agreement_rate is not None:
+        table.add_row(
+            "rule/critic agreement", f"{100 * s.rules.agreement_rate:.1f}% of {s.rules.agreement_compared}"
+        )
     if cached is not None:
         table.add_row("critic calls from cache / computed", f"{cached.hits} / {cached.misses}")
     table.add_row("time", f"{elapsed:.1f} s")

@@ -15,7 +15,7 @@ What is measured, for each human pair (``chosen`` ≻ ``rejected``):
   show the human-chosen response as A. Without this, a critic that always answers "A" would look perfect on a file
   that always lists the chosen response first — position bias masquerading as accuracy.
 * ``k`` principles are sampled per pair (or all of them, or a named subset) and the critic judges every
-  (pair, principle) in both orders, in ONE :func:`~rlaif.feedback.labeler.judge_pairs_detailed` call.
+  (pair, principle) in both orders, in ONE :func:`~rlaif.feedback.judge.judge_pairs_detailed` call.
 * **accuracy**: the label (both orders, k principles averaged) puts p(human-chosen) above 0.5. An exact tie
   (|p − 0.5| ≤ 1e-9) counts as half right by default (``ties="half"``: a coin flip would break it) or as wrong
   (``ties="wrong"``, the stricter reading). Unlabeled pairs are left out and counted separately (``coverage``).
@@ -72,7 +72,7 @@ from rlaif.evals.agreement_report import (
     _score,
 )
 from rlaif.feedback.inputs import PreferencePair
-from rlaif.feedback.labeler import PairToJudge, Unlabeled, judge_pairs_detailed
+from rlaif.feedback.judge import PairToJudge, Unlabeled, judge_pairs_detailed
 from rlaif.feedback.soft_labels import PrincipleJudgement, SoftLabel
 from rlaif.prompting import TemplateSet
 

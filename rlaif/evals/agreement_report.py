@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from rlaif.errors import RlaifError
-from rlaif.feedback.labeler import JudgeConfig
+from rlaif.feedback.judge import JudgeConfig
 from rlaif.stats import Estimate
 
 TiePolicy = Literal["half", "wrong"]

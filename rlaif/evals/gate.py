@@ -100,7 +100,7 @@ def run_gate(
 ) -> GateResult:
     """Have ``critic`` (a backend or a critic pool) judge the gold set under ``constitution``; no exception.
 
-    ``judge`` is the label stage's :class:`~rlaif.feedback.labeler.JudgeConfig`: the gate asks the way the stage
+    ``judge`` is the label stage's :class:`~rlaif.feedback.judge.JudgeConfig`: the gate asks the way the stage
     will (chain of thought, answer markers, batch calibration).
     """
     from rlaif.evals.judge_bench.formats import load_bench

@@ -40,7 +40,7 @@ from pathlib import Path
 from rlaif.backends.base import Backend, ChatMessage
 from rlaif.constitution import Principle
 from rlaif.errors import RlaifError, TemplateError
-from rlaif.feedback.labeler import JudgeConfig, PairToJudge, Unlabeled, judge_pairs_detailed
+from rlaif.feedback.judge import JudgeConfig, PairToJudge, Unlabeled, judge_pairs_detailed
 from rlaif.feedback.soft_labels import SoftLabel
 from rlaif.prompting import TemplateSet
 from rlaif.stats import Estimate, clustered_proportion_ci

@@ -2,7 +2,7 @@
 
 For each held-out prompt the policy's response (A) and the baseline's response (B) are judged by the critic under
 every selected principle, in both orders, with the labeler's own judging path
-(:func:`rlaif.feedback.labeler.judge_pairs_detailed`: one prefix-sharing ``score`` call per batch of pairs). Each
+(:func:`rlaif.feedback.judge.judge_pairs_detailed`: one prefix-sharing ``score`` call per batch of pairs). Each
 (principle, order) gives p(policy ≻ baseline).
 
 * **Outcome of a prompt under one principle**: a *win* when both orders prefer the policy, a *loss* when both prefer
@@ -31,7 +31,7 @@ from typing import Literal
 from rlaif.backends.base import Backend, ChatMessage
 from rlaif.constitution.rules import check_rule
 from rlaif.constitution.schema import Principle
-from rlaif.feedback.labeler import JudgeConfig, PairToJudge, Unlabeled, judge_pairs_detailed
+from rlaif.feedback.judge import JudgeConfig, PairToJudge, Unlabeled, judge_pairs_detailed
 from rlaif.prompting import TemplateSet
 from rlaif.stats import Estimate, bootstrap_ci, clustered_proportion_ci, proportion_ci
 

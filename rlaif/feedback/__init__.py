@@ -11,16 +11,9 @@ Wrap model backends in :class:`CachedBackend` so killed runs resume. See ``docs/
 from rlaif.feedback.call_cache import CachedBackend, CallCache
 from rlaif.feedback.dataset_io import read_rows, write_card, write_rows
 from rlaif.feedback.inputs import PreferencePair, PromptRow, load_preferences, load_prompts
-from rlaif.feedback.labeler import (
-    JudgeConfig,
-    LabelConfig,
-    LabelRun,
-    PairToJudge,
-    Unlabeled,
-    judge_pairs,
-    label_dataset,
-    write_label_run,
-)
+from rlaif.feedback.judge import JudgeConfig, PairToJudge, Unlabeled, judge_pairs
+from rlaif.feedback.label_output import write_label_run
+from rlaif.feedback.labeler import LabelConfig, LabelRun, label_dataset
 from rlaif.feedback.pairs import ResponsePair, make_pairs
 from rlaif.feedback.responses import (
     GenerateConfig,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from rlaif.constitution.writing import dump_constitution_yaml
 from rlaif.feedback.dataset_io import write_card
+from rlaif.feedback.label_stats import LabelStats
 from rlaif.feedback.provenance import PROVENANCE_COLUMNS
 
 if TYPE_CHECKING:
@@ -22,30 +23,30 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
-def _stats_lines(stats: dict[str, Any]) -> list[str]:
+def _stats_lines(stats: LabelStats) -> list[str]:
     lines = [
         "| statistic | value |",
         "|---|---|",
-        f"| pairs | {stats['pairs']} |",
-        f"| labelled | {stats['labeled']} |",
-        f"| rows kept | {stats['rows']} |",
-        f"| filtered (below min_confidence) | {stats['filtered']} |",
-        f"| ties dropped (p = 0.5) | {stats.get('ties_dropped', 0)} |",
-        f"| unlabeled | {stats['unlabeled']} |",
-        f"| mean p_chosen | {stats['mean_p_chosen'] if stats['mean_p_chosen'] is not None else 'n/a'} |",
+        f"| pairs | {stats.pairs} |",
+        f"| labelled | {stats.labeled} |",
+        f"| rows kept | {stats.rows} |",
+        f"| filtered (below min_confidence) | {stats.filtered} |",
+        f"| ties dropped (p = 0.5) | {stats.ties_dropped} |",
+        f"| unlabeled | {stats.unlabeled} |",
+        f"| mean p_chosen | {stats.mean_p_chosen if stats.mean_p_chosen is not None else 'n/a'} |",
     ]
-    critic = stats.get("critic")
+    critic = stats.critic
     if critic:
         lines += [
-            f"| position-bias rate (same letter in both orders) | {_pct(critic['position_bias_rate'])} |",
-            f"| … first letter both orders | {_pct(critic['first_letter_both_orders'])} |",
-            f"| … second letter both orders | {_pct(critic['second_letter_both_orders'])} |",
-            f"| order consistency (judgements) | {_pct(critic['order_consistency'])} |",
-            f"| pairs consistent under every principle | {_pct(critic['pairs_order_consistent'])} |",
+            f"| position-bias rate (same letter in both orders) | {_pct(critic.position_bias_rate)} |",
+            f"| … first letter both orders | {_pct(critic.first_letter_both_orders)} |",
+            f"| … second letter both orders | {_pct(critic.second_letter_both_orders)} |",
+            f"| order consistency (judgements) | {_pct(critic.order_consistency)} |",
+            f"| pairs consistent under every principle | {_pct(critic.pairs_order_consistent)} |",
         ]
-    if stats.get("judge_mode"):
-        lines.append(f"| judge mode | {stats['judge_mode']} |")
-    usage = stats.get("critic_usage")
+    if stats.judge_mode:
+        lines.append(f"| judge mode | {stats.judge_mode} |")
+    usage = stats.critic_usage
     if usage:
         cost = usage.get("estimated_cost")
         lines += [
@@ -53,13 +54,13 @@ def _stats_lines(stats: dict[str, Any]) -> list[str]:
             f"| critic tokens in / out | {usage['input_tokens']} / {usage['output_tokens']} |",
             f"| estimated critic cost | {'n/a (no prices given)' if cost is None else f'{cost:.4f}'} |",
         ]
-    agreement = stats["rules"]["critic_agreement"]
+    rules = stats.rules
     lines += [
-        f"| rule checks (sampled principles with a rule) | {stats['rules']['checks']} |",
-        f"| rules that told the responses apart | {stats['rules']['discriminating']} |",
-        f"| critic agrees with a discriminating rule | {_pct(agreement['rate'])} of {agreement['compared']} |",
+        f"| rule checks (sampled principles with a rule) | {rules.checks} |",
+        f"| rules that told the responses apart | {rules.discriminating} |",
+        f"| critic agrees with a discriminating rule | {_pct(rules.agreement_rate)} of {rules.agreement_compared} |",
     ]
-    for reason, count in stats["unlabeled_by_reason"].items():
+    for reason, count in stats.unlabeled_by_reason.items():
         lines.append(f"| unlabeled: {reason} | {count} |")
     return lines
 
@@ -88,9 +89,9 @@ def gate_card_lines(stats: dict[str, Any]) -> list[str]:
     ]
 
 
-def _histogram_lines(stats: dict[str, Any]) -> list[str]:
-    hist = stats["confidence_histogram"]
-    edges, counts = hist["edges"], hist["counts"]
+def _histogram_lines(stats: LabelStats) -> list[str]:
+    hist = stats.confidence_histogram
+    edges, counts = hist.edges, hist.counts
     top = max(counts) if counts and max(counts) > 0 else 1
     lines = ["```", "confidence |2p−1|   count"]
     for i, c in enumerate(counts):
@@ -108,7 +109,8 @@ def label_card(run: LabelRun) -> str:
     config = run.config
     judge = config.judge
     critic = run.critic_model or "none (rule-only labels)"
-    size = run.stats["rows"]
+    stats = run.label_stats
+    size = stats.rows
     size_cat = (
         "n<1K"
         if size < 1000
@@ -118,7 +120,7 @@ def label_card(run: LabelRun) -> str:
         if size < 100_000
         else "n>100K"
     )
-    fmt = run.stats["format"]
+    fmt = stats.format
     out = [
         "---",
         "tags:",
@@ -168,11 +170,11 @@ def label_card(run: LabelRun) -> str:
         "",
         "## Statistics",
         "",
-        *_stats_lines(run.stats),
+        *_stats_lines(stats),
         "",
         "Label confidence histogram:",
         "",
-        *_histogram_lines(run.stats),
+        *_histogram_lines(stats),
         "",
         *_gate_lines(run.stats),
         "Small critics are weak judges: read the position-bias rate and order consistency before trusting these",

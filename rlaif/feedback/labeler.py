@@ -1,29 +1,29 @@
-"""Labeling a responses dataset: pairing, principle sampling, rules, the critic's soft labels, provenance, stats.
+"""Labeling a responses dataset: pairing, principle sampling, the critic's (or the rules') soft label of each pair,
+and its provenance columns.
 
-The critic's judgement of each pair comes from the judging core, :mod:`rlaif.feedback.judge` (its names are
-re-exported here: ``JudgeConfig``, ``PairToJudge``, ``Unlabeled``, ``judge_pairs``, ``judge_pairs_detailed`` ...).
+The critic's judgement of each pair comes from the judging core, :mod:`rlaif.feedback.judge`; how rules and the
+critic combine into one label from :mod:`rlaif.feedback.label_combine`; the statistics are a
+:class:`~rlaif.feedback.label_stats.LabelStats`; :mod:`rlaif.feedback.label_output` writes a run and pushes it to
+the hub. ``JudgeConfig``, ``PairToJudge``, ``judge_pairs`` and ``write_label_run`` are re-exported here for
+modules that still import them from this one.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from rlaif.atomic import atomic_write_text
 from rlaif.backends.base import Backend, backend_capabilities
 from rlaif.backends.http_usage import backend_usage, usage_delta
 from rlaif.constitution.hashing import constitution_hash
-from rlaif.constitution.rules import RuleResult, check_rule
 from rlaif.constitution.sampling import filter_principles, sample_principles
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import RlaifError
-from rlaif.feedback.dataset_io import DATASET_FORMATS, finalize_label_rows, write_rows
+from rlaif.feedback.dataset_io import DATASET_FORMATS, finalize_label_rows
 from rlaif.feedback.judge import (
     JudgeConfig,
     JudgedPair,
@@ -31,20 +31,19 @@ from rlaif.feedback.judge import (
     Unlabeled,
     judge_pairs,
     judge_pairs_detailed,
-    supports_partial_failure,
 )
 from rlaif.feedback.judge_modes import resolve_judge_mode, working_modes
+from rlaif.feedback.label_combine import check_rules, combine, judgement_records
+from rlaif.feedback.label_output import write_label_run
+from rlaif.feedback.label_stats import LabelStats, StatsAccumulator
 from rlaif.feedback.pairs import PairingMode, RankBy, make_pairs, rank_by_critic, rank_by_rules
 from rlaif.feedback.provenance import canonical_json, is_conversational, params_json, trl_columns
 from rlaif.feedback.responses import ResponseSet
-from rlaif.feedback.soft_labels import PrincipleJudgement, SoftLabel, ensemble
-from rlaif.models.exporter import check_hub_reachable, push_folder
+from rlaif.feedback.soft_labels import SoftLabel
+from rlaif.models.exporter import check_hub_reachable
 from rlaif.prompting import TemplateSet
 
 log = logging.getLogger(__name__)
-# =============================================================================================================
-# Labeling a responses dataset
-# =============================================================================================================
 
 LabelSource = Literal["critic", "rules", "hybrid"]
 LABEL_SOURCES: tuple[str, ...] = ("critic", "rules", "hybrid")
@@ -141,7 +140,11 @@ class LabelConfig:
 
 @dataclass
 class LabelRun:
-    """The result of :func:`label_dataset`: rows to write, what was not labelled and why, statistics."""
+    """The result of :func:`label_dataset`: rows to write, what was not labelled and why, statistics.
+
+    ``stats`` is the JSON object written to ``stats.json`` (a stage may add to it, e.g. ``critic_gate``);
+    :attr:`label_stats` reads it as a typed :class:`~rlaif.feedback.label_stats.LabelStats`.
+    """
 
     rows: list[dict[str, Any]]
     unlabeled: list[dict[str, Any]]  # {pair_id, prompt_id, status: "unlabeled" | "filtered", reason}
@@ -152,53 +155,16 @@ class LabelRun:
     critic_revision: str
     template_hash: str
 
+    @property
+    def label_stats(self) -> LabelStats:
+        """The statistics, typed."""
+        return LabelStats.from_json(self.stats)
+
 
 def principle_seed(seed: int, pair_id: str) -> int:
     """The seed a pair's principles are drawn with (63 bits of sha256 over the run seed and the pair id)."""
     digest = hashlib.sha256(f"{seed}\0{pair_id}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
-
-
-@dataclass(frozen=True)
-class _RuleCheck:
-    principle: Principle
-    a: RuleResult
-    b: RuleResult
-
-    @property
-    def p(self) -> float:
-        """1 when only A passes, 0 when only B passes, 0.5 otherwise."""
-        if self.a.passed == self.b.passed:
-            return 0.5
-        return 1.0 if self.a.passed else 0.0
-
-    @property
-    def discriminates(self) -> bool:
-        return self.a.passed != self.b.passed
-
-    def record(self) -> dict[str, Any]:
-        return {
-            "principle": self.principle.ref,
-            "a_passed": self.a.passed,
-            "b_passed": self.b.passed,
-            "a_failures": list(self.a.failures),
-            "b_failures": list(self.b.failures),
-        }
-
-
-def _reason_kind(reason: str) -> str:
-    """A reason without its specifics, for counting."""
-    for marker, kind in (
-        ("backend error", "backend error"),
-        ("of its probability on the choices", "critic put too little probability on the choices"),
-        ("non-finite", "critic returned non-finite log-probabilities"),
-        ("zero probability", "critic gave every choice zero probability"),
-        ("verdict could not be parsed", "critic's verdict could not be parsed"),
-        ("neither choice is among", "neither choice among the critic's top log-probabilities"),
-    ):
-        if marker in reason:
-            return kind
-    return reason.split(" (")[0]
 
 
 @runtime_checkable
@@ -364,18 +330,14 @@ def label_dataset(
         }
         for s in skipped
     ]
-    acc = _StatsAccumulator()
+    acc = StatsAccumulator()
     params = params_json(config.params_record())
     for pair, principles, jp in zip(pairs, sampled, judged, strict=True):
-        checks = {
-            p.id: _RuleCheck(p, check_rule(p.rule, pair.response_a), check_rule(p.rule, pair.response_b))
-            for p in principles
-            if p.rule is not None
-        }
+        checks = check_rules(principles, pair.response_a, pair.response_b)
         critic_label = jp.result if jp is not None and isinstance(jp.result, SoftLabel) else None
         if jp is not None and critic_label is not None:
             acc.add_critic(critic_label, checks)
-        label, sources, reason = _combine(config.label_source, principles, checks, jp)
+        label, sources, reason = combine(config.label_source, principles, checks, jp)
         if label is None:
             unlabeled.append(
                 {
@@ -420,7 +382,7 @@ def label_dataset(
                 "critic_revision": critic.model_revision if critic is not None and uses_critic else "",
                 "params": params,
                 "seed": principle_seed(config.seed, pair.pair_id),
-                "judgements": canonical_json(_judgement_records(principles, label, sources, checks, jp)),
+                "judgements": canonical_json(judgement_records(principles, label, sources, checks, jp)),
                 "order_consistent": label.order_consistent,
                 "decisive_principle": label.decisive_principle,
                 "a_is_chosen": a_chosen,
@@ -440,16 +402,15 @@ def label_dataset(
         unlabeled=unlabeled,
         label_source=config.label_source,
         conversational=conversational,
+        judge_mode=judge.mode if uses_critic else None,
+        # a served critic: this run's requests, tokens and estimated cost
+        critic_usage=usage_delta(usage_before, backend_usage(critic)),
+        ties_dropped=len(ties),
     )
-    stats["judge_mode"] = judge.mode if uses_critic else None
-    usage = usage_delta(usage_before, backend_usage(critic))
-    if usage is not None:  # a served critic: this run's requests, tokens and estimated cost
-        stats["critic_usage"] = usage
-    stats["ties_dropped"] = len(ties)
     return LabelRun(
         rows=rows,
         unlabeled=unlabeled,
-        stats=stats,
+        stats=stats.to_json(),
         config=config,
         constitution=constitution,
         critic_model=critic.model_id if critic is not None and uses_critic else "",
@@ -499,261 +460,22 @@ def _judge_on_pool(
         raise RuntimeError(f"the critic pool returned no judgement for {len(missing)} pair(s): {missing[:5]}")
 
 
-def _combine(
-    source: str,
-    principles: Sequence[Principle],
-    checks: dict[str, _RuleCheck],
-    jp: JudgedPair | None,
-) -> tuple[SoftLabel | None, list[str], str]:
-    """The label from the chosen source, which source decided each principle, or the reason there is none."""
-    if source == "rules":
-        from_rules = [PrincipleJudgement(p.id, p.version, checks[p.id].p, checks[p.id].p) for p in principles]
-        return ensemble(from_rules), ["rule"] * len(principles), ""
-    assert jp is not None
-    critic_label = jp.result if isinstance(jp.result, SoftLabel) else None
-    if source == "critic":
-        if critic_label is None:
-            assert isinstance(jp.result, Unlabeled)
-            return None, [], jp.result.reason
-        return critic_label, ["critic"] * len(principles), ""
-    # hybrid: a rule that tells the two apart decides its principle; the critic judges the rest
-    judgements: list[PrincipleJudgement] = []
-    sources: list[str] = []
-    by_id = {j.principle_id: j for j in critic_label.judgements} if critic_label is not None else {}
-    for p in principles:
-        check = checks.get(p.id)
-        if check is not None and check.discriminates:
-            judgements.append(PrincipleJudgement(p.id, p.version, check.p, check.p))
-            sources.append("rule")
-        elif p.id in by_id:
-            judgements.append(by_id[p.id])
-            sources.append("critic")
-        else:
-            assert isinstance(jp.result, Unlabeled)
-            return None, [], jp.result.reason
-    return ensemble(judgements), sources, ""
-
-
-def _judgement_records(
-    principles: Sequence[Principle],
-    label: SoftLabel,
-    sources: Sequence[str],
-    checks: dict[str, _RuleCheck],
-    jp: JudgedPair | None,
-) -> list[dict[str, Any]]:
-    critic_label = jp.result if jp is not None and isinstance(jp.result, SoftLabel) else None
-    critic_by_id = {j.principle_id: j for j in critic_label.judgements} if critic_label is not None else {}
-    records = []
-    for ki, (p, j, src) in enumerate(zip(principles, label.judgements, sources, strict=True)):
-        record: dict[str, Any] = {
-            "principle": p.ref,
-            "p_ab": j.p_ab,
-            "p_ba": j.p_ba,
-            "consistent": j.consistent,
-            "source": src,
-        }
-        cj = critic_by_id.get(p.id)
-        if cj is not None:
-            if src != "critic":  # the critic's own opinion, kept next to the rule's verdict
-                record["critic_p_ab"] = cj.p_ab
-                record["critic_p_ba"] = cj.p_ba
-            if jp is not None and jp.choice_mass:
-                masses = jp.choice_mass[ki]
-                record["mass_ab"] = masses[0]
-                if len(masses) > 1:
-                    record["mass_ba"] = masses[1]
-            if jp is not None and jp.reasoning and any(jp.reasoning[ki]):
-                record["reasoning_ab"] = jp.reasoning[ki][0]
-                if len(jp.reasoning[ki]) > 1:
-                    record["reasoning_ba"] = jp.reasoning[ki][1]
-        if p.id in checks:
-            record["rule"] = {"a_passed": checks[p.id].a.passed, "b_passed": checks[p.id].b.passed}
-        records.append(record)
-    return records
-
-
-def _r(x: float) -> float:
-    return round(x, 6)
-
-
-class _StatsAccumulator:
-    """Label statistics (deterministic: the same labels give the same JSON)."""
-
-    BINS = 10
-
-    def __init__(self) -> None:
-        self.confidences: list[float] = []
-        self.p_chosen: list[float] = []
-        self.judgements = 0
-        self.consistent = 0
-        self.first_both = 0
-        self.second_both = 0
-        self.pairs_consistent = 0
-        self.critic_pairs = 0
-        self.rule_checks = 0
-        self.rule_discriminating = 0
-        self.agree_compared = 0
-        self.agree = 0
-        self.sampled: dict[str, int] = {}
-        self.decisive: dict[str, int] = {}
-
-    def add_critic(self, label: SoftLabel, checks: dict[str, _RuleCheck]) -> None:
-        self.critic_pairs += 1
-        self.pairs_consistent += label.order_consistent
-        for j in label.judgements:
-            self.judgements += 1
-            self.consistent += j.consistent
-            self.first_both += j.p_ab > 0.5 and j.p_ba < 0.5
-            self.second_both += j.p_ab < 0.5 and j.p_ba > 0.5
-            check = checks.get(j.principle_id)
-            if check is not None and check.discriminates:
-                self.agree_compared += 1
-                self.agree += (j.p - 0.5) * (check.p - 0.5) > 0
-
-    def add_label(
-        self, label: SoftLabel, principles: Sequence[Principle], checks: dict[str, _RuleCheck]
-    ) -> None:
-        self.confidences.append(label.confidence)
-        self.p_chosen.append(max(label.p, 1.0 - label.p))
-        for p in principles:
-            self.sampled[p.ref] = self.sampled.get(p.ref, 0) + 1
-        decisive = next(p.ref for p in principles if p.id == label.decisive_principle)
-        self.decisive[decisive] = self.decisive.get(decisive, 0) + 1
-        for check in checks.values():
-            self.rule_checks += 1
-            self.rule_discriminating += check.discriminates
-
-    def finish(
-        self,
-        *,
-        pairs: int,
-        rows: int,
-        unlabeled: Sequence[dict[str, Any]],
-        label_source: str,
-        conversational: bool,
-    ) -> dict[str, Any]:
-        counts = [0] * self.BINS
-        for c in self.confidences:
-            counts[min(int(c * self.BINS), self.BINS - 1)] += 1
-        by_reason: dict[str, int] = {}
-        for u in unlabeled:
-            if u["status"] == "unlabeled":
-                kind = _reason_kind(u["reason"])
-                by_reason[kind] = by_reason.get(kind, 0) + 1
-        n = self.judgements
-        stats: dict[str, Any] = {
-            "pairs": pairs,
-            "labeled": len(self.confidences),
-            "rows": rows,
-            "filtered": sum(1 for u in unlabeled if u["status"] == "filtered"),
-            "unlabeled": sum(1 for u in unlabeled if u["status"] == "unlabeled"),
-            "unlabeled_by_reason": dict(sorted(by_reason.items())),
-            "label_source": label_source,
-            "format": "conversational" if conversational else "plain",
-            "mean_p_chosen": _r(sum(self.p_chosen) / len(self.p_chosen)) if self.p_chosen else None,
-            "confidence_histogram": {
-                "edges": [_r(i / self.BINS) for i in range(self.BINS + 1)],
-                "counts": counts,
-            },
-            "critic": None,
-            "rules": {
-                "checks": self.rule_checks,
-                "discriminating": self.rule_discriminating,
-                "critic_agreement": {
-                    "compared": self.agree_compared,
-                    "agree": self.agree,
-                    "rate": _r(self.agree / self.agree_compared) if self.agree_compared else None,
-                },
-            },
-            "principles": {
-                ref: {"sampled": self.sampled[ref], "decisive": self.decisive.get(ref, 0)}
-                for ref in sorted(self.sampled)
-            },
-        }
-        if n:
-            stats["critic"] = {
-                "pairs": self.critic_pairs,
-                "judgements": n,
-                "position_bias_rate": _r((self.first_both + self.second_both) / n),
-                "first_letter_both_orders": _r(self.first_both / n),
-                "second_letter_both_orders": _r(self.second_both / n),
-                "order_consistency": _r(self.consistent / n),
-                "pairs_order_consistent": _r(self.pairs_consistent / self.critic_pairs),
-            }
-        return stats
-
-
 def _progress_bar(total: int, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, unit="pair", desc="labelling", disable=not enabled)
 
 
-# -- writing --------------------------------------------------------------------------------------------------
-
-STATS_FILE = "stats.json"
-UNLABELED_FILE = "unlabeled.jsonl"
-
-
-def write_label_run(run: LabelRun, out_dir: str | Path) -> Path:
-    """Write ``data.parquet``, ``unlabeled.jsonl``, ``stats.json`` and the card ``README.md`` into ``out_dir``.
-
-    Every file is written atomically and deterministically (same labels → same bytes). If no row was kept the
-    statistics and the unlabeled list are still written, then an :class:`~rlaif.errors.RlaifError` says why. With
-    ``config.push_to_hub`` the dataset is pushed afterwards.
-    """
-    from rlaif.feedback.card import write_label_card
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    lines = "".join(canonical_json(u) + "\n" for u in run.unlabeled)
-    atomic_write_text(out / UNLABELED_FILE, lines)
-    atomic_write_text(out / STATS_FILE, json.dumps(run.stats, indent=2, sort_keys=True) + "\n")
-    if not run.rows:
-        raise RlaifError(
-            f"no pair was kept ({run.stats['unlabeled']} unlabeled, {run.stats['filtered']} filtered, "
-            f"{run.stats.get('ties_dropped', 0)} ties dropped)",
-            path=out / UNLABELED_FILE,
-            hint="see the reasons listed there; lower --min-confidence, keep ties with --keep-ties, or check the critic",
-        )
-    path = write_rows(out, run.rows)
-    write_label_card(out, run)
-    if run.config.push_to_hub:
-        push_dataset(out, run.config.push_to_hub, private=run.config.push_private)
-    return path
-
-
-def push_dataset(out_dir: str | Path, repo_id: str, *, private: bool = False) -> None:
-    """Push a written dataset folder to a hub dataset repo: the data with its card (``README.md``), ``stats.json``
-    and ``unlabeled.jsonl`` (whatever of them the folder holds), the repo created ``private`` if asked."""
-    check_hub_reachable()
-
-    folder = Path(out_dir)
-    files = [f for f in ("data.parquet", "README.md", STATS_FILE, UNLABELED_FILE) if (folder / f).is_file()]
-    if "data.parquet" not in files:
-        raise RlaifError("no data.parquet to push", path=folder, field="push_to_hub")
-    push_folder(folder, repo_id, private=private, repo_type="dataset", allow_patterns=files)
-    log.info("pushed %s (%s) to the hub as %s", out_dir, ", ".join(files), repo_id)
-
-
 __all__ = [
     "LABEL_SOURCES",
-    "STATS_FILE",
-    "UNLABELED_FILE",
     "CriticPool",
-    "JudgeConfig",
-    "JudgedPair",
+    "JudgeConfig",  # re-exported from rlaif.feedback.judge
     "LabelConfig",
     "LabelRun",
     "LabelSource",
-    "PairToJudge",
-    "Unlabeled",
-    "check_hub_reachable",
-    "judge_pairs",
-    "judge_pairs_detailed",
+    "PairToJudge",  # re-exported from rlaif.feedback.judge
+    "judge_pairs",  # re-exported from rlaif.feedback.judge
     "label_dataset",
     "principle_seed",
-    "push_dataset",
-    "supports_partial_failure",
-    "write_label_run",
+    "write_label_run",  # re-exported from rlaif.feedback.label_output
 ]

@@ -10,7 +10,7 @@
   from a response that tries to dictate them.
 
 Principle ensembles (``k``) and chain of thought are settings of the judge itself
-(:class:`~rlaif.feedback.labeler.JudgeConfig`).
+(:class:`~rlaif.feedback.judge.JudgeConfig`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from rlaif.feedback.soft_labels import PrincipleJudgement, SoftLabel, ensemble
 
 if TYPE_CHECKING:
-    from rlaif.feedback.labeler import JudgedPair
+    from rlaif.feedback.judge import JudgedPair
     from rlaif.prompting import TemplateSet
 
 #: fewer judgements per order than this and batch calibration leaves them unchanged (the prior is too noisy)

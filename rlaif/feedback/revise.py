@@ -62,7 +62,7 @@ from rlaif.constitution import (
 )
 from rlaif.errors import DataFileError, RlaifError
 from rlaif.feedback.inputs import PromptRow
-from rlaif.feedback.labeler import JudgeConfig, PairToJudge, Unlabeled, judge_pairs_detailed
+from rlaif.feedback.judge import JudgeConfig, PairToJudge, Unlabeled, judge_pairs_detailed
 from rlaif.feedback.provenance import is_conversational, trl_columns
 from rlaif.feedback.responses import ResponseSet
 from rlaif.feedback.soft_labels import SoftLabel

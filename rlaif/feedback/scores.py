@@ -21,7 +21,7 @@ direct reward (subtract 0.5 or a per-prompt baseline to centre it).
 
 A judgement the critic did not really give is never turned into a score: non-finite log-probabilities, zero
 probability on every choice, or less than ``min_choice_mass`` of its next-token probability on the choices (under
-any principle) make the item :class:`~rlaif.feedback.labeler.Unlabeled`, with the reason.
+any principle) make the item :class:`~rlaif.feedback.judge.Unlabeled`, with the reason.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from typing import Any
 from rlaif.backends.base import Backend, ChatMessage
 from rlaif.constitution import Constitution, Principle, sample_principles
 from rlaif.errors import RlaifError, TemplateError
-from rlaif.feedback.labeler import Unlabeled
+from rlaif.feedback.judge import Unlabeled
 from rlaif.feedback.soft_labels import normalise_choices
 from rlaif.prompting import CriticPrompt, TemplateSet, render_for_critic
 from rlaif.seeds import derive_seed

@@ -145,7 +145,7 @@ class CriticPairwiseScorer:
         min_choice_mass: float = 0.0,
         name: str = "rlaif_critic_vs_reference",
     ) -> None:
-        from rlaif.feedback.labeler import JudgeConfig
+        from rlaif.feedback.judge import JudgeConfig
         from rlaif.prompting import TemplateSet
 
         self.critic = critic
@@ -156,7 +156,7 @@ class CriticPairwiseScorer:
 
     def score(self, items: Sequence[RewardItem]) -> list[float | None]:
         """p(response ≻ reference) per item; None where the critic gave no judgement."""
-        from rlaif.feedback.labeler import PairToJudge, judge_pairs
+        from rlaif.feedback.judge import PairToJudge, judge_pairs
         from rlaif.feedback.soft_labels import SoftLabel
 
         if not items:

@@ -33,7 +33,7 @@ def label_with_ray(
 ) -> LabelRun:
     """:func:`~rlaif.feedback.labeler.label_dataset` with the critic on a Ray actor pool: the same
     :class:`~rlaif.feedback.labeler.LabelRun` as the local executor (write it with
-    :func:`~rlaif.feedback.labeler.write_label_run`). ``critic`` may be None only for rule labels (no model)."""
+    :func:`~rlaif.feedback.label_output.write_label_run`). ``critic`` may be None only for rule labels (no model)."""
     from rlaif.feedback.labeler import LabelConfig, label_dataset
 
     config = config or LabelConfig()

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from rlaif.backends.base import Backend, Completion, GenerationRequest
     from rlaif.constitution.schema import Principle
     from rlaif.feedback.inputs import PromptRow
-    from rlaif.feedback.labeler import JudgeConfig, JudgedPair, PairToJudge
+    from rlaif.feedback.judge import JudgeConfig, JudgedPair, PairToJudge
     from rlaif.feedback.responses import GenerateConfig, ResponseSet
     from rlaif.prompting import TemplateSet
 
@@ -337,7 +337,7 @@ class _JudgeTask:
     config: JudgeConfig
 
     def __call__(self, backend: Backend, pairs: list[PairToJudge]) -> list[JudgedPair]:
-        from rlaif.feedback.labeler import judge_pairs_detailed
+        from rlaif.feedback.judge import judge_pairs_detailed
 
         return judge_pairs_detailed(backend, self.templates.load(), pairs, self.config, progress=False)
 
@@ -753,7 +753,7 @@ class RayBackendPool:
     def judge_batches(
         self, templates: TemplateSet, batches: Sequence[Sequence[PairToJudge]], config: JudgeConfig
     ) -> Iterator[tuple[int, list[JudgedPair]]]:
-        """Each batch judged by :func:`~rlaif.feedback.labeler.judge_pairs_detailed` on a worker."""
+        """Each batch judged by :func:`~rlaif.feedback.judge.judge_pairs_detailed` on a worker."""
 
         def describe(i: int) -> str:
             b = batches[i]

@@ -35,7 +35,7 @@ from rlaif.constitution import dump_constitution_yaml, load_constitution_text
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import RlaifError
 from rlaif.feedback.inputs import PreferencePair
-from rlaif.feedback.labeler import JudgeConfig, PairToJudge, judge_pairs
+from rlaif.feedback.judge import JudgeConfig, PairToJudge, judge_pairs
 from rlaif.feedback.soft_labels import SoftLabel
 from rlaif.prompting import TemplateSet, neutralize
 from rlaif.stats import Estimate, wilson_ci

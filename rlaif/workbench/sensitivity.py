@@ -19,7 +19,7 @@ from typing import Any
 from rlaif.backends.base import Backend, ChatMessage, GenerationRequest, SamplingParams
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import DataFileError, RlaifError
-from rlaif.feedback.labeler import JudgeConfig, PairToJudge, judge_pairs
+from rlaif.feedback.judge import JudgeConfig, PairToJudge, judge_pairs
 from rlaif.feedback.soft_labels import SoftLabel
 from rlaif.prompting import TemplateSet
 from rlaif.stats import Estimate, clustered_proportion_ci, wilson_ci

@@ -16,7 +16,8 @@ from rlaif.constitution import load_constitution
 from rlaif.errors import BackendError, RlaifError
 from rlaif.feedback.call_cache import CachedBackend, CallCache
 from rlaif.feedback.inputs import PromptRow
-from rlaif.feedback.labeler import LabelConfig, label_dataset, write_label_run
+from rlaif.feedback.label_output import write_label_run
+from rlaif.feedback.labeler import LabelConfig, label_dataset
 from rlaif.feedback.responses import GenerateConfig, ResponseSet, generate_responses
 from rlaif.prompting import TemplateSet
 from rlaif.scale import BackendSpec, RayBackendPool, RayOptions, generate_with_ray

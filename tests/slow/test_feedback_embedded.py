@@ -8,7 +8,8 @@ import pytest
 
 from rlaif.constitution import load_constitution
 from rlaif.feedback.inputs import load_prompts
-from rlaif.feedback.labeler import LabelConfig, label_dataset, write_label_run
+from rlaif.feedback.label_output import write_label_run
+from rlaif.feedback.labeler import LabelConfig, label_dataset
 from rlaif.feedback.responses import GenerateConfig, generate_responses
 from rlaif.prompting import TemplateSet
 

@@ -18,7 +18,8 @@ from rlaif.constitution import sample_principles
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.feedback.call_cache import open_backend
 from rlaif.feedback.inputs import PromptRow
-from rlaif.feedback.labeler import LabelConfig, label_dataset, principle_seed, write_label_run
+from rlaif.feedback.label_output import write_label_run
+from rlaif.feedback.labeler import LabelConfig, label_dataset, principle_seed
 from rlaif.feedback.responses import ResponseSet
 from rlaif.prompting import TemplateSet
 from rlaif.workbench.diff import diff_constitutions

@@ -46,7 +46,7 @@ S = _session()
 
 
 def _pairs(n: int) -> list[Any]:
-    from rlaif.feedback.labeler import PairToJudge
+    from rlaif.feedback.judge import PairToJudge
 
     path = ROOT / "data/human_labels/trl_format.jsonl"
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()][:n]
@@ -57,7 +57,7 @@ def _pairs(n: int) -> list[Any]:
 
 
 def test_judge_modes_agree_through_vllm_serve() -> None:
-    from rlaif.feedback.labeler import JudgeConfig, judge_pairs_detailed
+    from rlaif.feedback.judge import JudgeConfig, judge_pairs_detailed
     from rlaif.feedback.soft_labels import SoftLabel
     from rlaif.prompting import TemplateSet
 

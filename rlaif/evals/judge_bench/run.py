@@ -1,7 +1,7 @@
 """Judging benchmark items with a critic (both orders, k principles, remedies) or a reward model.
 
 A critic judges each pairwise item once per order (responses[0] first, then second) under ``k`` principles sampled
-per item (seeded by the item id), all in ONE :func:`~rlaif.feedback.labeler.judge_pairs_detailed` call; a best-of-n
+per item (seeded by the item id), all in ONE :func:`~rlaif.feedback.judge.judge_pairs_detailed` call; a best-of-n
 item is judged as chosen-vs-each-rejected comparisons. Remedies (:mod:`rlaif.feedback.remedies`) are applied to the
 judgements before they become :class:`~rlaif.evals.judge_bench.metrics.Verdict` objects.
 """
@@ -22,7 +22,7 @@ from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import RlaifError
 from rlaif.evals.judge_bench.formats import BenchItem
 from rlaif.evals.judge_bench.metrics import Verdict
-from rlaif.feedback.labeler import JudgeConfig, PairToJudge, Unlabeled, judge_pairs_detailed
+from rlaif.feedback.judge import JudgeConfig, PairToJudge, Unlabeled, judge_pairs_detailed
 from rlaif.feedback.remedies import order_consistent
 from rlaif.feedback.soft_labels import PrincipleJudgement
 from rlaif.prompting import TemplateSet

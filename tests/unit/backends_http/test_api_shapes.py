@@ -16,8 +16,9 @@ from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import RlaifError
 from rlaif.feedback.call_cache import CachedBackend, CallCache
 from rlaif.feedback.inputs import PromptRow
+from rlaif.feedback.judge import JudgeConfig, PairToJudge, judge_pairs_detailed
 from rlaif.feedback.judge_modes import resolve_judge_mode
-from rlaif.feedback.labeler import JudgeConfig, LabelConfig, PairToJudge, judge_pairs_detailed, label_dataset
+from rlaif.feedback.labeler import LabelConfig, label_dataset
 from rlaif.feedback.responses import ResponseSet
 from rlaif.feedback.soft_labels import SoftLabel
 from rlaif.prompting import TemplateSet

@@ -125,7 +125,7 @@ def test_rule_agreement_counts_only_decisive_pairs() -> None:
 
 
 def test_win_rate_needs_both_orders() -> None:
-    from rlaif.feedback.labeler import JudgeConfig
+    from rlaif.feedback.judge import JudgeConfig
 
     with pytest.raises(ValueError, match="both orders"):
         judge_policy_pairs(

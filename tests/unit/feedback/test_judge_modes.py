@@ -10,13 +10,13 @@ from rlaif.backends.base import Capabilities, ChatMessage
 from rlaif.backends.mock import MockBackend
 from rlaif.constitution.schema import Principle
 from rlaif.errors import RlaifError
+from rlaif.feedback.judge import JudgeConfig, PairToJudge, Unlabeled, judge_pairs, judge_pairs_detailed
 from rlaif.feedback.judge_modes import (
     choice_logprobs_from_top,
     parse_verdict,
     resolve_judge_mode,
     vote_probability,
 )
-from rlaif.feedback.labeler import JudgeConfig, PairToJudge, Unlabeled, judge_pairs, judge_pairs_detailed
 from rlaif.feedback.soft_labels import SoftLabel
 from rlaif.prompting import TemplateSet
 

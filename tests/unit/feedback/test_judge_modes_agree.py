@@ -12,7 +12,7 @@ import pytest
 
 from rlaif.backends.base import ChatMessage
 from rlaif.constitution.schema import Principle
-from rlaif.feedback.labeler import JudgeConfig, PairToJudge, Unlabeled, judge_pairs_detailed
+from rlaif.feedback.judge import JudgeConfig, PairToJudge, Unlabeled, judge_pairs_detailed
 from rlaif.feedback.soft_labels import SoftLabel
 from rlaif.prompting import TemplateSet
 

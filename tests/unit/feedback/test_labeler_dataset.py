@@ -15,7 +15,8 @@ from rlaif.constitution.schema import Constitution, Principle, Rule
 from rlaif.errors import RlaifError
 from rlaif.feedback.call_cache import CachedBackend, CallCache
 from rlaif.feedback.inputs import PromptRow
-from rlaif.feedback.labeler import LabelConfig, label_dataset, principle_seed, write_label_run
+from rlaif.feedback.label_output import write_label_run
+from rlaif.feedback.labeler import LabelConfig, label_dataset, principle_seed
 from rlaif.feedback.pairs import make_pairs, rank_by_rules
 from rlaif.feedback.responses import ResponseSet
 from rlaif.prompting import TemplateSet

@@ -10,7 +10,7 @@ from rlaif.backends.base import ChatMessage
 from rlaif.backends.mock import MockBackend
 from rlaif.constitution.schema import Principle
 from rlaif.errors import BackendError
-from rlaif.feedback.labeler import JudgeConfig, PairToJudge, Unlabeled, judge_pairs
+from rlaif.feedback.judge import JudgeConfig, PairToJudge, Unlabeled, judge_pairs
 from rlaif.feedback.soft_labels import SoftLabel
 from rlaif.prompting import TemplateSet
 

@@ -196,7 +196,8 @@ def test_push_uploads_card_stats_and_unlabeled_privately(
             calls.append(("upload", dict(kw)))
 
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
-    monkeypatch.setattr("rlaif.feedback.labeler.check_hub_reachable", lambda timeout_s=3.0: "https://hub")
+    for where in ("rlaif.models.exporter", "rlaif.feedback.labeler", "rlaif.feedback.label_output"):
+        monkeypatch.setattr(f"{where}.check_hub_reachable", lambda timeout_s=3.0: "https://hub")
     out = tmp_path / "pushed"
     code = main(
         [

@@ -11,7 +11,7 @@ from rlaif.backends.base import ChatMessage
 from rlaif.backends.mock import MockBackend
 from rlaif.constitution import Constitution, load_constitution
 from rlaif.errors import RlaifError, TemplateError
-from rlaif.feedback.labeler import Unlabeled
+from rlaif.feedback.judge import Unlabeled
 from rlaif.feedback.scores import (
     PointwiseScore,
     ScoreConfig,

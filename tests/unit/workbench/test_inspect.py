@@ -15,7 +15,8 @@ from rlaif.cli.main import main
 from rlaif.constitution.schema import Constitution, Principle, Rule
 from rlaif.feedback.dataset_io import write_rows
 from rlaif.feedback.inputs import PromptRow
-from rlaif.feedback.labeler import LabelConfig, label_dataset, write_label_run
+from rlaif.feedback.label_output import write_label_run
+from rlaif.feedback.labeler import LabelConfig, label_dataset
 from rlaif.feedback.responses import ResponseSet
 from rlaif.prompting import TemplateSet
 from rlaif.stats import wilson_ci
