@@ -114,6 +114,14 @@ def test_critic_label_rows_and_provenance(templates: TemplateSet, tmp_path: Path
     assert (
         run.stats["critic"]["position_bias_rate"] == 0.0 and run.stats["critic"]["order_consistency"] == 1.0
     )
+    # the typed view reads the same JSON and writes it back unchanged
+    typed = run.label_stats
+    assert (
+        typed.rules.agreement_rate == 1.0
+        and typed.critic is not None
+        and typed.critic.order_consistency == 1.0
+    )
+    assert typed.to_json() == run.stats
 
     write_label_run(run, tmp_path / "labels")
     import datasets
