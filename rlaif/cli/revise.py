@@ -5,7 +5,7 @@
 
 Writes ``<out>/sft`` (TRL ``messages``: the conversation with the final revision) and ``<out>/pairs`` (TRL
 preference pairs: revision vs original, kept when the critic prefers the revision; ``--accept``). Options map 1:1
-onto :class:`rlaif.feedback.revise.ReviseConfig`.
+onto :class:`rlaif.feedback.revise_config.ReviseConfig`.
 """
 
 from __future__ import annotations
@@ -126,7 +126,8 @@ def command(
     ] = False,
 ) -> None:
     """Critique and revise responses under a constitution; write SFT data and critic-checked preference pairs."""
-    from rlaif.feedback.revise import ReviseConfig, ReviseJob, run_revise_job
+    from rlaif.feedback.revise import ReviseJob, run_revise_job
+    from rlaif.feedback.revise_config import ReviseConfig
 
     config = ReviseConfig(
         rounds=rounds,

@@ -22,14 +22,9 @@ from rlaif.feedback.responses import (
     read_responses,
     write_responses,
 )
-from rlaif.feedback.revise import (
-    ReviseConfig,
-    ReviseJob,
-    ReviseRun,
-    revise,
-    run_revise_job,
-    write_revise_run,
-)
+from rlaif.feedback.revise import ReviseJob, revise, run_revise_job
+from rlaif.feedback.revise_config import ReviseConfig, ReviseRun
+from rlaif.feedback.revise_output import write_revise_run
 from rlaif.feedback.scores import (
     PointwiseScore,
     ScoreConfig,

@@ -74,7 +74,7 @@ class PrincipleSource:
             return self.resolve(override)
         if self.fixed is not None:
             return self.resolve(self.fixed)
-        from rlaif.feedback.revise import derive_seed
+        from rlaif.seeds import derive_seed
 
         seed = derive_seed(self.seed, prompt_key(conversation), "reward")
         return tuple(sample_principles(self.constitution, self.k, seed=seed, tags=self.tags))

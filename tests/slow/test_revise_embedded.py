@@ -16,7 +16,9 @@ import pytest
 from rlaif.constitution import load_constitution
 from rlaif.feedback.dataset_io import read_rows
 from rlaif.feedback.inputs import load_prompts
-from rlaif.feedback.revise import ReviseConfig, revise, write_revise_run
+from rlaif.feedback.revise import revise
+from rlaif.feedback.revise_config import ReviseConfig
+from rlaif.feedback.revise_output import write_revise_run
 from rlaif.prompting import TemplateSet
 
 pytestmark = pytest.mark.slow

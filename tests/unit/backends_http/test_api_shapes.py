@@ -187,7 +187,8 @@ def test_requests_per_minute_spaces_requests() -> None:
 def test_revise_with_the_critic_on_its_own_served_backend(tmp_path: Path) -> None:
     import json
 
-    from rlaif.feedback.revise import ReviseConfig, ReviseJob, run_revise_job
+    from rlaif.feedback.revise import ReviseJob, run_revise_job
+    from rlaif.feedback.revise_config import ReviseConfig
 
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text(

@@ -14,7 +14,7 @@ from rlaif.cli import label as cli_label
 from rlaif.cli import revise as cli_revise
 from rlaif.feedback.labeler import LabelConfig
 from rlaif.feedback.responses import GenerateConfig
-from rlaif.feedback.revise import ReviseConfig
+from rlaif.feedback.revise_config import ReviseConfig
 from rlaif.loop.pipeline import GenerateStage, LabelStage, ReviseStage
 
 #: fields whose meaning differs on purpose between the places (name -> why)

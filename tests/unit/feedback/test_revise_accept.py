@@ -12,7 +12,9 @@ from rlaif.backends.base import ChatMessage
 from rlaif.backends.mock import MockBackend
 from rlaif.constitution import Constitution, constitution_hash, load_constitution
 from rlaif.feedback.dataset_io import read_rows
-from rlaif.feedback.revise import InitialResponse, ReviseConfig, revise, write_revise_run
+from rlaif.feedback.revise import revise
+from rlaif.feedback.revise_config import InitialResponse, ReviseConfig
+from rlaif.feedback.revise_output import write_revise_run
 from rlaif.prompting import TemplateSet
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -11,16 +11,11 @@ from rlaif.backends.mock import MockBackend
 from rlaif.constitution import Constitution, load_constitution, sample_principles
 from rlaif.errors import RlaifError
 from rlaif.feedback.inputs import PromptRow
-from rlaif.feedback.revise import (
-    InitialResponse,
-    ReviseConfig,
-    clean_critique,
-    clean_revision,
-    derive_seed,
-    few_shot_turns,
-    revise,
-)
+from rlaif.feedback.revise import revise
+from rlaif.feedback.revise_config import InitialResponse, ReviseConfig
+from rlaif.feedback.revise_text import clean_critique, clean_revision, few_shot_turns
 from rlaif.prompting import TemplateSet
+from rlaif.seeds import derive_seed
 
 ROOT = Path(__file__).resolve().parents[3]
 HHH = ROOT / "principles/hhh.yaml"
