@@ -1,4 +1,4 @@
-"""A report section: paragraphs, tables, plots and examples, in order, rendered by :mod:`rlaif.report.build`."""
+"""A report section: paragraphs, tables, plots and examples, in order, rendered by :mod:`rlaif.report.render`."""
 
 from __future__ import annotations
 
