@@ -15,7 +15,8 @@ import torch
 
 from rlaif.errors import DataFileError
 from rlaif.feedback.inputs import PromptRow
-from rlaif.policy.ppo import PPOConfig, prompt_indices, train_ppo
+from rlaif.policy.ppo import PPOConfig, train_ppo
+from rlaif.policy.ppo_data import prompt_indices
 from rlaif.policy.rewards import SourceScores
 from rlaif.training import TrainingDivergedError, read_metrics, read_sidecar
 
