@@ -320,7 +320,7 @@ def run_pipeline(
     pl = loaded.pipeline
     ray_started = False
     if pl.executor == "ray":
-        from rlaif.scale.ray_executor import connect
+        from rlaif.scale.ray_setup import connect
 
         _check_executor(loaded)
         # one Ray session for the whole run: every generate/label stage's pool joins it
@@ -353,7 +353,7 @@ def check_pipeline(loaded: LoadedPipeline, *, runs_dir: str | Path = "runs") -> 
 
 
 def _check_executor(loaded: LoadedPipeline) -> None:
-    from rlaif.scale.ray_executor import import_ray
+    from rlaif.scale.ray_setup import import_ray
 
     try:
         import_ray()

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from rlaif.scale.ray_executor import BackendSpec, RayBackendPool, RayOptions, check_reachable, import_ray
+from rlaif.scale.ray_executor import RayBackendPool
+from rlaif.scale.ray_setup import BackendSpec, RayOptions, check_reachable, import_ray
 
 if TYPE_CHECKING:
     from rlaif.constitution.schema import Constitution

@@ -22,6 +22,9 @@
   segfault) is reported with its index and its first and last item instead of being retried forever. A backend
   error (e.g. CUDA out of memory) stops the run with the batch that caused it; rerunning resumes from the cache.
 
+This module holds the pool (the driver's side); :mod:`rlaif.scale.ray_setup` connects to the cluster and
+:mod:`rlaif.scale.ray_worker` is what runs on the workers.
+
 Tests drill faults through :data:`fault_hook` (see :mod:`rlaif.testing.ray_faults`): the worker that processes
 batch ``i`` exits abruptly in the middle of its backend call, after computing and before committing.
 """
@@ -30,20 +33,26 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import pickle
-import socket
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from rlaif.errors import BackendError, RlaifError
+from rlaif.scale.ray_setup import BackendSpec, RayOptions, check_resources, connect, import_ray
+from rlaif.scale.ray_worker import (
+    BatchWorker,
+    Coordinator,
+    FitTask,
+    GenerateTask,
+    JudgeTask,
+    RankTask,
+    ShippedTemplates,
+)
 
 if TYPE_CHECKING:
-    from rlaif.backends.base import Backend, Completion, GenerationRequest
+    from rlaif.backends.base import Completion, GenerationRequest
     from rlaif.constitution.schema import Principle
     from rlaif.feedback.inputs import PromptRow
     from rlaif.feedback.judge import JudgeConfig, JudgedPair, PairToJudge
@@ -52,456 +61,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "install the Ray extra: pip install 'rlaif[ray]' (or: pip install 'ray[data]==2.60.0')"
-
 #: Test-only fault injection: when set (by :mod:`rlaif.testing.ray_faults`, never by user code or settings) it returns
 #: ``(batch index, once-marker file or None)``: the worker processing that batch exits inside its backend call.
 fault_hook: Callable[[], tuple[int, str | None] | None] | None = None
-
-
-@dataclass(frozen=True)
-class BackendSpec:
-    """How every worker builds its backend: the arguments of :func:`~rlaif.feedback.call_cache.open_backend`.
-
-    ``cache`` is the call cache file on the driver's machine (None: no cache). Workers never open it themselves.
-    """
-
-    backend: str
-    model: str
-    options: Mapping[str, Any] = field(default_factory=dict)
-    cache: str | None = None
-
-
-@dataclass(frozen=True)
-class RayOptions:
-    """Where and how wide the Ray executor runs.
-
-    Attributes:
-        address: the Ray cluster (``HOST:PORT``, ``auto``, ``ray://HOST:PORT``); None starts a local Ray instance
-            (or joins the one ``RAY_ADDRESS`` names). A Ray session already initialised in this process is used
-            as it is.
-        workers: actors in the pool, each with its own backend (model loaded once per actor).
-        cpus_per_worker: CPUs reserved per actor (a CPU backend's torch threads).
-        gpus_per_worker: GPUs per actor (0 on CPU; 1 for a vLLM engine per GPU; more for tensor parallelism).
-        batches_per_task: backend batches per Ray task (more amortises Ray's per-task overhead on tiny batches;
-            the batches themselves, hence the results, do not change).
-        max_retries: how often a batch whose worker died is retried before the run stops and names it.
-        ray_progress: show Ray Data's own progress bars (rlaif shows its own either way).
-    """
-
-    address: str | None = None
-    workers: int = 2
-    cpus_per_worker: float = 1.0
-    gpus_per_worker: float = 0.0
-    batches_per_task: int = 1
-    max_retries: int = 3
-    ray_progress: bool = False
-
-    def __post_init__(self) -> None:
-        if self.workers < 1:
-            raise RlaifError(f"workers must be at least 1, got {self.workers}", field="workers")
-        if self.cpus_per_worker <= 0:
-            raise RlaifError("cpus_per_worker must be positive", field="cpus_per_worker")
-        if self.gpus_per_worker < 0:
-            raise RlaifError("gpus_per_worker must be 0 or more", field="gpus_per_worker")
-        if self.batches_per_task < 1:
-            raise RlaifError("batches_per_task must be at least 1", field="batches_per_task")
-        if self.max_retries < 0:
-            raise RlaifError("max_retries must be 0 or more", field="max_retries")
-
-
-def import_ray() -> Any:
-    """``import ray`` and ``ray.data``, or a clear :class:`~rlaif.errors.RlaifError` with the install command."""
-    try:
-        import ray
-        import ray.data  # the [data] extra (pandas, pyarrow)
-    except ImportError as e:
-        raise RlaifError(
-            f"the Ray executor needs the 'ray[data]' package, which is not installed ({e})",
-            field="executor",
-            hint=INSTALL_HINT,
-        ) from None
-    return ray
-
-
-def _host_port(address: str) -> tuple[str, int] | None:
-    """``(host, port)`` of an address that names one (``HOST:PORT`` or ``ray://HOST:PORT``), else None."""
-    rest = address.split("://", 1)[1] if "://" in address else address
-    host, sep, port = rest.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        return None
-    return host.strip("[]"), int(port)
-
-
-def check_reachable(address: str, timeout_s: float = 3.0) -> None:
-    """Fail fast, naming the address, when a ``HOST:PORT`` Ray address does not accept connections."""
-    target = _host_port(address)
-    if target is None:
-        return
-    try:
-        with socket.create_connection(target, timeout=timeout_s):
-            pass
-    except OSError as e:
-        raise RlaifError(
-            f"cannot reach the Ray cluster at {address} ({e})",
-            field="address",
-            hint="start it with `ray start --head` on that machine, check the host and port (the GCS port, "
-            "6379 by default; 10001 for ray:// clients), or leave the address out to run a local Ray instance",
-        ) from None
-
-
-def connect(options: RayOptions) -> bool:
-    """Join (or start) the Ray cluster; True when this call started Ray (so the caller shuts it down)."""
-    ray = import_ray()
-    if ray.is_initialized():
-        return False
-    address = options.address or os.environ.get("RAY_ADDRESS") or None
-    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True}
-    if address is None or address == "local":
-        need = int(-(-options.workers * options.cpus_per_worker // 1))
-        kwargs.update(num_cpus=max(os.cpu_count() or 1, need), include_dashboard=False)
-        address = None
-    else:
-        check_reachable(address)
-    try:
-        ray.init(address=address, **kwargs)
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        raise RlaifError(
-            f"cannot connect to the Ray cluster at {address or 'a new local instance'}: {e}",
-            field="address",
-            hint="check `ray status` on the cluster, or leave the address out to run a local Ray instance",
-        ) from None
-    return True
-
-
-def _check_resources(ray: Any, options: RayOptions, started_here: bool) -> None:
-    """Say so before a pool that cannot fit waits forever (an error on a local instance started here)."""
-    have = ray.cluster_resources()
-    problems = []
-    for what, per in (("CPU", options.cpus_per_worker), ("GPU", options.gpus_per_worker)):
-        need = options.workers * per
-        if need > float(have.get(what, 0.0)) + 1e-9:
-            problems.append(
-                f"{options.workers} worker(s) x {per:g} {what} = {need:g} {what}, the cluster has "
-                f"{float(have.get(what, 0.0)):g}"
-            )
-    if not problems:
-        return
-    text = "; ".join(problems)
-    if started_here and options.gpus_per_worker > float(have.get("GPU", 0.0)):
-        raise RlaifError(
-            f"not enough resources for the worker pool: {text}",
-            field="gpus_per_worker",
-            hint="use fewer workers or gpus_per_worker, or pass --address of a cluster with GPUs",
-        )
-    log.warning("the worker pool does not fit the cluster now (%s); it waits for the autoscaler", text)
-
-
-# -- the coordinator: one owner for the call cache, and the ledger of attempts --------------------------------
-
-
-class _Coordinator:
-    """A Ray actor on the driver's node: the only process that opens the SQLite call cache."""
-
-    def __init__(self, cache_path: str | None) -> None:
-        from rlaif.feedback.call_cache import CallCache
-
-        self.cache = CallCache(cache_path) if cache_path else None
-        self.attempts: dict[tuple[str, int], list[str]] = {}
-        self.finished: set[tuple[str, int]] = set()
-        self.cache_s = 0.0  # time spent in SQLite: what bounds how many workers one coordinator can serve
-        self.rows_read = 0
-        self.rows_written = 0
-
-    def get_many(self, keys: list[str]) -> dict[str, Any]:
-        if self.cache is None:
-            return {}
-        t = time.perf_counter()
-        found = self.cache.get_many(keys)
-        self.cache_s += time.perf_counter() - t
-        self.rows_read += len(keys)
-        return found
-
-    def put_many(self, kind: str, items: list[tuple[str, Any]]) -> None:
-        if self.cache is not None:
-            t = time.perf_counter()
-            self.cache.put_many(kind, items)
-            self.cache_s += time.perf_counter() - t
-            self.rows_written += len(items)
-
-    def stats(self) -> dict[str, float]:
-        return {"cache_s": self.cache_s, "rows_read": self.rows_read, "rows_written": self.rows_written}
-
-    def begin(self, job: str, unit: int, worker: str) -> int:
-        """Record that ``worker`` starts batch ``unit`` of ``job``; returns the attempt number (1 = first)."""
-        seen = self.attempts.setdefault((job, unit), [])
-        seen.append(worker)
-        return len(seen)
-
-    def done(self, job: str, unit: int) -> None:
-        self.finished.add((job, unit))
-
-    def ledger(self, job: str) -> dict[str, Any]:
-        """Attempts per batch (with the workers that made them) and the batches started but not finished."""
-        attempts = {u: list(w) for (j, u), w in self.attempts.items() if j == job}
-        running = sorted(u for u in attempts if (job, u) not in self.finished)
-        return {"attempts": attempts, "unfinished": running}
-
-    def cache_rows(self) -> int:
-        return len(self.cache) if self.cache is not None else 0
-
-    def close(self) -> None:
-        if self.cache is not None:
-            self.cache.close()
-            self.cache = None
-
-
-class _RemoteCallCache:
-    """The :class:`~rlaif.feedback.call_cache.CallCache` interface, served by the coordinator actor."""
-
-    def __init__(self, coordinator: Any) -> None:
-        self._coordinator = coordinator
-        self.hits = 0
-        self.misses = 0
-
-    def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
-        import ray
-
-        return cast(dict[str, Any], ray.get(self._coordinator.get_many.remote(list(keys))))
-
-    def put_many(self, kind: str, items: Any) -> None:
-        import ray
-
-        ray.get(self._coordinator.put_many.remote(kind, list(items)))  # committed before the worker goes on
-
-    def close(self) -> None:
-        pass
-
-
-# -- tasks: what a worker does with one batch (the same call the local executor makes) ------------------------
-
-
-#: template files larger than this are not shipped to the workers (template folders hold small text files)
-_MAX_TEMPLATE_FILE = 1 << 20
-
-
-class _ShippedTemplates:
-    """A :class:`~rlaif.prompting.TemplateSet`'s folders, carried to the workers as file contents.
-
-    Workers may be on other machines, so they get the bytes rather than the paths; template hashes depend on the
-    bytes and names only, so they match the driver's.
-    """
-
-    def __init__(self, templates: TemplateSet) -> None:
-        self.layers: list[dict[str, bytes]] = []
-        for folder in templates.directories:
-            files: dict[str, bytes] = {}
-            for path in sorted(folder.rglob("*")):
-                if path.is_file() and path.stat().st_size <= _MAX_TEMPLATE_FILE:
-                    files[path.relative_to(folder).as_posix()] = path.read_bytes()
-            self.layers.append(files)
-        self._loaded: TemplateSet | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"layers": self.layers}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.layers = state["layers"]
-        self._loaded = None
-
-    def load(self) -> TemplateSet:
-        """The template set, rebuilt in a private temporary folder (once per worker)."""
-        if self._loaded is None:
-            import tempfile
-            from pathlib import Path
-
-            from rlaif.prompting import TemplateSet
-
-            root = Path(tempfile.mkdtemp(prefix="rlaif-templates-"))
-            folders = []
-            for i, files in enumerate(self.layers):
-                folder = root / str(i)
-                folder.mkdir()
-                for name, data in files.items():
-                    target = folder / name
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(data)
-                folders.append(folder)
-            self._loaded = TemplateSet(tuple(folders))
-        return self._loaded
-
-
-@dataclass(frozen=True)
-class _JudgeTask:
-    templates: _ShippedTemplates
-    config: JudgeConfig
-
-    def __call__(self, backend: Backend, pairs: list[PairToJudge]) -> list[JudgedPair]:
-        from rlaif.feedback.judge import judge_pairs_detailed
-
-        return judge_pairs_detailed(backend, self.templates.load(), pairs, self.config, progress=False)
-
-
-@dataclass(frozen=True)
-class _RankTask:
-    templates: _ShippedTemplates
-
-    def __call__(
-        self, backend: Backend, work: tuple[list[ResponseSet], dict[str, Sequence[Principle]]]
-    ) -> dict[str, list[float]]:
-        from rlaif.feedback.pairs import rank_by_critic
-
-        responses, principles_for = work
-        return rank_by_critic(backend, self.templates.load(), responses, principles_for)
-
-
-@dataclass(frozen=True)
-class _FitTask:
-    config: GenerateConfig
-
-    def __call__(self, backend: Backend, prompts: list[PromptRow]) -> list[tuple[PromptRow, bool]]:
-        from rlaif.feedback.responses import fit_prompts
-
-        return fit_prompts(backend, prompts, self.config)
-
-
-@dataclass(frozen=True)
-class _GenerateTask:
-    def __call__(self, backend: Backend, requests: list[GenerationRequest]) -> list[list[Completion]]:
-        return backend.generate(requests)
-
-
-# -- the actor ---------------------------------------------------------------------------------------------------
-
-
-def _error_record(e: BaseException) -> dict[str, Any]:
-    if isinstance(e, RlaifError):
-        return {
-            "type": type(e).__name__,
-            "message": "\n".join(str(p) for p in e.problems),
-            "hint": e.hint,
-        }
-    return {"type": type(e).__name__, "message": str(e), "traceback": traceback.format_exc()}
-
-
-class _KillSwitch:
-    """Fault drills: exit the process in the middle of a backend call of one batch (see the module doc)."""
-
-    def __init__(self, batch: int, marker: str | None) -> None:
-        self.batch = batch
-        self.marker = marker
-        self.armed = False
-
-    def install(self, engine: Any) -> None:
-        for name in ("generate", "score"):
-            original = getattr(engine, name)
-
-            def call(requests: Any, _original: Callable[[Any], Any] = original) -> Any:
-                result = _original(requests)  # the work is done ...
-                if self.armed and self._claim():
-                    os._exit(1)  # ... and lost: the process dies before returning or committing it
-                return result
-
-            setattr(engine, name, call)
-
-    def _claim(self) -> bool:
-        if self.marker is None:
-            return True
-        try:
-            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            return False
-        return True
-
-
-class _BatchWorker:
-    """The Ray Data callable class: builds the backend once, then runs its task on each batch it is given."""
-
-    def __init__(
-        self,
-        spec: BackendSpec,
-        task: Callable[[Any, Any], Any],
-        job: str,
-        coordinator: Any,
-        max_attempts: int,
-        kill: tuple[int, str | None] | None,
-    ) -> None:
-        import ray
-
-        started = time.monotonic()
-        self.task = task
-        self.job = job
-        self.coordinator = coordinator
-        self.max_attempts = max_attempts
-        self.worker = f"pid {os.getpid()} on {ray.util.get_node_ip_address()}"
-        self.backend: Any = None
-        self.init_error: dict[str, Any] | None = None
-        self.kill = _KillSwitch(*kill) if kill is not None else None
-        try:
-            from rlaif.feedback.call_cache import CachedBackend, CallCache, open_backend
-
-            engine = open_backend(spec.backend, spec.model, options=dict(spec.options), cache=None)
-            if self.kill is not None:
-                self.kill.install(engine)
-            if spec.cache is not None:
-                remote = cast(CallCache, _RemoteCallCache(coordinator))
-                self.backend = CachedBackend(
-                    engine, remote, chunk_size=1 << 30
-                )  # one commit per call, as locally
-            else:
-                self.backend = engine
-        except Exception as e:  # reported with the first batch, so the driver stops with the worker's message
-            self.init_error = _error_record(e)
-        self.init_s = time.monotonic() - started  # reported once, with the first batch
-
-    def _counts(self) -> tuple[int, int]:
-        cache = getattr(self.backend, "cache", None)
-        return (cache.hits, cache.misses) if cache is not None else (0, 0)
-
-    def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
-        import ray
-
-        out: dict[str, list[Any]] = {
-            k: []
-            for k in ("index", "result", "error", "hits", "misses", "model", "worker", "init_s", "busy_s")
-        }
-        for index, payload in zip(batch["index"], batch["payload"], strict=True):
-            t0 = time.monotonic()
-            units: list[tuple[int, Any]] = pickle.loads(payload)
-            results: list[tuple[int, Any]] = []
-            error: dict[str, Any] | None = self.init_error
-            hits0, misses0 = self._counts()
-            for unit, work in units if error is None else ():
-                attempt = ray.get(self.coordinator.begin.remote(self.job, unit, self.worker))
-                if attempt > self.max_attempts:
-                    error = {"type": "WorkerDied", "unit": unit, "attempts": attempt - 1}
-                    break
-                if self.kill is not None:
-                    self.kill.armed = unit == self.kill.batch
-                try:
-                    results.append((unit, self.task(self.backend, work)))
-                except Exception as e:
-                    error = {**_error_record(e), "unit": unit}
-                    break
-                ray.get(self.coordinator.done.remote(self.job, unit))
-            hits, misses = self._counts()
-            out["index"].append(int(index))
-            out["result"].append(pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL))
-            out["error"].append(json.dumps(error) if error is not None else "")
-            out["hits"].append(hits - hits0)
-            out["misses"].append(misses - misses0)
-            model = (
-                (self.backend.model_id, self.backend.model_revision) if self.backend is not None else ("", "")
-            )
-            out["model"].append(json.dumps(model))
-            out["worker"].append(self.worker)
-            out["init_s"].append(self.init_s)
-            out["busy_s"].append(time.monotonic() - t0)
-            self.init_s = 0.0
-        return out
-
-
-# -- the pool ----------------------------------------------------------------------------------------------------
 
 
 class RayBackendPool:
@@ -565,8 +127,8 @@ class RayBackendPool:
         self._ray = ray = import_ray()
         self._started_here = connect(self.options)
         try:
-            _check_resources(ray, self.options, self._started_here)
-            remote_cls = ray.remote(num_cpus=0, max_restarts=0)(_Coordinator)
+            check_resources(ray, self.options, self._started_here)
+            remote_cls = ray.remote(num_cpus=0, max_restarts=0)(Coordinator)
             placement: dict[str, Any] = {}
             try:
                 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -641,7 +203,7 @@ class RayBackendPool:
         kill = fault_hook() if fault_hook is not None else None
         ds = ray.data.from_items(items, override_num_blocks=len(items))
         ds = ds.map_batches(
-            _BatchWorker,
+            BatchWorker,
             batch_size=1,
             compute=ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1),
             num_cpus=self.options.cpus_per_worker,
@@ -760,7 +322,7 @@ class RayBackendPool:
             return f"batch {i} (pairs {b[0].pair_id} … {b[-1].pair_id})" if b else f"batch {i}"
 
         yield from self.run(
-            _JudgeTask(_ShippedTemplates(templates), config), [list(b) for b in batches], describe=describe
+            JudgeTask(ShippedTemplates(templates), config), [list(b) for b in batches], describe=describe
         )
 
     def rank_by_critic(
@@ -776,7 +338,7 @@ class RayBackendPool:
         )
         [(_, ranks)] = list(
             self.run(
-                _RankTask(_ShippedTemplates(templates)),
+                RankTask(ShippedTemplates(templates)),
                 [work],
                 describe=lambda i: "ranking the responses",
                 workers=1,
@@ -792,7 +354,7 @@ class RayBackendPool:
         if not prompts:
             return []
         [(_, fitted)] = list(
-            self.run(_FitTask(config), [list(prompts)], describe=lambda i: "fitting the prompts", workers=1)
+            self.run(FitTask(config), [list(prompts)], describe=lambda i: "fitting the prompts", workers=1)
         )
         return cast(list[tuple["PromptRow", bool]], fitted)
 
@@ -807,4 +369,7 @@ class RayBackendPool:
             text = first if isinstance(first, str) else (first[-1].content if first else "")
             return f"batch {i} ({len(b)} prompt(s), the first: {text[:60]!r})"
 
-        yield from self.run(_GenerateTask(), [list(b) for b in batches], describe=describe)
+        yield from self.run(GenerateTask(), [list(b) for b in batches], describe=describe)
+
+
+__all__ = ["RayBackendPool", "fault_hook"]

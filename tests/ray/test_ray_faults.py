@@ -115,7 +115,7 @@ def test_a_worker_that_cannot_build_its_backend_stops_the_run(tmp_path: Path) ->
 def test_unreachable_cluster_fails_fast_naming_the_address() -> None:
     import socket
 
-    from rlaif.scale.ray_executor import connect
+    from rlaif.scale.ray_setup import connect
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))

@@ -12,7 +12,7 @@ import pytest
 
 from rlaif.errors import RlaifError
 from rlaif.scale import RayOptions, check_reachable, import_ray
-from rlaif.scale.ray_executor import _host_port
+from rlaif.scale.ray_setup import _host_port
 
 ROOT = Path(__file__).resolve().parents[3]
 
