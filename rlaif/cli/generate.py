@@ -75,7 +75,7 @@ def command(
         int | None,
         typer.Option("--max-prompt-tokens", help="Prompt token budget (default: context − max new)."),
     ] = None,
-    batch_prompts: Annotated[int, typer.Option("--batch-prompts", help="Prompts per backend call.")] = 16,
+    batch_prompts: Annotated[int, typer.Option("--batch-prompts", help="Prompts per backend call.")] = 32,
     cache: CacheOpt = None,
     no_cache: NoCacheOpt = False,
     device: DeviceOpt = "auto",

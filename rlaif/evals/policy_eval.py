@@ -49,6 +49,7 @@ from rlaif.constitution.compliance import ALL, ComplianceReport, compliance_gain
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import DataFileError, ModelError, RlaifError
 from rlaif.evals.drift import DriftReport, drift_report, words
+from rlaif.evals.gate import GateSettings, run_gate
 from rlaif.evals.refusal import detect_refusal
 from rlaif.evals.winrate import (
     CONSTITUTION,
@@ -140,6 +141,12 @@ class PolicyEvalConfig(BaseModel):
     )
     human_k: int = Field(default=4, ge=1, description="Principles sampled per human pair.")
     human_limit: int | None = Field(default=None, ge=1, description="Use only the first N human pairs.")
+    critic_gate: GateSettings | None = Field(
+        default=None,
+        description="Before judging, the critic judges a gold set (rlaif.evals.gate); its win rates are measured "
+        "only when the lower 95% bound of its gold-set accuracy reaches critic_gate.min_accuracy (0.5: it beats "
+        "chance), else skipped with the reason recorded. None: always judge.",
+    )
     ngram: int = Field(
         default=3, ge=1, description="n of the repetition monitor and longest over-represented phrase."
     )
@@ -148,7 +155,9 @@ class PolicyEvalConfig(BaseModel):
     batch_pairs: int = Field(
         default=8, ge=1, description="Pairs per critic call (unit of progress and cache commit)."
     )
-    batch_prompts: int = Field(default=16, ge=1, description="Prompts per generation call.")
+    batch_prompts: int = Field(
+        default=64, ge=1, description="Prompts per generation call (unit of progress and cache commits)."
+    )
     bootstrap_resamples: int = Field(default=2000, ge=10, description="Bootstrap resamples per interval.")
     confidence: float = Field(default=0.95, gt=0.0, lt=1.0, description="Interval coverage.")
     cache: Path | None = Field(
@@ -205,6 +214,7 @@ class PolicyEvalResult:
     timing: dict[str, Any]
     samples: list[dict[str, Any]] = field(repr=False, default_factory=list)
     paths: dict[str, Path] = field(default_factory=dict)
+    critic_gate: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``eval.json`` (see docs/report.md for its keys)."""
@@ -229,6 +239,7 @@ class PolicyEvalResult:
                 if CONSTITUTION in self.win_rates
                 else None,
                 "per_principle": {k: asdict(v) for k, v in self.win_rates.items() if k != CONSTITUTION},
+                "skipped": _gate_skip_reason(self.critic_gate),
             },
             "compliance": [asdict(c) for c in self.compliance] if self.compliance is not None else None,
             "drift": _drift_dict(self.drift),
@@ -238,9 +249,26 @@ class PolicyEvalResult:
             "labeler": {
                 "critic_on_these_pairs": asdict(self.reliability),
                 "human_agreement": self.human_agreement,
+                "critic_gate": self.critic_gate,
             },
             "timing": self.timing,
         }
+
+
+def _gate_skip_reason(gate: dict[str, Any] | None) -> str | None:
+    """Why the win rates were not measured (the critic failed its gold-set gate), or None."""
+    if gate is None or gate.get("passed"):
+        return None
+    acc = gate.get("accuracy") or {}
+    shown = (
+        f"{100 * acc['value']:.0f}% [{100 * acc['low']:.0f}, {100 * acc['high']:.0f}]"
+        if all(isinstance(acc.get(k), int | float) for k in ("value", "low", "high"))
+        else "no label"
+    )
+    return (
+        f"the critic's accuracy on the gold set {gate.get('gold')} is {shown}; the lower 95% bound must reach "
+        f"{100 * float(gate.get('min_accuracy', 0.5)):.0f}%"
+    )
 
 
 def _drift_dict(d: DriftReport) -> dict[str, Any]:
@@ -509,16 +537,31 @@ def evaluate_policy(
             PairToCompare(p.id, p.conversation, a, b)
             for p, a, b in zip(prompts, policy.texts, baseline.texts, strict=True)
         ]
+        gate = None
+        if config.critic_gate is not None and config.critic_gate.enabled:
+            t = time.perf_counter()
+            gate = run_gate(
+                critic_backend, templates, constitution, config.critic_gate, seed=config.seed, judge=judge
+            )
+            timing["critic_gate"] = time.perf_counter() - t
+            log.info("%s", gate.message())
         t = time.perf_counter()
-        verdicts = judge_policy_pairs(
-            critic_backend,
-            templates,
-            pairs,
-            principles,
-            judge,
-            batch_pairs=config.batch_pairs,
-            progress=progress,
-        )
+        verdicts: list[PairVerdict] = []
+        if gate is None or gate.passed:
+            verdicts = judge_policy_pairs(
+                critic_backend,
+                templates,
+                pairs,
+                principles,
+                judge,
+                batch_pairs=config.batch_pairs,
+                progress=progress,
+            )
+        else:
+            log.warning(
+                "the critic's win rates are not measured: it failed the gold-set gate (%s)",
+                _gate_skip_reason(gate.to_dict()),
+            )
         timing["judge"] = time.perf_counter() - t
         human_agreement = None
         if human:
@@ -584,6 +627,7 @@ def evaluate_policy(
         "principles": [p.ref for p in principles],
     }
     result.human_agreement = human_agreement
+    result.critic_gate = gate.to_dict() if gate is not None else None
     timing["total"] = time.perf_counter() - t0
     n = len(prompts)
     gen_s = timing["generate_policy"] + timing["generate_base"] + timing.get("generate_baseline", 0.0)
@@ -668,9 +712,16 @@ def summarize(
             per_word=sum(kl_values) / n_words if n_words else 0.0,
             values=tuple(kl_values),
         )
-    reliability = critic_reliability(verdicts, pairs, principles, seed=seed)
+    # no verdicts at all: the critic was not asked (it failed its gate); the rows carry no critic fields
+    reliability = critic_reliability(verdicts, pairs if verdicts else [], principles, seed=seed)
     samples = _sample_rows(
-        prompts, policy_texts, baseline_texts, base_texts, verdicts, rule_principles, kl_values
+        prompts,
+        policy_texts,
+        baseline_texts,
+        base_texts,
+        list(verdicts) if verdicts else [None] * len(prompts),
+        rule_principles,
+        kl_values,
     )
     return PolicyEvalResult(
         n_prompts=len(prompts),
@@ -698,7 +749,7 @@ def _sample_rows(
     policy_texts: Sequence[str],
     baseline_texts: Sequence[str],
     base_texts: Sequence[str],
-    verdicts: Sequence[PairVerdict],
+    verdicts: Sequence[PairVerdict | None],
     rule_principles: Sequence[Principle],
     kl_values: Sequence[float] | None,
 ) -> list[dict[str, Any]]:
@@ -709,6 +760,7 @@ def _sample_rows(
         zip(prompts, policy_texts, baseline_texts, base_texts, verdicts, strict=True)
     ):
         refusal_a, refusal_b = detect_refusal(a), detect_refusal(b)
+        overall = v.overall if v is not None else None
         rows.append(
             {
                 "id": p.id,
@@ -716,15 +768,17 @@ def _sample_rows(
                 "policy": a,
                 "baseline": b,
                 "base": base if base is not b else None,
-                "outcome": v.overall.outcome if v.overall else None,
-                "p_policy": round(v.overall.p, 6) if v.overall else None,
-                "p_policy_first": round(v.overall.p_first, 6) if v.overall else None,
-                "p_policy_second": round(v.overall.p_second, 6) if v.overall else None,
-                "identical": v.identical,
-                "unlabeled_reason": v.unlabeled_reason,
+                "outcome": overall.outcome if overall else None,
+                "p_policy": round(overall.p, 6) if overall else None,
+                "p_policy_first": round(overall.p_first, 6) if overall else None,
+                "p_policy_second": round(overall.p_second, 6) if overall else None,
+                "identical": v.identical if v is not None else a == b,
+                "unlabeled_reason": v.unlabeled_reason if v is not None else "not judged: the critic failed its gate",
                 "per_principle": {
                     ref: {"p": round(j.p, 6), "outcome": j.outcome} for ref, j in v.per_principle.items()
-                },
+                }
+                if v is not None
+                else {},
                 "words": {"policy": len(words(a)), "baseline": len(words(b))},
                 "refusal": {
                     "policy": refusal_a.phrase if refusal_a else None,

@@ -65,7 +65,7 @@ class GenerateConfig:
     stop: tuple[str, ...] = ()
     overlong: Overlong = "truncate"
     max_prompt_tokens: int | None = None
-    batch_prompts: int = 16
+    batch_prompts: int = 32
     progress: bool = True
 
     def __post_init__(self) -> None:

@@ -123,7 +123,7 @@ class GenerateStage(_Strict):
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     overlong: Literal["truncate", "skip", "error"] = "truncate"
     batch_prompts: int = Field(
-        default=16, ge=1, description="prompts per backend call (unit of progress/resume)"
+        default=32, ge=1, description="prompts per backend call (unit of progress/resume)"
     )
 
 

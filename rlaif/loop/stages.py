@@ -416,7 +416,12 @@ def ceiling_stage(ctx: RunContext, k: int) -> Stage:
         from rlaif.feedback.responses import GenerateConfig
 
         gen = GenerateConfig(
-            n=1, max_new_tokens=max_new, temperature=0.0, seed=pl.seed, progress=ctx.progress
+            n=1,
+            max_new_tokens=max_new,
+            temperature=0.0,
+            seed=pl.seed,
+            batch_prompts=int(pl.evaluate.settings.get("batch_prompts", 64)),  # batched as evaluate batches
+            progress=ctx.progress,
         )
         engine = model_engine(ctx, pl.policy_model, None)
         try:

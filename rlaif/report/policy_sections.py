@@ -51,6 +51,10 @@ def win_rates_section(run: RunData) -> Section:
         base = _get(rnd.eval, "baseline", "kind")
         extra = f"; baseline: {base}" if base else ""
         unl = wr.get("unlabeled") or {}
+        skipped = wr.get("skipped")
+        if isinstance(skipped, str):
+            s.p(f"Round {rnd.k}: not judged; {skipped}{extra}.")
+            continue
         s.p(
             f"Round {rnd.k}: {_get(rnd.eval, 'n_prompts')} prompts, {wr.get('identical', 0)} identical pairs, "
             f"{sum(unl.values()) if isinstance(unl, dict) else 0} unlabeled{extra}."

@@ -6,7 +6,8 @@
   positive system prompt (the ceiling distillation aims at) and with the negative one, next to the DPO policy and the
   SFT-on-positive-answers baseline, each graded by the rules on the same held-out prompts.
 * :func:`critic_justified`: whether a critic win rate may be shown as a result: only where the critic's measured
-  agreement with human labels beats chance (the lower end of its interval above 0.5).
+  agreement with human labels or with the gold set (the evaluation's critic gate) beats chance (the lower end of
+  its interval above 0.5).
 """
 
 from __future__ import annotations
@@ -61,15 +62,21 @@ def ceiling(rnd: RoundInfo) -> dict[str, Any] | None:
 
 
 def critic_justified(run: RunData) -> tuple[bool, str]:
-    """Whether the critic's win rate may be shown as a result, and why (or why not)."""
+    """Whether the critic's win rate may be shown as a result, and why (or why not): the latest measurement of the
+    critic against people (a human preference file) or against the gold set (the evaluation's critic gate)."""
     for rnd in reversed(run.rounds):
-        for src in (_get(rnd.eval, "human_agreement"), rnd.agreement):
+        sources = (
+            ("human labels", _get(rnd.eval, "labeler", "human_agreement")),
+            ("human labels", rnd.agreement),
+            ("the gold set", _get(rnd.eval, "labeler", "critic_gate")),
+        )
+        for what, src in sources:
             acc = _get(src, "accuracy")
             if isinstance(_get(acc, "low"), int | float):
                 if acc["low"] > 0.5:
-                    return True, f"the critic agrees with human labels {_pct(acc)}, above chance"
-                return False, f"the critic agrees with human labels only {_pct(acc)}, not above chance"
-    return False, "the critic's agreement with human labels was not measured in this run"
+                    return True, f"the critic agrees with {what} {_pct(acc)}, above chance"
+                return False, f"the critic agrees with {what} only {_pct(acc)}, not above chance"
+    return False, "the critic's agreement with people was not measured in this run"
 
 
 def result_sentence(run: RunData) -> str:

@@ -154,3 +154,37 @@ def test_default_cache_is_run_wide_inside_a_run_directory(tmp_path: Path) -> Non
         tmp_path / "runs/x/.rlaif-cache.sqlite"
     )
     assert default_eval_cache(tmp_path / "out/eval") == (tmp_path / "out/.rlaif-cache.sqlite")
+
+
+def _gold(path: Path) -> Path:
+    rows = [
+        {"id": f"g{i}", "prompt": f"Question {i}?", "chosen": "A short answer.", "rejected": "Wrong!!! " * 3}
+        for i in range(4)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("min_accuracy", "judged"), [(0.0, True), (1.0, False)])
+def test_critic_gate_decides_whether_win_rates_are_measured(
+    tiny_model_dir: Path, adapter_dir: Path, tmp_path: Path, min_accuracy: float, judged: bool
+) -> None:
+    gate = {"gold": str(_gold(tmp_path / "gold.jsonl")), "k": 1, "min_accuracy": min_accuracy}
+    config = _config(tiny_model_dir, _prompts(tmp_path / "p.jsonl", 3), critic_gate=gate, use_cache=False)
+    out = tmp_path / "eval"
+    result = evaluate_policy(config, policy_adapter=adapter_dir, out_dir=out, progress=False)
+    doc = json.loads((out / "eval.json").read_text())
+    recorded = doc["labeler"]["critic_gate"]
+    assert recorded["n"] == 4 and recorded["passed"] is judged
+    assert result.critic_gate == recorded
+    if judged:  # a lower bound >= 0 always passes: the pairs are judged as without a gate
+        assert doc["win_rate"]["skipped"] is None
+        assert doc["win_rate"]["constitution"] is not None
+        assert doc["labeler"]["critic_on_these_pairs"]["judgements"] > 0
+    else:  # no critic reaches a lower bound of 100% on 4 pairs: no win rate, and the reason says why
+        assert doc["win_rate"]["constitution"] is None and doc["win_rate"]["per_principle"] == {}
+        assert doc["win_rate"]["skipped"].startswith(f"the critic's accuracy on the gold set {gate['gold']} is ")
+        assert doc["win_rate"]["skipped"].endswith("the lower 95% bound must reach 100%")
+        assert doc["labeler"]["critic_on_these_pairs"]["judgements"] == 0
+    # the rule-based grading does not depend on the critic
+    assert [c["principle"] for c in doc["compliance"]][-1] == "all"

@@ -44,11 +44,19 @@ def test_critic_is_justified_only_above_chance(tmp_path: Path) -> None:
     data = read_run(run)
     assert critic_justified(data)[0] is False
     assert data.rounds[0].eval is not None
-    data.rounds[0].eval["human_agreement"] = {"accuracy": {"value": 0.7, "low": 0.6, "high": 0.8, "n": 100}}
+    labeler = data.rounds[0].eval.setdefault("labeler", {})
+    labeler["human_agreement"] = {"accuracy": {"value": 0.7, "low": 0.6, "high": 0.8, "n": 100}}
     assert critic_justified(data)[0] is True
-    data.rounds[0].eval["human_agreement"] = {"accuracy": {"value": 0.52, "low": 0.45, "high": 0.6, "n": 100}}
+    labeler["human_agreement"] = {"accuracy": {"value": 0.52, "low": 0.45, "high": 0.6, "n": 100}}
     ok, why = critic_justified(data)
     assert ok is False and "not above chance" in why
+    # without human labels, the evaluation's gold-set gate decides
+    labeler["human_agreement"] = None
+    labeler["critic_gate"] = {"passed": False, "accuracy": {"value": 0.5, "low": 0.36, "high": 0.64, "n": 48}}
+    ok, why = critic_justified(data)
+    assert ok is False and why == "the critic agrees with the gold set only 50% [36, 64], not above chance"
+    labeler["critic_gate"] = {"passed": True, "accuracy": {"value": 0.9, "low": 0.78, "high": 0.96, "n": 48}}
+    assert critic_justified(data) == (True, "the critic agrees with the gold set 90% [78, 96], above chance")
 
 
 def test_ceiling_table_for_contrastive_runs(tmp_path: Path) -> None:
