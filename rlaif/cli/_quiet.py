@@ -1,4 +1,5 @@
-"""Keep third-party deprecation notices (e.g. transformers' ``past_key_values`` FutureWarnings) off the terminal.
+"""Keep third-party deprecation notices (e.g. transformers' ``past_key_values`` FutureWarnings) and transformers'
+per-load "Loading weights" bars off the terminal.
 
 They concern library internals the user cannot act on. ``RLAIF_SHOW_LIBRARY_WARNINGS=1`` shows them again.
 """
@@ -64,6 +65,9 @@ def quiet_library_deprecations(command: str | None = None) -> None:
         for h in hf_logging.get_logger().handlers:
             h.addFilter(drop)
         hf_logging.get_logger().addFilter(drop)
+        # its "Loading weights" bar, once per model load, even under --no-progress: rlaif's own bars and logs say
+        # what is loaded and how long the stages take
+        hf_logging.disable_progress_bar()
     except Exception:  # transformers absent or changed: nothing to quiet
         pass
 

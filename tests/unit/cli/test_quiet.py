@@ -26,3 +26,14 @@ def test_deprecation_warnings_and_log_records_are_hidden(caplog: pytest.LogCaptu
     assert not all(f.filter(record) for f in handler[0].filters)
     ok = logger.makeRecord(logger.name, logging.WARNING, "f", 1, "model weights not found", (), None)
     assert all(f.filter(ok) for f in handler[0].filters)
+
+
+def test_transformers_loading_bars_are_off_after_quieting() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.enable_progress_bar()
+    try:
+        quiet_library_deprecations("run")
+        assert not hf_logging.is_progress_bar_enabled()
+    finally:
+        hf_logging.enable_progress_bar()
