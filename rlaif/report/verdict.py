@@ -15,17 +15,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rlaif.report.cells import _get
 from rlaif.report.rundir import RoundInfo, RunData
 
 ALL = "all"
-
-
-def _get(d: Any, *keys: str) -> Any:
-    for k in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
 
 
 def _by_rule(ev: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
