@@ -25,17 +25,18 @@ concatenates the ids: the continuation's log-probability is the sum over exactly
 label like ``" (A)"`` vs ``" (B)"`` needs. (Tokenising prompt + continuation jointly could merge tokens across the
 boundary; with byte-level BPE tokenizers and continuations starting with a space or punctuation the two agree.) The
 work is done by :mod:`rlaif.backends.prefix_cache`: shared prefixes are computed once, logits only where read.
+
+The decode loop's bookkeeping (batches, per-sample rows and seeds, token choice, stop strings) lives in
+:mod:`rlaif.backends.transformers_decode`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import random
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +44,6 @@ from rlaif.backends.base import (
     Capabilities,
     ChatMessage,
     Completion,
-    FinishReason,
     GenerationRequest,
     Prompt,
     ScoreRequest,
@@ -52,6 +52,14 @@ from rlaif.backends.base import (
     TopLogprobsResult,
 )
 from rlaif.backends.prefix_cache import ForwardFns, score_sequences
+from rlaif.backends.transformers_decode import (
+    DecodeRow,
+    choose_tokens,
+    hit_stop,
+    plan_batches,
+    row_completion,
+    rows_per_sample,
+)
 from rlaif.errors import BackendError
 
 if TYPE_CHECKING:
@@ -60,23 +68,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NAME = "transformers"
-
-
-@dataclass
-class _Row:
-    """One sample being decoded."""
-
-    req: int
-    sample: int
-    max_new: int
-    temperature: float
-    top_p: float
-    stop: tuple[str, ...]
-    want_logprobs: bool
-    generator: Any
-    ids: list[int]
-    lps: list[float]
-    finish: FinishReason | None = None
 
 
 class TransformersBackend:
@@ -374,32 +365,21 @@ class TransformersBackend:
             if not p:
                 raise BackendError(NAME, f"generation request {i}: the prompt is empty")
         results: list[list[Completion | None]] = [[None] * r.params.n for r in requests]
-        order = sorted(range(len(requests)), key=lambda i: len(prompts[i]))
-        batches: list[list[int]] = []
-        cur: list[int] = []
-        rows = longest = new = 0
-        for i in order:
-            sp = requests[i].params
-            r2, l2, n2 = rows + sp.n, max(longest, len(prompts[i])), max(new, sp.max_new_tokens)
-            if cur and (r2 > self.batch_size or r2 * (l2 + n2) > self.max_batch_tokens):
-                batches.append(cur)
-                cur, r2, l2, n2 = [], sp.n, len(prompts[i]), sp.max_new_tokens
-            cur.append(i)
-            rows, longest, new = r2, l2, n2
-        if cur:
-            batches.append(cur)
+        batches = plan_batches(
+            requests, prompts, batch_size=self.batch_size, max_batch_tokens=self.max_batch_tokens
+        )
         with torch.inference_mode(), self._progress(len(requests), "generating") as bar:
             for batch in batches:
                 for row in self._generate_batch(
                     [requests[i] for i in batch], [prompts[i] for i in batch], batch
                 ):
-                    results[row.req][row.sample] = self._completion(row)
+                    results[row.req][row.sample] = row_completion(self.tokenizer, row)
                 bar.update(len(batch))
         return [[c for c in per if c is not None] for per in results]
 
     def _generate_batch(
         self, reqs: list[GenerationRequest], prompts: list[list[int]], req_ids: list[int]
-    ) -> list[_Row]:
+    ) -> list[DecodeRow]:
         torch = self._torch
         dev = self.device
         b = len(prompts)
@@ -410,20 +390,7 @@ class TransformersBackend:
             ids[i, plen - len(p) :] = torch.tensor(p, dtype=torch.long)
             mask[i, plen - len(p) :] = 1
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        rows: list[_Row] = []
-        expand: list[int] = []
-        for i, (req, rid) in enumerate(zip(reqs, req_ids, strict=True)):
-            sp = req.params
-            for j in range(sp.n):
-                gen = torch.Generator(device="cpu")
-                seed = sp.seed if sp.seed is not None else random.SystemRandom().randrange(1 << 62)
-                gen.manual_seed(_sample_seed(seed, j))
-                rows.append(
-                    _Row(
-                        rid, j, sp.max_new_tokens, sp.temperature, sp.top_p, sp.stop, sp.logprobs, gen, [], []
-                    )
-                )
-                expand.append(i)
+        rows, expand = rows_per_sample(reqs, req_ids)
         from transformers import DynamicCache
 
         cache = DynamicCache()
@@ -449,7 +416,7 @@ class TransformersBackend:
         active = list(range(len(rows)))  # row index for each live batch position
         max_steps = max(r.max_new for r in rows)
         for _step in range(max_steps):
-            next_tokens = self._choose(logits, [rows[a] for a in active])
+            next_tokens = choose_tokens(logits, [rows[a] for a in active])
             keep: list[int] = []
             for slot, a in enumerate(active):
                 row = rows[a]
@@ -458,7 +425,7 @@ class TransformersBackend:
                     row.finish = "stop"
                     continue
                 row.ids.append(tok)
-                if row.stop and self._hit_stop(row):
+                if row.stop and hit_stop(self.tokenizer, row):
                     row.finish = "stop"
                     continue
                 if len(row.ids) >= row.max_new:
@@ -490,55 +457,6 @@ class TransformersBackend:
         del cache
         return rows
 
-    def _choose(self, logits: torch.Tensor, rows: list[_Row]) -> list[int]:
-        """Next token per row (greedy or seeded sampling); records model log-probs when asked."""
-        torch = self._torch
-        logp = torch.log_softmax(logits.float(), dim=-1)
-        greedy = logp.argmax(dim=-1).tolist()
-        chosen: list[int] = []
-        for i, row in enumerate(rows):
-            if row.temperature == 0:
-                tok = int(greedy[i])
-            else:
-                probs = torch.softmax(logp[i] / row.temperature, dim=-1).cpu()
-                if row.top_p < 1.0:
-                    sp, si = probs.sort(descending=True)
-                    cum = sp.cumsum(0)
-                    cut = int((cum < row.top_p).sum().item()) + 1
-                    filtered = torch.zeros_like(probs)
-                    filtered[si[:cut]] = sp[:cut]
-                    probs = filtered
-                tok = int(torch.multinomial(probs, 1, generator=row.generator).item())
-            if row.want_logprobs:
-                row.lps.append(float(logp[i, tok]))
-            chosen.append(tok)
-        return chosen
-
-    def _hit_stop(self, row: _Row) -> bool:
-        text = self.tokenizer.decode(row.ids, skip_special_tokens=True)
-        return any(s and s in text for s in row.stop)
-
-    def _completion(self, row: _Row) -> Completion:
-        ids = row.ids
-        lps = row.lps[: len(ids)]
-        text = str(self.tokenizer.decode(ids, skip_special_tokens=True))
-        finish = row.finish or "length"
-        hits = [i for s in row.stop if s and (i := text.find(s)) >= 0]
-        if hits:
-            cut = min(hits)
-            text = text[:cut]
-            k = len(ids)
-            while k > 0 and len(self.tokenizer.decode(ids[:k], skip_special_tokens=True)) > cut:
-                k -= 1
-            ids, lps = ids[:k], lps[:k]
-            finish = "stop"
-        return Completion(
-            text=text,
-            token_ids=tuple(ids),
-            finish_reason=finish,
-            logprobs=tuple(lps) if row.want_logprobs else None,
-        )
-
     def close(self) -> None:
         """Drop the model and free accelerator memory."""
         if self._closed:
@@ -558,11 +476,6 @@ def _cache_layers(cache: Any) -> list[tuple[Any, Any]]:
 
 def _is_resolved_model(obj: Any) -> bool:
     return hasattr(obj, "path") and hasattr(obj, "model_id") and hasattr(obj, "source")
-
-
-def _sample_seed(seed: int, sample: int) -> int:
-    digest = hashlib.sha256(f"{seed}:{sample}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
 def _adapter_digest(folder: Path) -> str:

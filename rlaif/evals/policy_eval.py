@@ -28,256 +28,41 @@ The KL monitor: for each prompt, log π(y|x) − log π_ref(y|x) of the policy's
 (nats). With sampled responses (``temperature > 0``) its mean is the usual Monte-Carlo estimate of KL(π ‖ π_ref);
 with greedy responses (the default) it is the log-ratio at the policy's mode — a drift indicator on the same scale,
 not an unbiased KL. ``eval.json`` says which (``kl.estimator``).
+
+This module does the model work; the config lives in :mod:`rlaif.evals.policy_eval_config`, the result types, their
+summary and the files in :mod:`rlaif.evals.policy_eval_result` (all importable from here too).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from rlaif.backends.base import Backend, ScoreRequest
-from rlaif.constitution.compliance import ALL, ComplianceReport, compliance_gain, rule_compliance
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import DataFileError, ModelError, RlaifError
-from rlaif.evals.drift import DriftReport, drift_report, words
-from rlaif.evals.gate import GateSettings, run_gate
-from rlaif.evals.refusal import detect_refusal
-from rlaif.evals.winrate import (
-    CONSTITUTION,
-    CriticReliability,
-    PairToCompare,
-    PairVerdict,
-    WinRate,
-    critic_reliability,
-    judge_policy_pairs,
-    win_rates,
+from rlaif.evals.gate import run_gate
+from rlaif.evals.policy_eval_config import BASE, PolicyEvalConfig
+from rlaif.evals.policy_eval_result import (
+    EVAL_FILE,
+    EVAL_FORMAT,
+    SAMPLES_FILE,
+    ComplianceRow,
+    Kl,
+    PolicyEvalResult,
+    _gate_skip_reason,
+    summarize,
+    write_eval,
 )
+from rlaif.evals.winrate import PairToCompare, PairVerdict, judge_policy_pairs
 from rlaif.feedback.inputs import PromptRow
-from rlaif.stats import Estimate, bootstrap_ci
 
 log = logging.getLogger(__name__)
-
-EVAL_FILE = "eval.json"
-SAMPLES_FILE = "samples.jsonl"
-EVAL_FORMAT = "rlaif-policy-eval/1"
-BASE = "base"
-
-
-class PolicyEvalConfig(BaseModel):
-    """How a policy is evaluated (``rlaif eval policy`` options and the loop's ``evaluate`` stage map onto these).
-
-    Relative paths are read relative to the working directory (the loop resolves them against the pipeline file).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    prompts: Path = Field(
-        description="Held-out prompt file (jsonl/json/csv/parquet; see rlaif.feedback.inputs)."
-    )
-    split: str | None = Field(
-        default="heldout", description="Use only rows of this split (None: every row of the file)."
-    )
-    limit: int | None = Field(
-        default=None, ge=1, description="Use only the first N prompts (after the split)."
-    )
-    constitution: Path = Field(description="Constitution the critic judges by; its rules are checked too.")
-    principles: list[str] | None = Field(
-        default=None, description="Principle ids to judge under (None: every principle of the constitution)."
-    )
-    compliance_constitutions: list[Path] = Field(
-        default_factory=list, description="Further constitutions whose rules are checked (no critic calls)."
-    )
-    model: str = Field(
-        default="smollm2", description="The base policy model (alias, local folder or hub id)."
-    )
-    baseline: str = Field(
-        default=BASE,
-        description="'base' (the base model) or an adapter folder, e.g. the previous round's policy.",
-    )
-    critic: str = Field(default="smollm2", description="The critic model.")
-    backend: str = Field(default="transformers", description="Backend generating the responses.")
-    backend_options: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Keyword options of the generating backend (device, dtype, batch_size...).",
-    )
-    critic_backend: str = Field(default="transformers", description="Backend of the critic.")
-    critic_backend_options: dict[str, Any] = Field(
-        default_factory=dict, description="Options of the critic's backend."
-    )
-    templates: Path | None = Field(
-        default=None, description="Template folder searched before the shipped prompts/."
-    )
-    judge_template: str = Field(default="compare", description="The scored comparison template.")
-    judge_mode: str = Field(
-        default="auto",
-        description="How the critic judges: auto, choice-logprobs, top-logprobs or verdict (docs/backends.md).",
-    )
-    chain_of_thought: bool = Field(
-        default=False,
-        description="The critic reasons first (template compare_cot), then is scored (clamped).",
-    )
-    min_choice_mass: float = Field(
-        default=0.0, ge=0.0, le=1.0, description="Below this probability on the choices a pair is unlabeled."
-    )
-    max_new_tokens: int = Field(default=128, ge=1, description="Length cap of each response.")
-    temperature: float = Field(
-        default=0.0, ge=0.0, description="0 = greedy; > 0 samples (seeded per prompt)."
-    )
-    seed: int = Field(default=0, description="Seeds sampling (when temperature > 0) and the bootstrap.")
-    kl: bool = Field(
-        default=True, description="Score the policy's responses under the base model (KL monitor)."
-    )
-    human_labels: Path | None = Field(
-        default=None, description="Human preference file: also measure the critic's agreement with it."
-    )
-    human_k: int = Field(default=4, ge=1, description="Principles sampled per human pair.")
-    human_limit: int | None = Field(default=None, ge=1, description="Use only the first N human pairs.")
-    critic_gate: GateSettings | None = Field(
-        default=None,
-        description="Before judging, the critic judges a gold set (rlaif.evals.gate); its win rates are measured "
-        "only when the lower 95% bound of its gold-set accuracy reaches critic_gate.min_accuracy (0.5: it beats "
-        "chance), else skipped with the reason recorded. None: always judge.",
-    )
-    ngram: int = Field(
-        default=3, ge=1, description="n of the repetition monitor and longest over-represented phrase."
-    )
-    top_phrases: int = Field(default=10, ge=0, description="Over-represented phrases listed.")
-    n_samples: int = Field(default=5, ge=0, description="Example prompts shown before/after in the report.")
-    batch_pairs: int = Field(
-        default=8, ge=1, description="Pairs per critic call (unit of progress and cache commit)."
-    )
-    batch_prompts: int = Field(
-        default=64, ge=1, description="Prompts per generation call (unit of progress and cache commits)."
-    )
-    bootstrap_resamples: int = Field(default=2000, ge=10, description="Bootstrap resamples per interval.")
-    confidence: float = Field(default=0.95, gt=0.0, lt=1.0, description="Interval coverage.")
-    cache: Path | None = Field(
-        default=None,
-        description="Call cache (SQLite). Default: runs/<name>/.rlaif-cache.sqlite inside a run directory "
-        "(so the base model's responses are computed once per run), else <out>/../.rlaif-cache.sqlite.",
-    )
-    use_cache: bool = Field(default=True, description="Read and write the call cache.")
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# results
-
-
-@dataclass(frozen=True)
-class Kl:
-    """Per-prompt log π(y|x) − log π_ref(y|x) of the policy's response, summarised."""
-
-    estimator: str  # "sampled" (Monte-Carlo KL) or "greedy" (log-ratio at the mode)
-    per_response: Estimate
-    per_word: float
-    values: tuple[float, ...] = field(repr=False, default=())
-
-
-@dataclass(frozen=True)
-class ComplianceRow:
-    """One rule-carrying principle: pass rate of the baseline (before) and the policy (after), paired gain."""
-
-    principle: str
-    before: Estimate
-    after: Estimate
-    gain: Estimate
-
-
-@dataclass
-class PolicyEvalResult:
-    """Everything one evaluation measured (written to ``eval.json``; per-prompt rows to ``samples.jsonl``)."""
-
-    n_prompts: int
-    policy: dict[str, Any]
-    baseline: dict[str, Any]
-    critic: dict[str, Any]
-    constitution: dict[str, Any]
-    prompts: dict[str, Any]
-    config: dict[str, Any]
-    win_rates: dict[str, WinRate]
-    identical: int
-    unlabeled: dict[str, int]
-    compliance: list[ComplianceRow] | None
-    drift: DriftReport
-    kl: Kl | None
-    reliability: CriticReliability
-    human_agreement: dict[str, Any] | None
-    timing: dict[str, Any]
-    samples: list[dict[str, Any]] = field(repr=False, default_factory=list)
-    paths: dict[str, Path] = field(default_factory=dict)
-    critic_gate: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON document of ``eval.json`` (see docs/report.md for its keys)."""
-        from rlaif import __version__
-
-        return {
-            "format": EVAL_FORMAT,
-            "rlaif_version": __version__,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "n_prompts": self.n_prompts,
-            "policy": self.policy,
-            "baseline": self.baseline,
-            "critic": self.critic,
-            "constitution": self.constitution,
-            "prompts": self.prompts,
-            "config": self.config,
-            "win_rate": {
-                "rule": "win: both orders prefer the policy; loss: both prefer the baseline; tie otherwise",
-                "identical": self.identical,
-                "unlabeled": self.unlabeled,
-                "constitution": asdict(self.win_rates[CONSTITUTION])
-                if CONSTITUTION in self.win_rates
-                else None,
-                "per_principle": {k: asdict(v) for k, v in self.win_rates.items() if k != CONSTITUTION},
-                "skipped": _gate_skip_reason(self.critic_gate),
-            },
-            "compliance": [asdict(c) for c in self.compliance] if self.compliance is not None else None,
-            "drift": _drift_dict(self.drift),
-            "kl": {k: v for k, v in asdict(self.kl).items() if k != "values"}
-            if self.kl is not None
-            else None,
-            "labeler": {
-                "critic_on_these_pairs": asdict(self.reliability),
-                "human_agreement": self.human_agreement,
-                "critic_gate": self.critic_gate,
-            },
-            "timing": self.timing,
-        }
-
-
-def _gate_skip_reason(gate: dict[str, Any] | None) -> str | None:
-    """Why the win rates were not measured (the critic failed its gold-set gate), or None."""
-    if gate is None or gate.get("passed"):
-        return None
-    acc = gate.get("accuracy") or {}
-    shown = (
-        f"{100 * acc['value']:.0f}% [{100 * acc['low']:.0f}, {100 * acc['high']:.0f}]"
-        if all(isinstance(acc.get(k), int | float) for k in ("value", "low", "high"))
-        else "no label"
-    )
-    return (
-        f"the critic's accuracy on the gold set {gate.get('gold')} is {shown}; the lower 95% bound must reach "
-        f"{100 * float(gate.get('min_accuracy', 0.5)):.0f}%"
-    )
-
-
-def _drift_dict(d: DriftReport) -> dict[str, Any]:
-    return {
-        "length_words": {"policy": asdict(d.length_policy), "base": asdict(d.length_base)},
-        "repetition": {"policy": asdict(d.repetition_policy), "base": asdict(d.repetition_base)},
-        "refusal_rate": {"policy": asdict(d.refusal_policy), "base": asdict(d.refusal_base)},
-        "over_represented": [asdict(p) for p in d.over_represented],
-    }
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -655,157 +440,6 @@ def _rule_principles(constitutions: Sequence[Constitution]) -> list[Principle]:
             if p.rule is not None and p.id not in seen:
                 seen[p.id] = p
     return list(seen.values())
-
-
-def summarize(
-    config: PolicyEvalConfig,
-    prompts: Sequence[PromptRow],
-    *,
-    policy_texts: Sequence[str],
-    baseline_texts: Sequence[str],
-    base_texts: Sequence[str],
-    policy_finish: Sequence[str] | None,
-    base_finish: Sequence[str] | None,
-    verdicts: Sequence[PairVerdict],
-    pairs: Sequence[PairToCompare],
-    principles: Sequence[Principle],
-    rule_principles: Sequence[Principle],
-    kl_values: Sequence[float] | None,
-) -> PolicyEvalResult:
-    """Turn responses and verdicts into a :class:`PolicyEvalResult` (no model calls; used by :func:`evaluate_policy`
-    and by tests). Identity fields (policy, baseline, critic, constitution) are left for the caller to fill."""
-    rs, conf, seed = config.bootstrap_resamples, config.confidence, config.seed
-    rates = win_rates(verdicts, resamples=rs, confidence=conf, seed=seed)
-    unlabeled: dict[str, int] = {}
-    for v in verdicts:
-        if v.unlabeled_reason is not None:
-            key = v.unlabeled_reason.split(" (")[0]
-            unlabeled[key] = unlabeled.get(key, 0) + 1
-    compliance: list[ComplianceRow] | None = None
-    if rule_principles:
-        before: ComplianceReport = rule_compliance(rule_principles, baseline_texts, seed=seed)
-        after: ComplianceReport = rule_compliance(rule_principles, policy_texts, seed=seed)
-        compliance = [
-            ComplianceRow(
-                principle=key,
-                before=before.rates[key],
-                after=after.rates[key],
-                gain=compliance_gain(before, after, key, seed=seed),
-            )
-            for key in [*(p.id for p in rule_principles), ALL]
-        ]
-    drift = drift_report(
-        policy_texts,
-        base_texts,
-        policy_finish=policy_finish,
-        base_finish=base_finish,
-        ngram=config.ngram,
-        top_phrases=config.top_phrases,
-        seed=seed,
-    )
-    kl = None
-    if kl_values is not None and kl_values:
-        n_words = sum(len(words(t)) for t in policy_texts)
-        kl = Kl(
-            estimator="sampled" if config.temperature > 0 else "greedy",
-            per_response=bootstrap_ci(list(kl_values), resamples=rs, confidence=conf, seed=seed),
-            per_word=sum(kl_values) / n_words if n_words else 0.0,
-            values=tuple(kl_values),
-        )
-    # no verdicts at all: the critic was not asked (it failed its gate); the rows carry no critic fields
-    reliability = critic_reliability(verdicts, pairs if verdicts else [], principles, seed=seed)
-    samples = _sample_rows(
-        prompts,
-        policy_texts,
-        baseline_texts,
-        base_texts,
-        list(verdicts) if verdicts else [None] * len(prompts),
-        rule_principles,
-        kl_values,
-    )
-    return PolicyEvalResult(
-        n_prompts=len(prompts),
-        policy={},
-        baseline={},
-        critic={},
-        constitution={},
-        prompts={"path": str(config.prompts), "split": config.split, "n": len(prompts)},
-        config=config.model_dump(mode="json"),
-        win_rates=rates,
-        identical=sum(v.identical for v in verdicts),
-        unlabeled=unlabeled,
-        compliance=compliance,
-        drift=drift,
-        kl=kl,
-        reliability=reliability,
-        human_agreement=None,
-        timing={},
-        samples=samples,
-    )
-
-
-def _sample_rows(
-    prompts: Sequence[PromptRow],
-    policy_texts: Sequence[str],
-    baseline_texts: Sequence[str],
-    base_texts: Sequence[str],
-    verdicts: Sequence[PairVerdict | None],
-    rule_principles: Sequence[Principle],
-    kl_values: Sequence[float] | None,
-) -> list[dict[str, Any]]:
-    from rlaif.constitution.rules import check_rule
-
-    rows = []
-    for i, (p, a, b, base, v) in enumerate(
-        zip(prompts, policy_texts, baseline_texts, base_texts, verdicts, strict=True)
-    ):
-        refusal_a, refusal_b = detect_refusal(a), detect_refusal(b)
-        overall = v.overall if v is not None else None
-        rows.append(
-            {
-                "id": p.id,
-                "prompt": p.text,
-                "policy": a,
-                "baseline": b,
-                "base": base if base is not b else None,
-                "outcome": overall.outcome if overall else None,
-                "p_policy": round(overall.p, 6) if overall else None,
-                "p_policy_first": round(overall.p_first, 6) if overall else None,
-                "p_policy_second": round(overall.p_second, 6) if overall else None,
-                "identical": v.identical if v is not None else a == b,
-                "unlabeled_reason": v.unlabeled_reason if v is not None else "not judged: the critic failed its gate",
-                "per_principle": {
-                    ref: {"p": round(j.p, 6), "outcome": j.outcome} for ref, j in v.per_principle.items()
-                }
-                if v is not None
-                else {},
-                "words": {"policy": len(words(a)), "baseline": len(words(b))},
-                "refusal": {
-                    "policy": refusal_a.phrase if refusal_a else None,
-                    "baseline": refusal_b.phrase if refusal_b else None,
-                },
-                "rules": {
-                    r.id: {"policy": check_rule(r.rule, a).passed, "baseline": check_rule(r.rule, b).passed}
-                    for r in rule_principles
-                    if r.rule is not None
-                },
-                "log_ratio": round(kl_values[i], 6) if kl_values is not None else None,
-            }
-        )
-    return rows
-
-
-def write_eval(result: PolicyEvalResult, out_dir: Path) -> dict[str, Path]:
-    """Write ``eval.json`` and ``samples.jsonl`` atomically into ``out_dir``."""
-    from rlaif.atomic import atomic_write_text
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"eval": out_dir / EVAL_FILE, "samples": out_dir / SAMPLES_FILE}
-    atomic_write_text(
-        paths["samples"], "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in result.samples)
-    )
-    atomic_write_text(paths["eval"], json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
-    return paths
 
 
 __all__ = [

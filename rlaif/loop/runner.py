@@ -22,6 +22,8 @@ from pydantic import ValidationError
 from rlaif.atomic import atomic_write_text
 from rlaif.errors import DataFileError, RlaifError
 from rlaif.loop import stages as st
+from rlaif.loop import stages_eval as st_eval
+from rlaif.loop import stages_train as st_train
 from rlaif.loop.context import RunContext, load_context
 from rlaif.loop.overrides import apply_overrides
 from rlaif.loop.pipeline import Pipeline
@@ -95,7 +97,7 @@ def _check_stage_settings(ctx: RunContext, loaded: LoadedPipeline, inputs_dir: P
             from rlaif.prompting import TemplateSet
             from rlaif.reward.inputs import check_reward_template
 
-            config = st.reward_config(ctx, inputs_dir, data=placeholder, output_dir=placeholder)
+            config = st_train.reward_config(ctx, inputs_dir, data=placeholder, output_dir=placeholder)
             # a template mistake must not wait for generation and labelling to surface
             check_reward_template(TemplateSet.load(config.templates), config.template)
 
@@ -104,7 +106,7 @@ def _check_stage_settings(ctx: RunContext, loaded: LoadedPipeline, inputs_dir: P
         checks.append(
             (
                 ("policy", "dpo"),
-                lambda: st.dpo_config(
+                lambda: st_train.dpo_config(
                     ctx, pl.policy.dpo, labels=placeholder, output_dir=placeholder, init=None
                 ),
             )
@@ -113,7 +115,7 @@ def _check_stage_settings(ctx: RunContext, loaded: LoadedPipeline, inputs_dir: P
         checks.append(
             (
                 ("policy", "ppo"),
-                lambda: st.ppo_config(
+                lambda: st_train.ppo_config(
                     ctx,
                     inputs_dir,
                     output_dir=placeholder,
@@ -126,7 +128,7 @@ def _check_stage_settings(ctx: RunContext, loaded: LoadedPipeline, inputs_dir: P
         checks.append(
             (
                 ("policy", "sft"),
-                lambda: st.dpo_config(
+                lambda: st_train.dpo_config(
                     ctx,
                     {**pl.policy.sft, "loss": "sft"},
                     labels=placeholder,
@@ -136,7 +138,7 @@ def _check_stage_settings(ctx: RunContext, loaded: LoadedPipeline, inputs_dir: P
             )
         )
     if pl.evaluate.enabled:
-        checks.append((("evaluate", "settings"), lambda: st.eval_config(ctx, inputs_dir, baseline=None)))
+        checks.append((("evaluate", "settings"), lambda: st_eval.eval_config(ctx, inputs_dir, baseline=None)))
     contrastive = pl.label.enabled and pl.label.label_source.startswith("contrastive")
     if (pl.policy.method == "sft" or pl.sft_baseline) and not pl.revise.enabled and not contrastive:
         raise DataFileError(
@@ -257,19 +259,19 @@ def round_stages(ctx: RunContext, k: int, inputs_dir: Path) -> list[Any]:
     if pl.revise.enabled:
         builders.append(lambda: st.revise_stage(ctx, k))
     if pl.reward.enabled:
-        builders.append(lambda: st.reward_stage(ctx, k, inputs_dir))
+        builders.append(lambda: st_train.reward_stage(ctx, k, inputs_dir))
     if pl.policy.method != "none":
-        builders.append(lambda: st.policy_stage(ctx, k, inputs_dir))
+        builders.append(lambda: st_train.policy_stage(ctx, k, inputs_dir))
     if k == 1 and pl.evaluate.enabled and st.is_contrastive(ctx):
         builders.append(
-            lambda: st.ceiling_stage(ctx, k)
+            lambda: st_eval.ceiling_stage(ctx, k)
         )  # the untrained model with / without the system prompt
     if pl.sft_baseline:
-        builders.append(lambda: st.sft_baseline_stage(ctx, k))
+        builders.append(lambda: st_train.sft_baseline_stage(ctx, k))
     if pl.evaluate.enabled and pl.policy.method != "none":
-        builders.append(lambda: st.evaluate_stage(ctx, k, inputs_dir))
+        builders.append(lambda: st_eval.evaluate_stage(ctx, k, inputs_dir))
     if pl.evaluate.enabled and pl.sft_baseline:
-        builders.append(lambda: st.evaluate_stage(ctx, k, inputs_dir, which="sft-baseline"))
+        builders.append(lambda: st_eval.evaluate_stage(ctx, k, inputs_dir, which="sft-baseline"))
     return builders
 
 

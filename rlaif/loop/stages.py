@@ -2,6 +2,10 @@
 
 Stages read the artifacts of the stages before them from the run directory and write their own into their folder;
 the runner (:mod:`rlaif.loop.runner`) decides from the manifests whether a stage runs, resumes or is skipped.
+
+This module holds what every stage shares and the feedback stages (generate, label, revise); the training stages
+(reward, policy, SFT baseline) live in :mod:`rlaif.loop.stages_train`, the measuring ones (ceiling, evaluate) in
+:mod:`rlaif.loop.stages_eval`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,11 @@ from rlaif.loop.rundir import StageRef, hash_path, hash_value, read_manifest
 log = logging.getLogger("rlaif.loop")
 
 MODEL_DIR = "model"
+
+#: files of a run's ``inputs/`` folder that the stages read
+CONSTITUTION_FILE = "constitution.yaml"
+TRAIN_PROMPTS = "prompts-train.jsonl"
+HELDOUT_PROMPTS = "prompts-heldout.jsonl"
 
 
 @dataclass
@@ -113,6 +122,22 @@ def _with_templates(ctx: RunContext, settings: dict[str, Any]) -> dict[str, Any]
     return (
         {"templates": str(ctx.templates_dir), **settings} if ctx.templates_dir is not None else dict(settings)
     )
+
+
+def _const_hash(inputs_dir: Path) -> str:
+    return hash_path(inputs_dir / CONSTITUTION_FILE)
+
+
+def _summary(result: Any) -> dict[str, Any]:
+    return {
+        "steps": result.steps,
+        "final": result.final,
+        **{k: v for k, v in result.summary.items() if _plain(v)},
+    }
+
+
+def _plain(v: Any) -> bool:
+    return isinstance(v, int | float | str | bool) or v is None
 
 
 # -- generate --------------------------------------------------------------------------------------------------
@@ -394,48 +419,6 @@ def _contrastive_labels(
     return StageResult({"labels": path.parent}, {"summary": summary})
 
 
-def ceiling_stage(ctx: RunContext, k: int) -> Stage:
-    """Contrastive pipelines: the base model on the held-out prompts with no system prompt, under the positive one
-    (the ceiling distillation aims at) and under the negative one, graded by the rules (greedy, as evaluate)."""
-    from rlaif.constitution import constitution_hash
-
-    pl = ctx.pipeline
-    max_new = int(pl.evaluate.settings.get("max_new_tokens", 128))
-    config = {"model": pl.policy_model, "max_new_tokens": max_new, "seed": pl.seed}
-    inputs = {
-        "prompts": _prompts_hash(ctx.heldout_prompts),
-        "constitution": constitution_hash(ctx.constitution),
-        **_templates_input(ctx),
-    }
-
-    def run(folder: Path) -> StageResult:
-        import json
-
-        from rlaif.atomic import atomic_write_text
-        from rlaif.feedback.contrastive import measure_ceiling
-        from rlaif.feedback.responses import GenerateConfig
-
-        gen = GenerateConfig(
-            n=1,
-            max_new_tokens=max_new,
-            temperature=0.0,
-            seed=pl.seed,
-            batch_prompts=int(pl.evaluate.settings.get("batch_prompts", 64)),  # batched as evaluate batches
-            progress=ctx.progress,
-        )
-        engine = model_engine(ctx, pl.policy_model, None)
-        try:
-            result = measure_ceiling(engine, ctx.heldout_prompts, ctx.constitution, ctx.template_set(), gen)
-        finally:
-            engine.close()
-        path = folder / "ceiling.json"
-        atomic_write_text(path, json.dumps(result, indent=2, sort_keys=True) + "\n")
-        summary = {f"{c}_all": result[c]["compliance"]["all"]["value"] for c in ("none", "positive")}
-        return StageResult({"ceiling": path}, {"summary": summary})
-
-    return Stage("ceiling", k, config, inputs, run)
-
-
 # -- revise ----------------------------------------------------------------------------------------------------
 
 
@@ -515,257 +498,3 @@ def revise_stage(ctx: RunContext, k: int) -> Stage:
         )
 
     return Stage("revise", k, config, inputs, run)
-
-
-# -- reward model ----------------------------------------------------------------------------------------------
-
-
-def reward_stage(ctx: RunContext, k: int, inputs_dir: Path) -> Stage:
-    """Train the principle-conditioned reward model on the round's training labels."""
-    pl = ctx.pipeline
-    labels = _prev_output(ctx, k, "label", "labels")
-    previous = _prev_output(ctx, k - 1, "reward", "model") if pl.reward.refresh == "continue" else None
-    config = {"model": pl.reward_model_base, **pl.reward.model_dump()}
-    inputs = {
-        "labels": _hash_opt(labels),
-        "previous": _hash_opt(previous),
-        "constitution": _const_hash(inputs_dir),
-        **_templates_input(ctx),
-    }
-
-    def run(folder: Path) -> StageResult:
-        from rlaif.reward import train_reward_model
-
-        data = training_labels(ctx, k, folder)
-        cfg = reward_config(ctx, inputs_dir, data=data, output_dir=folder, init=previous)
-        result = train_reward_model(cfg, progress=ctx.progress)
-        return StageResult({"model": result.model_dir}, {"summary": _summary(result)})
-
-    return Stage("reward", k, config, inputs, run)
-
-
-def reward_config(
-    ctx: RunContext, inputs_dir: Path, *, data: Path, output_dir: Path, init: Path | None = None
-) -> Any:
-    """The :class:`rlaif.reward.RewardConfig` of a round (pipeline ``reward.settings`` + what the loop owns).
-
-    ``init`` is the previous round's reward model when ``reward.refresh`` is ``continue``: training starts from it.
-    """
-    from rlaif.reward import RewardConfig
-
-    pl = ctx.pipeline
-    owned = {
-        "data": data,
-        "constitution": inputs_dir / CONSTITUTION_FILE,
-        "output_dir": output_dir,
-        "model": pl.reward_model_base,
-        "trust_remote_code": pl.models.trust_remote_code,
-        **({"init_adapter": init} if init is not None else {}),
-    }
-    return RewardConfig.model_validate({**_with_templates(ctx, pl.reward.settings), **owned})
-
-
-# -- policy ----------------------------------------------------------------------------------------------------
-
-
-def dpo_config(
-    ctx: RunContext, section: dict[str, Any], *, labels: Path, output_dir: Path, init: Path | None
-) -> Any:
-    """A :class:`rlaif.policy.dpo.DPOConfig` from a pipeline section plus what the loop owns."""
-    from rlaif.policy.dpo import DPOConfig
-
-    pl = ctx.pipeline
-    owned = {
-        "model": pl.policy_model,
-        "labels": labels,
-        "output_dir": output_dir,
-        "init_adapter": init,
-        "trust_remote_code": pl.models.trust_remote_code,
-    }
-    return DPOConfig.model_validate({**section, **owned})
-
-
-def ppo_config(
-    ctx: RunContext, inputs_dir: Path, *, output_dir: Path, init: Path | None, reward: Path | None
-) -> Any:
-    """A :class:`rlaif.policy.ppo.PPOConfig` from ``policy.ppo`` plus what the loop owns.
-
-    Without an explicit ``reward`` section the reward is the round's reward model (when the reward stage is on) or
-    the constitution's rules.
-    """
-    from rlaif.policy.ppo import PPOConfig
-
-    pl = ctx.pipeline
-    section = _with_templates(ctx, pl.policy.ppo)
-    const = str(inputs_dir / CONSTITUTION_FILE)
-    if "reward" not in section:
-        if reward is not None:
-            section["reward"] = {"reward_model": {"path": str(reward), "constitution": const}}
-        else:
-            section["reward"] = {"rules": {"constitution": const}}
-    owned = {
-        "model": pl.policy_model,
-        "prompts": str(inputs_dir / TRAIN_PROMPTS),
-        "prompt_split": None,
-        "output_dir": str(output_dir),
-        "init_adapter": str(init) if init is not None else None,
-    }
-    return PPOConfig.model_validate({**section, **owned})
-
-
-def policy_stage(ctx: RunContext, k: int, inputs_dir: Path) -> Stage:
-    """Fine-tune the policy (continuing from round k-1's adapter) with DPO, PPO or SFT on revisions."""
-    pl = ctx.pipeline
-    method = pl.policy.method
-    init = policy_adapter(ctx, k - 1)
-    labels = _prev_output(ctx, k, "label", "labels")
-    reward = _prev_output(ctx, k, "reward", "model")
-    sft = _prev_output(ctx, k, "revise", "sft")
-    section = {"dpo": pl.policy.dpo, "ppo": pl.policy.ppo, "sft": pl.policy.sft}.get(method, {})
-    config = {"method": method, "model": pl.policy_model, "settings": section, "seed": pl.seed}
-    inputs = {"init": _hash_opt(init), "prompts": _prompts_hash(ctx.train_prompts)}
-    if method == "dpo":
-        inputs["labels"] = _hash_opt(labels)
-    elif method == "ppo":
-        inputs["reward"] = _hash_opt(reward)
-        inputs["constitution"] = _const_hash(inputs_dir)
-        inputs.update(_templates_input(ctx))
-    elif method == "sft":
-        inputs["sft"] = _hash_opt(sft)
-
-    def run(folder: Path) -> StageResult:
-        if method == "dpo":
-            from rlaif.policy.dpo import train_dpo
-
-            data = training_labels(ctx, k, folder)
-            result = train_dpo(
-                dpo_config(ctx, section, labels=data, output_dir=folder, init=init), progress=ctx.progress
-            )
-        elif method == "ppo":
-            from rlaif.policy.ppo import train_ppo
-
-            result = train_ppo(
-                ppo_config(ctx, inputs_dir, output_dir=folder, init=init, reward=reward),
-                progress=ctx.progress,
-            )
-        else:  # sft
-            if sft is None:
-                raise RlaifError("policy.method is sft but no revisions were made", field="revise.enabled")
-            from rlaif.policy.dpo import train_dpo
-
-            cfg = dpo_config(ctx, {**section, "loss": "sft"}, labels=sft, output_dir=folder, init=init)
-            result = train_dpo(cfg, progress=ctx.progress)
-        return StageResult({"model": result.model_dir}, {"summary": _summary(result)})
-
-    return Stage("policy", k, config, inputs, run)
-
-
-def sft_baseline_stage(ctx: RunContext, k: int) -> Stage:
-    """Fine-tune the base model on all rounds' revisions so far (plain distillation, the baseline RLAIF must beat)."""
-    pl = ctx.pipeline
-    # contrastive pipelines distil the positive answers (the labels' chosen side) instead of revisions
-    source = ("label", "labels") if is_contrastive(ctx) else ("revise", "sft")
-    sfts = [p for j in range(1, k + 1) if (p := _prev_output(ctx, j, *source)) is not None]
-    config = {"model": pl.policy_model, "settings": pl.policy.sft, "seed": pl.seed}
-    inputs = {"sft": hash_value([hash_path(p) for p in sfts])}
-
-    def run(folder: Path) -> StageResult:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        from rlaif.atomic import atomic_directory
-        from rlaif.policy.dpo import train_dpo
-
-        if not sfts:
-            raise RlaifError("sft_baseline needs revisions: turn on revise.enabled", field="sft_baseline")
-        data = folder / "sft-data"
-        with atomic_directory(data) as tmp:
-            pq.write_table(
-                pa.concat_tables([pq.read_table(p / "data.parquet") for p in sfts]), tmp / "data.parquet"
-            )
-        cfg = dpo_config(ctx, {**pl.policy.sft, "loss": "sft"}, labels=data, output_dir=folder, init=None)
-        result = train_dpo(cfg, progress=ctx.progress)
-        return StageResult({"model": result.model_dir}, {"summary": _summary(result)})
-
-    return Stage("sft-baseline", k, config, inputs, run)
-
-
-# -- evaluate --------------------------------------------------------------------------------------------------
-
-
-def eval_config(ctx: RunContext, inputs_dir: Path, *, baseline: Path | None) -> Any:
-    """The :class:`rlaif.evals.PolicyEvalConfig` of a round."""
-    from rlaif.evals.policy_eval import PolicyEvalConfig
-
-    pl = ctx.pipeline
-    owned = {
-        "prompts": inputs_dir / HELDOUT_PROMPTS,
-        "split": None,
-        "constitution": inputs_dir / CONSTITUTION_FILE,
-        "model": pl.policy_model,
-        "baseline": str(baseline) if baseline is not None else "base",
-        "critic": pl.critic_model,
-        "backend": pl.role("policy").backend,
-        "backend_options": ctx.backend_options(),
-        "critic_backend": pl.role("critic").backend,
-        "critic_backend_options": ctx.backend_options(role="critic"),
-        "seed": pl.seed,
-    }
-    return PolicyEvalConfig.model_validate({**_with_templates(ctx, pl.evaluate.settings), **owned})
-
-
-def evaluate_stage(ctx: RunContext, k: int, inputs_dir: Path, *, which: str = "policy") -> Stage:
-    """Evaluate round k's policy (or SFT baseline) on the held-out prompts against the base or previous round."""
-    pl = ctx.pipeline
-    adapter = _prev_output(ctx, k, which, "model")
-    baseline = policy_adapter(ctx, k - 1) if pl.evaluate.baseline == "previous" else None
-    name = "evaluate" if which == "policy" else f"evaluate-{which}"
-    config = {"settings": pl.evaluate.settings, "baseline": pl.evaluate.baseline, "critic": pl.critic_model}
-    inputs = {
-        "policy": _hash_opt(adapter),
-        "baseline": _hash_opt(baseline),
-        "prompts": _prompts_hash(ctx.heldout_prompts),
-        "constitution": _const_hash(inputs_dir),
-        **_templates_input(ctx),
-    }
-
-    def run(folder: Path) -> StageResult:
-        from rlaif.evals.policy_eval import evaluate_policy
-
-        cfg = eval_config(ctx, inputs_dir, baseline=baseline)
-        result = evaluate_policy(cfg, policy_adapter=adapter, out_dir=folder, progress=ctx.progress)
-        outputs = {"eval": folder / "eval.json"}
-        if (folder / "samples.jsonl").is_file():
-            outputs["samples"] = folder / "samples.jsonl"
-        return StageResult(outputs, {"summary": _eval_summary(result)})
-
-    return Stage(name, k, config, inputs, run)
-
-
-# -- helpers ---------------------------------------------------------------------------------------------------
-
-CONSTITUTION_FILE = "constitution.yaml"
-TRAIN_PROMPTS = "prompts-train.jsonl"
-HELDOUT_PROMPTS = "prompts-heldout.jsonl"
-
-
-def _const_hash(inputs_dir: Path) -> str:
-    return hash_path(inputs_dir / CONSTITUTION_FILE)
-
-
-def _summary(result: Any) -> dict[str, Any]:
-    return {
-        "steps": result.steps,
-        "final": result.final,
-        **{k: v for k, v in result.summary.items() if _plain(v)},
-    }
-
-
-def _plain(v: Any) -> bool:
-    return isinstance(v, int | float | str | bool) or v is None
-
-
-def _eval_summary(result: Any) -> dict[str, Any]:
-    """The scalar fields of a :class:`rlaif.evals.policy_eval.PolicyEvalResult` (its ``eval.json``)."""
-    return {k: v for k, v in result.to_dict().items() if _plain(v)}
-    return {}

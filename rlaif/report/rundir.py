@@ -188,7 +188,7 @@ def _round(run_dir: Path, k: int, notes: list[str]) -> RoundInfo:
         rnd.stages[name] = _stage(path, k, name, notes)
     ev = read_json(path / "evaluate" / "eval.json", notes, f"round {k} eval.json")
     if isinstance(ev, dict):
-        from rlaif.evals.policy_eval import EVAL_FORMAT
+        from rlaif.evals.policy_eval_result import EVAL_FORMAT
 
         if ev.get("format") != EVAL_FORMAT:
             notes.append(

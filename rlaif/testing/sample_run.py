@@ -4,8 +4,8 @@
     write_sample_run(Path("/tmp/demo-run"), rounds=3)      # then: rlaif report /tmp/demo-run
 
 Every file follows docs/run-directory.md, and the evaluation files are produced by the real
-:func:`rlaif.evals.policy_eval.summarize` from made-up responses and critic verdicts, so the report reads exactly what
-``rlaif eval policy`` writes. The numbers are invented (seeded): the policy gets longer, friendlier and slightly more
+:func:`rlaif.evals.policy_eval_result.summarize` from made-up responses and critic verdicts, so the report reads
+exactly what ``rlaif eval policy`` writes. The numbers are invented (seeded): the policy gets longer, friendlier and slightly more
 refusing round after round, as a policy over-optimised against a weak critic would.
 """
 
@@ -90,7 +90,8 @@ def _estimate(value: float, width: float, n: int) -> dict[str, Any]:
 def _write_eval(folder: Path, k: int, rng: random.Random, n_prompts: int) -> None:
     from rlaif.backends.base import ChatMessage
     from rlaif.constitution import load_constitution
-    from rlaif.evals.policy_eval import PolicyEvalConfig, summarize, write_eval
+    from rlaif.evals.policy_eval_config import PolicyEvalConfig
+    from rlaif.evals.policy_eval_result import summarize, write_eval
     from rlaif.evals.winrate import PairToCompare, PairVerdict, Verdict, outcome_of
     from rlaif.feedback.inputs import PromptRow
     from rlaif.resources import shipped_dir

@@ -183,7 +183,9 @@ def test_critic_gate_decides_whether_win_rates_are_measured(
         assert doc["labeler"]["critic_on_these_pairs"]["judgements"] > 0
     else:  # no critic reaches a lower bound of 100% on 4 pairs: no win rate, and the reason says why
         assert doc["win_rate"]["constitution"] is None and doc["win_rate"]["per_principle"] == {}
-        assert doc["win_rate"]["skipped"].startswith(f"the critic's accuracy on the gold set {gate['gold']} is ")
+        assert doc["win_rate"]["skipped"].startswith(
+            f"the critic's accuracy on the gold set {gate['gold']} is "
+        )
         assert doc["win_rate"]["skipped"].endswith("the lower 95% bound must reach 100%")
         assert doc["labeler"]["critic_on_these_pairs"]["judgements"] == 0
     # the rule-based grading does not depend on the critic
