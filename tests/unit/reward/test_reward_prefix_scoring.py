@@ -60,8 +60,15 @@ def test_shared_prefix_rewards_equal_padded_batches(tiny_model_dir: Path, lora: 
 
 @pytest.mark.parametrize("share", [True, False])
 def test_scoring_progress_bar_counts_every_input(
-    tiny_model_dir: Path, share: bool, capsys: pytest.CaptureFixture[str]
+    tiny_model_dir: Path, share: bool, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import functools
+
+    import tqdm.auto
+
+    # redraw on every update: with tqdm's default 0.1 s redraw interval a fast run closes (and clears) the bar before
+    # it ever draws the final count, so what the test sees would depend on the machine's speed
+    monkeypatch.setattr(tqdm.auto, "tqdm", functools.partial(tqdm.auto.tqdm, mininterval=0))
     model = _model(tiny_model_dir, lora=False)
     seqs = _sequences()
     rewards_of(model, seqs, 0, batch_size=4, share_prefix=share, progress=True)
