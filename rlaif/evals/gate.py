@@ -88,6 +88,15 @@ def default_gold() -> Path:
     return shipped_dir("data") / "gold" / "pairs.jsonl"
 
 
+def gold_items(settings: GateSettings) -> tuple[Path, list[Any]]:
+    """The gold set's path and its pairs; a missing or malformed file is a :class:`~rlaif.errors.DataFileError`."""
+    from rlaif.evals.judge_bench.formats import load_bench
+
+    gold = Path(settings.gold) if settings.gold else default_gold()
+    _, items = load_bench(gold)
+    return gold, list(items)
+
+
 def run_gate(
     critic: Any,
     templates: Any,
@@ -103,12 +112,10 @@ def run_gate(
     ``judge`` is the label stage's :class:`~rlaif.feedback.judge.JudgeConfig`: the gate asks the way the stage
     will (chain of thought, answer markers, batch calibration).
     """
-    from rlaif.evals.judge_bench.formats import load_bench
     from rlaif.evals.judge_bench.metrics import compute_metrics
     from rlaif.evals.judge_bench.run import BenchConfig, judge_with_critic
 
-    gold = Path(settings.gold) if settings.gold else default_gold()
-    _, items = load_bench(gold)
+    gold, items = gold_items(settings)
     config = BenchConfig(
         k=settings.k,
         seed=seed,
@@ -172,5 +179,6 @@ __all__ = [
     "default_gold",
     "enforce",
     "gate_critic",
+    "gold_items",
     "run_gate",
 ]

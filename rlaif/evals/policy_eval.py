@@ -46,7 +46,7 @@ from typing import Any
 from rlaif.backends.base import Backend, ScoreRequest
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import DataFileError, ModelError, RlaifError
-from rlaif.evals.gate import run_gate
+from rlaif.evals.gate import gold_items, run_gate
 from rlaif.evals.policy_eval_config import BASE, PolicyEvalConfig
 from rlaif.evals.policy_eval_result import (
     EVAL_FILE,
@@ -55,7 +55,6 @@ from rlaif.evals.policy_eval_result import (
     ComplianceRow,
     Kl,
     PolicyEvalResult,
-    _gate_skip_reason,
     summarize,
     write_eval,
 )
@@ -241,6 +240,11 @@ def evaluate_policy(
         from rlaif.feedback.inputs import load_preferences
 
         human = load_preferences(config.human_labels)[: config.human_limit]
+    gate_settings = config.critic_gate if config.critic_gate and config.critic_gate.enabled else None
+    if (
+        gate_settings is not None
+    ):  # a missing or malformed gold file stops here, not after minutes of generation
+        gold_items(gate_settings)
     cache = (config.cache or default_eval_cache(out_dir)) if config.use_cache else None
     log.info(
         "evaluating %s against %s on %d held-out prompt(s) from %s; critic %s, %d principle(s) of %s",
@@ -323,13 +327,12 @@ def evaluate_policy(
             for p, a, b in zip(prompts, policy.texts, baseline.texts, strict=True)
         ]
         gate = None
-        if config.critic_gate is not None and config.critic_gate.enabled:
+        if gate_settings is not None:
             t = time.perf_counter()
             gate = run_gate(
-                critic_backend, templates, constitution, config.critic_gate, seed=config.seed, judge=judge
+                critic_backend, templates, constitution, gate_settings, seed=config.seed, judge=judge
             )
             timing["critic_gate"] = time.perf_counter() - t
-            log.info("%s", gate.message())
         t = time.perf_counter()
         verdicts: list[PairVerdict] = []
         if gate is None or gate.passed:
@@ -343,10 +346,7 @@ def evaluate_policy(
                 progress=progress,
             )
         else:
-            log.warning(
-                "the critic's win rates are not measured: it failed the gold-set gate (%s)",
-                _gate_skip_reason(gate.to_dict()),
-            )
+            log.warning("the critic's win rates are not measured: %s", gate.message())
         timing["judge"] = time.perf_counter() - t
         human_agreement = None
         if human:
@@ -413,6 +413,7 @@ def evaluate_policy(
     }
     result.human_agreement = human_agreement
     result.critic_gate = gate.to_dict() if gate is not None else None
+    result.win_rate_skipped = gate.message() if gate is not None and not gate.passed else None
     timing["total"] = time.perf_counter() - t0
     n = len(prompts)
     gen_s = timing["generate_policy"] + timing["generate_base"] + timing.get("generate_baseline", 0.0)

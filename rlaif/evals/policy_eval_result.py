@@ -75,6 +75,7 @@ class PolicyEvalResult:
     samples: list[dict[str, Any]] = field(repr=False, default_factory=list)
     paths: dict[str, Path] = field(default_factory=dict)
     critic_gate: dict[str, Any] | None = None
+    win_rate_skipped: str | None = None  # why the critic was not asked (it failed critic_gate)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``eval.json`` (see docs/report.md for its keys)."""
@@ -99,7 +100,7 @@ class PolicyEvalResult:
                 if CONSTITUTION in self.win_rates
                 else None,
                 "per_principle": {k: asdict(v) for k, v in self.win_rates.items() if k != CONSTITUTION},
-                "skipped": _gate_skip_reason(self.critic_gate),
+                "skipped": self.win_rate_skipped,
             },
             "compliance": [asdict(c) for c in self.compliance] if self.compliance is not None else None,
             "drift": _drift_dict(self.drift),
@@ -113,22 +114,6 @@ class PolicyEvalResult:
             },
             "timing": self.timing,
         }
-
-
-def _gate_skip_reason(gate: dict[str, Any] | None) -> str | None:
-    """Why the win rates were not measured (the critic failed its gold-set gate), or None."""
-    if gate is None or gate.get("passed"):
-        return None
-    acc = gate.get("accuracy") or {}
-    shown = (
-        f"{100 * acc['value']:.0f}% [{100 * acc['low']:.0f}, {100 * acc['high']:.0f}]"
-        if all(isinstance(acc.get(k), int | float) for k in ("value", "low", "high"))
-        else "no label"
-    )
-    return (
-        f"the critic's accuracy on the gold set {gate.get('gold')} is {shown}; the lower 95% bound must reach "
-        f"{100 * float(gate.get('min_accuracy', 0.5)):.0f}%"
-    )
 
 
 def _drift_dict(d: DriftReport) -> dict[str, Any]:

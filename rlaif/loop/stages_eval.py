@@ -44,15 +44,18 @@ def ceiling_stage(ctx: RunContext, k: int) -> Stage:
         import json
 
         from rlaif.atomic import atomic_write_text
+        from rlaif.evals.policy_eval_config import PolicyEvalConfig
         from rlaif.feedback.contrastive import measure_ceiling
         from rlaif.feedback.responses import GenerateConfig
+
+        eval_batch = PolicyEvalConfig.model_fields["batch_prompts"].default
 
         gen = GenerateConfig(
             n=1,
             max_new_tokens=max_new,
             temperature=0.0,
             seed=pl.seed,
-            batch_prompts=int(pl.evaluate.settings.get("batch_prompts", 64)),  # batched as evaluate batches
+            batch_prompts=int(pl.evaluate.settings.get("batch_prompts", eval_batch)),  # as evaluate batches
             progress=ctx.progress,
         )
         engine = model_engine(ctx, pl.policy_model, None)

@@ -183,10 +183,16 @@ def test_critic_gate_decides_whether_win_rates_are_measured(
         assert doc["labeler"]["critic_on_these_pairs"]["judgements"] > 0
     else:  # no critic reaches a lower bound of 100% on 4 pairs: no win rate, and the reason says why
         assert doc["win_rate"]["constitution"] is None and doc["win_rate"]["per_principle"] == {}
-        assert doc["win_rate"]["skipped"].startswith(
-            f"the critic's accuracy on the gold set {gate['gold']} is "
-        )
-        assert doc["win_rate"]["skipped"].endswith("the lower 95% bound must reach 100%")
+        skipped = doc["win_rate"]["skipped"]
+        assert skipped.startswith("critic gate: ") and f" fails on the gold set {gate['gold']} (" in skipped
+        assert skipped.endswith("the lower 95% bound must reach 100%")
         assert doc["labeler"]["critic_on_these_pairs"]["judgements"] == 0
     # the rule-based grading does not depend on the critic
     assert [c["principle"] for c in doc["compliance"]][-1] == "all"
+
+
+def test_missing_gold_file_is_refused_before_any_model_loads(tmp_path: Path) -> None:
+    gate = {"gold": str(tmp_path / "no-such-gold.jsonl")}
+    config = _config(tmp_path / "no-such-model", _prompts(tmp_path / "p.jsonl", 2), critic_gate=gate)
+    with pytest.raises(DataFileError, match=r"no-such-gold\.jsonl: file not found"):
+        evaluate_policy(config, policy_adapter=None, out_dir=tmp_path / "eval", progress=False)
