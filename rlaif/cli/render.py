@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from rlaif.cli._common import TemplatesOpt
 from rlaif.constitution import load_constitution
@@ -25,6 +25,7 @@ from rlaif.constitution.schema import ChatTurn, Constitution, Principle
 from rlaif.errors import DataFileError, RlaifError, TemplateError
 from rlaif.prompting import CriticPrompt, TemplateSet, render_for_critic
 from rlaif.prompting.templates import TEMPLATE_SUFFIX
+from rlaif.strict import StrictConfig
 from rlaif.yamlfile import load_yaml_model
 
 BEGIN = "⟪BEGIN⟫"
@@ -38,10 +39,8 @@ class Order(StrEnum):
     ba = "ba"
 
 
-class RenderExample(BaseModel):
+class RenderExample(StrictConfig):
     """An example file for ``rlaif render``: a conversation and the responses the templates need."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     description: str = Field(default="", description="What this example shows.")
     conversation: tuple[ChatTurn, ...] = Field(min_length=1, description="The conversation so far.")

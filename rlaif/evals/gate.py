@@ -17,20 +17,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from rlaif.constitution.schema import Constitution
 from rlaif.errors import RlaifError
 from rlaif.feedback.card import gate_card_lines as card_lines  # written where cards are
 from rlaif.stats import Estimate
+from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
 
 
-class GateSettings(BaseModel):
+class GateSettings(StrictConfig):
     """``label.gate`` in a pipeline: the critic gate's settings."""
-
-    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(
         default=True, description="judge the gold set before labeling; false turns the gate off"

@@ -6,21 +6,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from rlaif.evals.gate import GateSettings
+from rlaif.strict import StrictConfig
 
 #: ``baseline`` value meaning the base model itself (no adapter)
 BASE = "base"
 
 
-class PolicyEvalConfig(BaseModel):
+class PolicyEvalConfig(StrictConfig):
     """How a policy is evaluated (``rlaif eval policy`` options and the loop's ``evaluate`` stage map onto these).
 
     Relative paths are read relative to the working directory (the loop resolves them against the pipeline file).
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     prompts: Path = Field(
         description="Held-out prompt file (jsonl/json/csv/parquet; see rlaif.feedback.inputs)."

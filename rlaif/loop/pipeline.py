@@ -18,18 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from rlaif.errors import RlaifError
 from rlaif.evals.gate import GateSettings
 from rlaif.resources import shipped_dir
+from rlaif.strict import StrictConfig
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ModelSpec(_Strict):
+class ModelSpec(StrictConfig):
     """One role's model on its own backend: ``{backend: openai, model: gpt-4o-mini, options: {base_url: ...}}``.
 
     A bare string (``critic: smollm2``) is shorthand for ``{model: smollm2}`` on the shared ``models.backend``.
@@ -72,7 +69,7 @@ def _spec(value: str | ModelSpec | None) -> ModelSpec | None:
     return ModelSpec(model=value) if isinstance(value, str) else value
 
 
-class Models(_Strict):
+class Models(StrictConfig):
     """Which models play which part. Self-alignment (the default): the critic and the reward model's base are the
     policy's own base model. Each role may name its own backend: ``critic: {backend: openai, model: ...}``."""
 
@@ -99,7 +96,7 @@ class Models(_Strict):
     )
 
 
-class Prompts(_Strict):
+class Prompts(StrictConfig):
     """Where prompts come from and how they split into training and held-out prompts."""
 
     files: list[str] = Field(
@@ -114,7 +111,7 @@ class Prompts(_Strict):
     )
 
 
-class GenerateStage(_Strict):
+class GenerateStage(StrictConfig):
     """Sampling the policy's responses (round k samples the policy trained in round k-1)."""
 
     n: int = Field(default=2, ge=1, description="responses per prompt")
@@ -127,7 +124,7 @@ class GenerateStage(_Strict):
     )
 
 
-class LabelStage(_Strict):
+class LabelStage(StrictConfig):
     """Pairwise AI labels (see `rlaif label`)."""
 
     enabled: bool = True
@@ -187,7 +184,7 @@ class LabelStage(_Strict):
         return v
 
 
-class ReviseStage(_Strict):
+class ReviseStage(StrictConfig):
     """Critique → revision (SFT data and revision-vs-original pairs)."""
 
     enabled: bool = False
@@ -207,7 +204,7 @@ class ReviseStage(_Strict):
         return value
 
 
-class RewardStage(_Strict):
+class RewardStage(StrictConfig):
     """Training the principle-conditioned reward model on this round's labels."""
 
     enabled: bool = False
@@ -218,7 +215,7 @@ class RewardStage(_Strict):
     settings: dict[str, Any] = Field(default_factory=dict, description="fields of rlaif.reward.RewardConfig")
 
 
-class PolicyStage(_Strict):
+class PolicyStage(StrictConfig):
     """Fine-tuning the policy."""
 
     method: Literal["dpo", "ppo", "sft", "none"] = "dpo"
@@ -229,7 +226,7 @@ class PolicyStage(_Strict):
     )
 
 
-class EvaluateStage(_Strict):
+class EvaluateStage(StrictConfig):
     """Evaluating the round's policy on held-out prompts."""
 
     enabled: bool = True
@@ -239,7 +236,7 @@ class EvaluateStage(_Strict):
     )
 
 
-class Refresh(_Strict):
+class Refresh(StrictConfig):
     """What carries over from one round to the next."""
 
     pairs: Literal["replace", "accumulate"] = Field(
@@ -251,7 +248,7 @@ class Refresh(_Strict):
     )
 
 
-class RaySection(_Strict):
+class RaySection(StrictConfig):
     """Where the Ray executor runs the generate and label stages (used with ``executor: ray``)."""
 
     address: str | None = Field(
@@ -273,7 +270,7 @@ class RaySection(_Strict):
     )
 
 
-class Pipeline(_Strict):
+class Pipeline(StrictConfig):
     """A whole run: models, constitution, prompts, rounds and stage parameters."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="run name (runs/<name>)")

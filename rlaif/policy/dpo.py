@@ -28,12 +28,13 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from rlaif.errors import DataFileError
 from rlaif.policy.dpo_batch import Layout, PreferenceBatch, batch_logps, collate_pairs
 from rlaif.policy.dpo_data import PromptFormat, TokenizedPair, epoch_batches, read_preferences, tokenize_pairs
 from rlaif.policy.dpo_loss import preference_loss, sft_nll
+from rlaif.strict import StrictConfig
 from rlaif.training.config import LoraSettings, OptimSettings, RunSettings
 from rlaif.training.result import TrainResult
 
@@ -42,10 +43,8 @@ log = logging.getLogger(__name__)
 REFERENCE_FILE = "reference_logps.safetensors"
 
 
-class EvalSettings(BaseModel):
+class EvalSettings(StrictConfig):
     """Held-out prompts answered greedily during training: response length, rule compliance, KL to reference."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     prompts: Path = Field(description="prompt set (jsonl/json/csv/parquet) with a 'prompt' field")
     constitution: Path | None = Field(
@@ -59,10 +58,8 @@ class EvalSettings(BaseModel):
     )
 
 
-class DPOConfig(BaseModel):
+class DPOConfig(StrictConfig):
     """Everything a DPO (or SFT) run needs. Defaults follow the DPO paper where it has one (β = 0.1, sigmoid)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: str = Field(default="smollm2", description="policy base model: alias, local folder or hub id")
     labels: Path = Field(description="labels dataset: a folder with data.parquet, or a .parquet/.jsonl file")

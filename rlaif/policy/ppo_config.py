@@ -5,18 +5,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from rlaif.policy.ppo_math import KLEstimator
 from rlaif.policy.rewards import RewardSpec
+from rlaif.strict import StrictConfig
 from rlaif.training.config import LoraSettings, OptimSettings, RunSettings
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class KLSettings(_Strict):
+class KLSettings(StrictConfig):
     """The per-token KL penalty to the reference model."""
 
     coef: float = Field(default=0.05, ge=0.0, description="initial KL penalty coefficient (beta)")
@@ -30,7 +27,7 @@ class KLSettings(_Strict):
     )
 
 
-class PPOConfig(_Strict):
+class PPOConfig(StrictConfig):
     """Everything a PPO run needs. Defaults follow the usual RLHF-PPO settings (TRL/InstructGPT) unless noted."""
 
     model: str = Field(default="smollm2", description="policy base model: alias, local path or hub id")

@@ -33,21 +33,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from rlaif.constitution import Constitution, Principle, load_constitution, sample_principles
 from rlaif.constitution.rules import check_rule
 from rlaif.errors import RlaifError
 from rlaif.feedback.inputs import PromptRow
+from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RewardModelSourceSettings(_Strict):
+class RewardModelSourceSettings(StrictConfig):
     """Reward = the principle-conditioned reward model's score under ``k`` principles sampled per prompt."""
 
     path: str = Field(description="reward model folder written by `rlaif train-rm` (adapter + rlaif.json)")
@@ -65,7 +62,7 @@ class RewardModelSourceSettings(_Strict):
     batch_size: int = Field(default=16, ge=1, description="responses per reward-model forward")
 
 
-class CriticScoreSourceSettings(_Strict):
+class CriticScoreSourceSettings(StrictConfig):
     """Reward = the critic's pointwise 1-10 score under ``k`` principles sampled per prompt (direct RLAIF)."""
 
     critic: str = Field(default="smollm2", description="critic model: alias, local path or hub id")
@@ -80,7 +77,7 @@ class CriticScoreSourceSettings(_Strict):
     cache: str | None = Field(default=None, description="call cache file (SQLite); null = no cache")
 
 
-class RuleSourceSettings(_Strict):
+class RuleSourceSettings(StrictConfig):
     """Reward = weighted fraction of rule-carrying principles the response passes (deterministic checks)."""
 
     constitution: str = Field(description="constitution (YAML) whose principles carry `rule`s")
@@ -94,7 +91,7 @@ class RuleSourceSettings(_Strict):
     weight: float = Field(default=1.0, description="weight of this source in the total reward")
 
 
-class RewardSpec(_Strict):
+class RewardSpec(StrictConfig):
     """Where PPO's reward comes from: one or more sources, weighted and summed."""
 
     reward_model: RewardModelSourceSettings | None = None

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from rlaif.strict import StrictConfig
 from rlaif.training.config import LoraSettings, OptimSettings, RunSettings
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AugmentSettings(_Strict):
+class AugmentSettings(StrictConfig):
     """Training-time augmentations, each opt-in; drawn per example and epoch from the run seed (resume-exact)."""
 
     principle_subset: bool = Field(
@@ -48,7 +45,7 @@ class AugmentSettings(_Strict):
     )
 
 
-class RewardConfig(_Strict):
+class RewardConfig(StrictConfig):
     """Everything ``train_reward_model`` needs.
 
     The labels file is a dataset written by ``rlaif label`` (a folder with ``data.parquet``) or any

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from rlaif.constitution.schema import Principle
 from rlaif.reward.data import RewardPair
@@ -31,12 +31,11 @@ from rlaif.stats import (
     expected_calibration_error,
     proportion_ci,
 )
+from rlaif.strict import StrictConfig
 
 
-class RewardEvalConfig(BaseModel):
+class RewardEvalConfig(StrictConfig):
     """What ``rlaif eval rm`` evaluates (every part is optional but at least one of labels/human is needed)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     labels: Path | None = Field(default=None, description="held-out labels (same format as training labels)")
     constitution: Path = Field(description="constitution the labels and principles refer to")

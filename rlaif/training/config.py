@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from rlaif.strict import StrictConfig
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LoraSettings(_Strict):
+class LoraSettings(StrictConfig):
     """A LoRA adapter (peft). ``enabled=False`` trains every weight (full fine-tune)."""
 
     enabled: bool = True
@@ -28,7 +26,7 @@ class LoraSettings(_Strict):
     )
 
 
-class OptimSettings(_Strict):
+class OptimSettings(StrictConfig):
     """AdamW with warm-up and a decay schedule, gradient clipping."""
 
     lr: float = Field(default=1e-4, gt=0.0, description="peak learning rate")
@@ -44,7 +42,7 @@ class OptimSettings(_Strict):
     )
 
 
-class RunSettings(_Strict):
+class RunSettings(StrictConfig):
     """How a training run is driven: seed, batch, epochs, precision, checkpoints, logging."""
 
     seed: int = 0
