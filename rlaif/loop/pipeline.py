@@ -20,27 +20,11 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from rlaif.backends.spec import ModelSpec
 from rlaif.errors import RlaifError
 from rlaif.evals.gate import GateSettings
 from rlaif.resources import shipped_dir
 from rlaif.strict import StrictConfig
-
-
-class ModelSpec(StrictConfig):
-    """One role's model on its own backend: ``{backend: openai, model: gpt-4o-mini, options: {base_url: ...}}``.
-
-    A bare string (``critic: smollm2``) is shorthand for ``{model: smollm2}`` on the shared ``models.backend``.
-    """
-
-    model: str = Field(description="model alias, local path, hub id, or the served model name")
-    backend: str | None = Field(default=None, description="this role's backend; null = models.backend")
-    options: dict[str, Any] = Field(
-        default_factory=dict,
-        description="this role's backend options (on top of models.backend_options when the backend is shared)",
-    )
-    adapter: str | None = Field(
-        default=None, description="a peft adapter folder on this role's model (local backends only)"
-    )
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ LAYERS: list[set[str]] = [
     {"policy"},
     {"evals", "rewards", "workbench"},
     {"report"},
+    {"jobs"},  # one run(job) -> result per stage
     {"loop"},
     {"cli", "api", "testing"},  # testing: fixtures for tests, may use any package
     {"__init__", "__main__"},
