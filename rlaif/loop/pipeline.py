@@ -191,7 +191,7 @@ class ReviseStage(StrictConfig):
 class RewardStage(StrictConfig):
     """Training the principle-conditioned reward model on this round's labels."""
 
-    enabled: bool = False
+    enabled: bool = Field(default=False, description="train a reward model each round")
     refresh: Literal["continue", "scratch"] = Field(
         default="continue",
         description="continue from the previous round's reward model, or train from scratch",
@@ -202,7 +202,9 @@ class RewardStage(StrictConfig):
 class PolicyStage(StrictConfig):
     """Fine-tuning the policy."""
 
-    method: Literal["dpo", "ppo", "sft", "none"] = "dpo"
+    method: Literal["dpo", "ppo", "sft", "none"] = Field(
+        default="dpo", description="how the policy is fine-tuned each round (none: generate and label only)"
+    )
     dpo: dict[str, Any] = Field(default_factory=dict, description="fields of rlaif.policy.dpo.DPOConfig")
     ppo: dict[str, Any] = Field(default_factory=dict, description="fields of rlaif.policy.ppo.PPOConfig")
     sft: dict[str, Any] = Field(
@@ -213,8 +215,10 @@ class PolicyStage(StrictConfig):
 class EvaluateStage(StrictConfig):
     """Evaluating the round's policy on held-out prompts."""
 
-    enabled: bool = True
-    baseline: Literal["base", "previous"] = "base"
+    enabled: bool = Field(default=True, description="evaluate each round's policy on the held-out prompts")
+    baseline: Literal["base", "previous"] = Field(
+        default="base", description="compare against the base model or the previous round's policy"
+    )
     settings: dict[str, Any] = Field(
         default_factory=dict, description="fields of rlaif.evals.PolicyEvalConfig"
     )
@@ -258,35 +262,37 @@ class Pipeline(StrictConfig):
     """A whole run: models, constitution, prompts, rounds and stage parameters."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="run name (runs/<name>)")
-    description: str = ""
-    seed: int = 0
-    rounds: int = Field(default=1, ge=1, le=100)
-    models: Models = Models()
+    description: str = Field(default="", description="free text shown in the report")
+    seed: int = Field(default=0, description="run seed; round k's stages use seed + k")
+    rounds: int = Field(default=1, ge=1, le=100, description="rounds of generate → label → train → evaluate")
+    models: Models = Field(
+        default=Models(), description="which models play the policy, critic and reward roles"
+    )
     constitution: list[str] = Field(min_length=1, description="constitution file(s); several are merged")
     templates: str | None = Field(
         default=None,
         description="template folder searched before the shipped prompts/ (critic, revision, reward-model and "
         "evaluation templates); editing a template in it redoes the stages that render it",
     )
-    prompts: Prompts
+    prompts: Prompts = Field(description="where the training and held-out prompts come from")
     generate: GenerateStage = GenerateStage()
     label: LabelStage = LabelStage()
     revise: ReviseStage = ReviseStage()
-    reward: RewardStage = RewardStage()
-    policy: PolicyStage = PolicyStage()
+    reward: RewardStage = Field(default=RewardStage(), description="the reward model stage")
+    policy: PolicyStage = Field(default=PolicyStage(), description="the policy fine-tuning stage")
     sft_baseline: bool = Field(
         default=False,
         description="also fine-tune on the critic's revisions (SFT) each round, and evaluate it",
     )
-    evaluate: EvaluateStage = EvaluateStage()
-    refresh: Refresh = Refresh()
+    evaluate: EvaluateStage = Field(default=EvaluateStage(), description="the evaluation stage")
+    refresh: Refresh = Field(default=Refresh(), description="what carries over from one round to the next")
     self_rewarding: bool = Field(
         default=False, description="the critic is the current policy (round k-1's adapter)"
     )
     executor: Literal["local", "ray"] = Field(
         default="local", description="where generation and labeling run: this process, or a Ray actor pool"
     )
-    ray: RaySection = RaySection()
+    ray: RaySection = Field(default=RaySection(), description="the Ray executor's cluster and pool")
     min_free_disk_gb: float = Field(
         default=1.0, ge=0.0, description="refuse to start with less free disk space"
     )

@@ -43,7 +43,10 @@ class PPOConfig(StrictConfig):
     )
     templates: str | None = Field(default=None, description="template folder searched before prompts/")
     reward: RewardSpec = Field(description="reward sources and how they are combined")
-    kl: KLSettings = Field(default_factory=lambda: KLSettings.model_validate({}))
+    kl: KLSettings = Field(
+        default_factory=lambda: KLSettings.model_validate({}),
+        description="the KL penalty toward the reference",
+    )
     gamma: float = Field(default=1.0, ge=0.0, le=1.0, description="discount")
     lam: float = Field(default=0.95, ge=0.0, le=1.0, description="GAE lambda")
     ppo_epochs: int = Field(default=4, ge=1, description="passes over each rollout batch")
@@ -77,9 +80,16 @@ class PPOConfig(StrictConfig):
         default="error", description="prompts longer than max_prompt_tokens: stop with an error, or skip them"
     )
     merge: bool = Field(default=False, description="export merged weights instead of the adapter")
-    lora: LoraSettings = Field(default_factory=lambda: LoraSettings.model_validate({}))
-    optim: OptimSettings = Field(default_factory=lambda: OptimSettings.model_validate({}))
-    run: RunSettings = Field(default_factory=lambda: RunSettings.model_validate({}))
+    lora: LoraSettings = Field(
+        default_factory=lambda: LoraSettings.model_validate({}), description="the policy's LoRA adapter"
+    )
+    optim: OptimSettings = Field(
+        default_factory=lambda: OptimSettings.model_validate({}), description="optimiser and schedule"
+    )
+    run: RunSettings = Field(
+        default_factory=lambda: RunSettings.model_validate({}),
+        description="seed, batch, epochs, precision, checkpoints, logging",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> PPOConfig:

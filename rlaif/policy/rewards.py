@@ -94,9 +94,15 @@ class RuleSourceSettings(StrictConfig):
 class RewardSpec(StrictConfig):
     """Where PPO's reward comes from: one or more sources, weighted and summed."""
 
-    reward_model: RewardModelSourceSettings | None = None
-    critic_score: CriticScoreSourceSettings | None = None
-    rules: RuleSourceSettings | None = None
+    reward_model: RewardModelSourceSettings | None = Field(
+        default=None, description="a trained principle-conditioned reward model as a reward source"
+    )
+    critic_score: CriticScoreSourceSettings | None = Field(
+        default=None, description="the critic's 1-10 score as a reward source"
+    )
+    rules: RuleSourceSettings | None = Field(
+        default=None, description="the constitution's declarative rules as a reward source"
+    )
     no_eos_penalty: float = Field(
         default=1.0,
         ge=0.0,

@@ -112,10 +112,17 @@ class RewardConfig(StrictConfig):
         description="column with a per-row margin m: the loss uses sigmoid(r_chosen - r_rejected - m)",
     )
     weight_column: str | None = Field(default=None, description="column with a per-row loss weight (>= 0)")
-    augment: AugmentSettings = AugmentSettings()
-    lora: LoraSettings = LoraSettings()
-    optim: OptimSettings = OptimSettings.model_validate({})
-    run: RunSettings = RunSettings.model_validate({})
+    augment: AugmentSettings = Field(
+        default=AugmentSettings(), description="principle augmentation of the training rows"
+    )
+    lora: LoraSettings = Field(default=LoraSettings(), description="the reward model's LoRA adapter")
+    optim: OptimSettings = Field(
+        default=OptimSettings.model_validate({}), description="optimiser and schedule"
+    )
+    run: RunSettings = Field(
+        default=RunSettings.model_validate({}),
+        description="seed, batch, epochs, precision, checkpoints, logging",
+    )
     dtype: str = Field(default="auto", description="weights dtype: auto, float32, bfloat16, float16")
     trust_remote_code: bool = Field(
         default=False, description="allow custom modelling code shipped with the model"

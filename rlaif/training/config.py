@@ -16,7 +16,7 @@ from rlaif.strict import StrictConfig
 class LoraSettings(StrictConfig):
     """A LoRA adapter (peft). ``enabled=False`` trains every weight (full fine-tune)."""
 
-    enabled: bool = True
+    enabled: bool = Field(default=True, description="train a LoRA adapter (false: train every weight)")
     r: int = Field(default=16, ge=1, description="adapter rank")
     alpha: int = Field(default=32, ge=1, description="scaling numerator (scale = alpha / r)")
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0, description="dropout on the adapter input")
@@ -30,13 +30,15 @@ class OptimSettings(StrictConfig):
     """AdamW with warm-up and a decay schedule, gradient clipping."""
 
     lr: float = Field(default=1e-4, gt=0.0, description="peak learning rate")
-    weight_decay: float = Field(default=0.0, ge=0.0)
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = Field(default=1e-8, gt=0.0)
+    weight_decay: float = Field(default=0.0, ge=0.0, description="AdamW weight decay")
+    betas: tuple[float, float] = Field(default=(0.9, 0.999), description="AdamW betas")
+    eps: float = Field(default=1e-8, gt=0.0, description="AdamW epsilon")
     warmup_ratio: float = Field(
         0.0, ge=0.0, lt=1.0, description="fraction of optimiser steps spent warming up"
     )
-    schedule: Literal["constant", "linear", "cosine"] = "linear"
+    schedule: Literal["constant", "linear", "cosine"] = Field(
+        default="linear", description="learning-rate schedule after warmup"
+    )
     max_grad_norm: float | None = Field(
         default=1.0, gt=0.0, description="clip the gradient norm; null = no clipping"
     )
@@ -45,8 +47,8 @@ class OptimSettings(StrictConfig):
 class RunSettings(StrictConfig):
     """How a training run is driven: seed, batch, epochs, precision, checkpoints, logging."""
 
-    seed: int = 0
-    epochs: int = Field(default=1, ge=1)
+    seed: int = Field(default=0, description="seed of shuffling, dropout and initialisation")
+    epochs: int = Field(default=1, ge=1, description="passes over the training data")
     max_steps: int | None = Field(
         None, ge=1, description="stop after this many optimiser steps (overrides epochs)"
     )
@@ -57,7 +59,9 @@ class RunSettings(StrictConfig):
         description="autocast precision; 'no' = full precision, or what `accelerate launch` was told; 'auto' = "
         "bf16 on a bf16 GPU or a CPU with native bf16 units (AMX / AVX512-BF16), else full precision",
     )
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = Field(
+        default=False, description="recompute activations in the backward pass: less memory, more time"
+    )
     device: str = Field(
         "auto", description="auto, cpu, cuda, cuda:N or mps (ignored under accelerate launch)"
     )
