@@ -54,8 +54,41 @@ def test_no_module_defines_its_own_strict_base() -> None:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("ConfigDict"):
-                if any(k.arg == "extra" and ast.unparse(k.value) == "'forbid'" for k in node.keywords):
-                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+            if (
+                isinstance(node, ast.Call)
+                and ast.unparse(node.func).endswith("ConfigDict")
+                and any(k.arg == "extra" and ast.unparse(k.value) == "'forbid'" for k in node.keywords)
+            ):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     allowed = {"constitution/schema.py"}  # constitution files: strict, plus whitespace kept verbatim
     assert sorted(o for o in offenders if o.split(":")[0] not in allowed) == []
+
+
+def test_keyword_construction_names_the_bad_field() -> None:
+    import pytest
+
+    from rlaif.policy.ppo_config import PPOConfig
+    from rlaif.strict import ConfigError
+    from rlaif.training.config import OptimSettings
+
+    with pytest.raises(ConfigError) as e:
+        OptimSettings(lr=-1.0, nosuch=2)
+    fields = [p.field for p in e.value.problems]
+    assert fields == ["lr", "nosuch"]
+    assert "greater than 0" in e.value.problems[0].message and "-1.0" in e.value.problems[0].message
+    assert e.value.problems[1].message == "unknown field of OptimSettings"
+    # a nested model's error keeps its full path
+    with pytest.raises(ConfigError) as e:
+        PPOConfig(prompts="p.jsonl", output_dir="o", reward={"rules": {}}, optim={"lr": 0})
+    assert "optim.lr" in [p.field for p in e.value.problems]
+
+
+def test_model_validate_keeps_pydantic_errors_for_file_loaders() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from rlaif.training.config import OptimSettings
+
+    with pytest.raises(ValidationError) as e:
+        OptimSettings.model_validate({"lr": 0})
+    assert e.value.errors()[0]["loc"] == ("lr",)
