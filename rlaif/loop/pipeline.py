@@ -24,6 +24,7 @@ from rlaif.backends.spec import ModelSpec
 from rlaif.errors import RlaifError
 from rlaif.evals.gate import GateSettings
 from rlaif.resources import shipped_dir
+from rlaif.scale.ray_setup import RayOptions
 from rlaif.strict import StrictConfig
 
 
@@ -236,28 +237,6 @@ class Refresh(StrictConfig):
     )
 
 
-class RaySection(StrictConfig):
-    """Where the Ray executor runs the generate and label stages (used with ``executor: ray``)."""
-
-    address: str | None = Field(
-        default=None,
-        description="Ray cluster (HOST:PORT, auto, ray://HOST:PORT); null = RAY_ADDRESS or a local Ray instance",
-    )
-    workers: int = Field(
-        default=2, ge=1, description="actors in the pool, each with its own copy of the model"
-    )
-    gpus_per_worker: float = Field(default=0.0, ge=0.0, description="GPUs per worker (0 on CPU)")
-    cpus_per_worker: float = Field(default=1.0, gt=0.0, description="CPUs per worker")
-    batches_per_task: int = Field(
-        default=1,
-        ge=1,
-        description="backend batches (generate.batch_prompts / label.batch_pairs) per Ray task; results unchanged",
-    )
-    max_retries: int = Field(
-        default=3, ge=0, description="retries of a batch whose worker died before the run stops and names it"
-    )
-
-
 class Pipeline(StrictConfig):
     """A whole run: models, constitution, prompts, rounds and stage parameters."""
 
@@ -292,7 +271,7 @@ class Pipeline(StrictConfig):
     executor: Literal["local", "ray"] = Field(
         default="local", description="where generation and labeling run: this process, or a Ray actor pool"
     )
-    ray: RaySection = Field(default=RaySection(), description="the Ray executor's cluster and pool")
+    ray: RayOptions = Field(default=RayOptions(), description="the Ray executor's cluster and pool")
     min_free_disk_gb: float = Field(
         default=1.0, ge=0.0, description="refuse to start with less free disk space"
     )

@@ -65,18 +65,8 @@ def policy_adapter(ctx: RunContext, k: int) -> Path | None:
 
 
 def ray_options(pipeline: Any) -> Any:
-    """The :class:`rlaif.scale.RayOptions` of a pipeline's ``ray:`` section."""
-    from rlaif.scale import RayOptions
-
-    r = pipeline.ray
-    return RayOptions(
-        address=r.address,
-        workers=r.workers,
-        cpus_per_worker=r.cpus_per_worker,
-        gpus_per_worker=r.gpus_per_worker,
-        batches_per_task=r.batches_per_task,
-        max_retries=r.max_retries,
-    )
+    """The :class:`rlaif.scale.RayOptions` of a pipeline: its ``ray:`` section is that config."""
+    return pipeline.ray
 
 
 def model_engine(ctx: RunContext, model: str, adapter: Path | None, role: str = "policy") -> Any:

@@ -11,7 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import Field
+
 from rlaif.errors import RlaifError
+from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
 
@@ -31,42 +34,37 @@ class BackendSpec:
     cache: str | None = None
 
 
-@dataclass(frozen=True)
-class RayOptions:
-    """Where and how wide the Ray executor runs.
+class RayOptions(StrictConfig):
+    """Where and how wide the Ray executor runs (a pipeline's ``ray:`` section; ``--executor ray`` flags)."""
 
-    Attributes:
-        address: the Ray cluster (``HOST:PORT``, ``auto``, ``ray://HOST:PORT``); None starts a local Ray instance
-            (or joins the one ``RAY_ADDRESS`` names). A Ray session already initialised in this process is used
-            as it is.
-        workers: actors in the pool, each with its own backend (model loaded once per actor).
-        cpus_per_worker: CPUs reserved per actor (a CPU backend's torch threads).
-        gpus_per_worker: GPUs per actor (0 on CPU; 1 for a vLLM engine per GPU; more for tensor parallelism).
-        batches_per_task: backend batches per Ray task (more amortises Ray's per-task overhead on tiny batches;
-            the batches themselves, hence the results, do not change).
-        max_retries: how often a batch whose worker died is retried before the run stops and names it.
-        ray_progress: show Ray Data's own progress bars (rlaif shows its own either way).
-    """
-
-    address: str | None = None
-    workers: int = 2
-    cpus_per_worker: float = 1.0
-    gpus_per_worker: float = 0.0
-    batches_per_task: int = 1
-    max_retries: int = 3
-    ray_progress: bool = False
-
-    def __post_init__(self) -> None:
-        if self.workers < 1:
-            raise RlaifError(f"workers must be at least 1, got {self.workers}", field="workers")
-        if self.cpus_per_worker <= 0:
-            raise RlaifError("cpus_per_worker must be positive", field="cpus_per_worker")
-        if self.gpus_per_worker < 0:
-            raise RlaifError("gpus_per_worker must be 0 or more", field="gpus_per_worker")
-        if self.batches_per_task < 1:
-            raise RlaifError("batches_per_task must be at least 1", field="batches_per_task")
-        if self.max_retries < 0:
-            raise RlaifError("max_retries must be 0 or more", field="max_retries")
+    address: str | None = Field(
+        default=None,
+        description="Ray cluster (HOST:PORT, auto, ray://HOST:PORT); null = RAY_ADDRESS or a local Ray instance "
+        "(a Ray session already initialised in this process is used as it is)",
+    )
+    workers: int = Field(
+        default=2, ge=1, description="actors in the pool, each with its own copy of the model (loaded once)"
+    )
+    cpus_per_worker: float = Field(
+        default=1.0, gt=0.0, description="CPUs per worker (a CPU backend's threads)"
+    )
+    gpus_per_worker: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="GPUs per worker (0 on CPU; 1 for a vLLM engine per GPU; more for tensor parallelism)",
+    )
+    batches_per_task: int = Field(
+        default=1,
+        ge=1,
+        description="backend batches (generate.batch_prompts / label.batch_pairs) per Ray task; more amortises "
+        "Ray's per-task overhead on tiny batches, the results do not change",
+    )
+    max_retries: int = Field(
+        default=3, ge=0, description="retries of a batch whose worker died before the run stops and names it"
+    )
+    ray_progress: bool = Field(
+        default=False, description="show Ray Data's own progress bars (rlaif shows its own either way)"
+    )
 
 
 def import_ray() -> Any:
