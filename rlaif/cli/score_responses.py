@@ -5,7 +5,7 @@
 
 The score is the probability-weighted mean over the score choices (see :mod:`rlaif.feedback.scores`);
 ``score_normalized`` maps it onto [0, 1] for use as a direct reward. Options map onto
-:class:`rlaif.feedback.scores.ScoreConfig`. (``rlaif score`` is the reward model's command.)
+:class:`rlaif.feedback.scores.ScoreConfig`, run by :func:`rlaif.jobs.score_responses.run_score_responses`. (``rlaif score`` is the reward model's command.)
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ def command(
     limit: Annotated[int | None, typer.Option("--limit", "-n", help="Only the first N prompts.")] = None,
 ) -> None:
     """Score each response 1–10 with the critic (probability-weighted mean); write a dataset with the scores."""
-    from rlaif.feedback.scores import ScoreConfig, ScoreJob, run_score_job
+    from rlaif.backends.spec import ModelSpec
+    from rlaif.feedback.scores import ScoreConfig
+    from rlaif.jobs.score_responses import ScoreResponsesJob, run_score_responses
 
     config = ScoreConfig(
         template=template,
@@ -64,20 +66,22 @@ def command(
         principle_tags=tuple(tag) if tag else None,
         seed=seed,
     )
-    job = ScoreJob(
+    job = ScoreResponsesJob(
         responses=responses,
         constitution=constitution,
         out=out,
-        critic=critic,
-        backend=backend,
-        backend_options=parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend),
+        critic=ModelSpec(
+            model=critic,
+            backend=backend,
+            options=parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend),
+        ),
         templates=templates,
         use_cache=not no_cache,
         cache=cache,
         limit=limit,
         config=config,
     )
-    run = run_score_job(job)
+    run = run_score_responses(job)
     mean = run.mean_score
     print(
         f"scored {len(run.rows)} of {len(run.results)} response(s)"

@@ -29,8 +29,6 @@ from rlaif.feedback.scores import (
     PointwiseScore,
     ScoreConfig,
     ScoreItem,
-    ScoreJob,
-    run_score_job,
     score_responses,
 )
 from rlaif.feedback.soft_labels import PrincipleJudgement, SoftLabel, ensemble, judgement_from_logprobs
@@ -54,7 +52,6 @@ __all__ = [
     "ReviseRun",
     "ScoreConfig",
     "ScoreItem",
-    "ScoreJob",
     "SoftLabel",
     "Unlabeled",
     "ensemble",
@@ -69,7 +66,6 @@ __all__ = [
     "read_rows",
     "revise",
     "run_revise_job",
-    "run_score_job",
     "score_responses",
     "write_card",
     "write_label_run",

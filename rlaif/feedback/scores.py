@@ -31,8 +31,9 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from pydantic import Field
 
 from rlaif.backends.base import Backend, ChatMessage
 from rlaif.constitution import Constitution, Principle, sample_principles
@@ -41,36 +42,34 @@ from rlaif.feedback.judge import Unlabeled
 from rlaif.feedback.soft_labels import normalise_choices
 from rlaif.prompting import CriticPrompt, TemplateSet, render_for_critic
 from rlaif.seeds import derive_seed
+from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
 
 _LEADING_NUMBER = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)")
 
 
-@dataclass(frozen=True)
-class ScoreConfig:
-    """How responses are scored (``rlaif score-responses`` options map onto these fields).
+class ScoreConfig(StrictConfig):
+    """How responses are scored (``rlaif score-responses`` options map onto these fields)."""
 
-    Attributes:
-        template: the scored template (declares ``answer_prefix`` and numbered ``choices``).
-        k: principles sampled per item by :func:`sample_item_principles` (the CLI); each item's score is the mean
-            over its principles.
-        min_choice_mass: below this probability mass on the choices the critic "did not answer": Unlabeled.
-        principle_tags: sample only principles carrying one of these tags (None: all).
-        seed: principle sampling seed (per item, derived from the seed and the item id).
-    """
-
-    template: str = "score"
-    k: int = 1
-    min_choice_mass: float = 0.0
-    principle_tags: tuple[str, ...] | None = None
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
-            raise RlaifError(f"k must be an integer >= 1, got {self.k!r}", field="k")
-        if not 0.0 <= self.min_choice_mass <= 1.0:
-            raise RlaifError("min_choice_mass must be in [0, 1]", field="min_choice_mass")
+    template: str = Field(
+        default="score", description="the scored template (declares answer_prefix and numbered choices)"
+    )
+    k: int = Field(
+        default=1, ge=1, strict=True, description="principles sampled per response; its score is their mean"
+    )
+    min_choice_mass: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="below this probability on the score choices the critic did not answer: unscored",
+    )
+    principle_tags: tuple[str, ...] | None = Field(
+        default=None, description="sample only principles carrying one of these tags (null: all)"
+    )
+    seed: int = Field(
+        default=0, description="principle sampling seed (per item, from the seed and the item id)"
+    )
 
 
 @dataclass(frozen=True)
@@ -296,9 +295,7 @@ def score_rows(
     config: ScoreConfig,
 ) -> list[dict[str, Any]]:
     """One row per scored item (Unlabeled items are left out; count them with :func:`unlabeled_reasons`)."""
-    from dataclasses import asdict
-
-    params = asdict(config)
+    params = config.model_dump()
     if params["principle_tags"] is not None:
         params["principle_tags"] = list(params["principle_tags"])
     rows = []
@@ -353,137 +350,15 @@ def unlabeled_reasons(results: Sequence[PointwiseScore | Unlabeled]) -> dict[str
     return counts
 
 
-# -- a whole stage from files -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ScoreJob:
-    """Everything ``rlaif score-responses`` needs, from files. The call cache defaults to ``<out>/../.rlaif-cache.sqlite`` (shared by sibling stages)."""
-
-    responses: Path
-    constitution: Path
-    out: Path
-    critic: str = "smollm2"
-    backend: str = "transformers"
-    backend_options: Mapping[str, Any] = field(default_factory=dict)
-    templates: Path | None = None
-    use_cache: bool = True
-    cache: Path | None = None
-    limit: int | None = None
-    config: ScoreConfig = ScoreConfig()
-
-
-@dataclass(frozen=True)
-class ScoreRun:
-    """What a score job produced."""
-
-    results: list[PointwiseScore | Unlabeled]
-    rows: list[dict[str, Any]]
-    unlabeled: dict[str, int]
-    out: Path
-
-    @property
-    def mean_score(self) -> float | None:
-        """The mean score over the scored items (None when none was scored)."""
-        scored = [r.score for r in self.results if isinstance(r, PointwiseScore)]
-        return sum(scored) / len(scored) if scored else None
-
-
-def _score_card(job: ScoreJob, run_rows: list[dict[str, Any]], unlabeled: dict[str, int], text: str) -> str:
-    import json as _json
-
-    scores = [r["score"] for r in run_rows]
-    mean = f"{sum(scores) / len(scores):.3f}" if scores else "n/a"
-    lines = [
-        "# Pointwise critic scores",
-        "",
-        "Made by `rlaif score-responses`: the critic rated each response from 1 to 10 under sampled principles. "
-        "`score` is the probability-weighted mean over the score choices (averaged over the principles), "
-        "`score_normalized` = (score - 1) / 9 in [0, 1] (use it as a direct reward); `distribution` keeps the "
-        "critic's whole distribution.",
-        "",
-        f"- rows: {len(run_rows)} scored, {sum(unlabeled.values())} left unscored; mean score {mean}",
-        f"- critic: {job.critic} ({job.backend} backend); k = {job.config.k}; seed {job.config.seed}",
-        "",
-    ]
-    for reason, n in sorted(unlabeled.items()):
-        lines.append(f"- unscored ({n}): {reason}")
-    lines += [
-        "",
-        "## Parameters",
-        "",
-        "```json",
-        _json.dumps(run_rows[0]["params"] if run_rows else {}, indent=2, sort_keys=True),
-        "```",
-        "",
-        "## Constitution",
-        "",
-        "```yaml",
-        text.rstrip("\n"),
-        "```",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def run_score_job(job: ScoreJob) -> ScoreRun:
-    """Read the responses, score every response, write ``<out>/data.parquet`` and its card."""
-    from rlaif.constitution import constitution_hash, dump_constitution_yaml, load_constitution
-    from rlaif.feedback.call_cache import CachedBackend, default_cache_path, open_backend
-    from rlaif.feedback.dataset_io import write_card, write_rows
-    from rlaif.feedback.responses import read_responses
-
-    if job.limit is not None and job.limit < 1:
-        raise RlaifError("limit must be >= 1", field="limit")
-    constitution = load_constitution(job.constitution)
-    templates = TemplateSet.load(job.templates)
-    sets = read_responses(job.responses)[: job.limit]
-    items = sample_item_principles(constitution, items_from_responses(sets), job.config)
-    if not items:
-        raise RlaifError("the responses dataset has no responses to score", path=job.responses)
-    log.info(
-        "score-responses: %d response(s) from %s, critic %s (%s backend), k=%d",
-        len(items),
-        job.responses,
-        job.critic,
-        job.backend,
-        job.config.k,
-    )
-    cache_file = (job.cache or default_cache_path(job.out)) if job.use_cache else None
-    critic = open_backend(job.backend, job.critic, options=dict(job.backend_options), cache=cache_file)
-    try:
-        results = score_responses(critic, items, (), templates, job.config)
-    finally:
-        critic.close()
-        if isinstance(critic, CachedBackend):
-            critic.cache.close()
-    rows = score_rows(
-        items, results, constitution_hash=constitution_hash(constitution), critic=critic, config=job.config
-    )
-    unlabeled = unlabeled_reasons(results)
-    out = Path(job.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if rows:
-        write_rows(out, rows, json_columns=SCORE_JSON_COLUMNS)
-    else:
-        log.warning("no response could be scored; writing the card only")
-    write_card(out, _score_card(job, rows, unlabeled, dump_constitution_yaml(constitution)))
-    log.info("wrote %d score(s) to %s (%d unscored)", len(rows), out, sum(unlabeled.values()))
-    return ScoreRun(results, rows, unlabeled, out)
-
-
 __all__ = [
     "SCORE_JSON_COLUMNS",
     "PointwiseScore",
     "PrincipleScore",
     "ScoreConfig",
     "ScoreItem",
-    "ScoreJob",
-    "ScoreRun",
     "choice_values",
     "item_seed",
     "items_from_responses",
-    "run_score_job",
     "sample_item_principles",
     "score_responses",
     "score_rows",

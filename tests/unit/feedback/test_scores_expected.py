@@ -142,8 +142,9 @@ def test_bad_inputs(hhh: Constitution, templates: TemplateSet) -> None:
     assert score_responses(MockBackend(), [], [hhh.get("honesty")], templates) == []
     with pytest.raises(RlaifError, match="no principles"):
         score_responses(MockBackend(), [item(1)], [], templates)
-    with pytest.raises(RlaifError, match="k must be"):
+    with pytest.raises(RlaifError, match="greater than or equal to 1") as bad_k:
         ScoreConfig(k=0)
+    assert bad_k.value.problem.field == "k"
     with pytest.raises(TemplateError):
         score_responses(
             MockBackend(), [item(1)], [hhh.get("honesty")], templates, ScoreConfig(template="critique")
