@@ -55,7 +55,7 @@ def file_hash(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _records(
+def read_records(
     path: Path, *, what: str = "labels file", hint: str = "run `rlaif label` first, or check the path"
 ) -> tuple[set[str] | None, Iterator[tuple[int, Any]]]:
     """(columns when the format has a schema, iterator of (row number, record)); ``what`` and ``hint`` word the
@@ -176,7 +176,7 @@ def load_reward_pairs(
     :class:`DataFileError` listing every bad row (file, row, column) and any column missing from the file.
     """
     file = data_file(path)
-    columns, records = _records(file)
+    columns, records = read_records(file)
     required = [c for c in REQUIRED_COLUMNS if not (hard_labels and c == "p_chosen")]
     required += [c for c in (margin_column, weight_column) if c is not None]
     if columns is not None:

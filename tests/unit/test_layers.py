@@ -44,7 +44,6 @@ KNOWN_CYCLES: set[frozenset[str]] = {
 
 #: private names imported across packages today, each to become public (or move) with its module's rework
 KNOWN_PRIVATE: set[tuple[str, str]] = {
-    ("rlaif.cli.score", "rlaif.reward.data._records"),
     ("rlaif.evals.policy_eval", "rlaif.models.load._adapter_folder"),
     ("rlaif.policy.model", "rlaif.models.load._adapter_folder"),
     ("rlaif.reward.model", "rlaif.models.load._check_weights"),

@@ -13,8 +13,13 @@ from .conftest import write_labels
 
 
 def test_train_score_eval(
-    tiny_model_dir: Path, tmp_path: Path, style_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    style_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level("INFO", logger="rlaif")
     labels = write_labels(tmp_path / "labels.jsonl", 10)
     out = tmp_path / "rm"
     common = ["--device", "cpu"]
@@ -71,7 +76,7 @@ def test_train_score_eval(
     )
     assert rc == 0
     said = capsys.readouterr().out
-    assert f"scoring 2 responses with {out / 'model'} (cpu, float32)" in said
+    assert f"scoring 2 responses with {out / 'model'} (cpu, float32)" in caplog.text  # what ran on what
     assert "scored 2 responses in " in said and f"responses/s) -> {scores}" in said
     got = [json.loads(x) for x in scores.read_text().splitlines()]
     assert got[0]["principles_scored"] == ["concise@1"] and got[1]["principles_scored"] == [
@@ -139,7 +144,7 @@ def test_score_user_errors_name_what_is_wrong(
     said = err(["--input", str(rows), "-p", "nonexistent"])
     assert "field '--principle': unknown principle 'nonexistent'" in said and "concise" in said
     said = err(["--input", str(rows), "--chunk-size", "0"])
-    assert "--chunk-size must be at least 1" in said
+    assert "field 'chunk_size': Input should be greater than or equal to 1 (got 0)" in said
     bad = tmp_path / "bad.jsonl"
     bad.write_text(
         '{"prompt": "Q?"}\nnot json\n[1, 2]\n{"prompt": "Q?", "response": 3}\n'
