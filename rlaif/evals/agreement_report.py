@@ -10,9 +10,11 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from rlaif.errors import RlaifError
+from pydantic import Field, model_validator
+
 from rlaif.feedback.judge import JudgeConfig
 from rlaif.stats import Estimate
+from rlaif.strict import StrictConfig
 
 TiePolicy = Literal["half", "wrong"]
 #: |p − 0.5| at or below this is a tie: averaging 0.7 and 0.3 gives 0.49999999999999994, not 0.5
@@ -23,58 +25,54 @@ REPORT_MD = "report.md"
 PAIRS_DIR = "pairs"
 
 
-@dataclass(frozen=True)
-class AgreementConfig:
-    """How the critic is evaluated against human labels (each field is a ``rlaif eval agreement`` option).
+class AgreementConfig(StrictConfig):
+    """How the critic is evaluated against human labels (each field is a ``rlaif eval agreement`` option)."""
 
-    Attributes:
-        k: principles sampled per pair (weighted by the principles' weights, seeded per pair).
-        all_principles: judge every pair under every (selected) principle instead of sampling ``k``.
-        principles: restrict to these principle ids (sample ``k`` among them, or all of them).
-        chain_of_thought: the critic writes its reasoning first (template ``cot_template``), then is scored;
-            probabilities are clamped into ``cot_clamp`` as in the constitutional AI paper.
-        template: the scored comparison template.
-        cot_template: the chain-of-thought comparison template.
-        cot_clamp: clamp of each order's chain-of-thought probability.
-        cot_max_new_tokens: length cap of the generated reasoning.
-        min_choice_mass: a judgement with less next-token probability than this on the choices makes the pair
-            unlabeled ("the critic did not answer").
-        ties: an exact tie counts as half right (``"half"``) or as wrong (``"wrong"``).
-        seed: seeds which response is shown first, the principle sample and the bootstrap.
-        bootstrap_resamples: bootstrap resamples per interval.
-        confidence: interval coverage.
-        calibration_bins: equal-width bins of the reliability table and of ECE.
-    """
+    k: int = Field(
+        default=4,
+        description="principles sampled per pair (weighted by the principles' weights, seeded per pair)",
+    )
+    all_principles: bool = Field(
+        default=False, description="judge every pair under every (selected) principle instead of sampling k"
+    )
+    principles: tuple[str, ...] = Field(
+        default=(), description="restrict to these principle ids (sample k among them, or all of them)"
+    )
+    chain_of_thought: bool = Field(
+        default=False,
+        description="the critic writes its reasoning first, then is scored (clamped to cot_clamp)",
+    )
+    template: str = Field(default="compare", description="the scored comparison template")
+    cot_template: str = Field(default="compare_cot", description="the chain-of-thought comparison template")
+    cot_clamp: tuple[float, float] = Field(
+        default=(0.4, 0.6), description="clamp of each order's chain-of-thought probability"
+    )
+    cot_max_new_tokens: int = Field(default=256, ge=1, description="length cap of the generated reasoning")
+    min_choice_mass: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="below this next-token probability on the choices the pair is unlabeled (did not answer)",
+    )
+    ties: TiePolicy = Field(default="half", description="an exact tie counts as half right or as wrong")
+    seed: int = Field(
+        default=0, description="seeds which response is shown first, the principle sample and the bootstrap"
+    )
+    bootstrap_resamples: int = Field(default=2000, ge=10, description="bootstrap resamples per interval")
+    confidence: float = Field(default=0.95, gt=0.0, lt=1.0, description="interval coverage")
+    calibration_bins: int = Field(
+        default=10, ge=1, description="equal-width bins of the reliability table and of ECE"
+    )
+    judge_mode: str = Field(
+        default="auto",
+        description="how the critic judges (rlaif.feedback.judge_modes): check it in the mode it will label in",
+    )
 
-    k: int = 4
-    all_principles: bool = False
-    principles: tuple[str, ...] = ()
-    chain_of_thought: bool = False
-    template: str = "compare"
-    cot_template: str = "compare_cot"
-    cot_clamp: tuple[float, float] = (0.4, 0.6)
-    cot_max_new_tokens: int = 256
-    min_choice_mass: float = 0.0
-    ties: TiePolicy = "half"
-    seed: int = 0
-    bootstrap_resamples: int = 2000
-    confidence: float = 0.95
-    calibration_bins: int = 10
-    judge_mode: str = "auto"  # see rlaif.feedback.judge_modes: check the critic in the mode it will label in
-
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _k_or_all(self) -> AgreementConfig:
         if not self.all_principles and self.k < 1:
-            raise RlaifError(f"k must be at least 1, got {self.k}", field="k", hint="or use all principles")
-        if self.ties not in ("half", "wrong"):
-            raise RlaifError(f"ties must be 'half' or 'wrong', got {self.ties!r}", field="ties")
-        if not 0.0 < self.confidence < 1.0:
-            raise RlaifError(f"confidence must be in (0, 1), got {self.confidence}", field="confidence")
-        if self.bootstrap_resamples < 10:
-            raise RlaifError("bootstrap_resamples must be at least 10", field="bootstrap_resamples")
-        if self.calibration_bins < 1:
-            raise RlaifError("calibration_bins must be at least 1", field="calibration_bins")
-        if not 0.0 <= self.min_choice_mass <= 1.0:
-            raise RlaifError("min_choice_mass must be in [0, 1]", field="min_choice_mass")
+            raise ValueError(f"k must be at least 1, got {self.k} (or use all principles)")
+        return self
 
     def judge_config(self) -> JudgeConfig:
         """The labeler's configuration (always both orders: single-order numbers are read from order ab)."""
@@ -231,7 +229,7 @@ class AgreementReport:
     def to_dict(self, *, include_pairs: bool = False) -> dict[str, Any]:
         """A JSON-ready dict (per-pair details only when asked: they go to the parquet file)."""
         d = asdict(self)
-        d["config"] = asdict(self.config)
+        d["config"] = self.config.model_dump()
         d["n_unlabeled"] = self.n_unlabeled
         d["coverage"] = self.coverage
         if not include_pairs:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from pydantic import Field, model_validator
 
 from rlaif.backends.base import Backend, ChatMessage, GenerationRequest, SamplingParams
 from rlaif.constitution import dump_constitution_yaml, load_constitution_text
@@ -39,6 +40,7 @@ from rlaif.feedback.judge import JudgeConfig, PairToJudge, judge_pairs
 from rlaif.feedback.soft_labels import SoftLabel
 from rlaif.prompting import TemplateSet, neutralize
 from rlaif.stats import Estimate, wilson_ci
+from rlaif.strict import StrictConfig
 from rlaif.workbench.document import Document, clip
 from rlaif.workbench.inspection import fmt
 
@@ -110,41 +112,48 @@ _STOP = frozenset(
 _WORD = re.compile(r"[a-z0-9]+")
 
 
-@dataclass(frozen=True)
-class ExtractConfig:
+class ExtractConfig(StrictConfig):
     """How principles are extracted (each field is an ``rlaif extract-constitution`` option)."""
 
-    candidates_per_pair: int = 3
-    held_out: float = 0.4
-    test: float = 0.2
-    max_candidates: int = 20
-    max_principles: int = 8
-    min_agreement: float = 0.6
-    similarity: float = 0.6
-    threshold: float = 0.1
-    seed: int = 0
-    max_new_tokens: int = 160
-    name: str = "extracted"
-    above_chance: bool = False  # also require the agreement's interval to lie above one half
+    candidates_per_pair: int = Field(default=3, ge=1, description="principles the critic proposes per pair")
+    held_out: float = Field(
+        default=0.4,
+        gt=0.0,
+        lt=1.0,
+        description="share of pairs that test the candidates (not used to propose)",
+    )
+    test: float = Field(
+        default=0.2,
+        ge=0.0,
+        lt=1.0,
+        description="share of pairs kept for the final test (held_out + test < 1)",
+    )
+    max_candidates: int = Field(default=20, ge=1, description="candidates tested after deduplication")
+    max_principles: int = Field(default=8, ge=1, description="principles kept in the extracted constitution")
+    min_agreement: float = Field(
+        default=0.6, ge=0.0, le=1.0, description="a candidate is kept when it agrees with this share of pairs"
+    )
+    similarity: float = Field(
+        default=0.6,
+        gt=0.0,
+        le=1.0,
+        description="content-word cosine similarity at which two candidates are one",
+    )
+    threshold: float = Field(
+        default=0.1, ge=0.0, lt=1.0, description="a judgement takes a side when |2p - 1| is above this"
+    )
+    seed: int = Field(default=0, description="seed of the split and the proposals")
+    max_new_tokens: int = Field(default=160, ge=1, description="length cap of each proposal")
+    name: str = Field(default="extracted", description="name of the extracted constitution")
+    above_chance: bool = Field(
+        default=False, description="also require the agreement's interval to lie above one half"
+    )
 
-    def __post_init__(self) -> None:
-        checks = [
-            (self.candidates_per_pair >= 1, "candidates_per_pair", "at least 1"),
-            (0.0 < self.held_out < 1.0, "held_out", "in (0, 1)"),
-            (
-                0.0 <= self.test < 1.0 and self.held_out + self.test < 1.0,
-                "test",
-                "in [0, 1) with held_out + test < 1",
-            ),
-            (self.max_candidates >= 1, "max_candidates", "at least 1"),
-            (self.max_principles >= 1, "max_principles", "at least 1"),
-            (0.0 <= self.min_agreement <= 1.0, "min_agreement", "in [0, 1]"),
-            (0.0 < self.similarity <= 1.0, "similarity", "in (0, 1]"),
-            (0.0 <= self.threshold < 1.0, "threshold", "in [0, 1)"),
-        ]
-        for ok, name, what in checks:
-            if not ok:
-                raise RlaifError(f"{name} must be {what}", field=f"--{name.replace('_', '-')}")
+    @model_validator(mode="after")
+    def _shares(self) -> ExtractConfig:
+        if self.held_out + self.test >= 1.0:
+            raise ValueError("held_out + test must be below 1")
+        return self
 
 
 @dataclass

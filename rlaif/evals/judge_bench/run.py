@@ -12,9 +12,10 @@ import logging
 import math
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import Field
 
 from rlaif.backends.base import Backend
 from rlaif.constitution import sample_principles
@@ -26,44 +27,43 @@ from rlaif.feedback.judge import JudgeConfig, PairToJudge, Unlabeled, judge_pair
 from rlaif.feedback.remedies import order_consistent
 from rlaif.feedback.soft_labels import PrincipleJudgement
 from rlaif.prompting import TemplateSet
+from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class BenchConfig:
-    """How the critic judges the benchmark (each field is a ``rlaif eval judge`` option).
+class BenchConfig(StrictConfig):
+    """How the critic judges the benchmark (each field is a ``rlaif eval judge`` option)."""
 
-    Attributes:
-        k: principles sampled per item (a principle ensemble: the label is their mean).
-        principles: only these principle ids (sample ``k`` among them).
-        chain_of_thought: the critic reasons first, then is scored (probabilities clamped).
-        markers: swapped answer markers, e.g. ``("K", "Q")`` instead of (A)/(B); None keeps (A)/(B).
-        batch_calibration: subtract each order's mean log-odds of picking the first-shown response.
-        consistency_filter: leave out comparisons whose two orders disagree (they count as unlabeled).
-        min_choice_mass: below this probability on the choices the critic "did not answer".
-        seed: seeds the principle sample and the bootstrap.
-        confidence: interval coverage.
-        judge_mode: how the critic judges (:mod:`rlaif.feedback.judge_modes`): ``auto``, ``choice-logprobs``,
-            ``top-logprobs`` or ``verdict``.
-    """
-
-    k: int = 2
-    principles: tuple[str, ...] = ()
-    chain_of_thought: bool = False
-    markers: tuple[str, str] | None = None
-    batch_calibration: bool = False
-    consistency_filter: bool = False
-    min_choice_mass: float = 0.0
-    seed: int = 0
-    confidence: float = 0.95
-    judge_mode: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.k < 1:
-            raise RlaifError(f"k must be at least 1, got {self.k}", field="k")
-        if not 0.0 < self.confidence < 1.0:
-            raise RlaifError(f"confidence must be in (0, 1), got {self.confidence}", field="confidence")
+    k: int = Field(
+        default=2, ge=1, description="principles sampled per item (a principle ensemble: their mean)"
+    )
+    principles: tuple[str, ...] = Field(
+        default=(), description="only these principle ids (sample k among them)"
+    )
+    chain_of_thought: bool = Field(
+        default=False, description="the critic reasons first, then is scored (probabilities clamped)"
+    )
+    markers: tuple[str, str] | None = Field(
+        default=None, description="swapped answer markers, e.g. (K, Q) instead of (A)/(B); null keeps (A)/(B)"
+    )
+    batch_calibration: bool = Field(
+        default=False, description="subtract each order's mean log-odds of picking the first-shown response"
+    )
+    consistency_filter: bool = Field(
+        default=False, description="leave out comparisons whose two orders disagree (they count as unlabeled)"
+    )
+    min_choice_mass: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="below this probability on the choices the critic did not answer",
+    )
+    seed: int = Field(default=0, description="seeds the principle sample and the bootstrap")
+    confidence: float = Field(default=0.95, gt=0.0, lt=1.0, description="interval coverage")
+    judge_mode: str = Field(
+        default="auto", description="how the critic judges: auto, choice-logprobs, top-logprobs or verdict"
+    )
 
     def remedies(self) -> list[str]:
         """The switched-on remedies, for reports."""
