@@ -109,10 +109,10 @@ def select_principles(constitution: Constitution, ids: Sequence[str] | None) -> 
 
 def check_adapter(folder: str | Path, role: str) -> Path:
     """A clear :class:`~rlaif.errors.ModelError` now, instead of a stack trace after minutes, for a bad adapter."""
-    from rlaif.models.load import _adapter_folder
+    from rlaif.models.load import adapter_folder
 
     try:
-        return _adapter_folder(folder)
+        return adapter_folder(folder)
     except ModelError as e:
         raise ModelError(
             f"the {role} cannot be loaded: {e.problem.message}",

@@ -40,7 +40,7 @@ def _resolved(model: str | ResolvedModel) -> ResolvedModel:
     return model if isinstance(model, ResolvedModel) else resolve_model(model)
 
 
-def _needs_remote_code(config: dict[str, Any]) -> bool:
+def needs_remote_code(config: dict[str, Any]) -> bool:
     """Whether transformers would need the folder's own Python code to build a model from this config."""
     auto_map = config.get("auto_map")
     if not isinstance(auto_map, dict) or not auto_map:
@@ -53,7 +53,8 @@ def _needs_remote_code(config: dict[str, Any]) -> bool:
     return not (isinstance(model_type, str) and model_type in CONFIG_MAPPING)
 
 
-def _refuse_remote_code(resolved: ResolvedModel, what: str, cause: BaseException | None = None) -> ModelError:
+def remote_code_error(resolved: ResolvedModel, what: str, cause: BaseException | None = None) -> ModelError:
+    """The error that refuses to run a model's own Python code (``what``: model or tokenizer), with the way out."""
     err = ModelError(
         f"{resolved.name}: the {what} needs custom Python code shipped with the model (auto_map in its config), "
         "and running a model's own code is off by default",
@@ -75,14 +76,14 @@ def load_tokenizer(model: str | ResolvedModel, *, trust_remote_code: bool = Fals
     resolved = _resolved(model)
     config = _read_tokenizer_config(resolved.path)
     if not trust_remote_code and _needs_remote_code_tokenizer(config):
-        raise _refuse_remote_code(resolved, "tokenizer")
+        raise remote_code_error(resolved, "tokenizer")
     from transformers import AutoTokenizer
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(resolved.path), trust_remote_code=trust_remote_code)
     except ValueError as e:
         if "trust_remote_code" in str(e):
-            raise _refuse_remote_code(resolved, "tokenizer", e) from e
+            raise remote_code_error(resolved, "tokenizer", e) from e
         raise ModelError(f"cannot load the tokenizer of {resolved.name}: {e}", path=resolved.path) from e
     except OSError as e:
         raise ModelError(
@@ -175,7 +176,8 @@ def resolve_device(device: str) -> str:
     return key
 
 
-def _check_weights(resolved: ResolvedModel) -> None:
+def check_weights(resolved: ResolvedModel) -> None:
+    """Refuse a model folder whose weights are pickles only (safetensors are required: pickles can run code)."""
     files = [f.name for f in resolved.path.iterdir() if f.is_file()]
     if any(n.endswith((".safetensors", ".safetensors.index.json")) for n in files):
         return
@@ -220,13 +222,13 @@ def load_causal_lm(
     Weights are read from safetensors only; a folder with only pickle (``.bin``) weights is refused.
     """
     resolved = _resolved(model)
-    _check_weights(resolved)
+    check_weights(resolved)
     config = read_config(resolved.path)
-    if not trust_remote_code and _needs_remote_code(config):
-        raise _refuse_remote_code(resolved, "model")
+    if not trust_remote_code and needs_remote_code(config):
+        raise remote_code_error(resolved, "model")
     target_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, target_device)
-    adapter_path = _adapter_folder(adapter) if adapter is not None else None
+    adapter_path = adapter_folder(adapter) if adapter is not None else None
 
     from transformers import AutoModelForCausalLM
 
@@ -240,7 +242,7 @@ def load_causal_lm(
         )
     except ValueError as e:
         if "trust_remote_code" in str(e):
-            raise _refuse_remote_code(resolved, "model", e) from e
+            raise remote_code_error(resolved, "model", e) from e
         raise ModelError(f"cannot load {resolved.name} as a causal LM: {e}", path=resolved.path) from e
     except OSError as e:
         raise ModelError(f"cannot load {resolved.name}: {e}", path=resolved.path) from e
@@ -250,7 +252,8 @@ def load_causal_lm(
     return lm
 
 
-def _adapter_folder(adapter: str | Path) -> Path:
+def adapter_folder(adapter: str | Path) -> Path:
+    """``adapter`` as a checked peft adapter folder (config and safetensors weights), or a clear error."""
     path = Path(adapter).expanduser()
     if not path.exists():
         raise ModelError(

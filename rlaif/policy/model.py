@@ -100,9 +100,9 @@ def load_policy(
     if init_adapter is not None:
         from peft import PeftModel
 
-        from rlaif.models.load import _adapter_folder
+        from rlaif.models.load import adapter_folder
 
-        folder = _adapter_folder(init_adapter)
+        folder = adapter_folder(init_adapter)
         try:
             wrapped = PeftModel.from_pretrained(lm, str(folder), is_trainable=True)
         except (ValueError, RuntimeError, KeyError) as e:

@@ -70,15 +70,15 @@ def load_seq_cls_base(
     current torch seed. The tokenizer pads on the left, and the model's ``pad_token_id`` is the tokenizer's.
     """
     from rlaif import models
-    from rlaif.models.load import _check_weights, _needs_remote_code, _refuse_remote_code
+    from rlaif.models.load import check_weights, needs_remote_code, remote_code_error
     from rlaif.models.resolve import read_config
 
     resolved = models.resolve_model(model)
     tokenizer = models.load_tokenizer(resolved, trust_remote_code=trust_remote_code)
     tokenizer.padding_side = "left"
-    _check_weights(resolved)
-    if not trust_remote_code and _needs_remote_code(read_config(resolved.path)):
-        raise _refuse_remote_code(resolved, "model")
+    check_weights(resolved)
+    if not trust_remote_code and needs_remote_code(read_config(resolved.path)):
+        raise remote_code_error(resolved, "model")
     target = models.resolve_device(device)
     torch_dtype = models.resolve_dtype(dtype, target)
     from transformers import AutoModelForSequenceClassification

@@ -43,13 +43,7 @@ KNOWN_CYCLES: set[frozenset[str]] = {
 }
 
 #: private names imported across packages today, each to become public (or move) with its module's rework
-KNOWN_PRIVATE: set[tuple[str, str]] = {
-    ("rlaif.evals.policy_eval", "rlaif.models.load._adapter_folder"),
-    ("rlaif.policy.model", "rlaif.models.load._adapter_folder"),
-    ("rlaif.reward.model", "rlaif.models.load._check_weights"),
-    ("rlaif.reward.model", "rlaif.models.load._needs_remote_code"),
-    ("rlaif.reward.model", "rlaif.models.load._refuse_remote_code"),
-}
+KNOWN_PRIVATE: set[tuple[str, str]] = set()
 
 
 def _module_name(path: Path) -> str:
