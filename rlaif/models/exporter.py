@@ -165,7 +165,7 @@ def _merged_model(artifact: Artifact) -> tuple[Any, Any]:
             "the base model of this adapter is unknown", path=artifact.folder, hint="pass --base-path"
         )
     if artifact.kind == "reward-model":
-        from rlaif.reward.model import load_seq_cls_base
+        from rlaif.models.load import load_seq_cls_base
 
         base, _, _ = load_seq_cls_base(artifact.base_to_load, dtype="float32", device="cpu")
     else:

@@ -299,3 +299,50 @@ def _load_adapter(lm: PreTrainedModel, adapter_path: Path, resolved: ResolvedMod
     # PeftModel forwards the PreTrainedModel interface (generate, forward, config) to the wrapped model.
     loaded: PreTrainedModel = wrapped
     return loaded
+
+
+def load_seq_cls_base(
+    model: str, *, dtype: str = "auto", device: str = "cpu", trust_remote_code: bool = False
+) -> tuple[Any, Any, Any]:
+    """(model, tokenizer, resolved): ``model`` as a one-label sequence classifier with a fresh score head.
+
+    The base is any causal LM folder (alias, path or hub id, safetensors only); the head is initialised from the
+    current torch seed. The tokenizer pads on the left, and the model's ``pad_token_id`` is the tokenizer's.
+    """
+    from rlaif import models
+    from rlaif.models.resolve import read_config
+
+    resolved = models.resolve_model(model)
+    tokenizer = models.load_tokenizer(resolved, trust_remote_code=trust_remote_code)
+    tokenizer.padding_side = "left"
+    check_weights(resolved)
+    if not trust_remote_code and needs_remote_code(read_config(resolved.path)):
+        raise remote_code_error(resolved, "model")
+    target = models.resolve_device(device)
+    torch_dtype = models.resolve_dtype(dtype, target)
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "score.weight newly initialized" is expected: that is the head we train
+    try:
+        rm = AutoModelForSequenceClassification.from_pretrained(
+            str(resolved.path),
+            num_labels=1,
+            dtype=torch_dtype,
+            use_safetensors=True,
+            trust_remote_code=trust_remote_code,
+        )
+    except (ValueError, OSError) as e:
+        raise ModelError(
+            f"cannot load {resolved.name} as a sequence classifier: {e}",
+            path=resolved.path,
+            field="model",
+            hint="the reward model needs a causal LM architecture that transformers has a "
+            "*ForSequenceClassification class for (llama, qwen2, mistral, gpt2, ...)",
+        ) from e
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    rm.config.pad_token_id = int(tokenizer.pad_token_id)
+    rm.to(target)
+    return rm, tokenizer, resolved

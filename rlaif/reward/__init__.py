@@ -20,10 +20,10 @@ from rlaif.reward.evaluate import (
     label_metrics,
     steering_check,
 )
-from rlaif.reward.export import export_reward_model, load_exported
+from rlaif.reward.export import export_reward_model
 from rlaif.reward.inputs import RewardInputEncoder, TruncationStats, negate_principle
 from rlaif.reward.loss import soft_bradley_terry_loss
-from rlaif.reward.model import NormStats, RewardModel, load_seq_cls_base
+from rlaif.reward.model import NormStats, RewardModel, load_exported, load_seq_cls_base
 from rlaif.reward.score_file import ScoreItem, ScoreRun, score_to_file
 from rlaif.reward.train import train_reward_model
 

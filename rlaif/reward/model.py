@@ -18,6 +18,7 @@ from typing import Any
 from rlaif.backends.base import ChatMessage, Prompt
 from rlaif.constitution.schema import Principle
 from rlaif.errors import ModelError, RlaifError
+from rlaif.models.load import load_seq_cls_base
 from rlaif.reward.inputs import RewardInputEncoder, TruncationStats
 
 log = logging.getLogger(__name__)
@@ -59,54 +60,6 @@ def model_context(model: Any) -> int | None:
         if isinstance(value, int) and value > 0:
             return value
     return None
-
-
-def load_seq_cls_base(
-    model: str, *, dtype: str = "auto", device: str = "cpu", trust_remote_code: bool = False
-) -> tuple[Any, Any, Any]:
-    """(model, tokenizer, resolved): ``model`` as a one-label sequence classifier with a fresh score head.
-
-    The base is any causal LM folder (alias, path or hub id, safetensors only); the head is initialised from the
-    current torch seed. The tokenizer pads on the left, and the model's ``pad_token_id`` is the tokenizer's.
-    """
-    from rlaif import models
-    from rlaif.models.load import check_weights, needs_remote_code, remote_code_error
-    from rlaif.models.resolve import read_config
-
-    resolved = models.resolve_model(model)
-    tokenizer = models.load_tokenizer(resolved, trust_remote_code=trust_remote_code)
-    tokenizer.padding_side = "left"
-    check_weights(resolved)
-    if not trust_remote_code and needs_remote_code(read_config(resolved.path)):
-        raise remote_code_error(resolved, "model")
-    target = models.resolve_device(device)
-    torch_dtype = models.resolve_dtype(dtype, target)
-    from transformers import AutoModelForSequenceClassification
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # "score.weight newly initialized" is expected: that is the head we train
-    try:
-        rm = AutoModelForSequenceClassification.from_pretrained(
-            str(resolved.path),
-            num_labels=1,
-            dtype=torch_dtype,
-            use_safetensors=True,
-            trust_remote_code=trust_remote_code,
-        )
-    except (ValueError, OSError) as e:
-        raise ModelError(
-            f"cannot load {resolved.name} as a sequence classifier: {e}",
-            path=resolved.path,
-            field="model",
-            hint="the reward model needs a causal LM architecture that transformers has a "
-            "*ForSequenceClassification class for (llama, qwen2, mistral, gpt2, ...)",
-        ) from e
-    finally:
-        hf_logging.set_verbosity(verbosity)
-    rm.config.pad_token_id = int(tokenizer.pad_token_id)
-    rm.to(target)
-    return rm, tokenizer, resolved
 
 
 def forward_rewards(model: Any, input_ids: Any, attention_mask: Any) -> Any:
@@ -264,8 +217,6 @@ class RewardModel:
         keeps the adapter in 16-bit dtypes, where adding the small update to rounded weights would lose it. Pass
         False to keep the adapter trainable (PPO's value model does).
         """
-        from rlaif.reward.export import load_exported
-
         return load_exported(
             folder,
             device=device,
@@ -330,3 +281,92 @@ class RewardModel:
             assert self.stats is not None
             rewards = [self.stats.normalize(r) for r in rewards]
         return rewards
+
+
+def load_exported(
+    folder: str | Path,
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    trust_remote_code: bool = False,
+    merge_adapter: bool | None = None,
+) -> RewardModel:
+    """Load a folder written by :func:`export_reward_model` as a :class:`RewardModel`.
+
+    ``merge_adapter`` folds a LoRA adapter into the base weights (None: only when they are float32; see
+    :meth:`RewardModel.load`).
+    """
+    from transformers import AutoTokenizer
+
+    from rlaif import models
+    from rlaif.prompting import TemplateSet
+    from rlaif.training import read_sidecar
+
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise ModelError(f"reward model folder {path} does not exist", path=path, field="reward_model")
+    sidecar = read_sidecar(path)
+    if sidecar.get("format") != "rlaif-reward-model/1":
+        raise ModelError(
+            f"{path} is not a reward model exported by rlaif (no rlaif.json with format rlaif-reward-model/1)",
+            path=path,
+            hint="pass the model folder `rlaif train-rm` wrote (<output>/model)",
+        )
+    target = models.resolve_device(device)
+    if (path / "adapter_config.json").is_file():
+        base_name = str(sidecar["base_model"]["model"])
+        base, _, _ = load_seq_cls_base(
+            base_name, dtype=dtype, device="cpu", trust_remote_code=trust_remote_code
+        )
+        from peft import PeftModel
+
+        try:
+            model = PeftModel.from_pretrained(base, str(path))
+        except (ValueError, RuntimeError, KeyError) as e:
+            raise ModelError(f"cannot load the reward adapter {path} on {base_name}: {e}", path=path) from e
+        import torch
+
+        if merge_adapter is None:  # exact in float32; in 16 bits the small update would be rounded away
+            merge_adapter = next(base.parameters()).dtype == torch.float32
+        if merge_adapter:
+            # the trained score head (peft's modules_to_save copy) replaces the base one in the merged model
+            model = model.merge_and_unload()
+    else:
+        model, _, _ = load_seq_cls_base(
+            str(path), dtype=dtype, device="cpu", trust_remote_code=trust_remote_code
+        )
+    model.to(target)
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    templates = TemplateSet.load(path, shipped=False)
+    name = str(sidecar.get("template", "rm_input.j2"))
+    context = model_context(model)
+    max_length = int(sidecar.get("max_length", context or 2048))
+    encoder = RewardInputEncoder(
+        tokenizer, templates, template=name, max_length=min(max_length, context or max_length)
+    )
+    if sidecar.get("template_hash") and encoder.template_hash != sidecar["template_hash"]:
+        raise ModelError(
+            f"the template saved in {path} does not match the hash recorded at training "
+            f"({encoder.template_hash[:12]} vs {str(sidecar['template_hash'])[:12]})",
+            path=path / name,
+            hint="restore the template file the model was trained with",
+        )
+    stats_record = sidecar.get("norm_stats")
+    stats = (
+        NormStats(float(stats_record["mean"]), float(stats_record["std"]), int(stats_record.get("n", 0)))
+        if stats_record
+        else None
+    )
+    return RewardModel(
+        model,
+        tokenizer,
+        encoder,
+        constitution_hash=str(sidecar.get("constitution_hash", "")),
+        stats=stats,
+        sidecar=sidecar,
+        folder=path,
+    )
