@@ -66,7 +66,11 @@ def command(
     config: Annotated[Path | None, typer.Option("--config", help="YAML with RewardConfig fields.")] = None,
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", help="Override a config field: key=value (dotted, JSON values)."),
+        typer.Option(
+            "--set",
+            "-s",
+            help="Override a config field: key=value (dotted; the value read as YAML, repeatable).",
+        ),
     ] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Passes over the training pairs.")] = None,
     max_steps: Annotated[
