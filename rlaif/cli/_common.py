@@ -1,6 +1,6 @@
 """Options and helpers every model-using subcommand shares, so they read and behave the same.
 
-* ``--backend`` / ``--backend-option key=value`` (repeatable; values parsed as JSON when they parse) /
+* ``--backend`` / ``--backend-option key=value`` (repeatable; values read as YAML/JSON scalars or lists, else text) /
   ``--device`` / ``--dtype``: how the model runs.
 * ``--cache PATH`` / ``--no-cache``: the call cache, by default ``<out>/../.rlaif-cache.sqlite`` so the stages of one
   workspace (generate, label, revise, eval) share it.
@@ -76,25 +76,24 @@ CpusPerWorkerOpt = Annotated[float, typer.Option("--cpus-per-worker", help="CPUs
 def parse_backend_options(
     items: list[str] | None, *, device: str = "auto", dtype: str = "auto", backend: str
 ) -> dict[str, Any]:
-    """``--backend-option`` pairs (values read as JSON when they parse) plus ``--device``/``--dtype`` for local engines."""
+    """``--backend-option`` pairs (values read by :func:`rlaif.overrides.parse_value`) plus ``--device``/``--dtype`` for local engines."""
     options: dict[str, Any] = {}
     if backend in ("transformers", "vllm"):
         if device != "auto" and backend == "transformers":
             options["device"] = device
         if dtype != "auto":
             options["dtype"] = dtype
+    from rlaif.overrides import parse_override
+
     for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise RlaifError(
-                f"backend option {item!r} is not key=value",
-                field="--backend-option",
-                hint="e.g. --backend-option batch_size=16",
-            )
-        try:
-            options[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.strip()] = value
+        path, value = parse_override(
+            item,
+            what="backend option",
+            field="--backend-option",
+            hint="e.g. --backend-option batch_size=16",
+            lenient=True,
+        )
+        options[".".join(path)] = value
     return options
 
 

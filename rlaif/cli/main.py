@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from rlaif.cli.config_file import make_configurable
 from rlaif.errors import RlaifError
 
 app = typer.Typer(
@@ -71,6 +72,7 @@ def version() -> None:
 
 
 _register()
+make_configurable(app)  # every command: --config FILE.yaml and --set NAME=VALUE (rlaif/cli/config_file.py)
 
 
 def _setup_logging() -> None:

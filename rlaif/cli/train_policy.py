@@ -32,24 +32,14 @@ METHODS: dict[str, tuple[str, str, str]] = {
     "ppo": ("rlaif.policy.ppo", "PPOConfig", "train_ppo"),
 }
 
+SET_HINT = "e.g. -s beta=0.2 or -s run.batch_size=4"
+
 
 def parse_override(item: str) -> tuple[list[str], Any]:
-    """``"run.batch_size=4"`` → ``(["run", "batch_size"], 4)`` (the value read as a YAML scalar/flow value)."""
-    from rlaif.yamlfile import load_yaml_text
+    """``"run.batch_size=4"`` → ``(["run", "batch_size"], 4)`` (:func:`rlaif.overrides.parse_override`)."""
+    from rlaif.overrides import parse_override as parse
 
-    key, sep, raw = item.partition("=")
-    parts = [p.strip() for p in key.split(".")]
-    if not sep or not all(parts):
-        raise RlaifError(
-            f"setting {item!r} is not key=value",
-            field="--set",
-            hint="e.g. -s beta=0.2 or -s run.batch_size=4",
-        )
-    try:
-        value = load_yaml_text(raw, "--set").data if raw.strip() else ""
-    except DataFileError:
-        value = raw
-    return parts, value
+    return parse(item, what="setting", field="--set", hint=SET_HINT, lenient=True)
 
 
 def trainer_config(
@@ -62,6 +52,7 @@ def trainer_config(
 ) -> M:
     """Build and validate a trainer config: YAML file, then ``shortcuts`` (top-level fields, None = not given),
     then dotted ``overrides``. Every validation problem names the file, line and field it comes from."""
+    from rlaif.overrides import set_path
     from rlaif.yamlfile import YamlDocument, load_yaml_file, validate_document
 
     if config_file is not None:
@@ -76,17 +67,7 @@ def trainer_config(
             data[key] = str(value) if isinstance(value, Path) else value
     for item in overrides or []:
         parts, value = parse_override(item)
-        node = data
-        for part in parts[:-1]:
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                raise RlaifError(
-                    f"cannot set {item!r}: {part!r} is not a group of settings", field=".".join(parts)
-                )
-            node = child
-        node[parts[-1]] = value
+        set_path(data, parts, value, what=item)
     return validate_document(doc, model, what=what)
 
 

@@ -10,7 +10,6 @@ from the last checkpoint.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,19 +19,9 @@ from rlaif.cli._common import DeviceOpt, DtypeOpt, ProgressOpt, TemplatesOpt
 from rlaif.errors import RlaifError
 
 
-def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
-    node = data
-    parts = dotted.split(".")
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise RlaifError(f"cannot set {dotted}: {part} is not a section", field=dotted)
-        node = child
-    node[parts[-1]] = value
-
-
 def build_config(config_file: Path | None, options: dict[str, Any], assignments: list[str] | None) -> Any:
     """A :class:`RewardConfig` from an optional YAML file, explicit options (dotted keys) and ``--set`` items."""
+    from rlaif.overrides import parse_override, set_path
     from rlaif.reward import RewardConfig
     from rlaif.yamlfile import YamlDocument, load_yaml_file, validate_document
 
@@ -45,18 +34,12 @@ def build_config(config_file: Path | None, options: dict[str, Any], assignments:
         doc.data = {}
     for key, value in options.items():
         if value is not None:
-            _set(doc.data, key, value)
+            set_path(doc.data, key.split("."), value)
     for item in assignments or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise RlaifError(
-                f"--set {item!r} is not key=value", field="--set", hint="e.g. --set optim.lr=5e-4"
-            )
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        _set(doc.data, key.strip(), value)
+        path, value = parse_override(
+            item, what="--set", field="--set", hint="e.g. --set optim.lr=5e-4", lenient=True
+        )
+        set_path(doc.data, path, value, what=item)
     for required in ("data", "constitution", "output_dir"):
         if required not in doc.data:
             flag = {"data": "--data", "constitution": "--constitution", "output_dir": "--out"}[required]
@@ -83,7 +66,11 @@ def command(
     config: Annotated[Path | None, typer.Option("--config", help="YAML with RewardConfig fields.")] = None,
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", help="Override a config field: key=value (dotted, JSON values)."),
+        typer.Option(
+            "--set",
+            "-s",
+            help="Override a config field: key=value (dotted; the value read as YAML, repeatable).",
+        ),
     ] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Passes over the training pairs.")] = None,
     max_steps: Annotated[

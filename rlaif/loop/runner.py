@@ -25,7 +25,6 @@ from rlaif.loop import stages as st
 from rlaif.loop import stages_eval as st_eval
 from rlaif.loop import stages_train as st_train
 from rlaif.loop.context import RunContext, load_context
-from rlaif.loop.overrides import apply_overrides
 from rlaif.loop.pipeline import Pipeline
 from rlaif.loop.rundir import (
     StageRef,
@@ -35,12 +34,14 @@ from rlaif.loop.rundir import (
     prepare_stage,
     start_manifest,
 )
+from rlaif.overrides import apply_overrides
 from rlaif.yamlfile import YamlDocument, load_yaml_file, validate_document, validation_problems
 
 log = logging.getLogger("rlaif.loop")
 
 INPUTS = "inputs"
 RUN_FILE = "run.json"
+PIPELINE_OVERRIDE_HINT = "e.g. rounds=3 policy.method=ppo label.k=4 constitution=[principles/style.yaml]"
 
 
 @dataclass
@@ -59,7 +60,8 @@ def load_pipeline(path: str | Path, overrides: Sequence[str] = ()) -> LoadedPipe
     if overrides:
         if not isinstance(doc.data, dict):
             raise DataFileError("a pipeline file must be a mapping of fields", path=str(p), line=1)
-        doc = YamlDocument(apply_overrides(doc.data, overrides), doc.path_label, doc.positions)
+        data = apply_overrides(doc.data, overrides, hint=PIPELINE_OVERRIDE_HINT)
+        doc = YamlDocument(data, doc.path_label, doc.positions)
     pipeline = validate_document(doc, Pipeline, what="pipeline")
     return LoadedPipeline(pipeline, doc, p)
 

@@ -8,8 +8,8 @@ import pytest
 
 from rlaif.errors import DataFileError
 from rlaif.loop import load_pipeline
-from rlaif.loop.overrides import apply_overrides, parse_override
 from rlaif.loop.rundir import StageRef, finish_manifest, prepare_stage, start_manifest
+from rlaif.overrides import apply_overrides, parse_override
 from rlaif.resources import shipped_dir
 
 SHIPPED = sorted(p.name for p in shipped_dir("pipelines").glob("*.yaml"))
