@@ -129,3 +129,40 @@ def test_generate_and_revise_fingerprint_configs_are_pinned(
     # byte-identical as hashed (a float written as an int would change the canonical JSON)
     assert canonical(generate) == canonical(expected["generate"])
     assert canonical(revise) == canonical(expected["revise"])
+
+
+def test_fields_pipelines_could_not_set_enter_the_fingerprint_only_when_set(tmp_path: Path) -> None:
+    extra = ("generate.stop=[END]", "revise.reviser=critic", "revise.revision_max_new_tokens=96")
+    ctx = _context("smoke.yaml", tmp_path, _SMOKE_OVERRIDES + extra)
+    generate = st.generate_stage(ctx, 1).config
+    revise = st.revise_stage(ctx, 2).config
+    assert generate == {**_SMOKE["generate"], "stop": ["END"]}
+    expected = {k: v for k, v in _SMOKE["revise"].items() if k != "max_new_tokens"}
+    assert revise == {
+        **expected,
+        "reviser": "critic",
+        "critique_max_new_tokens": 128,
+        "revision_max_new_tokens": 96,
+    }
+
+
+def test_a_pipeline_may_not_set_what_the_loop_owns(tmp_path: Path) -> None:
+    from rlaif.errors import DataFileError
+
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "name: p\n"
+        "constitution: principles/style.yaml\n"
+        "prompts:\n"
+        "  files: [data/prompts/smoke.jsonl]\n"
+        "generate:\n"
+        "  seed: 3\n"
+        "revise:\n"
+        "  max_new_tokens: 64\n"
+        "  critique_max_new_tokens: 32\n"
+    )
+    with pytest.raises(DataFileError) as e:
+        load_pipeline(path)
+    found = {(p.line, p.field): p.message for p in e.value.problems}
+    assert "top-level seed" in found[(6, "generate.seed")]
+    assert "not both" in found[(8, "revise.max_new_tokens")]
