@@ -30,6 +30,13 @@ _LAZY: dict[str, str] = {
     "LabelConfig": "rlaif.feedback",
     "generate_responses": "rlaif.feedback",
     "GenerateConfig": "rlaif.feedback",
+    "ReviseConfig": "rlaif.feedback",
+    # a stage from files, as `rlaif generate` / `rlaif revise` and a pipeline's round run it
+    "GenerateJob": "rlaif.jobs.generate",
+    "run_generate": "rlaif.jobs.generate",
+    "ReviseJob": "rlaif.jobs.revise",
+    "run_revise": "rlaif.jobs.revise",
+    "ModelSpec": "rlaif.backends.spec",
     # training
     "train_reward_model": "rlaif.reward",
     "RewardConfig": "rlaif.reward",

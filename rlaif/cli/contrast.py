@@ -63,6 +63,7 @@ def command(
     progress: ProgressOpt = True,
 ) -> None:
     """Make contrastive (RLCD) preference pairs: follow vs oppose the sampled principles, same seed."""
+    from rlaif.cli._validation import flag_errors
     from rlaif.constitution import load_constitution
     from rlaif.feedback.call_cache import open_backend
     from rlaif.feedback.contrastive import (
@@ -83,9 +84,10 @@ def command(
         label_source=label_source,  # type: ignore[arg-type]  # validated by ContrastConfig
         drop_below=drop_below,
     )
-    gen = GenerateConfig(
-        n=n, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, progress=progress
-    )
+    with flag_errors("contrast"):
+        gen = GenerateConfig(
+            n=n, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, progress=progress
+        )
     const = load_constitution(constitution)
     tset = TemplateSet.load(templates)
     rows = load_prompts(prompts)

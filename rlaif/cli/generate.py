@@ -2,17 +2,17 @@
 
     rlaif generate --prompts data/prompts/smoke.jsonl --policy smollm2 -n 2 -o out/responses
 
-Writes ``<out>/data.parquet`` (one row per prompt: the responses, their finish reasons, the seed, the policy and
-the sampling parameters; see :mod:`rlaif.feedback.responses`). Every call is seeded and cached in
+The flags build a :class:`rlaif.jobs.generate.GenerateJob` (its ``config`` a
+:class:`rlaif.feedback.responses.GenerateConfig`) and :func:`rlaif.jobs.generate.run_generate` runs it. Writes
+``<out>/data.parquet`` (one row per prompt: the responses, their finish reasons, the seed, the policy and the
+sampling parameters; see :mod:`rlaif.feedback.responses`) and ``<out>/run.json``. Every call is seeded and cached in
 ``<out>/../.rlaif-cache.sqlite`` (or ``--cache``), so a killed run resumes where it stopped.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -33,11 +33,11 @@ from rlaif.cli._common import (
     parse_backend_options,
     parse_field_map,
     ray_options,
-    write_run_record,
 )
-from rlaif.errors import RlaifError
+from rlaif.cli._validation import flag_errors
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from rlaif.jobs.generate import GenerateResult
 
 
 def command(
@@ -91,82 +91,58 @@ def command(
 
     With --executor ray the policy runs on a pool of Ray workers (--workers, --gpus-per-worker, --address); the responses are the same as with the local executor.
     """
-    from rlaif.feedback.call_cache import open_backend
-    from rlaif.feedback.inputs import load_prompts
-    from rlaif.feedback.responses import GenerateConfig, generate_responses, write_responses
+    from rlaif.backends.spec import ModelSpec
+    from rlaif.feedback.responses import GenerateConfig
+    from rlaif.jobs.generate import GenerateJob, run_generate
 
-    started = time.monotonic()
-    config = GenerateConfig(
-        n=n,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        top_p=top_p,
-        seed=seed,
-        overlong=overlong,  # type: ignore[arg-type]  # validated by GenerateConfig
-        max_prompt_tokens=max_prompt_tokens,
-        batch_prompts=batch_prompts,
-        progress=progress,
-    )
-    rows = load_prompts(prompts, field_map=parse_field_map(field), skip_bad_rows=skip_bad_rows)
-    cache_file = cache_path(out, cache, no_cache)
-    options = parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend)
-    on_ray = ray_options(
-        executor,
-        address=address,
-        workers=workers,
-        gpus_per_worker=gpus_per_worker,
-        cpus_per_worker=cpus_per_worker,
-    )
-    engine: Any
-    if on_ray is not None:
-        from rlaif.scale import BackendSpec, RayBackendPool
-
-        engine = RayBackendPool(
-            BackendSpec(backend, policy, options, str(cache_file) if cache_file else None), on_ray
+    with flag_errors("generate"):
+        job = GenerateJob(
+            prompts=prompts,
+            field_map=parse_field_map(field),
+            skip_bad_rows=skip_bad_rows,
+            out=out,
+            policy=ModelSpec(
+                model=policy,
+                backend=backend,
+                options=parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend),
+            ),
+            cache=cache_path(out, cache, no_cache),
+            ray=ray_options(
+                executor,
+                address=address,
+                workers=workers,
+                gpus_per_worker=gpus_per_worker,
+                cpus_per_worker=cpus_per_worker,
+            ),
+            config=GenerateConfig(
+                n=n,
+                max_new_tokens=max_new_tokens,
+                temperature=temperature,
+                top_p=top_p,
+                seed=seed,
+                overlong=overlong,  # type: ignore[arg-type]  # validated by GenerateConfig
+                max_prompt_tokens=max_prompt_tokens,
+                batch_prompts=batch_prompts,
+                progress=progress,
+            ),
         )
-        engine.open()
-    else:
-        engine = open_backend(backend, policy, options=options, cache=cache_file)
-    try:
-        sets = generate_responses(engine, rows, config)
-    finally:
-        engine.close()
-    if not sets:
-        raise RlaifError(
-            "no prompt was left to answer (all skipped)", path=prompts, hint="see the warnings above"
-        )
-    path = write_responses(out, sets)
-    cached = engine if on_ray is not None else getattr(engine, "cache", None)
-    write_run_record(
-        out,
-        {
-            "stage": "generate",
-            "prompts": str(prompts),
-            "policy": engine.model_id,
-            "backend": backend,
-            "executor": executor,
-            **({"workers": workers, "address": address} if on_ray is not None else {}),
-            "cache": str(cache_file) if cache_file else None,
-            "cache_hits": cached.hits if cached else 0,
-            "cache_misses": cached.misses if cached else 0,
-        },
-    )
-    _summary(sets, path, cached, time.monotonic() - started)
+    _summary(run_generate(job))
 
 
-def _summary(sets: list[Any], path: Path, cached: Any, elapsed: float) -> None:
+def _summary(result: GenerateResult) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    responses = sum(len(s.responses) for s in sets)
+    sets = result.sets
+    responses = result.responses
     cut = sum(r == "length" for s in sets for r in s.finish_reasons)
     table = Table(title="rlaif generate", show_header=False)
     table.add_row("prompts", str(len(sets)))
     table.add_row("responses", str(responses))
     table.add_row("hit max_new_tokens", f"{cut} ({100 * cut / max(responses, 1):.0f}%)")
     table.add_row("truncated prompts", str(sum(s.truncated for s in sets)))
-    if cached is not None:
-        table.add_row("calls from cache / computed", f"{cached.hits} / {cached.misses}")
-    table.add_row("time", f"{elapsed:.1f} s")
-    table.add_row("output", str(path.parent))
+    if result.cache_hits or result.cache_misses:
+        table.add_row("calls from cache / computed", f"{result.cache_hits} / {result.cache_misses}")
+    table.add_row("time", f"{result.seconds:.1f} s")
+    table.add_row("output", str(result.path.parent))
     Console().print(table)

@@ -4,8 +4,9 @@
         --policy smollm2 --critic smollm2 -r 1 -o out/revisions
 
 Writes ``<out>/sft`` (TRL ``messages``: the conversation with the final revision) and ``<out>/pairs`` (TRL
-preference pairs: revision vs original, kept when the critic prefers the revision; ``--accept``). Options map 1:1
-onto :class:`rlaif.feedback.revise_config.ReviseConfig`.
+preference pairs: revision vs original, kept when the critic prefers the revision; ``--accept``). The flags build a
+:class:`rlaif.jobs.revise.ReviseJob` (options map 1:1 onto its :class:`rlaif.feedback.revise_config.ReviseConfig`)
+and :func:`rlaif.jobs.revise.run_revise` runs it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,14 @@ from rlaif.cli._common import (
     TemplatesOpt,
     parse_backend_options,
 )
+from rlaif.cli._validation import flag_errors
+
+#: config fields whose flag has another name
+_FLAGS = {
+    "drop_truncated": "--keep-truncated",
+    "sft_filter": "--sft-accepted-only",
+    "principle_tags": "--tag",
+}
 
 
 class Accept(StrEnum):
@@ -126,55 +135,50 @@ def command(
     ] = False,
 ) -> None:
     """Critique and revise responses under a constitution; write SFT data and critic-checked preference pairs."""
-    from rlaif.feedback.revise import ReviseJob, run_revise_job
+    from rlaif.backends.spec import ModelSpec
     from rlaif.feedback.revise_config import ReviseConfig
+    from rlaif.jobs.revise import ReviseJob, run_revise
 
-    config = ReviseConfig(
-        rounds=rounds,
-        accept=accept.value,
-        reviser=reviser.value,
-        few_shot=few_shot,
-        sft_filter="accepted" if sft_accepted_only else "all",
-        critique_temperature=critique_temperature,
-        critique_max_new_tokens=critique_max_new_tokens,
-        revision_temperature=revision_temperature,
-        revision_max_new_tokens=revision_max_new_tokens,
-        response_temperature=response_temperature,
-        response_max_new_tokens=response_max_new_tokens,
-        drop_truncated=not keep_truncated,
-        response_index=response_index,
-        min_choice_mass=min_choice_mass,
-        principle_tags=tuple(tag) if tag else None,
-        seed=seed,
-        cache=str(cache) if cache is not None and not no_cache else None,
-        judge_mode=judge_mode,
-    )
     options = parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend)
     critic_options = (
         parse_backend_options(critic_backend_option, device=device, dtype=dtype, backend=critic_backend)
         if critic_backend is not None and critic_backend != backend
         else {**options, **parse_backend_options(critic_backend_option, backend=critic_backend or backend)}
-        if critic_backend_option
-        else None
     )
-    job = ReviseJob(
-        constitution=constitution,
-        out=out,
-        prompts=prompts,
-        responses=responses,
-        policy=policy,
-        critic=critic,
-        backend=backend,
-        backend_options=options,
-        critic_backend=critic_backend,
-        critic_backend_options=critic_options,
-        templates=templates,
-        use_cache=not no_cache,
-        skip_bad_rows=skip_bad_rows,
-        limit=limit,
-        config=config,
-    )
-    run, sft_dir, pairs_dir = run_revise_job(job)
-    print(run.stats.summary())
-    print(f"SFT data: {sft_dir} ({len(run.sft_rows)} rows)")
-    print(f"preference pairs: {pairs_dir} ({len(run.pair_rows)} rows)")
+    with flag_errors("revise", _FLAGS):
+        job = ReviseJob(
+            constitution=constitution,
+            out=out,
+            prompts=prompts,
+            responses=responses,
+            policy=ModelSpec(model=policy, backend=backend, options=options),
+            critic=ModelSpec(model=critic, backend=critic_backend or backend, options=critic_options),
+            templates=templates,
+            use_cache=not no_cache,
+            skip_bad_rows=skip_bad_rows,
+            limit=limit,
+            config=ReviseConfig(
+                rounds=rounds,
+                accept=accept.value,
+                reviser=reviser.value,
+                few_shot=few_shot,
+                sft_filter="accepted" if sft_accepted_only else "all",
+                critique_temperature=critique_temperature,
+                critique_max_new_tokens=critique_max_new_tokens,
+                revision_temperature=revision_temperature,
+                revision_max_new_tokens=revision_max_new_tokens,
+                response_temperature=response_temperature,
+                response_max_new_tokens=response_max_new_tokens,
+                drop_truncated=not keep_truncated,
+                response_index=response_index,
+                min_choice_mass=min_choice_mass,
+                principle_tags=tuple(tag) if tag else None,
+                seed=seed,
+                cache=str(cache) if cache is not None and not no_cache else None,
+                judge_mode=judge_mode,  # type: ignore[arg-type]  # validated by ReviseConfig
+            ),
+        )
+    result = run_revise(job)
+    print(result.run.stats.summary())
+    print(f"SFT data: {result.sft_dir} ({len(result.run.sft_rows)} rows)")
+    print(f"preference pairs: {result.pairs_dir} ({len(result.run.pair_rows)} rows)")

@@ -22,7 +22,7 @@ from rlaif.feedback.responses import (
     read_responses,
     write_responses,
 )
-from rlaif.feedback.revise import ReviseJob, revise, run_revise_job
+from rlaif.feedback.revise import revise
 from rlaif.feedback.revise_config import ReviseConfig, ReviseRun
 from rlaif.feedback.revise_output import write_revise_run
 from rlaif.feedback.scores import (
@@ -48,7 +48,6 @@ __all__ = [
     "ResponsePair",
     "ResponseSet",
     "ReviseConfig",
-    "ReviseJob",
     "ReviseRun",
     "ScoreConfig",
     "ScoreItem",
@@ -65,7 +64,6 @@ __all__ = [
     "read_responses",
     "read_rows",
     "revise",
-    "run_revise_job",
     "score_responses",
     "write_card",
     "write_label_run",

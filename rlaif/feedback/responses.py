@@ -26,11 +26,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from pydantic import Field
+
 from rlaif.backends.base import Backend, ChatMessage, Completion, GenerationRequest, SamplingParams
 from rlaif.errors import DataFileError, RlaifError
 from rlaif.feedback.dataset_io import read_rows, write_rows
 from rlaif.feedback.inputs import PromptRow
 from rlaif.seeds import item_seed63
+from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
 
@@ -38,49 +41,39 @@ Overlong = Literal["truncate", "skip", "error"]
 RESPONSES_FORMAT = "rlaif-responses/1"
 
 
-@dataclass(frozen=True)
-class GenerateConfig:
-    """How responses are sampled (``rlaif generate`` options map 1:1 onto these fields).
+class GenerateConfig(StrictConfig):
+    """How responses are sampled (``rlaif generate`` options and a pipeline's ``generate:`` section map 1:1 onto
+    these fields)."""
 
-    Attributes:
-        n: responses per prompt (2 for pairwise labels; more for best-vs-worst or all-pairs pairing).
-        max_new_tokens: length cap of each response.
-        temperature: sampling temperature (1.0, as the RLAIF papers sample the policy; 0 = greedy, then every
-            response of a prompt is the same).
-        top_p: nucleus sampling mass.
-        seed: base seed; each prompt's seed is :func:`prompt_seed` ``(seed, prompt id)``.
-        stop: extra stop strings.
-        overlong: what to do with prompts longer than the context: truncate, skip or error.
-        max_prompt_tokens: prompt token budget; None = the model's context length − ``max_new_tokens`` (when the
-            backend reports one).
-        batch_prompts: prompts per backend call (the unit of progress and of cache commits).
-        progress: show a progress bar.
-    """
-
-    n: int = 2
-    max_new_tokens: int = 256
-    temperature: float = 1.0
-    top_p: float = 1.0
-    seed: int = 0
-    stop: tuple[str, ...] = ()
-    overlong: Overlong = "truncate"
-    max_prompt_tokens: int | None = None
-    batch_prompts: int = 32
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if self.n < 1:
-            raise RlaifError(f"n must be at least 1, got {self.n}", field="n")
-        if self.overlong not in ("truncate", "skip", "error"):
-            raise RlaifError(
-                f"overlong must be truncate, skip or error, not {self.overlong!r}", field="overlong"
-            )
-        if self.batch_prompts < 1:
-            raise RlaifError("batch_prompts must be at least 1", field="batch_prompts")
-        try:
-            self.sampling(0)
-        except ValueError as e:
-            raise RlaifError(str(e), hint="check --temperature, --top-p and --max-new-tokens") from None
+    n: int = Field(
+        default=2,
+        ge=1,
+        description="responses per prompt (2 for pairwise labels; more for best-vs-worst or all-pairs pairing)",
+    )
+    max_new_tokens: int = Field(default=256, ge=1, description="length cap of each response, in tokens")
+    temperature: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="sampling temperature (1.0, as the RLAIF papers sample the policy; 0 = greedy, then every "
+        "response of a prompt is the same)",
+    )
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="nucleus sampling mass, in (0, 1]")
+    seed: int = Field(default=0, description="base seed; each prompt's seed is prompt_seed(seed, prompt id)")
+    stop: tuple[str, ...] = Field(default=(), description="extra stop strings")
+    overlong: Overlong = Field(
+        default="truncate",
+        description="prompts longer than the context: truncate (oldest turns first), skip them, or error",
+    )
+    max_prompt_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="prompt token budget; null = the model's context length - max_new_tokens (when the backend "
+        "reports one)",
+    )
+    batch_prompts: int = Field(
+        default=32, ge=1, description="prompts per backend call (the unit of progress and of cache commits)"
+    )
+    progress: bool = Field(default=True, description="show a progress bar (does not change the responses)")
 
     def sampling(self, seed: int) -> SamplingParams:
         """The sampling parameters of one prompt."""

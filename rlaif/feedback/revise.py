@@ -38,18 +38,16 @@ Acceptance (``accept``): ``"both_orders"`` (the critic prefers the revision in b
 used in its rounds), ``"mean"`` (the order- and principle-averaged p(revision ≻ original) > 0.5) or ``"always"``
 (the open-recipe assumption; the critic is still asked, so the report shows how many revisions it did not prefer).
 
-This module drives the stage (initial responses → rounds → the critic's check → rows) and runs it from files
-(:func:`run_revise_job`); the configuration and records are in :mod:`rlaif.feedback.revise_config`, the text
-cleaning in :mod:`rlaif.feedback.revise_text`, the rows and counts in :mod:`rlaif.feedback.revise_rows`, the
-writing in :mod:`rlaif.feedback.revise_output`.
+This module drives the stage (initial responses → rounds → the critic's check → rows); running it from files
+(opening the models, writing the datasets) is :func:`rlaif.jobs.revise.run_revise`. The configuration and records
+are in :mod:`rlaif.feedback.revise_config`, the text cleaning in :mod:`rlaif.feedback.revise_text`, the rows and
+counts in :mod:`rlaif.feedback.revise_rows`, the writing in :mod:`rlaif.feedback.revise_output`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from rlaif.backends.base import Backend, ChatMessage, GenerationRequest, SamplingParams
@@ -328,122 +326,10 @@ def _revise(
     return ReviseRun(sft_rows, pair_rows, records, stats, provenance)
 
 
-# -- a whole stage from files -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReviseJob:
-    """Everything ``rlaif revise`` needs, from files (a pipeline step builds the same object).
-
-    Give ``prompts`` (the policy answers them first) or ``responses`` (a dataset written by ``rlaif generate``).
-    ``policy`` and ``critic`` are model names for ``backend``; the same name gives one shared backend (the model is
-    loaded once). The call cache defaults to ``<out>/../.rlaif-cache.sqlite`` (shared by sibling stages).
-    """
-
-    constitution: Path
-    out: Path
-    prompts: Path | None = None
-    responses: Path | None = None
-    policy: str = "smollm2"
-    critic: str = "smollm2"
-    backend: str = "transformers"
-    backend_options: Mapping[str, Any] = field(default_factory=dict)
-    critic_backend: str | None = None  # None: the policy's backend
-    critic_backend_options: Mapping[str, Any] | None = None  # None: backend_options (same backend)
-    templates: Path | None = None
-    use_cache: bool = True
-    skip_bad_rows: bool = False
-    limit: int | None = None
-    config: ReviseConfig = ReviseConfig()  # noqa: RUF009  (a frozen dataclass: sharing it is safe)
-
-
-def open_backends(
-    policy: str,
-    critic: str,
-    backend: str,
-    options: Mapping[str, Any],
-    *,
-    critic_backend: str | None = None,
-    critic_options: Mapping[str, Any] | None = None,
-) -> tuple[Backend, Backend]:
-    """The policy (reviser) and critic backends, each on its own backend when ``critic_backend`` is given (models
-    resolved first: fail fast); one shared object when both are the same model on the same backend."""
-    from rlaif.feedback.call_cache import open_backend
-
-    c_backend = critic_backend or backend
-    c_options = dict(critic_options) if critic_options is not None else dict(options)
-    policy_backend = open_backend(backend, policy, options=dict(options))
-    if critic == policy and c_backend == backend and c_options == dict(options):
-        return policy_backend, policy_backend
-    return policy_backend, open_backend(c_backend, critic, options=c_options)
-
-
-def run_revise_job(job: ReviseJob) -> tuple[ReviseRun, Path, Path]:
-    """Load the inputs, revise, write ``<out>/sft`` and ``<out>/pairs``; returns the run and both folders."""
-    from dataclasses import replace
-
-    from rlaif.constitution import load_constitution
-    from rlaif.feedback.inputs import load_prompts
-    from rlaif.feedback.responses import read_responses
-
-    if (job.prompts is None) == (job.responses is None):
-        raise RlaifError(
-            "give either --prompts (the policy answers them first) or --responses (from `rlaif generate`)",
-            hint="the two are alternatives: pass exactly one",
-        )
-    if job.limit is not None and job.limit < 1:
-        raise RlaifError("limit must be >= 1", field="limit")
-    constitution = load_constitution(job.constitution)
-    templates = TemplateSet.load(job.templates)
-    inputs: list[PromptRow] | list[InitialResponse]
-    if job.prompts is not None:
-        inputs = load_prompts(job.prompts, skip_bad_rows=job.skip_bad_rows)[: job.limit]
-    else:
-        assert job.responses is not None
-        inputs = responses_to_revise(read_responses(job.responses)[: job.limit], job.config.response_index)
-    config = job.config
-    if job.use_cache and config.cache is None:
-        from rlaif.feedback.call_cache import default_cache_path
-
-        config = replace(config, cache=str(default_cache_path(job.out)))
-    if not job.use_cache:
-        config = replace(config, cache=None)
-    log.info(
-        "revise: %d %s, constitution %s, policy %s, critic %s (%s backend), %d round(s), accept=%s",
-        len(inputs),
-        "prompt(s)" if job.prompts is not None else "response(s)",
-        job.constitution,
-        job.policy,
-        job.critic,
-        job.backend,
-        config.rounds,
-        config.accept,
-    )
-    policy, critic = open_backends(
-        job.policy,
-        job.critic,
-        job.backend,
-        job.backend_options,
-        critic_backend=job.critic_backend,
-        critic_options=job.critic_backend_options,
-    )
-    try:
-        run = revise(policy, critic, inputs, constitution, templates, config)
-    finally:
-        policy.close()
-        if critic is not policy:
-            critic.close()
-    sft_dir, pairs_dir = write_revise_run(run, job.out, constitution)
-    return run, sft_dir, pairs_dir
-
-
 __all__ = [
     "ReviseConfig",  # re-exported from rlaif.feedback.revise_config
-    "ReviseJob",
     "derive_seed",  # re-exported from rlaif.seeds (the seeds every sampled call of a revise run uses)
-    "open_backends",
     "responses_to_revise",  # re-exported from rlaif.feedback.revise_config
     "revise",
-    "run_revise_job",
     "write_revise_run",  # re-exported from rlaif.feedback.revise_output
 ]

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from pydantic import Field
 
 from rlaif.backends.base import ChatMessage
 from rlaif.constitution import Principle
@@ -13,82 +15,91 @@ from rlaif.errors import RlaifError
 from rlaif.feedback.judge import JudgeConfig, Unlabeled
 from rlaif.feedback.responses import ResponseSet
 from rlaif.feedback.soft_labels import SoftLabel
+from rlaif.strict import StrictConfig
 
 AcceptMode = Literal["both_orders", "mean", "always"]
 ACCEPT_MODES: tuple[str, ...] = ("both_orders", "mean", "always")
 
 
-@dataclass(frozen=True)
-class ReviseConfig:
-    """How critiques and revisions are made and checked (every field maps onto a ``rlaif revise`` option).
+class ReviseConfig(StrictConfig):
+    """How critiques and revisions are made and checked (every field maps onto a ``rlaif revise`` option, and a
+    pipeline's ``revise:`` section onto these fields)."""
 
-    Attributes:
-        rounds: critique → revision rounds per prompt (the paper uses up to 4; 1 is the common open recipe).
-        accept: when a revision becomes "chosen" over the original: ``both_orders``, ``mean`` or ``always``.
-        reviser: who writes the revision: ``policy`` (the paper: the model revises its own response) or ``critic``.
-        few_shot: prepend the constitution's ``examples`` to critique and revision requests as chat turns.
-        sft_filter: ``all`` revised prompts go to the SFT data (the paper), or only ``accepted`` ones.
-        critique_template / revise_template / judge_template: template names (see ``prompts/README.md``).
-        critique_temperature / revision_temperature / response_temperature: 0 is greedy; sampled calls are seeded
-            per (seed, prompt id, round), so they are reproducible and cached.
-        critique_max_new_tokens / revision_max_new_tokens / response_max_new_tokens: length caps.
-        drop_truncated: stop (and discard) a revision cut at ``revision_max_new_tokens``.
-        response_index: which of each prompt's responses to revise when reading a responses dataset.
-        min_choice_mass: the critic's judgement of revision vs original is Unlabeled below this choice mass.
-        principle_tags: sample only principles carrying one of these tags (None: all).
-        judge_mode: how the critic judges revision vs original (``auto``, ``choice-logprobs``, ``top-logprobs``,
-            ``verdict``; see :mod:`rlaif.feedback.judge_modes`).
-        seed: drives principle sampling and sampled generation.
-        cache: SQLite call cache path; when set, both backends are wrapped in a CachedBackend.
-    """
-
-    rounds: int = 1
-    accept: AcceptMode = "both_orders"
-    reviser: Literal["policy", "critic"] = "policy"
-    few_shot: bool = True
-    sft_filter: Literal["all", "accepted"] = "all"
-    critique_template: str = "critique"
-    revise_template: str = "revise"
-    judge_template: str = "compare"
-    critique_temperature: float = 0.0
-    critique_max_new_tokens: int = 256
-    revision_temperature: float = 0.0
-    revision_max_new_tokens: int = 384
-    response_temperature: float = 0.7
-    response_max_new_tokens: int = 256
-    drop_truncated: bool = True
-    response_index: int = 0
-    min_choice_mass: float = 0.0
-    principle_tags: tuple[str, ...] | None = None
-    seed: int = 0
-    cache: str | None = None
-    judge_mode: str = "auto"
-
-    def __post_init__(self) -> None:
-        if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
-            raise RlaifError(f"rounds must be an integer >= 1, got {self.rounds!r}", field="rounds")
-        if self.accept not in ACCEPT_MODES:
-            raise RlaifError(
-                f"unknown acceptance mode {self.accept!r}",
-                field="accept",
-                hint=f"choose one of: {', '.join(ACCEPT_MODES)}",
-            )
-        if self.reviser not in ("policy", "critic"):
-            raise RlaifError(f"reviser must be 'policy' or 'critic', got {self.reviser!r}", field="reviser")
-        if self.sft_filter not in ("all", "accepted"):
-            raise RlaifError(
-                f"sft_filter must be 'all' or 'accepted', got {self.sft_filter!r}", field="sft_filter"
-            )
-        for name in ("critique_max_new_tokens", "revision_max_new_tokens", "response_max_new_tokens"):
-            if getattr(self, name) < 1:
-                raise RlaifError(f"{name} must be >= 1", field=name)
-        for name in ("critique_temperature", "revision_temperature", "response_temperature"):
-            if getattr(self, name) < 0:
-                raise RlaifError(f"{name} must be >= 0", field=name)
-        if self.response_index < 0:
-            raise RlaifError("response_index must be >= 0", field="response_index")
-        if not 0.0 <= self.min_choice_mass <= 1.0:
-            raise RlaifError("min_choice_mass must be in [0, 1]", field="min_choice_mass")
+    rounds: int = Field(
+        default=1,
+        ge=1,
+        description="critique -> revision rounds per prompt (the paper uses up to 4; 1 is the common open recipe)",
+    )
+    accept: AcceptMode = Field(
+        default="both_orders",
+        description="when a revision becomes 'chosen' over the original: the critic prefers it in both orders "
+        "(both_orders), on average (mean), or always (the open-recipe assumption; still checked and reported)",
+    )
+    reviser: Literal["policy", "critic"] = Field(
+        default="policy",
+        description="who writes the revision: the policy (the paper: the model revises its own response) or the "
+        "critic",
+    )
+    few_shot: bool = Field(
+        default=True,
+        description="prepend the constitution's examples to critique and revision requests as chat turns",
+    )
+    sft_filter: Literal["all", "accepted"] = Field(
+        default="all",
+        description="which revised prompts go to the SFT data: all (the paper) or only accepted ones",
+    )
+    critique_template: str = Field(default="critique", description="template of the critique request")
+    revise_template: str = Field(default="revise", description="template of the revision request")
+    judge_template: str = Field(
+        default="compare", description="template of the critic's revision-vs-original judgement"
+    )
+    critique_temperature: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="critique sampling temperature; 0 is greedy, sampled calls are seeded per (seed, prompt id, "
+        "round), so they are reproducible and cached",
+    )
+    critique_max_new_tokens: int = Field(default=256, ge=1, description="length cap of each critique")
+    revision_temperature: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="revision sampling temperature (0 is greedy; sampled calls are seeded)",
+    )
+    revision_max_new_tokens: int = Field(default=384, ge=1, description="length cap of each revision")
+    response_temperature: float = Field(
+        default=0.7,
+        ge=0.0,
+        description="temperature of the initial responses (when prompts, not responses, are revised)",
+    )
+    response_max_new_tokens: int = Field(
+        default=256, ge=1, description="length cap of the initial responses (when prompts are revised)"
+    )
+    drop_truncated: bool = Field(
+        default=True, description="stop (and discard) a revision cut at revision_max_new_tokens"
+    )
+    response_index: int = Field(
+        default=0,
+        ge=0,
+        description="which of each prompt's responses to revise when reading a responses dataset",
+    )
+    min_choice_mass: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="the critic's judgement of revision vs original is unlabeled below this choice mass",
+    )
+    principle_tags: tuple[str, ...] | None = Field(
+        default=None, description="sample only principles carrying one of these tags (null: all)"
+    )
+    seed: int = Field(default=0, description="drives principle sampling and sampled generation")
+    cache: str | None = Field(
+        default=None,
+        description="SQLite call cache path; when set, both backends are wrapped in a CachedBackend",
+    )
+    judge_mode: Literal["auto", "choice-logprobs", "top-logprobs", "verdict"] = Field(
+        default="auto",
+        description="how the critic judges revision vs original; auto = the best its backend supports",
+    )
 
     def judge_config(self) -> JudgeConfig:
         """The labeler configuration used to compare each revision with its original."""
@@ -102,7 +113,7 @@ class ReviseConfig:
 
     def params(self) -> dict[str, Any]:
         """The configuration as recorded on every row (the cache path is where, not what: left out)."""
-        out = asdict(self)
+        out = self.model_dump()
         out.pop("cache")
         if (
             out["judge_mode"] == "auto"

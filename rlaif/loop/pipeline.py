@@ -18,11 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from rlaif.backends.spec import ModelSpec
 from rlaif.errors import RlaifError
 from rlaif.evals.gate import GateSettings
+from rlaif.feedback.responses import GenerateConfig
+from rlaif.feedback.revise_config import ReviseConfig
 from rlaif.resources import shipped_dir
 from rlaif.scale.ray_setup import RayOptions
 from rlaif.strict import StrictConfig
@@ -96,17 +99,64 @@ class Prompts(StrictConfig):
     )
 
 
-class GenerateStage(StrictConfig):
-    """Sampling the policy's responses (round k samples the policy trained in round k-1)."""
+#: fields a pipeline's ``generate:`` / ``revise:`` section may not set: the loop owns them (name -> why)
+_LOOP_OWNED = {
+    "seed": "the loop sets it to the pipeline's seed + the round number; set the top-level seed",
+    "progress": "the loop sets it from `rlaif run --progress/--no-progress`",
+    "cache": "every stage of a run shares the run's call cache",
+    "response_temperature": "the pipeline revises the generate stage's responses: set generate.temperature",
+    "response_max_new_tokens": "the pipeline revises the generate stage's responses: set generate.max_new_tokens",
+}
 
-    n: int = Field(default=2, ge=1, description="responses per prompt")
-    max_new_tokens: int = Field(default=256, ge=1, description="length cap of each response")
-    temperature: float = Field(default=1.0, ge=0.0)
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-    overlong: Literal["truncate", "skip", "error"] = "truncate"
-    batch_prompts: int = Field(
-        default=32, ge=1, description="prompts per backend call (unit of progress/resume)"
-    )
+
+def _refuse_loop_owned(value: Any, fields: tuple[str, ...]) -> Any:
+    if isinstance(value, dict):
+        for name in fields:
+            if name in value:
+                _refuse(name, "{name} is not set in a pipeline file: {why}", why=_LOOP_OWNED[name])
+    return value
+
+
+def _refuse(at: str, message: str, **ctx: Any) -> None:
+    """A validation error located at the section's key ``at`` (the YAML error names its line)."""
+    raise PydanticCustomError("value_error", message, {"name": at, **ctx, "at": (at,)})
+
+
+def _changed(config: StrictConfig, legacy: dict[str, Any], skip: set[str]) -> dict[str, Any]:
+    """``legacy`` plus every other field set away from its default (fields pipelines could not set before
+    enter a fingerprint only when used, so the runs of unchanged pipeline files resume)."""
+    out = dict(legacy)
+    for name, info in type(config).model_fields.items():
+        if name in skip or name in out:
+            continue
+        value = getattr(config, name)
+        if value != info.get_default(call_default_factory=True):
+            out[name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+class GenerateSection(GenerateConfig):
+    """Sampling the policy's responses (round k samples the policy trained in round k-1): the fields of
+    :class:`rlaif.feedback.responses.GenerateConfig`, but ``seed`` (the pipeline's seed + the round) and
+    ``progress`` (``rlaif run``'s flag), which the loop sets."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _loop_owned(cls, value: Any) -> Any:
+        return _refuse_loop_owned(value, ("seed", "progress"))
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The fields of the generate stage's fingerprint: the six pipelines always had, then any other field
+        set away from its default (``seed``, set by the loop, is added by the stage)."""
+        legacy = {
+            k: getattr(self, k)
+            for k in ("n", "max_new_tokens", "temperature", "top_p", "overlong", "batch_prompts")
+        }
+        return _changed(self, legacy, {"seed", "progress"})
+
+    def generate_config(self, *, seed: int, progress: bool) -> GenerateConfig:
+        """The round's :class:`GenerateConfig`: these fields with the loop's seed and progress flag."""
+        return GenerateConfig.model_validate({**self.model_dump(), "seed": seed, "progress": progress})
 
 
 class LabelStage(StrictConfig):
@@ -169,24 +219,86 @@ class LabelStage(StrictConfig):
         return v
 
 
-class ReviseStage(StrictConfig):
-    """Critique → revision (SFT data and revision-vs-original pairs)."""
+class ReviseSection(ReviseConfig):
+    """Critique → revision of each prompt's first response (SFT data and revision-vs-original pairs): the fields of
+    :class:`rlaif.feedback.revise_config.ReviseConfig` and ``enabled``.
 
-    enabled: bool = False
-    rounds: int = Field(default=1, ge=1, description="critique/revision rounds per response")
-    max_new_tokens: int = Field(default=128, ge=1)
-    few_shot: bool = Field(
-        default=True, description="prepend the constitution's examples to critique and revision requests"
+    Two shorthands older pipeline files use stay valid: ``max_new_tokens`` sets both ``critique_max_new_tokens`` and
+    ``revision_max_new_tokens`` (in a pipeline both default to 128, the cap pipelines always had), and
+    ``require_both_orders: true/false`` is ``accept: both_orders/mean``. ``few_shot`` may still be a count (any count
+    above 0 turns the examples on). ``seed`` (the pipeline's seed + the round), ``cache`` (the run's) and the
+    ``response_*`` fields (the generate stage answers) are the loop's.
+    """
+
+    enabled: bool = Field(default=False, description="run the revise stage in every round")
+    critique_max_new_tokens: int = Field(
+        default=128,
+        ge=1,
+        description="length cap of each critique (pipelines: 128; `max_new_tokens` sets both)",
     )
-    require_both_orders: bool = True
+    revision_max_new_tokens: int = Field(
+        default=128,
+        ge=1,
+        description="length cap of each revision (pipelines: 128; `max_new_tokens` sets both)",
+    )
 
-    @field_validator("few_shot", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _few_shot_count(cls, value: Any) -> Any:
-        # older pipeline files wrote a count here; any count above 0 turns the examples on
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value > 0
+    def _shorthands(cls, value: Any) -> Any:
+        value = _refuse_loop_owned(
+            value, ("seed", "cache", "response_temperature", "response_max_new_tokens")
+        )
+        if not isinstance(value, dict):
+            return value
+        value = dict(value)
+        if "max_new_tokens" in value:
+            both = [k for k in ("critique_max_new_tokens", "revision_max_new_tokens") if k in value]
+            if both:
+                _refuse(
+                    "max_new_tokens", "give max_new_tokens (both caps) or {other}, not both", other=both[0]
+                )
+            cap = value.pop("max_new_tokens")
+            value["critique_max_new_tokens"] = value["revision_max_new_tokens"] = cap
+        if "require_both_orders" in value:
+            if "accept" in value:
+                _refuse(
+                    "require_both_orders", "give accept or require_both_orders (its older spelling), not both"
+                )
+            flag = value.pop("require_both_orders")
+            if not isinstance(flag, bool):
+                _refuse(
+                    "require_both_orders",
+                    "require_both_orders must be true or false, got {got}",
+                    got=repr(flag),
+                )
+            value["accept"] = "both_orders" if flag else "mean"
+        few = value.get("few_shot")
+        if isinstance(few, int) and not isinstance(few, bool):  # older files wrote a count of examples
+            value["few_shot"] = few > 0
         return value
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The fields of the revise stage's fingerprint, as pipelines always wrote them (``max_new_tokens`` while
+        both caps agree, ``require_both_orders`` unless ``accept: always``), then any other field set away from
+        its default (``seed``, set by the loop, is added by the stage)."""
+        legacy: dict[str, Any] = {"enabled": self.enabled, "rounds": self.rounds}
+        if self.critique_max_new_tokens == self.revision_max_new_tokens:
+            legacy["max_new_tokens"] = self.critique_max_new_tokens
+        else:
+            legacy["critique_max_new_tokens"] = self.critique_max_new_tokens
+            legacy["revision_max_new_tokens"] = self.revision_max_new_tokens
+        legacy["few_shot"] = self.few_shot
+        if self.accept == "always":
+            legacy["accept"] = self.accept
+        else:
+            legacy["require_both_orders"] = self.accept == "both_orders"
+        skip = {"seed", "cache", "accept", "critique_max_new_tokens", "revision_max_new_tokens"}
+        return _changed(self, legacy, skip)
+
+    def revise_config(self, *, seed: int, cache: str | None) -> ReviseConfig:
+        """The round's :class:`ReviseConfig`: these fields (less ``enabled``) with the loop's seed and cache."""
+        fields = self.model_dump(exclude={"enabled"})
+        return ReviseConfig.model_validate({**fields, "seed": seed, "cache": cache})
 
 
 class RewardStage(StrictConfig):
@@ -254,9 +366,9 @@ class Pipeline(StrictConfig):
         "evaluation templates); editing a template in it redoes the stages that render it",
     )
     prompts: Prompts = Field(description="where the training and held-out prompts come from")
-    generate: GenerateStage = GenerateStage()
+    generate: GenerateSection = Field(default=GenerateSection(), description="sampling the policy's responses")
     label: LabelStage = LabelStage()
-    revise: ReviseStage = ReviseStage()
+    revise: ReviseSection = Field(default=ReviseSection(), description="critique and revision of the responses")
     reward: RewardStage = Field(default=RewardStage(), description="the reward model stage")
     policy: PolicyStage = Field(default=PolicyStage(), description="the policy fine-tuning stage")
     sft_baseline: bool = Field(

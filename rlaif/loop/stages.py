@@ -133,6 +133,15 @@ def _plain(v: Any) -> bool:
 # -- generate --------------------------------------------------------------------------------------------------
 
 
+def _model_spec(ctx: RunContext, model: str, adapter: Path | None, role: str) -> Any:
+    """A role's :class:`rlaif.backends.spec.ModelSpec` for a stage job: its backend and every option
+    :meth:`RunContext.backend_options` gives it (device, dtype, the shared and own options, the adapter)."""
+    from rlaif.backends.spec import ModelSpec
+
+    backend = ctx.pipeline.role(role).backend  # type: ignore[arg-type]
+    return ModelSpec(model=model, backend=backend, options=ctx.backend_options(adapter=adapter, role=role))
+
+
 def generate_stage(ctx: RunContext, k: int) -> Stage:
     """Sample the round-(k-1) policy on the training prompts."""
     pl = ctx.pipeline
@@ -140,44 +149,33 @@ def generate_stage(ctx: RunContext, k: int) -> Stage:
     config = {
         "model": pl.policy_model,
         **_role_config(ctx, "policy"),
-        **pl.generate.model_dump(),
+        **pl.generate.fingerprint(),
         "seed": pl.seed + k,
     }
 
     def run(folder: Path) -> StageResult:
-        from rlaif.feedback.responses import GenerateConfig, generate_responses, write_responses
+        from rlaif.jobs.generate import ContrastiveGeneration, GenerateJob, run_generate
 
-        g = pl.generate
-        gen = GenerateConfig(
-            n=g.n,
-            max_new_tokens=g.max_new_tokens,
-            temperature=g.temperature,
-            top_p=g.top_p,
-            seed=pl.seed + k,
-            overlong=g.overlong,
-            batch_prompts=g.batch_prompts,
-            progress=ctx.progress,
+        contrastive = None
+        if is_contrastive(ctx):
+            contrastive = ContrastiveGeneration(
+                constitution=ctx.constitution, templates=ctx.templates_dir, contrast=_contrast_config(ctx, k)
+            )
+        job = GenerateJob(
+            prompts=tuple(ctx.train_prompts),
+            out=folder,
+            policy=_model_spec(ctx, pl.policy_model, adapter, "policy"),
+            cache=ctx.cache_path,
+            ray=ray_options(pl) if pl.executor == "ray" else None,
+            config=pl.generate.generate_config(seed=pl.seed + k, progress=ctx.progress),
+            contrastive=contrastive,
+            write_record=False,
         )
-        engine = model_engine(ctx, pl.policy_model, adapter, "policy")
-        try:
-            if is_contrastive(ctx):
-                from rlaif.feedback.contrastive import generate_contrastive
-
-                sets = generate_contrastive(
-                    engine,
-                    ctx.train_prompts,
-                    ctx.constitution,
-                    ctx.template_set(),
-                    gen,
-                    _contrast_config(ctx, k),
-                )
-            else:
-                sets = generate_responses(engine, ctx.train_prompts, gen)
-        finally:
-            engine.close()
-        path = write_responses(folder, sets)
-        n_tokens = sum(len(r.split()) for s in sets for r in s.responses)
-        return StageResult({"responses": path.parent}, {"summary": {"prompts": len(sets), "words": n_tokens}})
+        result = run_generate(job)
+        n_tokens = sum(len(r.split()) for s in result.sets for r in s.responses)
+        return StageResult(
+            {"responses": result.path.parent}, {"summary": {"prompts": len(result.sets), "words": n_tokens}}
+        )
 
     inputs = {"prompts": _prompts_hash(ctx.train_prompts), "policy": _hash_opt(adapter)}
     if is_contrastive(ctx):  # the system prompts come from the constitution and the contrast templates
@@ -424,7 +422,7 @@ def revise_stage(ctx: RunContext, k: int) -> Stage:
         "critic": critic,
         "policy": pl.policy_model,
         **_role_fingerprints(ctx, critic_role),
-        **pl.revise.model_dump(),
+        **pl.revise.fingerprint(),
         "seed": pl.seed + k,
     }
     inputs = {
@@ -436,55 +434,22 @@ def revise_stage(ctx: RunContext, k: int) -> Stage:
     }
 
     def run(folder: Path) -> StageResult:
-        from rlaif.feedback.call_cache import open_backend
-        from rlaif.feedback.responses import read_responses
-        from rlaif.feedback.revise import ReviseConfig, responses_to_revise, revise, write_revise_run
+        from rlaif.jobs.revise import ReviseJob, run_revise
 
         assert responses is not None
-        rv = pl.revise
-        policy_spec, critic_spec = pl.role("policy"), pl.role(critic_role)  # type: ignore[arg-type]
-        policy_engine = open_backend(
-            policy_spec.backend, pl.policy_model, options=ctx.backend_options(adapter=adapter)
+        job = ReviseJob(
+            constitution=ctx.constitution,
+            out=folder,
+            responses=responses,
+            policy=_model_spec(ctx, pl.policy_model, adapter, "policy"),
+            critic=_model_spec(ctx, critic, critic_adapter, critic_role),
+            templates=ctx.templates_dir,
+            config=pl.revise.revise_config(seed=pl.seed + k, cache=str(ctx.cache_path)),
         )
-        same = (
-            critic == pl.policy_model
-            and critic_adapter == adapter
-            and critic_spec.backend == policy_spec.backend
-            and critic_spec.options == policy_spec.options
-        )
-        critic_engine = (
-            policy_engine
-            if same
-            else open_backend(
-                critic_spec.backend,
-                critic,
-                options=ctx.backend_options(adapter=critic_adapter, role=critic_role),
-            )
-        )
-        try:
-            run_ = revise(
-                policy_engine,
-                critic_engine,
-                responses_to_revise(read_responses(responses)),
-                ctx.constitution,
-                ctx.template_set(),
-                ReviseConfig(
-                    rounds=rv.rounds,
-                    few_shot=rv.few_shot,
-                    accept="both_orders" if rv.require_both_orders else "mean",
-                    revision_max_new_tokens=rv.max_new_tokens,
-                    critique_max_new_tokens=rv.max_new_tokens,
-                    seed=pl.seed + k,
-                    cache=str(ctx.cache_path),
-                ),
-            )
-        finally:
-            policy_engine.close()
-            if critic_engine is not policy_engine:
-                critic_engine.close()
-        sft_dir, pairs_dir = write_revise_run(run_, folder, ctx.constitution)
+        result = run_revise(job)
         return StageResult(
-            {"sft": sft_dir, "pairs": pairs_dir}, {"summary": {"sft_rows": len(run_.sft_rows)}}
+            {"sft": result.sft_dir, "pairs": result.pairs_dir},
+            {"summary": {"sft_rows": len(result.run.sft_rows)}},
         )
 
     return Stage("revise", k, config, inputs, run)

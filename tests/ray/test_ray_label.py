@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import sqlite3
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -117,9 +116,12 @@ def test_ray_generation_skips_overlong_prompts_like_local() -> None:
         for i in range(10)
     ]
     config = GenerateConfig(n=2, max_new_tokens=12, batch_prompts=3, max_prompt_tokens=48, overlong="skip")
-    local = generate_responses(MockBackend("m"), prompts, replace(config, progress=False))
+    local = generate_responses(MockBackend("m"), prompts, config.model_copy(update={"progress": False}))
     remote = generate_with_ray(
-        BackendSpec("mock", "m"), prompts, replace(config, progress=False), RayOptions(workers=2)
+        BackendSpec("mock", "m"),
+        prompts,
+        config.model_copy(update={"progress": False}),
+        RayOptions(workers=2),
     )
     assert [s.prompt.id for s in local] == ["q00", "q01", "q03", "q04", "q06", "q07", "q09"]
     assert remote == local

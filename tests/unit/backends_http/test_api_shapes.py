@@ -187,8 +187,9 @@ def test_requests_per_minute_spaces_requests() -> None:
 def test_revise_with_the_critic_on_its_own_served_backend(tmp_path: Path) -> None:
     import json
 
-    from rlaif.feedback.revise import ReviseJob, run_revise_job
+    from rlaif.backends.spec import ModelSpec
     from rlaif.feedback.revise_config import ReviseConfig
+    from rlaif.jobs.revise import ReviseJob, run_revise
 
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text(
@@ -199,17 +200,16 @@ def test_revise_with_the_critic_on_its_own_served_backend(tmp_path: Path) -> Non
             constitution=Path("principles/style.yaml"),
             out=tmp_path / "out",
             prompts=prompts,
-            policy="policy",
-            critic="stub-model",
-            backend="mock",
-            critic_backend="openai",
-            critic_backend_options={"base_url": server.url, "max_retries": 0},
+            policy=ModelSpec(model="policy", backend="mock"),
+            critic=ModelSpec(
+                model="stub-model", backend="openai", options={"base_url": server.url, "max_retries": 0}
+            ),
             use_cache=False,
             config=ReviseConfig(
                 judge_mode="top-logprobs", few_shot=False, drop_truncated=False, revision_max_new_tokens=16
             ),
         )
-        run, _, _ = run_revise_job(job)
+        run = run_revise(job).run
         # critiques and the revision-vs-original judgement went to the served critic; the policy stayed local
         assert server.calls("/v1/chat/completions")
         # /completions only saw the one-token capability probe (it answers 404 here)

@@ -15,16 +15,19 @@ from rlaif.cli import revise as cli_revise
 from rlaif.feedback.labeler import LabelConfig
 from rlaif.feedback.responses import GenerateConfig
 from rlaif.feedback.revise_config import ReviseConfig
-from rlaif.loop.pipeline import GenerateStage, LabelStage, ReviseStage
+from rlaif.loop.pipeline import GenerateSection, LabelStage, ReviseSection
 
 #: fields whose meaning differs on purpose between the places (name -> why)
 _DIFFERENT_ON_PURPOSE = {
-    # the pipeline's revise.max_new_tokens caps both critique and revision (two fields of ReviseConfig)
-    "ReviseStage.max_new_tokens": "one cap for two config fields",
+    # a pipeline's critiques and revisions keep the 128-token cap pipelines always had (and their fingerprints)
+    "ReviseSection.critique_max_new_tokens": "pipelines always capped critiques at 128 tokens",
+    "ReviseSection.revision_max_new_tokens": "pipelines always capped revisions at 128 tokens",
 }
 
 
 def _config_defaults(config: Any) -> dict[str, Any]:
+    if isinstance(config, type) and issubclass(config, BaseModel):
+        return {n: f.get_default(call_default_factory=True) for n, f in config.model_fields.items()}
     out: dict[str, Any] = {}
     for f in dataclasses.fields(config):
         if f.default is not dataclasses.MISSING:
@@ -68,7 +71,7 @@ def test_cli_defaults_equal_config_defaults(command: Any, config: Any) -> None:
 
 @pytest.mark.parametrize(
     ("stage", "config"),
-    [(GenerateStage, GenerateConfig), (LabelStage, LabelConfig), (ReviseStage, ReviseConfig)],
+    [(GenerateSection, GenerateConfig), (LabelStage, LabelConfig), (ReviseSection, ReviseConfig)],
     ids=["generate", "label", "revise"],
 )
 def test_pipeline_section_defaults_equal_config_defaults(stage: type[BaseModel], config: Any) -> None:
@@ -88,6 +91,18 @@ def test_pipeline_section_defaults_equal_config_defaults(stage: type[BaseModel],
 
 
 def test_revise_few_shot_still_reads_an_old_integer_count() -> None:
-    assert ReviseStage(few_shot=0).few_shot is False
-    assert ReviseStage(few_shot=3).few_shot is True
-    assert ReviseStage().few_shot is True
+    assert ReviseSection(few_shot=0).few_shot is False
+    assert ReviseSection(few_shot=3).few_shot is True
+    assert ReviseSection().few_shot is True
+
+
+def test_revise_section_reads_the_older_shorthands() -> None:
+    old = ReviseSection.model_validate({"max_new_tokens": 64, "require_both_orders": False})
+    assert (old.critique_max_new_tokens, old.revision_max_new_tokens, old.accept) == (64, 64, "mean")
+    assert ReviseSection.model_validate({"require_both_orders": True}).accept == "both_orders"
+    # the section is the stage's config: the loop adds only the round's seed and the run's cache
+    config = old.revise_config(seed=7, cache=None)
+    assert type(config) is ReviseConfig
+    assert config == ReviseConfig(
+        critique_max_new_tokens=64, revision_max_new_tokens=64, accept="mean", seed=7, cache=None
+    )

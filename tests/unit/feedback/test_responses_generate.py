@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from rlaif.backends.base import ChatMessage
 from rlaif.backends.mock import MockBackend
@@ -124,10 +125,12 @@ def test_overlong_skip_and_error(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_bad_config_and_bad_dataset(tmp_path: Path) -> None:
-    with pytest.raises(RlaifError, match="overlong"):
+    with pytest.raises(ValidationError, match="overlong"):
         GenerateConfig(overlong="drop")  # type: ignore[arg-type]
-    with pytest.raises(RlaifError, match="temperature"):
+    with pytest.raises(ValidationError, match="temperature"):
         GenerateConfig(temperature=-1)
+    with pytest.raises(ValidationError, match="top_p"):
+        GenerateConfig(top_p=0)
     from rlaif.feedback.dataset_io import write_rows
 
     write_rows(tmp_path / "x", [{"a": 1}])

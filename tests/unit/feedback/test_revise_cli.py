@@ -193,7 +193,12 @@ def test_real_mock_backend_end_to_end(cli: Callable[..., Result], tmp_path: Path
         (["--responses", "missing-folder"], "dataset not found"),
         ([], "give either --prompts"),
         (["--prompts", SMOKE, "--responses", SMOKE], "give either --prompts"),
-        (["--prompts", SMOKE, "--rounds", "0"], "rounds must be"),
+        (
+            ["--prompts", SMOKE, "--rounds", "0"],
+            "'--rounds': Input should be greater than or equal to 1 (got 0)",
+        ),
+        (["--prompts", SMOKE, "--judge-mode", "psychic"], "'--judge-mode': Input should be 'auto'"),
+        (["--prompts", SMOKE, "--min-choice-mass", "2"], "'--min-choice-mass'"),
         (["--prompts", SMOKE, "--backend", "nope"], "unknown backend"),
         (["--prompts", SMOKE, "--backend-option", "oops"], "not key=value"),
     ],

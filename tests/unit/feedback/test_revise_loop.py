@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from rlaif.backends.base import ChatMessage
 from rlaif.backends.mock import MockBackend
@@ -228,10 +229,12 @@ def test_clean_critique() -> None:
 
 
 def test_bad_config_and_inputs(hhh: Constitution, templates: TemplateSet) -> None:
-    with pytest.raises(RlaifError, match="rounds"):
+    with pytest.raises(ValidationError, match="rounds"):
         ReviseConfig(rounds=0)
-    with pytest.raises(RlaifError, match="acceptance mode"):
+    with pytest.raises(ValidationError, match="'both_orders', 'mean' or 'always'"):
         ReviseConfig(accept="sometimes")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="unknown_field"):
+        ReviseConfig(unknown_field=1)  # type: ignore[call-arg]
     mock = scripted()
     with pytest.raises(RlaifError, match="nothing to revise"):
         revise(mock, mock, [], hhh, templates, ReviseConfig())
