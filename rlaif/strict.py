@@ -31,13 +31,19 @@ class ConfigError(RlaifError):
         problems = []
         for err in error.errors(include_url=False):
             where = ".".join(str(p) for p in err["loc"]) or None
-            msg = err["msg"]
+            msg = str(err["msg"]).removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = f"unknown field of {model}"
             elif "input" in err and not isinstance(err["input"], dict):
                 msg = f"{msg} (got {err['input']!r})"
             problems.append(Problem(message=msg, field=where))
-        return cls(problems[0].message, problems=problems, hint=f"see the fields of {model}")
+        made = cls(problems[0].message, problems=problems, hint=f"see the fields of {model}")
+        made.errors = error.errors(include_url=False)
+        return made
+
+    #: pydantic's error records (``loc``, ``msg``, ``input``), for callers that name the fields otherwise (the CLI
+    #: names its flags)
+    errors: list[Any] = []  # noqa: RUF012  (replaced per instance)
 
 
 class StrictConfig(BaseModel):

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pydantic import ValidationError
 
 from rlaif.errors import Problem, RlaifError
+from rlaif.strict import ConfigError
 
 
 def flag_name(loc: tuple[object, ...], flags: Mapping[str, str] | None = None) -> str:
@@ -29,12 +30,14 @@ def flag_name(loc: tuple[object, ...], flags: Mapping[str, str] | None = None) -
 
 @contextmanager
 def flag_errors(command: str, flags: Mapping[str, str] | None = None) -> Iterator[None]:
-    """Turn a :class:`ValidationError` raised inside into an :class:`RlaifError` naming each bad flag."""
+    """Turn a :class:`ValidationError` or :class:`~rlaif.strict.ConfigError` raised inside into an
+    :class:`RlaifError` naming each bad flag."""
     try:
         yield
-    except ValidationError as e:
+    except (ValidationError, ConfigError) as e:
         problems = []
-        for err in e.errors(include_url=False):
+        records = e.errors if isinstance(e, ConfigError) else e.errors(include_url=False)
+        for err in records:
             message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
             value = err.get("input")
             if isinstance(value, str | int | float | bool) and repr(value) not in message:

@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from rlaif.backends.base import ChatMessage
 from rlaif.backends.mock import MockBackend
@@ -20,6 +19,7 @@ from rlaif.feedback.responses import (
     read_responses,
     write_responses,
 )
+from rlaif.strict import ConfigError
 
 PROMPTS = [PromptRow(f"p{i}", (ChatMessage("user", f"Question number {i}?"),)) for i in range(5)]
 CFG = GenerateConfig(n=3, max_new_tokens=12, seed=7, progress=False, batch_prompts=2)
@@ -125,11 +125,11 @@ def test_overlong_skip_and_error(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_bad_config_and_bad_dataset(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="overlong"):
+    with pytest.raises(ConfigError, match="overlong"):
         GenerateConfig(overlong="drop")  # type: ignore[arg-type]
-    with pytest.raises(ValidationError, match="temperature"):
+    with pytest.raises(ConfigError, match="temperature"):
         GenerateConfig(temperature=-1)
-    with pytest.raises(ValidationError, match="top_p"):
+    with pytest.raises(ConfigError, match="top_p"):
         GenerateConfig(top_p=0)
     from rlaif.feedback.dataset_io import write_rows
 

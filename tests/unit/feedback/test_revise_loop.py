@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from rlaif.backends.base import ChatMessage
 from rlaif.backends.mock import MockBackend
@@ -17,6 +16,7 @@ from rlaif.feedback.revise_config import InitialResponse, ReviseConfig
 from rlaif.feedback.revise_text import clean_critique, clean_revision, few_shot_turns
 from rlaif.prompting import TemplateSet
 from rlaif.seeds import derive_seed
+from rlaif.strict import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
 HHH = ROOT / "principles/hhh.yaml"
@@ -229,11 +229,11 @@ def test_clean_critique() -> None:
 
 
 def test_bad_config_and_inputs(hhh: Constitution, templates: TemplateSet) -> None:
-    with pytest.raises(ValidationError, match="rounds"):
+    with pytest.raises(ConfigError, match="rounds"):
         ReviseConfig(rounds=0)
-    with pytest.raises(ValidationError, match="'both_orders', 'mean' or 'always'"):
+    with pytest.raises(ConfigError, match="'both_orders', 'mean' or 'always'"):
         ReviseConfig(accept="sometimes")  # type: ignore[arg-type]
-    with pytest.raises(ValidationError, match="unknown_field"):
+    with pytest.raises(ConfigError, match="unknown_field"):
         ReviseConfig(unknown_field=1)  # type: ignore[call-arg]
     mock = scripted()
     with pytest.raises(RlaifError, match="nothing to revise"):

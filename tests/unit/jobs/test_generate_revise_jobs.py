@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
 from rlaif.backends.spec import ModelSpec
 from rlaif.constitution import load_constitution
@@ -17,6 +16,7 @@ from rlaif.feedback.responses import GenerateConfig, read_responses
 from rlaif.feedback.revise_config import ReviseConfig
 from rlaif.jobs.generate import ContrastiveGeneration, GenerateJob, run_generate
 from rlaif.jobs.revise import ReviseJob, run_revise
+from rlaif.strict import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
 HHH = ROOT / "principles/hhh.yaml"
@@ -63,11 +63,11 @@ def test_generate_from_loaded_prompts_contrastively_without_a_run_record(tmp_pat
 
 
 def test_job_validation_names_the_field() -> None:
-    with pytest.raises(ValidationError, match="prompt file"):
+    with pytest.raises(ConfigError, match="prompt file"):
         GenerateJob(prompts=(), out=Path("o"), policy=MOCK, skip_bad_rows=True)
-    with pytest.raises(ValidationError, match="limit"):
+    with pytest.raises(ConfigError, match="limit"):
         ReviseJob(constitution=HHH, out=Path("o"), limit=0)
-    with pytest.raises(ValidationError, match="polcy"):
+    with pytest.raises(ConfigError, match="polcy"):
         ReviseJob(constitution=HHH, out=Path("o"), polcy="m")  # type: ignore[call-arg]
 
 
