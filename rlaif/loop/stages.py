@@ -224,17 +224,31 @@ def _role_fingerprints(ctx: RunContext, critic_role: str) -> dict[str, Any]:
     return out
 
 
-#: label fields added after pipelines were first fingerprinted: left out while at their defaults, so old runs
-#: resume without relabelling
-_NEW_LABEL_FIELDS = (
-    "judge_mode",
-    "top_logprobs",
-    "verdict_samples",
-    "verdict_temperature",
-    "both_orders",
-    "dataset_format",
-    "push_to_hub",
-    "push_private",
+#: the label fields every label fingerprint has held since pipelines were first fingerprinted; any other field
+#: (judge_mode, both_orders, ... and every field added later) enters only when set away from its default, so an
+#: unchanged pipeline file keeps its fingerprint and a new option needs no change here
+_ALWAYS_FINGERPRINTED = frozenset(
+    {
+        "enabled",
+        "k",
+        "label_source",
+        "p_chosen",
+        "contrast_select",
+        "drop_below",
+        "pairing",
+        "best_worst_by",
+        "tags",
+        "chain_of_thought",
+        "cot_clamp",
+        "cot_max_new_tokens",
+        "min_confidence",
+        "min_choice_mass",
+        "batch_pairs",
+        "gate",
+        "markers",
+        "batch_calibration",
+        "keep_ties",
+    }
 )
 
 
@@ -242,11 +256,11 @@ def _label_fields(label: Any) -> dict[str, Any]:
     """The label section's fingerprint fields (the run's ``seed`` and ``progress`` are not the file's)."""
     from rlaif.loop.pipeline import RUN_LABEL_FIELDS
 
-    defaults = type(label).model_fields
+    fields = type(label).model_fields
     return {
         k: v
         for k, v in label.model_dump(exclude=set(RUN_LABEL_FIELDS)).items()
-        if not (k in _NEW_LABEL_FIELDS and v == defaults[k].get_default(call_default_factory=True))
+        if k in _ALWAYS_FINGERPRINTED or v != fields[k].get_default(call_default_factory=True)
     }
 
 

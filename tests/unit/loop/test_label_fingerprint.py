@@ -81,3 +81,34 @@ def test_label_fingerprint_of_a_shipped_pipeline_is_unchanged(name: str, tmp_pat
 
 def test_label_fingerprint_with_judge_keys_set_is_unchanged(tmp_path: Path) -> None:
     assert _label_config("gpu-7b-dpo.yaml", OVERRIDES, tmp_path) == PINNED_OVERRIDDEN
+
+
+def test_a_later_label_field_enters_the_fingerprint_only_when_set(tmp_path: Path) -> None:
+    import json
+
+    one_order = json.loads(_label_config("gpu-7b-dpo.yaml", ["label.both_orders=false"], tmp_path))
+    assert one_order == {**json.loads(PINNED["gpu-7b-dpo.yaml"]), "both_orders": False}
+
+
+def test_the_run_sets_the_label_seed_and_progress_a_file_may_not() -> None:
+    from rlaif.errors import DataFileError
+
+    for key in ("seed", "progress"):
+        with pytest.raises(DataFileError, match=f"label.{key} is set by the run"):
+            load_pipeline(shipped_dir("pipelines") / "smoke.yaml", [f"label.{key}=1"])
+
+
+def test_round_label_config_takes_the_round_seed_and_keeps_random_markers_fixed(tmp_path: Path) -> None:
+    from rlaif.feedback.remedies import parse_markers
+    from rlaif.loop.stages import _round_label_config
+
+    lp = load_pipeline(shipped_dir("pipelines") / "gpu-7b-dpo.yaml", ["label.markers=random", "seed=5"])
+    paths = [resolve_data_path(c, pipeline_dir=lp.path.parent) for c in lp.pipeline.constitution]
+    ctx = RunContext(
+        lp.pipeline, tmp_path, None, load_constitution(paths[0]), paths, [], [], [], progress=False
+    )
+    first, second = _round_label_config(ctx, 1), _round_label_config(ctx, 2)
+    assert (first.seed, second.seed, first.progress) == (6, 7, False)
+    # the letters are drawn with the pipeline's seed, as before: the same in every round
+    assert first.judge_config().markers == second.judge_config().markers == parse_markers("random", 5)
+    assert first.chain_of_thought and first.batch_pairs == 64
