@@ -4,7 +4,7 @@ Constitutions are data (``principles/*.yaml``); a critic model applies them thro
 (``prompts/*.j2``) to produce AI feedback; principle-conditioned reward models and DPO/PPO trainers use it.
 
 ``import rlaif`` is light: torch, transformers and vLLM load only when a model is used. The names a user needs
-(``rlaif.load_constitution``, ``rlaif.make_backend``, ``rlaif.judge_pair``, ``rlaif.label_dataset``,
+(``rlaif.load_constitution``, ``rlaif.make_backend``, ``rlaif.judge_pair``, ``rlaif.label_dataset``, ``rlaif.run_label``,
 ``rlaif.train_reward_model``, ``rlaif.train_dpo``, ``rlaif.train_ppo``, ``rlaif.run_pipeline``, ...) load their
 module on first use.
 """
@@ -28,6 +28,8 @@ _LAZY: dict[str, str] = {
     "JudgeConfig": "rlaif.feedback",
     "label_dataset": "rlaif.feedback",
     "LabelConfig": "rlaif.feedback",
+    "LabelJob": "rlaif.jobs.label",
+    "run_label": "rlaif.jobs.label",
     "generate_responses": "rlaif.feedback",
     "GenerateConfig": "rlaif.feedback",
     "ReviseConfig": "rlaif.feedback",

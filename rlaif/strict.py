@@ -9,11 +9,13 @@ them).
 Built from Python keywords (``LabelConfig(k=0)``, a CLI command building its job) a bad value raises
 :class:`ConfigError`, an :class:`~rlaif.errors.RlaifError` naming the field, which the CLI prints without a
 traceback. Validated from a file (``model_validate``, as :func:`rlaif.yamlfile.load_yaml_model` does) the pydantic
-``ValidationError`` is kept, so the loader can point at the file's line.
+``ValidationError`` is kept, so the loader can point at the file's line. :func:`invalid_config` renames the fields
+of either error where they came from elsewhere (a command's flags).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any, Self
 
@@ -22,28 +24,60 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from rlaif.errors import Problem, RlaifError
 
 
+def _problems(records: list[Any], names: Mapping[str, str] | None = None, model: str = "") -> list[Problem]:
+    """One problem per pydantic error record; the field is its dotted path, or the name ``names`` gives it (a key
+    matches the dotted path or its last part)."""
+    names = names or {}
+    problems = []
+    for err in records:
+        loc = ".".join(str(part) for part in err.get("loc", ()))
+        last = loc.rsplit(".", 1)[-1]
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        inp = err.get("input")
+        if err.get("type") == "extra_forbidden":
+            msg = f"unknown field of {model}" if model else "unknown field"
+        elif (
+            err.get("type") != "missing"
+            and isinstance(inp, str | int | float | bool)
+            and repr(inp) not in msg
+        ):
+            msg = f"{msg} (got {inp!r})"
+        problems.append(Problem(msg, field=names.get(loc, names.get(last, loc)) or None))
+    return problems
+
+
 class ConfigError(RlaifError):
     """A configuration built from keywords has a bad or unknown field (one problem per field)."""
+
+    #: pydantic's error records (``loc``, ``msg``, ``input``), for :func:`invalid_config`
+    records: list[Any]
 
     @classmethod
     def from_validation(cls, model: str, error: ValidationError) -> ConfigError:
         """One :class:`~rlaif.errors.Problem` per pydantic error, the field as a dotted path."""
-        problems = []
-        for err in error.errors(include_url=False):
-            where = ".".join(str(p) for p in err["loc"]) or None
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = f"unknown field of {model}"
-            elif "input" in err and not isinstance(err["input"], dict):
-                msg = f"{msg} (got {err['input']!r})"
-            problems.append(Problem(message=msg, field=where))
+        records = error.errors(include_url=False)
+        problems = _problems(records, model=model)
         made = cls(problems[0].message, problems=problems, hint=f"see the fields of {model}")
-        made.errors = error.errors(include_url=False)
+        made.records = records
         return made
 
-    #: pydantic's error records (``loc``, ``msg``, ``input``), for callers that name the fields otherwise (the CLI
-    #: names its flags)
-    errors: list[Any] = []  # noqa: RUF012  (replaced per instance)
+
+def invalid_config(
+    error: ValidationError | ConfigError,
+    *,
+    what: str,
+    names: Mapping[str, str] | None = None,
+    hint: str | None = None,
+) -> RlaifError:
+    """A config's validation error as an :class:`~rlaif.errors.RlaifError` a user can read: one problem per bad
+    value, each naming its field (dotted path), or the name ``names`` gives that field where it came from elsewhere
+    (a command-line flag: ``{"config.k": "-k"}``; a key matches its dotted path or its last part).
+
+    Use it where a config is built from something other than a file (YAML files have
+    :func:`rlaif.yamlfile.validate_document`, which also names the line).
+    """
+    records = error.records if isinstance(error, ConfigError) else error.errors(include_url=False)
+    return RlaifError(f"invalid {what}", problems=_problems(records, names), hint=hint)
 
 
 class StrictConfig(BaseModel):

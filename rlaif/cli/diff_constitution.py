@@ -145,7 +145,7 @@ def command(
                 engine,
                 templates,
                 texts,
-                judge=config.judge,
+                judge=config.judge_config(),
                 fragile_below=fragile_below,
             )
             doc = sensitivity_document(results, f"Wording sensitivity: {target.name} v{target.version}")

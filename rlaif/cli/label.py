@@ -10,9 +10,8 @@ byte-identical output; editing one principle recomputes only the calls that used
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -37,12 +36,11 @@ from rlaif.cli._common import (
     parse_backend_options,
     parse_price,
     ray_options,
-    write_run_record,
 )
 from rlaif.errors import RlaifError
 
 if TYPE_CHECKING:
-    from rlaif.feedback.labeler import LabelRun
+    from rlaif.jobs.label import LabelResult
 
 
 def _clamp(text: str) -> tuple[float, float]:
@@ -71,7 +69,7 @@ def command(
     tags: Annotated[
         list[str] | None, typer.Option("--tag", help="Only principles with this tag (repeatable).")
     ] = None,
-    cot: Annotated[
+    chain_of_thought: Annotated[
         bool, typer.Option("--cot", help="Chain of thought: generate reasoning, then score (clamped).")
     ] = False,
     cot_clamp: Annotated[
@@ -141,68 +139,33 @@ def command(
     keep_ties: Annotated[
         bool, typer.Option("--keep-ties", help="Keep p = 0.5 rows (dropped from hard-label data by default).")
     ] = False,
-    private: Annotated[
+    push_private: Annotated[
         bool, typer.Option("--private", help="Create the --push-to-hub repo private.")
+    ] = False,
+    markers: Annotated[
+        str | None,
+        typer.Option(
+            "--markers", help="Swapped answer markers: random (drawn with --seed) or two letters like K,Q."
+        ),
+    ] = None,
+    batch_calibration: Annotated[
+        bool,
+        typer.Option(
+            "--batch-calibration", help="Remove each order's mean log-odds over every batch of pairs."
+        ),
     ] = False,
 ) -> None:
     """Label response pairs with soft preferences from a critic (both orders, k principles, cached, resumable).
 
     With --executor ray the critic runs on a pool of Ray workers (--workers, --gpus-per-worker, --address); the dataset is the same as with the local executor.
     """
-    from rlaif.constitution import load_constitution
-    from rlaif.feedback.call_cache import open_backend
-    from rlaif.feedback.judge import JudgeConfig
-    from rlaif.feedback.label_output import write_label_run
-    from rlaif.feedback.labeler import LabelConfig, label_dataset
-    from rlaif.feedback.responses import read_responses
-    from rlaif.prompting import TemplateSet
+    from pydantic import ValidationError
 
-    started = time.monotonic()
-    if pairing not in ("first_two", "all_pairs", "best_worst"):
-        raise RlaifError(
-            f"unknown pairing {pairing!r}", field="--pairing", hint="first_two, all_pairs or best_worst"
-        )
-    if best_worst_by not in ("critic", "rules"):
-        raise RlaifError(
-            f"unknown ranking {best_worst_by!r}", field="--best-worst-by", hint="critic or rules"
-        )
-    config = LabelConfig(
-        k=k,
-        seed=seed,
-        tags=tuple(tags) if tags else None,
-        pairing=pairing,  # type: ignore[arg-type]  # validated by make_pairs
-        best_worst_by=best_worst_by,  # type: ignore[arg-type]
-        judge=JudgeConfig(
-            chain_of_thought=cot,
-            cot_clamp=_clamp(cot_clamp),
-            cot_max_new_tokens=cot_max_new_tokens,
-            both_orders=not one_order,
-            min_choice_mass=min_choice_mass,
-            seed=seed,
-            mode=judge_mode,
-            top_logprobs=top_logprobs,
-            verdict_samples=verdict_samples,
-            verdict_temperature=verdict_temperature,
-        ),
-        min_confidence=min_confidence,
-        label_source=label_source,  # type: ignore[arg-type]  # validated by LabelConfig
-        batch_pairs=batch_pairs,
-        push_to_hub=push_to_hub,
-        progress=progress,
-        dataset_format=dataset_format,
-        keep_ties=keep_ties,
-        push_private=private,
-    )
-    # every file is read and checked before a model is loaded
-    sets = _input_sets(responses, pairs_file, read_responses)
-    const = load_constitution(constitution)
-    templates = TemplateSet.load(templates_dir)
-    if push_to_hub:
-        from rlaif.models.exporter import check_hub_reachable
+    from rlaif.backends.spec import ModelSpec
+    from rlaif.feedback.label_config import GateSettings, LabelConfig
+    from rlaif.jobs.label import LabelJob, run_label
+    from rlaif.strict import ConfigError, invalid_config
 
-        check_hub_reachable()
-    needs_critic = label_source != "rules" or (pairing == "best_worst" and best_worst_by == "critic")
-    cache_file = cache_path(out, cache, no_cache)
     options = {
         **parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend),
         **parse_price(price),
@@ -214,59 +177,81 @@ def command(
         gpus_per_worker=gpus_per_worker,
         cpus_per_worker=cpus_per_worker,
     )
-    engine: Any = None
-    if needs_critic and on_ray is not None:
-        from rlaif.scale import BackendSpec, RayBackendPool
-
-        spec = BackendSpec(backend, critic, options, str(cache_file) if cache_file else None)
-        engine = RayBackendPool(spec, on_ray)
-        engine.open()
-    elif needs_critic:
-        engine = open_backend(backend, critic, options=options, cache=cache_file)
     try:
-        run = label_dataset(sets, const, engine, templates, config)
-        # the call cache's counts: the local cache wrapper's, or the pool's (summed over its workers)
-        cached = engine if on_ray is not None and engine is not None else getattr(engine, "cache", None)
-        write_run_record(
-            out,
-            {
-                "stage": "label",
-                "responses": str(responses if pairs_file is None else pairs_file),
-                "constitution": str(constitution),
-                "critic": engine.model_id if engine is not None else None,
-                "backend": backend,
-                "executor": executor,
-                **({"workers": workers, "address": address} if on_ray is not None else {}),
-                "cache": str(cache_file) if cache_file and engine is not None else None,
-                "cache_hits": cached.hits if cached else 0,
-                "cache_misses": cached.misses if cached else 0,
-            },
+        job = LabelJob(
+            out=out,
+            responses=responses,
+            pairs=pairs_file,
+            constitution=constitution,
+            templates=templates_dir,
+            critic=ModelSpec(model=critic, backend=backend, options=options),
+            cache=cache_path(out, cache, no_cache),
+            ray=on_ray,
+            config=LabelConfig(
+                k=k,
+                seed=seed,
+                tags=tuple(tags) if tags else None,
+                pairing=pairing,  # type: ignore[arg-type]  # checked by LabelConfig
+                best_worst_by=best_worst_by,  # type: ignore[arg-type]
+                label_source=label_source,  # type: ignore[arg-type]
+                min_confidence=min_confidence,
+                batch_pairs=batch_pairs,
+                chain_of_thought=chain_of_thought,
+                cot_clamp=_clamp(cot_clamp),
+                cot_max_new_tokens=cot_max_new_tokens,
+                both_orders=not one_order,
+                min_choice_mass=min_choice_mass,
+                judge_mode=judge_mode,  # type: ignore[arg-type]
+                top_logprobs=top_logprobs,
+                verdict_samples=verdict_samples,
+                verdict_temperature=verdict_temperature,
+                markers=markers,
+                batch_calibration=batch_calibration,
+                # the command does not gate its critic (measure one with rlaif eval judge); a pipeline does
+                gate=GateSettings(enabled=False),
+                dataset_format=dataset_format,  # type: ignore[arg-type]
+                keep_ties=keep_ties,
+                push_to_hub=push_to_hub,
+                push_private=push_private,
+                progress=progress,
+            ),
         )
-        path = write_label_run(run, out)
-    finally:
-        if engine is not None:
-            engine.close()
-    _summary(run, path, cached, time.monotonic() - started)
+    except (ValidationError, ConfigError) as e:
+        names = {
+            n: FLAGS.get(n, "--" + n.replace("_", "-"))
+            for n in (*LabelConfig.model_fields, *LabelJob.model_fields)
+        }
+        raise invalid_config(
+            e, what="rlaif label options", names=names, hint="rlaif label --help lists each option's values"
+        ) from None
+    result = run_label(job)
+    _summary(result)
 
 
-def _input_sets(responses: Path | None, pairs_file: str | None, read_responses: Any) -> Any:
-    """The response sets to label: a responses dataset, or the pairs of a preference dataset (``--pairs``)."""
-    if (responses is None) == (pairs_file is None):
-        raise RlaifError(
-            "give exactly one of --responses (from rlaif generate) or --pairs (a preference dataset to relabel)",
-            field="--responses",
-        )
-    if pairs_file is not None:
-        from rlaif.feedback.relabel import response_sets_from_pairs
-
-        return response_sets_from_pairs(pairs_file)
-    return read_responses(responses)
+#: LabelConfig fields whose flag is not ``--`` + the field name with dashes
+FLAGS = {
+    "k": "-k",
+    "tags": "--tag",
+    "chain_of_thought": "--cot",
+    "both_orders": "--one-order",
+    "dataset_format": "--format",
+    "push_private": "--private",
+}
 
 
-def _summary(run: LabelRun, path: Path, cached: Any, elapsed: float) -> None:
+def _summary(result: LabelResult) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    if result.contrastive:
+        table = Table(title="rlaif label (contrastive)", show_header=False)
+        for key, value in result.summary.items():
+            table.add_row(key, str(value))
+        table.add_row("time", f"{result.elapsed_s:.1f} s")
+        table.add_row("output", str(result.data.parent))
+        Console().print(table)
+        return
+    run = result.run
     s = run.label_stats
     table = Table(title="rlaif label", show_header=False)
     table.add_row("pairs", str(s.pairs))
@@ -301,8 +286,8 @@ def _summary(run: LabelRun, path: Path, cached: Any, elapsed: float) -> None:
         table.add_row(
             "rule/critic agreement", f"{100 * s.rules.agreement_rate:.1f}% of {s.rules.agreement_compared}"
         )
-    if cached is not None:
-        table.add_row("critic calls from cache / computed", f"{cached.hits} / {cached.misses}")
-    table.add_row("time", f"{elapsed:.1f} s")
-    table.add_row("output", str(path.parent))
+    if result.cache_hits or result.cache_misses:
+        table.add_row("critic calls from cache / computed", f"{result.cache_hits} / {result.cache_misses}")
+    table.add_row("time", f"{result.elapsed_s:.1f} s")
+    table.add_row("output", str(result.data.parent))
     Console().print(table)

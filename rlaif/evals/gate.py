@@ -17,30 +17,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-
 from rlaif.constitution.schema import Constitution
 from rlaif.errors import RlaifError
 from rlaif.feedback.card import gate_card_lines as card_lines  # written where cards are
+from rlaif.feedback.label_config import GateSettings  # a field of LabelConfig, so it lives with it
 from rlaif.stats import Estimate
-from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
-
-
-class GateSettings(StrictConfig):
-    """``label.gate`` in a pipeline: the critic gate's settings."""
-
-    enabled: bool = Field(
-        default=True, description="judge the gold set before labeling; false turns the gate off"
-    )
-    min_accuracy: float = Field(
-        default=0.6, ge=0.0, le=1.0, description="lowest acceptable lower 95% bound of gold-set accuracy"
-    )
-    gold: str | None = Field(
-        default=None, description="gold pairs file (default: the shipped data/gold/pairs.jsonl)"
-    )
-    k: int = Field(default=2, ge=1, description="principles sampled per gold pair")
 
 
 @dataclass(frozen=True)

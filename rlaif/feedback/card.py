@@ -107,7 +107,7 @@ def label_card(run: LabelRun) -> str:
     """The card's markdown text for a label run."""
     c = run.constitution
     config = run.config
-    judge = config.judge
+    judge = config.judge_config()
     critic = run.critic_model or "none (rule-only labels)"
     stats = run.label_stats
     size = stats.rows

@@ -23,6 +23,9 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import Field, field_validator
 
 from rlaif.backends.base import (
     Backend,
@@ -35,9 +38,16 @@ from rlaif.backends.base import (
 )
 from rlaif.constitution.schema import Principle
 from rlaif.errors import BackendError, TemplateError
-from rlaif.feedback.judge_modes import call_tolerant, resolve_judge_mode, run_top_logprobs, run_verdict
+from rlaif.feedback.judge_modes import (
+    JUDGE_MODES,
+    call_tolerant,
+    resolve_judge_mode,
+    run_top_logprobs,
+    run_verdict,
+)
 from rlaif.feedback.soft_labels import PrincipleJudgement, SoftLabel, clamp, ensemble, normalise_choices
 from rlaif.prompting import CriticPrompt, TemplateSet, render_for_critic
+from rlaif.strict import StrictConfig
 
 log = logging.getLogger("rlaif.feedback.labeler")
 
@@ -64,49 +74,91 @@ class Unlabeled:
     raw: str = ""  # the critic's own text, when a written verdict could not be read
 
 
-@dataclass(frozen=True)
-class JudgeConfig:
-    """How the critic is asked.
+JudgeMode = Literal["auto", "choice-logprobs", "top-logprobs", "verdict"]
 
-    Attributes:
-        template: the scored comparison template (declares ``answer_prefix`` and two ``choices``).
-        chain_of_thought: generate the critic's reasoning first (greedy) with ``cot_template``, then score.
-        cot_template: the chain-of-thought comparison template (declares ``reasoning_prefix``).
-        cot_clamp: each order's chain-of-thought probability is clamped into this range (the constitutional AI
-            paper's [0.4, 0.6]: reasoning makes small critics over-confident).
-        cot_max_new_tokens: length cap of the generated reasoning.
-        both_orders: ask in both orders and average (position debiasing); False only to measure position bias,
-            in which case order ba is not asked and ``p_ba`` is set equal to ``p_ab``.
-        min_choice_mass: if the critic puts less than this much next-token probability on the choices (in any
-            principle and order), it "did not answer" and the pair is Unlabeled.
-        seed: recorded; generation is greedy, so the seed only matters to sampling backends' cache keys (and
-            to the verdict mode's samples).
-        mode: the judge mode (:mod:`rlaif.feedback.judge_modes`): ``choice-logprobs``, ``top-logprobs``,
-            ``verdict``, or ``auto`` (the best one the critic's backend supports).
-        top_logprobs: tokens asked for per position in ``top-logprobs`` mode (chat APIs allow up to 20).
-        verdict_samples: written verdicts sampled per prompt in ``verdict`` mode.
-        verdict_temperature: their sampling temperature.
-        verdict_max_new_tokens: their length cap without chain of thought (with it, ``cot_max_new_tokens``).
-        markers: two letters shown instead of (A)/(B) (:mod:`rlaif.feedback.remedies`); None keeps the template's.
-        batch_calibration: remove each order's mean log-odds over the pairs of one call.
-    """
 
-    template: str = "compare"
-    chain_of_thought: bool = False  # uses template "compare_cot": generate reasoning, then score
-    cot_template: str = "compare_cot"
-    cot_clamp: tuple[float, float] = (0.4, 0.6)
-    cot_max_new_tokens: int = 256
-    both_orders: bool = True  # False only for measuring position bias
-    min_choice_mass: float = 0.0  # below it, the critic "did not answer": Unlabeled
-    seed: int = 0
-    mode: str = "auto"
-    top_logprobs: int = 20
-    verdict_samples: int = 5
-    verdict_temperature: float = 1.0
-    verdict_max_new_tokens: int = 48
-    # weak-critic remedies (rlaif.feedback.remedies): swapped answer markers, batch calibration over each call
-    markers: tuple[str, str] | None = None
-    batch_calibration: bool = False
+def check_clamp(value: tuple[float, float]) -> tuple[float, float]:
+    """A chain-of-thought clamp: two probabilities, low then high (a ValueError names the rule otherwise)."""
+    lo, hi = value
+    if not 0.0 <= lo <= hi <= 1.0:
+        raise ValueError(f"cot_clamp must be two probabilities, low then high, got [{lo:g}, {hi:g}]")
+    return value
+
+
+class JudgeConfig(StrictConfig):
+    """How the critic is asked (template, chain of thought, orders, judge mode, remedies of weak critics)."""
+
+    template: str = Field(
+        default="compare",
+        description="the scored comparison template (declares answer_prefix and two choices)",
+    )
+    chain_of_thought: bool = Field(
+        default=False,
+        description="generate the critic's reasoning first (greedy) with cot_template, then score",
+    )
+    cot_template: str = Field(
+        default="compare_cot",
+        description="the chain-of-thought comparison template (declares reasoning_prefix)",
+    )
+    cot_clamp: tuple[float, float] = Field(
+        default=(0.4, 0.6),
+        description="each order's chain-of-thought probability is clamped into this range (the constitutional AI "
+        "paper's [0.4, 0.6]: reasoning makes small critics over-confident)",
+    )
+    cot_max_new_tokens: int = Field(default=256, ge=1, description="length cap of the generated reasoning")
+    both_orders: bool = Field(
+        default=True,
+        description="ask in both orders and average (position debiasing); false only to measure position bias "
+        "(order ba is not asked and p_ba is set equal to p_ab)",
+    )
+    min_choice_mass: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="if the critic puts less next-token probability than this on the choices (any principle and "
+        "order), it did not answer and the pair is Unlabeled",
+    )
+    seed: int = Field(
+        default=0,
+        description="recorded; generation is greedy, so it matters only to sampling backends' cache keys and to "
+        "the verdict mode's samples",
+    )
+    mode: str = Field(
+        default="auto",
+        description="the judge mode: choice-logprobs, top-logprobs, verdict, or auto (the best one the critic's "
+        "backend supports)",
+    )
+    top_logprobs: int = Field(
+        default=20, ge=1, description="tokens asked for per position in top-logprobs mode (chat APIs: <= 20)"
+    )
+    verdict_samples: int = Field(
+        default=5, ge=1, description="written verdicts sampled per prompt in verdict mode"
+    )
+    verdict_temperature: float = Field(default=1.0, ge=0.0, description="their sampling temperature")
+    verdict_max_new_tokens: int = Field(
+        default=48,
+        ge=1,
+        description="their length cap without chain of thought (with it, cot_max_new_tokens)",
+    )
+    markers: tuple[str, str] | None = Field(
+        default=None,
+        description="two letters shown instead of (A)/(B) (rlaif.feedback.remedies); null keeps the template's",
+    )
+    batch_calibration: bool = Field(
+        default=False, description="remove each order's mean log-odds over the pairs of one call"
+    )
+
+    @field_validator("cot_clamp")
+    @classmethod
+    def _clamp(cls, value: tuple[float, float]) -> tuple[float, float]:
+        return check_clamp(value)
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        if value not in ("auto", *JUDGE_MODES):
+            raise ValueError(f"unknown judge mode {value!r}; choose one of: auto, {', '.join(JUDGE_MODES)}")
+        return value
 
 
 @dataclass(frozen=True)

@@ -4,18 +4,18 @@ and its provenance columns.
 The critic's judgement of each pair comes from the judging core, :mod:`rlaif.feedback.judge`; how rules and the
 critic combine into one label from :mod:`rlaif.feedback.label_combine`; the statistics are a
 :class:`~rlaif.feedback.label_stats.LabelStats`; :mod:`rlaif.feedback.label_output` writes a run and pushes it to
-the hub. ``JudgeConfig``, ``PairToJudge``, ``judge_pairs`` and ``write_label_run`` are re-exported here for
-modules that still import them from this one.
+the hub. The config is :class:`~rlaif.feedback.label_config.LabelConfig`. ``LabelConfig``, ``JudgeConfig``,
+``PairToJudge``, ``judge_pairs`` and ``write_label_run`` are re-exported here for modules that import them from
+this one.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from rlaif.backends.base import Backend, backend_capabilities
 from rlaif.backends.http_usage import backend_usage, usage_delta
@@ -23,7 +23,7 @@ from rlaif.constitution.hashing import constitution_hash
 from rlaif.constitution.sampling import filter_principles, sample_principles
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import RlaifError
-from rlaif.feedback.dataset_io import DATASET_FORMATS, finalize_label_rows
+from rlaif.feedback.dataset_io import finalize_label_rows
 from rlaif.feedback.judge import (
     JudgeConfig,
     JudgedPair,
@@ -34,9 +34,10 @@ from rlaif.feedback.judge import (
 )
 from rlaif.feedback.judge_modes import resolve_judge_mode, working_modes
 from rlaif.feedback.label_combine import check_rules, combine, judgement_records
+from rlaif.feedback.label_config import LABEL_SOURCES, LabelConfig, LabelSource
 from rlaif.feedback.label_output import write_label_run
 from rlaif.feedback.label_stats import LabelStats, StatsAccumulator
-from rlaif.feedback.pairs import PairingMode, RankBy, make_pairs, rank_by_critic, rank_by_rules
+from rlaif.feedback.pairs import make_pairs, rank_by_critic, rank_by_rules
 from rlaif.feedback.provenance import canonical_json, is_conversational, params_json, trl_columns
 from rlaif.feedback.responses import ResponseSet
 from rlaif.feedback.soft_labels import SoftLabel
@@ -44,98 +45,6 @@ from rlaif.models.exporter import check_hub_reachable
 from rlaif.prompting import TemplateSet
 
 log = logging.getLogger(__name__)
-
-LabelSource = Literal["critic", "rules", "hybrid"]
-LABEL_SOURCES: tuple[str, ...] = ("critic", "rules", "hybrid")
-
-
-@dataclass(frozen=True)
-class LabelConfig:
-    """How a responses dataset is labelled (``rlaif label`` options map 1:1 onto these fields).
-
-    Attributes:
-        k: principles sampled per pair (weighted, without replacement); the label averages over them.
-        seed: run seed; each pair's principles are drawn with :func:`principle_seed` ``(seed, pair_id)``, so the
-            draw of one pair never depends on the others or on the principles' texts.
-        tags: only principles carrying at least one of these tags are eligible (None: all).
-        pairing: ``first_two``, ``all_pairs`` or ``best_worst`` (see :mod:`rlaif.feedback.pairs`).
-        best_worst_by: ranking used by ``best_worst``: the critic's expected pointwise score, or rule passes.
-        judge: how the critic is asked (template, chain of thought, orders, minimum choice mass).
-        min_confidence: rows whose label confidence |2p − 1| is below this are left out (listed as filtered).
-        label_source: ``critic`` (the critic's soft label), ``rules`` (only principles with a rule are eligible;
-            each gives 1, 0 or 0.5 from which response passes) or ``hybrid`` (per sampled principle: its rule
-            decides when exactly one response passes it, the critic's judgement otherwise).
-        batch_pairs: pairs per critic call: the unit of progress and of cache commits (a resumed run recomputes
-            at most one batch).
-        push_to_hub: a hub dataset repo to push the result to (checked for reachability before any work).
-        progress: show progress bars.
-    """
-
-    k: int = 4
-    seed: int = 0
-    tags: tuple[str, ...] | None = None
-    pairing: PairingMode = "first_two"
-    best_worst_by: RankBy = "critic"
-    judge: JudgeConfig = JudgeConfig()  # noqa: RUF009  (a frozen dataclass: sharing it is safe)
-    min_confidence: float = 0.0
-    label_source: LabelSource = "critic"
-    batch_pairs: int = 32
-    push_to_hub: str | None = None
-    progress: bool = True
-    dataset_format: str = "conversational"  # conversational, plain or auto (rlaif.feedback.dataset_io)
-    keep_ties: bool = False  # keep p = 0.5 rows (dropped from hard-label datasets by default)
-    push_private: bool = False  # create the hub dataset repo private
-
-    def __post_init__(self) -> None:
-        if self.dataset_format not in DATASET_FORMATS:
-            raise RlaifError(
-                f"unknown dataset format {self.dataset_format!r}",
-                field="format",
-                hint=f"choose one of: {', '.join(DATASET_FORMATS)}",
-            )
-        if self.k < 1:
-            raise RlaifError(f"k must be at least 1, got {self.k}", field="k")
-        if self.label_source not in LABEL_SOURCES:
-            raise RlaifError(
-                f"unknown label source {self.label_source!r}",
-                field="label_source",
-                hint=f"choose one of: {', '.join(LABEL_SOURCES)}",
-            )
-        if not 0.0 <= self.min_confidence <= 1.0:
-            raise RlaifError("min_confidence must be in [0, 1]", field="min_confidence")
-        if self.batch_pairs < 1:
-            raise RlaifError("batch_pairs must be at least 1", field="batch_pairs")
-        lo, hi = self.judge.cot_clamp
-        if not 0.0 <= lo <= hi <= 1.0:
-            raise RlaifError("cot_clamp must be two probabilities, low then high", field="cot_clamp")
-
-    def params_record(self) -> dict[str, Any]:
-        """The parameters recorded in every row's ``params`` column."""
-        j = self.judge
-        record: dict[str, Any] = {
-            "k": self.k,
-            "seed": self.seed,
-            "tags": list(self.tags) if self.tags is not None else None,
-            "pairing": self.pairing,
-            "label_source": self.label_source,
-            "min_confidence": self.min_confidence,
-            "template": j.cot_template if j.chain_of_thought else j.template,
-            "chain_of_thought": j.chain_of_thought,
-            "both_orders": j.both_orders,
-            "min_choice_mass": j.min_choice_mass,
-            "judge_mode": j.mode,
-        }
-        if j.mode == "top-logprobs":
-            record["top_logprobs"] = j.top_logprobs
-        if j.mode == "verdict":
-            record["verdict_samples"] = j.verdict_samples
-            record["verdict_temperature"] = j.verdict_temperature
-        if self.pairing == "best_worst":
-            record["best_worst_by"] = self.best_worst_by
-        if j.chain_of_thought:
-            record["cot_clamp"] = list(j.cot_clamp)
-            record["cot_max_new_tokens"] = j.cot_max_new_tokens
-        return record
 
 
 @dataclass
@@ -233,6 +142,13 @@ def label_dataset(
     the same rows. Raises :class:`~rlaif.errors.RlaifError` before any model call for bad options, and
     :class:`~rlaif.errors.BackendError` if the critic dies (the rerun resumes from the cache).
     """
+    if config.label_source not in LABEL_SOURCES:
+        raise RlaifError(
+            f"label source {config.label_source!r} labels contrastive pairs by construction, not here",
+            field="label_source",
+            hint="label them with rlaif.jobs.label.run_label (or a pipeline); "
+            f"label_dataset takes {', '.join(LABEL_SOURCES)}",
+        )
     pool = _eligible(constitution, config)
     if critic is None and config.label_source != "rules":
         raise RlaifError(f"label source {config.label_source!r} needs a critic model", field="critic")
@@ -242,9 +158,9 @@ def label_dataset(
     if uses_critic and critic is not None:
         # the concrete mode, chosen (or refused) before any work, is what provenance and the params record; a
         # critic pool answers for its workers' backend (its capabilities()), so both executors record the same
-        mode = resolve_judge_mode(critic, config.judge.mode, chain_of_thought=config.judge.chain_of_thought)
-        config = dataclasses.replace(config, judge=dataclasses.replace(config.judge, mode=mode))
-    judge = config.judge
+        mode = resolve_judge_mode(critic, config.judge_mode, chain_of_thought=config.chain_of_thought)
+        config = config.model_copy(update={"judge_mode": mode})
+    judge = config.judge_config()
     template_name = judge.cot_template if judge.chain_of_thought else judge.template
     template_hash = templates.template_hash(template_name) if uses_critic else ""
     constitution_hash_value = constitution_hash(constitution)
@@ -449,7 +365,7 @@ def _judge_on_pool(
         ]
         for start in starts
     ]
-    for b, results in pool.judge_batches(templates, batches, config.judge):
+    for b, results in pool.judge_batches(templates, batches, config.judge_config()):
         if len(results) != len(batches[b]):
             raise RuntimeError(f"batch {b}: {len(results)} judgements for {len(batches[b])} pairs")
         for i, result in enumerate(results, start=starts[b]):
@@ -470,7 +386,7 @@ __all__ = [
     "LABEL_SOURCES",
     "CriticPool",
     "JudgeConfig",  # re-exported from rlaif.feedback.judge
-    "LabelConfig",
+    "LabelConfig",  # re-exported from rlaif.feedback.label_config
     "LabelRun",
     "LabelSource",
     "PairToJudge",  # re-exported from rlaif.feedback.judge

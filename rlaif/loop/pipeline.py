@@ -23,7 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from rlaif.backends.spec import ModelSpec
 from rlaif.errors import RlaifError
-from rlaif.evals.gate import GateSettings
+from rlaif.feedback.label_config import LabelConfig
 from rlaif.feedback.responses import GenerateConfig
 from rlaif.feedback.revise_config import ReviseConfig
 from rlaif.resources import shipped_dir
@@ -159,64 +159,15 @@ class GenerateSection(GenerateConfig):
         return GenerateConfig.model_validate({**self.model_dump(), "seed": seed, "progress": progress})
 
 
-class LabelStage(StrictConfig):
-    """Pairwise AI labels (see `rlaif label`)."""
+#: fields of the label section that the run sets: a pipeline file may not
+RUN_LABEL_FIELDS = frozenset({"seed", "progress"})
 
-    enabled: bool = True
-    k: int = Field(default=4, ge=1, description="principles sampled per pair")
-    label_source: Literal["critic", "rules", "hybrid", "contrastive", "contrastive+critic"] = Field(
-        default="critic",
-        description="contrastive: RLCD pairs (the generate stage answers under a follow / oppose system prompt)",
-    )
-    p_chosen: float = Field(default=1.0, gt=0.5, le=1.0, description="contrastive: the label by construction")
-    contrast_select: Literal["paired", "logratio"] = Field(
-        default="paired",
-        description="contrastive, n > 1: paired = sample j vs sample j; logratio = per prompt the positive answer the "
-        "system prompt pulled hardest toward vs the negative one it pulled hardest away from (policy log-ratio)",
-    )
-    drop_below: float = Field(
-        default=0.3,
-        ge=0.0,
-        le=0.5,
-        description="contrastive+critic: drop pairs the critic reverses below this p",
-    )
-    pairing: Literal["first_two", "all_pairs", "best_worst"] = "first_two"
-    best_worst_by: Literal["critic", "rules"] = "critic"
-    tags: list[str] | None = None
-    chain_of_thought: bool = False
-    cot_clamp: tuple[float, float] = (0.4, 0.6)
-    cot_max_new_tokens: int = Field(default=256, ge=1)
-    min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
-    min_choice_mass: float = Field(default=0.0, ge=0.0, le=1.0)
-    batch_pairs: int = Field(default=32, ge=1)
-    judge_mode: Literal["auto", "choice-logprobs", "top-logprobs", "verdict"] = Field(
-        default="auto", description="how the critic gives its judgement; auto = the best its backend supports"
-    )
-    top_logprobs: int = Field(default=20, ge=1, description="top tokens asked for in top-logprobs mode")
-    verdict_samples: int = Field(
-        default=5, ge=1, description="written verdicts sampled per prompt (verdict mode)"
-    )
-    verdict_temperature: float = Field(default=1.0, ge=0.0, description="their sampling temperature")
-    gate: GateSettings = GateSettings()
-    markers: str | None = Field(
-        default=None,
-        description="swapped answer markers: 'random' (seeded) or two letters like 'K,Q'; none: (A)/(B)",
-    )
-    batch_calibration: bool = Field(
-        default=False, description="remove each order's mean log-odds over every batch of judgements"
-    )
-    keep_ties: bool = Field(
-        default=False,
-        description="keep pairs labeled exactly p = 0.5 (dropped by default: they teach nothing)",
-    )
 
-    @field_validator("markers")
-    @classmethod
-    def _known_markers(cls, v: str | None) -> str | None:
-        from rlaif.feedback.remedies import parse_markers
+class LabelSection(LabelConfig):
+    """Pairwise AI labels: :class:`rlaif.feedback.labeler.LabelConfig` (the fields of ``rlaif label``), plus
+    whether the stage runs. The run sets ``seed`` (the pipeline's seed + the round) and ``progress``."""
 
-        parse_markers(v)  # a ValueError names the field in the pipeline error
-        return v
+    enabled: bool = Field(default=True, description="run the label stage")
 
 
 class ReviseSection(ReviseConfig):
@@ -366,9 +317,13 @@ class Pipeline(StrictConfig):
         "evaluation templates); editing a template in it redoes the stages that render it",
     )
     prompts: Prompts = Field(description="where the training and held-out prompts come from")
-    generate: GenerateSection = Field(default=GenerateSection(), description="sampling the policy's responses")
-    label: LabelStage = LabelStage()
-    revise: ReviseSection = Field(default=ReviseSection(), description="critique and revision of the responses")
+    generate: GenerateSection = Field(
+        default=GenerateSection(), description="sampling the policy's responses"
+    )
+    label: LabelSection = Field(default=LabelSection(), description="pairwise AI labels of the responses")
+    revise: ReviseSection = Field(
+        default=ReviseSection(), description="critique and revision of the responses"
+    )
     reward: RewardStage = Field(default=RewardStage(), description="the reward model stage")
     policy: PolicyStage = Field(default=PolicyStage(), description="the policy fine-tuning stage")
     sft_baseline: bool = Field(
@@ -387,6 +342,17 @@ class Pipeline(StrictConfig):
     min_free_disk_gb: float = Field(
         default=1.0, ge=0.0, description="refuse to start with less free disk space"
     )
+
+    @field_validator("label")
+    @classmethod
+    def _run_sets_label(cls, v: LabelSection) -> LabelSection:
+        owned = sorted(RUN_LABEL_FIELDS & v.model_fields_set)
+        if owned:
+            raise ValueError(
+                f"label.{owned[0]} is set by the run (the seed is the pipeline's seed + the round, progress follows "
+                "rlaif run's --progress); remove it"
+            )
+        return v
 
     @field_validator("constitution", mode="before")
     @classmethod

@@ -195,18 +195,8 @@ def is_contrastive(ctx: RunContext) -> bool:
 
 
 def _contrast_config(ctx: RunContext, k: int) -> Any:
-    from rlaif.feedback.contrastive import ContrastConfig
-
-    lb = ctx.pipeline.label
-    return ContrastConfig(
-        k=lb.k,
-        seed=ctx.pipeline.seed + k,
-        p_chosen=lb.p_chosen,
-        label_source=lb.label_source,  # type: ignore[arg-type]  # validated by the pipeline schema
-        drop_below=lb.drop_below,
-        tags=tuple(lb.tags) if lb.tags else None,
-        select=lb.contrast_select,
-    )
+    """The round's :class:`~rlaif.feedback.contrastive.ContrastConfig` (generate samples the pairs it labels)."""
+    return _round_label_config(ctx, k).contrast_config()
 
 
 def _role_fingerprints(ctx: RunContext, critic_role: str) -> dict[str, Any]:
@@ -222,22 +212,60 @@ def _role_fingerprints(ctx: RunContext, critic_role: str) -> dict[str, Any]:
     return out
 
 
-#: label fields added after pipelines were first fingerprinted: left out while at their defaults, so old runs
-#: resume without relabelling
-_NEW_LABEL_FIELDS = {
-    "judge_mode": "auto",
-    "top_logprobs": 20,
-    "verdict_samples": 5,
-    "verdict_temperature": 1.0,
-}
+#: the label fields every label fingerprint has held since pipelines were first fingerprinted; any other field
+#: (judge_mode, both_orders, ... and every field added later) enters only when set away from its default, so an
+#: unchanged pipeline file keeps its fingerprint and a new option needs no change here
+_ALWAYS_FINGERPRINTED = frozenset(
+    {
+        "enabled",
+        "k",
+        "label_source",
+        "p_chosen",
+        "contrast_select",
+        "drop_below",
+        "pairing",
+        "best_worst_by",
+        "tags",
+        "chain_of_thought",
+        "cot_clamp",
+        "cot_max_new_tokens",
+        "min_confidence",
+        "min_choice_mass",
+        "batch_pairs",
+        "gate",
+        "markers",
+        "batch_calibration",
+        "keep_ties",
+    }
+)
 
 
 def _label_fields(label: Any) -> dict[str, Any]:
+    """The label section's fingerprint fields (the run's ``seed`` and ``progress`` are not the file's)."""
+    from rlaif.loop.pipeline import RUN_LABEL_FIELDS
+
+    fields = type(label).model_fields
     return {
         k: v
-        for k, v in label.model_dump().items()
-        if not (k in _NEW_LABEL_FIELDS and v == _NEW_LABEL_FIELDS[k])
+        for k, v in label.model_dump(exclude=set(RUN_LABEL_FIELDS)).items()
+        if k in _ALWAYS_FINGERPRINTED or v != fields[k].get_default(call_default_factory=True)
     }
+
+
+def _round_label_config(ctx: RunContext, k: int) -> Any:
+    """Round ``k``'s :class:`~rlaif.feedback.labeler.LabelConfig`: the ``label:`` section with the round's seed
+    and the run's progress. ``markers: random`` keeps drawing its letters from the pipeline's own seed (the same
+    letters every round), so they are fixed here before the seed becomes the round's."""
+    from rlaif.feedback.label_config import LabelConfig
+    from rlaif.feedback.remedies import parse_markers
+
+    pl = ctx.pipeline
+    fields = pl.label.model_dump(exclude={"enabled"})
+    markers = parse_markers(pl.label.markers, pl.seed)
+    fields.update(
+        seed=pl.seed + k, progress=ctx.progress, markers=",".join(markers) if markers is not None else None
+    )
+    return LabelConfig.model_validate(fields)
 
 
 # -- label -----------------------------------------------------------------------------------------------------
@@ -277,76 +305,31 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
         inputs["older_responses"] = hash_value([hash_path(p) for p in older])
 
     def run(folder: Path) -> StageResult:
-        from dataclasses import replace
-
-        from rlaif.feedback.labeler import JudgeConfig, LabelConfig, label_dataset, write_label_run
-        from rlaif.feedback.remedies import parse_markers
-        from rlaif.feedback.responses import read_responses
+        from rlaif.backends.spec import ModelSpec
+        from rlaif.jobs.label import LabelJob, run_label
 
         assert responses is not None
-        lb = pl.label
-        sets = read_responses(responses)
-        if is_contrastive(ctx):
-            return _contrastive_labels(ctx, k, sets, critic, critic_adapter, critic_role, folder)
-        if relabel:
-            for j, p in enumerate(older, start=1):
-                sets += [
-                    replace(s, prompt=replace(s.prompt, id=f"r{j}:{s.prompt.id}")) for s in read_responses(p)
-                ]
-        config_obj = LabelConfig(
-            k=lb.k,
-            seed=pl.seed + k,
-            tags=tuple(lb.tags) if lb.tags else None,
-            pairing=lb.pairing,
-            best_worst_by=lb.best_worst_by,
-            judge=JudgeConfig(
-                chain_of_thought=lb.chain_of_thought,
-                cot_clamp=lb.cot_clamp,
-                cot_max_new_tokens=lb.cot_max_new_tokens,
-                min_choice_mass=lb.min_choice_mass,
-                seed=pl.seed + k,
-                mode=lb.judge_mode,
-                top_logprobs=lb.top_logprobs,
-                verdict_samples=lb.verdict_samples,
-                verdict_temperature=lb.verdict_temperature,
-                markers=parse_markers(lb.markers, pl.seed),
-                batch_calibration=lb.batch_calibration,
-            ),
-            min_confidence=lb.min_confidence,
-            label_source=lb.label_source,  # type: ignore[arg-type]  # contrastive returned above
-            batch_pairs=lb.batch_pairs,
-            keep_ties=lb.keep_ties,
-            progress=ctx.progress,
+        label = _round_label_config(ctx, k)
+        job = LabelJob(
+            out=folder,
+            responses=responses,
+            older_responses=older if relabel and not label.contrastive else [],
+            constitution=ctx.constitution,
+            templates=ctx.templates_dir,
+            critic=ModelSpec(
+                model=critic,
+                backend=pl.role(critic_role).backend,  # type: ignore[arg-type]
+                options=ctx.backend_options(adapter=critic_adapter, role=critic_role),
+            )
+            if label.needs_critic
+            else None,
+            cache=ctx.cache_path,
+            ray=ray_options(pl) if pl.executor == "ray" else None,
+            run_record=False,
+            config=label,
         )
-        needs_critic = lb.label_source != "rules" or (
-            lb.pairing == "best_worst" and lb.best_worst_by == "critic"
-        )
-        engine = model_engine(ctx, critic, critic_adapter, critic_role) if needs_critic else None
-        try:
-            gate = None
-            if engine is not None:  # the critic gate: stops the run when the critic fails the gold set
-                from rlaif.evals.gate import gate_critic
-
-                gate = gate_critic(
-                    engine,
-                    ctx.template_set(),
-                    ctx.constitution,
-                    lb.gate,
-                    seed=pl.seed + k,
-                    judge=config_obj.judge,
-                )
-            run_ = label_dataset(sets, ctx.constitution, engine, ctx.template_set(), config_obj)
-        finally:
-            if engine is not None:
-                engine.close()
-        if gate is not None:
-            run_.stats["critic_gate"] = gate
-        path = write_label_run(run_, folder)
-        stats = run_.stats
-        return StageResult(
-            {"labels": path.parent},
-            {"summary": {k_: stats[k_] for k_ in ("pairs", "rows", "filtered", "unlabeled") if k_ in stats}},
-        )
+        result = run_label(job)
+        return StageResult({"labels": result.data.parent}, {"summary": result.summary})
 
     return Stage("label", k, config, inputs, run)
 
@@ -375,36 +358,6 @@ def training_labels(ctx: RunContext, k: int, folder: Path) -> Path:
     with atomic_directory(target) as tmp:
         pq.write_table(merged, tmp / "data.parquet")
     return target
-
-
-def _contrastive_labels(
-    ctx: RunContext,
-    k: int,
-    sets: list[Any],
-    critic: str,
-    critic_adapter: Path | None,
-    critic_role: str,
-    folder: Path,
-) -> StageResult:
-    """The label stage of a contrastive pipeline: label by construction (or rescored by the critic)."""
-    from rlaif.feedback.contrastive import contrastive_label_run, write_contrast_run
-
-    cfg = _contrast_config(ctx, k)
-    engine = (
-        model_engine(ctx, critic, critic_adapter, critic_role)
-        if cfg.label_source == "contrastive+critic"
-        else None
-    )
-    try:
-        run_ = contrastive_label_run(
-            sets, ctx.constitution, cfg, critic=engine, templates=ctx.template_set() if engine else None
-        )
-    finally:
-        if engine is not None:
-            engine.close()
-    path = write_contrast_run(run_, folder)
-    summary = {k_: run_.stats[k_] for k_ in ("pairs", "rows", "dropped", "mean_p_chosen", "cut_chosen")}
-    return StageResult({"labels": path.parent}, {"summary": summary})
 
 
 # -- revise ----------------------------------------------------------------------------------------------------

@@ -134,7 +134,7 @@ def test_a_refused_prompt_leaves_its_pair_unlabeled_and_the_run_goes_on(
     with _server("openai_chat") as server:
         backend = _backend(server, input_price_per_mtok=2.0, output_price_per_mtok=8.0)
         cached = CachedBackend(backend, CallCache(tmp_path / "cache.sqlite"))
-        config = LabelConfig(k=1, judge=JudgeConfig(mode="top-logprobs"), progress=False)
+        config = LabelConfig(k=1, judge_mode="top-logprobs", progress=False)
         run = label_dataset(_sets(6, refuse={2}), const, cached, templates, config)
         backend.close()
     assert run.stats["labeled"] == 5 and run.stats["unlabeled"] == 1
@@ -153,7 +153,7 @@ def test_a_refused_prompt_leaves_its_pair_unlabeled_and_the_run_goes_on(
 def test_the_run_stops_when_too_many_requests_fail(templates: TemplateSet) -> None:
     const = Constitution(name="c", principles=(P,))
     with _server("openai_chat") as server, _backend(server, max_failure_share=0.1) as backend:
-        config = LabelConfig(k=1, judge=JudgeConfig(mode="verdict", verdict_samples=1), progress=False)
+        config = LabelConfig(k=1, judge_mode="verdict", verdict_samples=1, progress=False)
         with pytest.raises(TooManyFailures, match="allowed share"):
             label_dataset(_sets(8, refuse={0, 1, 2, 3}), const, backend, templates, config)
 

@@ -15,7 +15,7 @@ from rlaif.cli import revise as cli_revise
 from rlaif.feedback.labeler import LabelConfig
 from rlaif.feedback.responses import GenerateConfig
 from rlaif.feedback.revise_config import ReviseConfig
-from rlaif.loop.pipeline import GenerateSection, LabelStage, ReviseSection
+from rlaif.loop.pipeline import GenerateSection, LabelSection, ReviseSection
 
 #: fields whose meaning differs on purpose between the places (name -> why)
 _DIFFERENT_ON_PURPOSE = {
@@ -25,9 +25,29 @@ _DIFFERENT_ON_PURPOSE = {
 }
 
 
+#: CLI parameters of `rlaif label` that set a LabelConfig field under another name or form (param -> field, value)
+_LABEL_CLI_FORMS: dict[str, tuple[str, Any]] = {
+    "one_order": ("both_orders", lambda v: not v),
+    "cot_clamp": ("cot_clamp", cli_label._clamp),
+}
+
+#: LabelConfig fields with no `rlaif label` flag, and why
+_LABEL_PIPELINE_ONLY = {
+    "p_chosen": "contrastive pairs are sampled by a pipeline's generate stage, which labels them with these",
+    "contrast_select": "contrastive pairs are sampled by a pipeline's generate stage, which labels them with these",
+    "drop_below": "contrastive pairs are sampled by a pipeline's generate stage, which labels them with these",
+    "gate": "`rlaif label` does not gate its critic (measure one with `rlaif eval judge`); a pipeline does",
+}
+
+
 def _config_defaults(config: Any) -> dict[str, Any]:
+    """Field defaults of a pydantic model or a dataclass."""
     if isinstance(config, type) and issubclass(config, BaseModel):
-        return {n: f.get_default(call_default_factory=True) for n, f in config.model_fields.items()}
+        return {
+            name: info.get_default(call_default_factory=True)
+            for name, info in config.model_fields.items()
+            if not info.is_required()
+        }
     out: dict[str, Any] = {}
     for f in dataclasses.fields(config):
         if f.default is not dataclasses.MISSING:
@@ -41,13 +61,16 @@ def _normal(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _cli_defaults(command: Any) -> dict[str, Any]:
+def _cli_defaults(command: Any, forms: dict[str, tuple[str, Any]] | None = None) -> dict[str, Any]:
+    """A command's parameter defaults, named (and converted) as its config's fields where ``forms`` says so."""
     out: dict[str, Any] = {}
     for name, param in inspect.signature(command).parameters.items():
         default = param.default
         if default is inspect.Parameter.empty:
             continue
-        out[name] = getattr(default, "default", default)  # typer.Option(...) as a default value
+        value = getattr(default, "default", default)  # typer.Option(...) as a default value
+        field, convert = (forms or {}).get(name, (name, None))
+        out[field] = convert(value) if convert is not None else value
     return out
 
 
@@ -61,7 +84,7 @@ def _cli_defaults(command: Any) -> dict[str, Any]:
     ids=["generate", "label", "revise"],
 )
 def test_cli_defaults_equal_config_defaults(command: Any, config: Any) -> None:
-    cli = _cli_defaults(command)
+    cli = _cli_defaults(command, _LABEL_CLI_FORMS if config is LabelConfig else None)
     cfg = _config_defaults(config)
     shared = sorted(set(cli) & set(cfg) - {"progress"})
     assert shared, "no option shares a name with its config"
@@ -71,7 +94,7 @@ def test_cli_defaults_equal_config_defaults(command: Any, config: Any) -> None:
 
 @pytest.mark.parametrize(
     ("stage", "config"),
-    [(GenerateSection, GenerateConfig), (LabelStage, LabelConfig), (ReviseSection, ReviseConfig)],
+    [(GenerateSection, GenerateConfig), (LabelSection, LabelConfig), (ReviseSection, ReviseConfig)],
     ids=["generate", "label", "revise"],
 )
 def test_pipeline_section_defaults_equal_config_defaults(stage: type[BaseModel], config: Any) -> None:
@@ -88,6 +111,19 @@ def test_pipeline_section_defaults_equal_config_defaults(stage: type[BaseModel],
         if _normal(got) != _normal(expected):
             drift[name] = (got, expected)
     assert drift == {}
+
+
+def test_the_pipeline_label_section_is_label_config_plus_enabled() -> None:
+    assert issubclass(LabelSection, LabelConfig)
+    assert set(LabelSection.model_fields) - set(LabelConfig.model_fields) == {"enabled"}
+
+
+def test_every_label_config_field_is_a_flag_or_pipeline_only() -> None:
+    cli = set(_cli_defaults(cli_label.command, _LABEL_CLI_FORMS))
+    fields = set(LabelConfig.model_fields)
+    assert fields - cli - set(_LABEL_PIPELINE_ONLY) == set()
+    assert set(_LABEL_PIPELINE_ONLY) <= fields  # no stale entry
+    assert set(_LABEL_PIPELINE_ONLY) & cli == set()  # a flag would make the entry wrong
 
 
 def test_revise_few_shot_still_reads_an_old_integer_count() -> None:

@@ -153,7 +153,8 @@ def test_bad_options_are_clear(trl_pairs: Path, tmp_path: Path, capsys: pytest.C
         )
         == 1
     )
-    assert "unknown dataset format 'yaml'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "field '--format': Input should be 'conversational', 'plain' or 'auto' (got 'yaml')" in err
 
 
 def test_hub_dataset_id_offline_fails_fast_and_clearly(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,247 @@
+"""How a responses dataset is labelled: :class:`LabelConfig`, the one config of the label stage.
+
+The same model is ``rlaif label``'s options, a pipeline's ``label:`` section and what Python passes to
+:func:`~rlaif.feedback.labeler.label_dataset` (or, with paths and a critic, to :func:`rlaif.jobs.label.run_label`),
+so adding a label option means adding one field here (and, when the command line should set it, one flag). The
+critic is asked through a :class:`~rlaif.feedback.judge.JudgeConfig` that :meth:`LabelConfig.judge_config` derives
+from the flat judge fields; contrastive (RLCD) labels through the :class:`~rlaif.feedback.contrastive.ContrastConfig`
+of :meth:`LabelConfig.contrast_config`; the critic gate's settings are :class:`GateSettings`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from rlaif.feedback.contrastive import ContrastConfig
+from rlaif.feedback.judge import JudgeConfig, JudgeMode, check_clamp
+from rlaif.feedback.pairs import PairingMode, RankBy
+from rlaif.feedback.remedies import parse_markers
+from rlaif.strict import StrictConfig
+
+LabelSource = Literal["critic", "rules", "hybrid", "contrastive", "contrastive+critic"]
+#: the sources :func:`~rlaif.feedback.labeler.label_dataset` labels (the contrastive ones label by construction)
+LABEL_SOURCES: tuple[str, ...] = ("critic", "rules", "hybrid")
+DatasetFormat = Literal["conversational", "plain", "auto"]
+
+
+class GateSettings(StrictConfig):
+    """The critic gate: before labelling, the critic judges a gold set of clear-cut pairs (see
+    :mod:`rlaif.evals.gate`); below the accuracy bar the run stops."""
+
+    enabled: bool = Field(
+        default=True, description="judge the gold set before labeling; false turns the gate off"
+    )
+    min_accuracy: float = Field(
+        default=0.6, ge=0.0, le=1.0, description="lowest acceptable lower 95% bound of gold-set accuracy"
+    )
+    gold: str | None = Field(
+        default=None, description="gold pairs file (default: the shipped data/gold/pairs.jsonl)"
+    )
+    k: int = Field(default=2, ge=1, description="principles sampled per gold pair")
+
+
+class LabelConfig(StrictConfig):
+    """How a responses dataset is labelled (``rlaif label``'s options and a pipeline's ``label:`` section)."""
+
+    k: int = Field(
+        default=4,
+        ge=1,
+        description="principles sampled per pair (weighted, without replacement); labels average them",
+    )
+    seed: int = Field(
+        default=0,
+        description="run seed: each pair's principles are drawn from (seed, pair id), so one pair's draw never "
+        "depends on the others; a pipeline sets it to its seed + the round",
+    )
+    tags: tuple[str, ...] | None = Field(
+        default=None,
+        description="only principles carrying at least one of these tags are eligible (null: all)",
+    )
+    pairing: PairingMode = Field(
+        default="first_two",
+        description="which responses of a prompt are compared: first_two, all_pairs or best_worst",
+    )
+    best_worst_by: RankBy = Field(
+        default="critic",
+        description="the ranking best_worst uses: the critic's expected pointwise score, or rule passes",
+    )
+    label_source: LabelSource = Field(
+        default="critic",
+        description="critic (the critic's soft label); rules (only principles with a rule: 1, 0 or 0.5 from which "
+        "response passes); hybrid (a principle's rule decides when exactly one response passes it, the critic "
+        "otherwise); contrastive (RLCD pairs: a pipeline's generate stage answers under a follow / oppose system "
+        "prompt, the label comes from that); contrastive+critic (those pairs rescored by the critic)",
+    )
+    min_confidence: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="rows whose label confidence |2p - 1| is below this are left out",
+    )
+    batch_pairs: int = Field(
+        default=32,
+        ge=1,
+        description="pairs per critic call: the unit of progress and of cache commits (a resumed run recomputes "
+        "at most one batch)",
+    )
+    # -- how the critic is asked (judge_config) ------------------------------------------------------------------
+    chain_of_thought: bool = Field(
+        default=False, description="generate the critic's reasoning first, then score (clamped by cot_clamp)"
+    )
+    cot_clamp: tuple[float, float] = Field(
+        default=(0.4, 0.6),
+        description="each order's chain-of-thought probability is clamped into this range, low then high",
+    )
+    cot_max_new_tokens: int = Field(default=256, ge=1, description="length cap of the critic's reasoning")
+    both_orders: bool = Field(
+        default=True,
+        description="ask in both orders and average (position debiasing); false only to measure position bias",
+    )
+    min_choice_mass: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="a pair is unlabeled when the critic puts less probability than this on the choices",
+    )
+    judge_mode: JudgeMode = Field(
+        default="auto", description="how the critic gives its judgement; auto = the best its backend supports"
+    )
+    top_logprobs: int = Field(
+        default=20, ge=1, description="top tokens asked for in top-logprobs mode (chat APIs: <= 20)"
+    )
+    verdict_samples: int = Field(
+        default=5, ge=1, description="written verdicts sampled per prompt (verdict mode)"
+    )
+    verdict_temperature: float = Field(default=1.0, ge=0.0, description="their sampling temperature")
+    markers: str | None = Field(
+        default=None,
+        description="swapped answer markers: 'random' (drawn with the seed) or two letters like 'K,Q'; "
+        "null: (A)/(B)",
+    )
+    batch_calibration: bool = Field(
+        default=False, description="remove each order's mean log-odds over every batch of judgements"
+    )
+    # -- contrastive pairs (contrast_config) ---------------------------------------------------------------------
+    p_chosen: float = Field(
+        default=1.0,
+        gt=0.5,
+        le=1.0,
+        description="contrastive: the label by construction, p(positive > negative)",
+    )
+    contrast_select: Literal["paired", "logratio"] = Field(
+        default="paired",
+        description="contrastive, n > 1: paired = sample j vs sample j; logratio = per prompt the positive answer "
+        "the system prompt pulled hardest toward vs the negative one it pulled hardest away from (policy "
+        "log-ratio)",
+    )
+    drop_below: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=0.5,
+        description="contrastive+critic: drop pairs the critic reverses below this p",
+    )
+    # -- the critic gate, the written dataset ----------------------------------------------------------------------
+    gate: GateSettings = Field(
+        default_factory=GateSettings,
+        description="the critic gate, judged on a gold set before labelling (a pipeline's label stage)",
+    )
+    dataset_format: DatasetFormat = Field(
+        default="conversational",
+        description="conversational (TRL messages), plain (strings; single-turn prompts only) or auto",
+    )
+    keep_ties: bool = Field(
+        default=False,
+        description="keep pairs labeled exactly p = 0.5 (dropped by default: they teach nothing)",
+    )
+    push_to_hub: str | None = Field(
+        default=None, description="a hub dataset repo to push the result to (checked for reachability first)"
+    )
+    push_private: bool = Field(default=False, description="create the push_to_hub dataset repo private")
+    progress: bool = Field(default=True, description="show progress bars")
+
+    @field_validator("cot_clamp")
+    @classmethod
+    def _clamp(cls, value: tuple[float, float]) -> tuple[float, float]:
+        return check_clamp(value)
+
+    @field_validator("markers")
+    @classmethod
+    def _known_markers(cls, value: str | None) -> str | None:
+        parse_markers(value)  # a ValueError names the field
+        return value
+
+    @property
+    def contrastive(self) -> bool:
+        """Whether the labels are contrastive (RLCD) pairs, labelled by construction."""
+        return self.label_source.startswith("contrastive")
+
+    @property
+    def needs_critic(self) -> bool:
+        """Whether labelling opens the critic: it judges pairs, rescores contrastive ones, or ranks best_worst."""
+        if self.contrastive:
+            return self.label_source == "contrastive+critic"
+        return self.label_source != "rules" or (
+            self.pairing == "best_worst" and self.best_worst_by == "critic"
+        )
+
+    def judge_config(self) -> JudgeConfig:
+        """How the critic is asked (``markers: random`` draws its letters with :attr:`seed`)."""
+        return JudgeConfig(
+            chain_of_thought=self.chain_of_thought,
+            cot_clamp=self.cot_clamp,
+            cot_max_new_tokens=self.cot_max_new_tokens,
+            both_orders=self.both_orders,
+            min_choice_mass=self.min_choice_mass,
+            seed=self.seed,
+            mode=self.judge_mode,
+            top_logprobs=self.top_logprobs,
+            verdict_samples=self.verdict_samples,
+            verdict_temperature=self.verdict_temperature,
+            markers=parse_markers(self.markers, self.seed),
+            batch_calibration=self.batch_calibration,
+        )
+
+    def contrast_config(self) -> ContrastConfig:
+        """How contrastive pairs are made and labelled (``label_source`` contrastive or contrastive+critic)."""
+        return ContrastConfig(
+            k=self.k,
+            seed=self.seed,
+            p_chosen=self.p_chosen,
+            label_source=self.label_source,  # type: ignore[arg-type]  # a contrastive source; checked there
+            drop_below=self.drop_below,
+            tags=self.tags,
+            select=self.contrast_select,
+        )
+
+    def params_record(self) -> dict[str, Any]:
+        """The parameters recorded in every row's ``params`` column."""
+        judge = self.judge_config()
+        record: dict[str, Any] = {
+            "k": self.k,
+            "seed": self.seed,
+            "tags": list(self.tags) if self.tags is not None else None,
+            "pairing": self.pairing,
+            "label_source": self.label_source,
+            "min_confidence": self.min_confidence,
+            "template": judge.cot_template if self.chain_of_thought else judge.template,
+            "chain_of_thought": self.chain_of_thought,
+            "both_orders": self.both_orders,
+            "min_choice_mass": self.min_choice_mass,
+            "judge_mode": self.judge_mode,
+        }
+        if self.judge_mode == "top-logprobs":
+            record["top_logprobs"] = self.top_logprobs
+        if self.judge_mode == "verdict":
+            record["verdict_samples"] = self.verdict_samples
+            record["verdict_temperature"] = self.verdict_temperature
+        if self.pairing == "best_worst":
+            record["best_worst_by"] = self.best_worst_by
+        if self.chain_of_thought:
+            record["cot_clamp"] = list(self.cot_clamp)
+            record["cot_max_new_tokens"] = self.cot_max_new_tokens
+        return record
+
+
+__all__ = ["LABEL_SOURCES", "DatasetFormat", "GateSettings", "LabelConfig", "LabelSource"]
