@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from pydantic import ValidationError
 
 import rlaif
 from rlaif.backends.base import ChatMessage
@@ -26,6 +25,7 @@ from rlaif.feedback.responses import GenerateConfig, generate_responses, read_re
 from rlaif.jobs.label import LabelJob, run_label
 from rlaif.prompting import TemplateSet
 from rlaif.resources import shipped_dir
+from rlaif.strict import ConfigError
 
 HHH = shipped_dir("principles") / "hhh.yaml"
 STYLE = shipped_dir("principles") / "style.yaml"
@@ -149,13 +149,13 @@ def test_label_dataset_refuses_a_contrastive_source(responses: Path) -> None:
 
 
 def test_label_config_checks_its_values_with_clear_messages() -> None:
-    with pytest.raises(ValidationError, match="cot_clamp must be two probabilities, low then high"):
+    with pytest.raises(ConfigError, match="cot_clamp must be two probabilities, low then high"):
         LabelConfig(cot_clamp=(0.7, 0.2))
-    with pytest.raises(ValidationError, match="markers must be 'random' or two letters"):
+    with pytest.raises(ConfigError, match="markers must be 'random' or two letters"):
         LabelConfig(markers="xyz")
-    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+    with pytest.raises(ConfigError, match="greater than or equal to 1"):
         LabelConfig(k=0)
-    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+    with pytest.raises(ConfigError, match="unknown field of LabelConfig"):
         LabelConfig(judge={"mode": "verdict"})  # type: ignore[call-arg]
     assert (
         LabelConfig(markers="random", seed=3).judge_config().markers
