@@ -31,7 +31,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from rlaif.errors import DataFileError
-from rlaif.policy.dpo_batch import Layout, PreferenceBatch, batch_logps, collate_pairs
+from rlaif.policy.dpo_batch import PreferenceBatch, batch_logps, choose_layout, collate_pairs
 from rlaif.policy.dpo_data import PromptFormat, TokenizedPair, epoch_batches, read_preferences, tokenize_pairs
 from rlaif.policy.dpo_loss import preference_loss, sft_nll
 from rlaif.strict import StrictConfig
@@ -94,7 +94,8 @@ class DPOConfig(StrictConfig):
     )
     share_prompt: bool = Field(
         default=True,
-        description="run each prompt once and reuse its KV cache for both responses (off under checkpointing)",
+        description="run each prompt once for both responses: through its KV cache, or under gradient "
+        "checkpointing in one packed row with a custom attention mask (sdpa/eager attention; else concatenated)",
     )
     length_bucketing: bool = Field(default=True, description="batch pairs of similar length (less padding)")
     merge: bool = Field(
@@ -269,7 +270,10 @@ def train_dpo(config: DPOConfig, *, progress: bool = True) -> TrainResult:
         prompt_format=config.prompt_format,
         with_rejected=not sft_only,
     )
-    layout: Layout = "shared" if config.share_prompt and not run.gradient_checkpointing else "concat"
+    layout, why = choose_layout(
+        policy.model, share_prompt=config.share_prompt, gradient_checkpointing=run.gradient_checkpointing
+    )
+    log.info("batch layout: %s (%s)", layout, why)
 
     # the reference: adapter disabled on the fly, or computed once before any update
     has_adapter = hasattr(policy.model, "disable_adapter") and (

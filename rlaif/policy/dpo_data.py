@@ -9,9 +9,8 @@ Rows whose chosen and rejected responses are identical carry no preference and a
 longer than ``max_prompt_length`` lose tokens from the left (the start of a long conversation matters least);
 responses that overflow ``max_length`` are cut at the end. Both are counted and reported.
 
-A batch of ``B`` pairs is one left-padded ``[2B, T]`` tensor: rows ``0..B-1`` are prompt + chosen, rows ``B..2B-1``
-prompt + rejected, so the policy (and the reference) see both in a single forward, and every response ends at the
-last column (which lets :func:`rlaif.training.token_logprobs` keep logits only for the response span).
+How a batch of pairs is laid out for the model (concatenated, prompt shared through the KV cache, or packed into one
+row per pair) is :mod:`rlaif.policy.dpo_batch`'s business.
 """
 
 from __future__ import annotations

@@ -72,9 +72,9 @@ def test_loss_and_gradients_match_trl(tiny_model_dir: Path, tmp_path: Path, loss
             if "lora_B" in name:
                 p.normal_(0.0, 0.3)
 
-    # ours: one concatenated forward (and the shared-prompt layout) against the adapter-disabled reference
+    # ours: one concatenated forward (and the shared-prompt and packed layouts) against the adapter-disabled reference
     ours: dict[str, tuple[float, dict[str, torch.Tensor]]] = {}
-    for layout in ("concat", "shared"):
+    for layout in ("concat", "shared", "packed"):
         model.zero_grad(set_to_none=True)
         batch = collate_pairs(pairs, policy.pad_id, indices=[0, 1, 2], layout=layout)
         seq = batch_logps(model, batch)
