@@ -102,11 +102,20 @@ class DPOConfig(StrictConfig):
         default=False, description="also write the adapter merged into the base weights (merged/)"
     )
     dtype: str = Field(default="auto", description="weights dtype: auto, float32, bfloat16, float16")
-    trust_remote_code: bool = False
-    lora: LoraSettings = Field(default_factory=LoraSettings)
-    optim: OptimSettings = Field(default_factory=lambda: OptimSettings.model_validate({}))
-    run: RunSettings = Field(default_factory=lambda: RunSettings.model_validate({}))
-    eval: EvalSettings | None = None
+    trust_remote_code: bool = Field(
+        default=False, description="allow custom modelling code shipped with the model (off: safer)"
+    )
+    lora: LoraSettings = Field(default_factory=LoraSettings, description="the policy's LoRA adapter")
+    optim: OptimSettings = Field(
+        default_factory=lambda: OptimSettings.model_validate({}), description="optimiser and schedule"
+    )
+    run: RunSettings = Field(
+        default_factory=lambda: RunSettings.model_validate({}),
+        description="seed, batch, epochs, precision, checkpoints, logging",
+    )
+    eval: EvalSettings | None = Field(
+        default=None, description="answer held-out prompts during training (null: no evaluation)"
+    )
 
     @model_validator(mode="after")
     def _lengths(self) -> DPOConfig:
