@@ -81,7 +81,7 @@ def command(
         k=k,
         seed=seed,
         p_chosen=p_chosen,
-        label_source=label_source,  # type: ignore[arg-type]  # validated by ContrastConfig
+        label_source=label_source,
         drop_below=drop_below,
     )
     with flag_errors("contrast"):

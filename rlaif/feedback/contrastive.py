@@ -30,6 +30,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import Field, field_validator
+
 from rlaif.atomic import atomic_write_text
 from rlaif.backends.base import Backend, ChatMessage, GenerationRequest
 from rlaif.constitution.sampling import sample_principles
@@ -39,6 +41,7 @@ from rlaif.feedback.dataset_io import write_rows
 from rlaif.feedback.provenance import canonical_json, is_conversational, params_json, trl_columns
 from rlaif.feedback.responses import GenerateConfig, ResponseSet, prompt_seed
 from rlaif.prompting import TemplateSet
+from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
 
@@ -48,47 +51,45 @@ POSITIVE_TEMPLATE = "contrast_positive"
 NEGATIVE_TEMPLATE = "contrast_negative"
 
 
-@dataclass(frozen=True)
-class ContrastConfig:
-    """How contrastive pairs are made and labelled.
+class ContrastConfig(StrictConfig):
+    """How contrastive pairs are made and labelled (built by :meth:`rlaif.feedback.label_config.LabelConfig.contrast_config`
+    in a pipeline, or from ``rlaif contrast``'s flags)."""
 
-    Attributes:
-        k: principles sampled per prompt (weighted, without replacement).
-        seed: run seed; each prompt's principles come from ``(seed, prompt id)``.
-        p_chosen: the label given by construction: p(positive ≻ negative), in (0.5, 1].
-        label_source: ``contrastive`` (label from construction) or ``contrastive+critic`` (the critic rescores).
-        drop_below: with the critic, pairs whose critic p(positive ≻ negative) is below this are dropped.
-        tags: only principles carrying one of these tags are eligible (None: all).
-        select: ``paired``: sample j of the positive side against sample j of the negative side (same seed);
-            ``logratio``: with n > 1 samples per side, one pair per prompt: the positive sample the system prompt
-            pulled hardest toward (highest per-token log p(y | positive) − log p(y | negative) under the policy)
-            against the negative sample it pulled hardest away from (lowest). Uses only the policy's own
-            principle-conditioned likelihoods: no rule and no critic is read.
-    """
+    k: int = Field(
+        default=2, ge=1, description="principles sampled per prompt (weighted, without replacement)"
+    )
+    seed: int = Field(default=0, description="run seed; each prompt's principles come from (seed, prompt id)")
+    p_chosen: float = Field(
+        default=1.0, gt=0.5, le=1.0, description="the label given by construction: p(positive over negative)"
+    )
+    label_source: str = Field(
+        default="contrastive",
+        description="contrastive (the label from construction) or contrastive+critic (the critic rescores)",
+    )
+    drop_below: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=0.5,
+        description="with the critic, pairs whose critic p(positive over negative) is below this are dropped",
+    )
+    tags: tuple[str, ...] | None = Field(
+        default=None, description="only principles carrying one of these tags are eligible (null: all)"
+    )
+    select: Literal["paired", "logratio"] = Field(
+        default="paired",
+        description="paired: sample j of the positive side against sample j of the negative side; logratio: with "
+        "n > 1, per prompt the positive sample the system prompt pulled hardest toward (per-token log-ratio under "
+        "the policy) against the negative one it pulled hardest away from",
+    )
 
-    k: int = 2
-    seed: int = 0
-    p_chosen: float = 1.0
-    label_source: ContrastSource = "contrastive"
-    drop_below: float = 0.3
-    tags: tuple[str, ...] | None = None
-    select: Literal["paired", "logratio"] = "paired"
-
-    def __post_init__(self) -> None:
-        if self.select not in ("paired", "logratio"):
-            raise RlaifError(f"select must be paired or logratio, not {self.select!r}", field="select")
-        if self.k < 1:
-            raise RlaifError(f"k must be at least 1, got {self.k}", field="k")
-        if not 0.5 < self.p_chosen <= 1.0:
-            raise RlaifError("p_chosen must be in (0.5, 1]", field="p_chosen")
-        if self.label_source not in CONTRAST_SOURCES:
-            raise RlaifError(
-                f"unknown contrastive label source {self.label_source!r}",
-                field="label_source",
-                hint=f"choose one of: {', '.join(CONTRAST_SOURCES)}",
+    @field_validator("label_source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        if value not in CONTRAST_SOURCES:
+            raise ValueError(
+                f"unknown contrastive label source {value!r}; choose one of: {', '.join(CONTRAST_SOURCES)}"
             )
-        if not 0.0 <= self.drop_below <= 0.5:
-            raise RlaifError("drop_below must be in [0, 0.5]", field="drop_below")
+        return value
 
 
 def instruction(principle: Principle, side: Literal["positive", "negative"]) -> str:

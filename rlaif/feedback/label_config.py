@@ -209,7 +209,7 @@ class LabelConfig(StrictConfig):
             k=self.k,
             seed=self.seed,
             p_chosen=self.p_chosen,
-            label_source=self.label_source,  # type: ignore[arg-type]  # a contrastive source; checked there
+            label_source=self.label_source,
             drop_below=self.drop_below,
             tags=self.tags,
             select=self.contrast_select,
