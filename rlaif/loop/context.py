@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rlaif.backends.spec import ModelSpec
 from rlaif.constitution.schema import Constitution
 from rlaif.errors import DataFileError, Problem, RlaifError
 from rlaif.feedback.inputs import PromptRow
@@ -70,10 +71,12 @@ class RunContext:
         """The run's call cache (shared by every stage and round)."""
         return self.run_dir / ".rlaif-cache.sqlite"
 
-    def backend_options(self, *, adapter: Path | None = None, role: str = "policy") -> dict[str, Any]:
-        """Options for :func:`rlaif.backends.registry.make_backend` of a role's backend (device, dtype, the shared
-        and the role's own options, adapter). An adapter only goes to a local backend: a served model cannot load
-        one, so asking for it there is a clear error rather than a failed request."""
+    def model_spec(
+        self, role: str = "policy", *, model: str | None = None, adapter: Path | None = None
+    ) -> ModelSpec:
+        """A role's :class:`~rlaif.backends.spec.ModelSpec` for a stage job: its backend; the run's device, dtype and
+        remote-code setting (local engines), the shared and the role's own options; ``adapter`` (else the role's
+        own); ``model`` (else the role's)."""
         m = self.pipeline.models
         spec = self.pipeline.role(role)  # type: ignore[arg-type]
         opts: dict[str, Any] = {}
@@ -85,18 +88,13 @@ class RunContext:
             if m.trust_remote_code:
                 opts["trust_remote_code"] = True
         opts.update(spec.options)
-        chosen = adapter if adapter is not None else (Path(spec.adapter) if spec.adapter else None)
-        if chosen is not None:
-            if spec.backend not in ("transformers", "vllm", "mock"):
-                raise RlaifError(
-                    f"the {role} runs on the {spec.backend} backend, which cannot load the adapter {chosen}",
-                    field=f"models.{role}",
-                    hint="put this role on a local backend (transformers or vllm), or serve the adapter yourself "
-                    "and name the served model",
-                )
-            if spec.backend != "mock":
-                opts["adapter"] = str(chosen)
-        return opts
+        chosen = str(adapter) if adapter is not None else spec.adapter
+        return ModelSpec(model=model or spec.model, backend=spec.backend, options=opts, adapter=chosen)
+
+    def backend_options(self, *, adapter: Path | None = None, role: str = "policy") -> dict[str, Any]:
+        """Options for :func:`rlaif.backends.registry.make_backend` of a role's backend: :meth:`model_spec`'s, with
+        the adapter (which only a local backend can load: :meth:`ModelSpec.backend_options` says so clearly)."""
+        return self.model_spec(role, adapter=adapter).backend_options(role)
 
 
 def load_context(

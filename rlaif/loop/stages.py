@@ -134,12 +134,8 @@ def _plain(v: Any) -> bool:
 
 
 def _model_spec(ctx: RunContext, model: str, adapter: Path | None, role: str) -> Any:
-    """A role's :class:`rlaif.backends.spec.ModelSpec` for a stage job: its backend and every option
-    :meth:`RunContext.backend_options` gives it (device, dtype, the shared and own options, the adapter)."""
-    from rlaif.backends.spec import ModelSpec
-
-    backend = ctx.pipeline.role(role).backend  # type: ignore[arg-type]
-    return ModelSpec(model=model, backend=backend, options=ctx.backend_options(adapter=adapter, role=role))
+    """A role's :class:`rlaif.backends.spec.ModelSpec` for a stage job (see :meth:`RunContext.model_spec`)."""
+    return ctx.model_spec(role, model=model, adapter=adapter)
 
 
 def generate_stage(ctx: RunContext, k: int) -> Stage:

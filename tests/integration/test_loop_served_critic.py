@@ -97,6 +97,8 @@ def test_a_served_policy_cannot_take_an_adapter(tmp_path: Path) -> None:
     assert pl.role("policy").backend == "openai" and pl.role("critic").backend == "openai"
     assert pl.role("reward").backend == "transformers" and pl.role("reward").model == "served-policy"
     ctx = SimpleNamespace(pipeline=pl)
+    policy = RunContext.model_spec(ctx, "policy", adapter=tmp_path)  # type: ignore[arg-type]
+    assert policy.adapter == str(tmp_path)
     with pytest.raises(RlaifError, match="cannot load the adapter"):
-        RunContext.backend_options(ctx, adapter=tmp_path, role="policy")  # type: ignore[arg-type]
-    assert "adapter" not in RunContext.backend_options(ctx, role="critic")  # type: ignore[arg-type]
+        policy.backend_options("policy")
+    assert "adapter" not in RunContext.model_spec(ctx, "critic").backend_options("critic")  # type: ignore[arg-type]
