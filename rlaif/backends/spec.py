@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from rlaif.errors import RlaifError
 from rlaif.strict import StrictConfig
@@ -33,6 +33,12 @@ class ModelSpec(StrictConfig):
     adapter: str | None = Field(
         default=None, description="a peft adapter folder on this role's model (local backends only)"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, value: Any) -> Any:
+        # a bare string is the shorthand for {model: NAME} (a pipeline's `critic: smollm2`, a job's critic="...")
+        return {"model": value} if isinstance(value, str) else value
 
     @property
     def engine(self) -> str:

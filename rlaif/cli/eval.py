@@ -197,7 +197,8 @@ def agreement(
 ) -> None:
     """How often does the AI critic agree with human preference labels? Accuracy with a 95% interval, position
     bias, order consistency, calibration, per principle; report written to --out."""
-    from rlaif.evals.agreement import AgreementConfig, AgreementRun, run_agreement
+    from rlaif.backends.spec import ModelSpec
+    from rlaif.evals.agreement import AgreementConfig, AgreementJob, run_agreement
 
     config = AgreementConfig(
         k=k,
@@ -210,13 +211,15 @@ def agreement(
         bootstrap_resamples=resamples,
         judge_mode=judge_mode,
     )
-    run = AgreementRun(
+    run = AgreementJob(
         human=human,
         constitution=constitution,
-        critic=critic,
+        critic=ModelSpec(
+            model=critic,
+            backend=backend,
+            options=parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend),
+        ),
         out=out,
-        backend=backend,
-        backend_options=parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend),
         templates=templates,
         cache=cache,
         use_cache=not no_cache,

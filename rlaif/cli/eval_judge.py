@@ -91,7 +91,8 @@ def command(
     """Benchmark a critic (or a reward model) as a judge: accuracy over both orders, JudgeBench order-consistent
     accuracy, position bias, MT-Bench agreement with/without ties, soft-label Brier/ECE, best-of-n — each with a 95%
     interval beside chance and the length heuristics on the same pairs."""
-    from rlaif.evals.judge_bench.bench import BenchRun, run_bench
+    from rlaif.backends.spec import ModelSpec
+    from rlaif.evals.judge_bench.bench import BenchJob, run_bench
     from rlaif.evals.judge_bench.formats import FORMATS
     from rlaif.evals.judge_bench.render import metrics_table, verdict_lines
     from rlaif.evals.judge_bench.run import BenchConfig
@@ -112,14 +113,12 @@ def command(
     options = parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend)
     if reward_model is not None and device != "auto":
         options["device"] = device
-    run = BenchRun(
+    run = BenchJob(
         data=data,
         constitution=constitution,
-        fmt=fmt,  # type: ignore[arg-type]
-        critic=critic,
+        fmt=fmt,  # type: ignore[arg-type]  # checked against FORMATS above
+        critic=ModelSpec(model=critic, backend=backend, options=options),
         reward_model=reward_model,
-        backend=backend,
-        backend_options=options,
         templates=templates,
         cache=cache,
         use_cache=not no_cache,

@@ -8,8 +8,8 @@ drift and reward-hacking monitors, and the statistics behind them.
 from rlaif.constitution.compliance import ComplianceReport, compliance_gain, rule_compliance
 from rlaif.evals.agreement import (
     AgreementConfig,
+    AgreementJob,
     AgreementReport,
-    AgreementRun,
     PairResult,
     PrincipleAgreement,
     ReliabilityBin,
@@ -28,8 +28,8 @@ from rlaif.stats import Estimate, bootstrap_ci, brier, expected_calibration_erro
 
 __all__ = [
     "AgreementConfig",
+    "AgreementJob",
     "AgreementReport",
-    "AgreementRun",
     "BenchConfig",
     "BenchItem",
     "ComplianceReport",

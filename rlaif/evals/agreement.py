@@ -2,10 +2,10 @@
 
 Run it from the command line (``rlaif eval agreement --help``) or from Python::
 
-    from rlaif.evals import AgreementConfig, AgreementRun, run_agreement
-    report = run_agreement(AgreementRun(human="data/human_labels/trl_format.jsonl",
-                                        constitution="principles/hhh.yaml", critic="smollm2",
-                                        out="out/agreement", agreement=AgreementConfig(k=4)))
+    from rlaif.evals import AgreementConfig, AgreementJob, run_agreement
+    report, paths = run_agreement(AgreementJob(human="data/human_labels/trl_format.jsonl",
+                                               constitution="principles/hhh.yaml", critic={"model": "smollm2"},
+                                               out="out/agreement", agreement=AgreementConfig(k=4)))
     from rlaif.evals.agreement_render import markdown
     print(markdown(report))
 
@@ -39,12 +39,14 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
+
+from pydantic import Field
 
 from rlaif.backends.base import Backend
+from rlaif.backends.spec import ModelSpec
 from rlaif.constitution import check_rule, sample_principles
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import DataFileError, RlaifError
@@ -75,6 +77,7 @@ from rlaif.feedback.inputs import PreferencePair
 from rlaif.feedback.judge import PairToJudge, Unlabeled, judge_pairs_detailed
 from rlaif.feedback.soft_labels import PrincipleJudgement, SoftLabel
 from rlaif.prompting import TemplateSet
+from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
 
@@ -267,40 +270,36 @@ def evaluate_agreement(
 # the whole stage: files in, report out
 
 
-@dataclass(frozen=True)
-class AgreementRun:
-    """Everything ``rlaif eval agreement`` needs: input files, critic, output folder and the evaluation config.
+class AgreementJob(StrictConfig):
+    """Everything ``rlaif eval agreement`` needs: input files, critic, output folder and the evaluation config."""
 
-    Attributes:
-        human: the human preference file (TRL plain/conversational or transcript format; jsonl/json/csv/parquet).
-        constitution: the constitution YAML whose principles the critic judges by.
-        critic: the critic model (alias such as ``smollm2``, hub id or local folder).
-        out: output folder for report.json, report.md and pairs/.
-        backend: backend name (``transformers``, ``vllm``, ``openai``, ``mock``).
-        backend_options: extra keyword options for the backend's constructor.
-        templates: a template folder searched before the shipped prompts/.
-        cache: the call cache (SQLite); default ``<out>/../.rlaif-cache.sqlite``; None with ``use_cache=False``.
-        use_cache: cache critic calls (a rerun, or a run with one principle edited, recomputes only what changed).
-        limit: evaluate only the first ``limit`` pairs of the file.
-        skip_bad_rows: skip malformed rows (logged) instead of stopping.
-        agreement: how the critic is evaluated.
-    """
-
-    human: Path
-    constitution: Path
-    critic: str = "smollm2"
-    out: Path = Path("out/agreement")
-    backend: str = "transformers"
-    backend_options: Mapping[str, Any] = field(default_factory=dict)
-    templates: Path | None = None
-    cache: Path | None = None
-    use_cache: bool = True
-    limit: int | None = None
-    skip_bad_rows: bool = False
-    agreement: AgreementConfig = field(default_factory=AgreementConfig)
+    human: Path = Field(
+        description="the human preference file (TRL plain/conversational or transcript rows; jsonl/json/csv/parquet)"
+    )
+    constitution: Path = Field(description="the constitution whose principles the critic judges by")
+    critic: ModelSpec = Field(default=ModelSpec(model="smollm2"), description="the critic under evaluation")
+    out: Path = Field(
+        default=Path("out/agreement"), description="output folder: report.json, report.md, pairs/"
+    )
+    templates: Path | None = Field(
+        default=None, description="template folder searched before the shipped one"
+    )
+    cache: Path | None = Field(
+        default=None,
+        description="the call cache; null = <out>/../.rlaif-cache.sqlite (unless use_cache is off)",
+    )
+    use_cache: bool = Field(
+        default=True,
+        description="cache critic calls (a rerun, or one principle edited, recomputes only changes)",
+    )
+    limit: int | None = Field(default=None, ge=1, description="evaluate only the first N pairs of the file")
+    skip_bad_rows: bool = Field(default=False, description="skip malformed rows (logged) instead of stopping")
+    agreement: AgreementConfig = Field(
+        default_factory=AgreementConfig, description="how the critic is evaluated"
+    )
 
 
-def run_agreement(run: AgreementRun, *, progress: bool = True) -> tuple[AgreementReport, dict[str, Path]]:
+def run_agreement(run: AgreementJob, *, progress: bool = True) -> tuple[AgreementReport, dict[str, Path]]:
     """Load the human file and the constitution, judge with the critic, write the report; returns it and its paths.
 
     Recipe: load inputs (every user error names its file and line) → build the critic behind the call cache →
@@ -310,8 +309,6 @@ def run_agreement(run: AgreementRun, *, progress: bool = True) -> tuple[Agreemen
     from rlaif.feedback.call_cache import CachedBackend, default_cache_path, open_backend
     from rlaif.feedback.inputs import load_preferences
 
-    if run.limit is not None and run.limit < 1:
-        raise RlaifError(f"limit must be at least 1, got {run.limit}", field="limit")
     pairs = load_preferences(run.human, skip_bad_rows=run.skip_bad_rows)
     if run.limit is not None:
         pairs = pairs[: run.limit]
@@ -321,7 +318,9 @@ def run_agreement(run: AgreementRun, *, progress: bool = True) -> tuple[Agreemen
     principles_for_pairs(pairs[:1], constitution, run.agreement)
 
     cache_file = (run.cache or default_cache_path(run.out)) if run.use_cache else None
-    critic = open_backend(run.backend, run.critic, options=dict(run.backend_options), cache=cache_file)
+    critic = open_backend(
+        run.critic.engine, run.critic.model, options=run.critic.backend_options("critic"), cache=cache_file
+    )
     try:
         report = evaluate_agreement(
             critic, templates, pairs, constitution, run.agreement, progress=progress, source=str(run.human)
@@ -341,8 +340,8 @@ __all__ = [
     "REPORT_MD",
     "TIE_TOLERANCE",
     "AgreementConfig",
+    "AgreementJob",
     "AgreementReport",
-    "AgreementRun",
     "JudgementResult",
     "PairResult",
     "PrincipleAgreement",

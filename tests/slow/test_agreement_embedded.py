@@ -29,11 +29,11 @@ def _valid(e: Estimate | None, n: int) -> None:
 
 @pytest.mark.slow
 def test_agreement_on_the_embedded_critic(embedded_model_dir: Path, tmp_path: Path) -> None:
-    from rlaif.evals.agreement import AgreementConfig, AgreementRun, run_agreement
+    from rlaif.evals.agreement import AgreementConfig, AgreementJob, run_agreement
 
     start = time.perf_counter()
     report, paths = run_agreement(
-        AgreementRun(
+        AgreementJob(
             human=ROOT / "data/human_labels/trl_format.jsonl",
             constitution=ROOT / "principles/hhh.yaml",
             critic=str(embedded_model_dir),
