@@ -114,7 +114,7 @@ def data_file(
     """The data file of a dataset: ``<folder>/data.parquet`` for a folder, else the path itself.
 
     Raises:
-        DataFileError: the folder holds no ``data.parquet``, or the path does not exist (``"<what> not found"``,
+        DataFileError: the folder holds no ``data.parquet``, or the path does not exist (``"<what> not found …"``,
             with ``hint``).
     """
     p = Path(path)
@@ -124,7 +124,9 @@ def data_file(
             raise DataFileError(f"this folder holds no {DATA_FILE}", path=p, hint=hint)
         return inner
     if not p.exists():
-        raise DataFileError(f"{what} not found", path=p, hint=hint)
+        raise DataFileError(
+            f"{what} not found (no folder holding {DATA_FILE} nor data file here)", path=p, hint=hint
+        )
     return p
 
 
