@@ -7,7 +7,9 @@ The layout of a dataset folder::
     <out>/README.md      the dataset card: what made it, label statistics, the constitution that judged it
 
 Writes are atomic and deterministic: the same rows give byte-identical files, so a resumed run can be compared with
-an uninterrupted one.
+an uninterrupted one. :func:`data_file` finds the rows of a folder (or takes a data file as it is) and
+:func:`data_sha256` is the hash recorded with whatever is trained on them; reading a labels dataset row by row, with
+per-row checks, is :mod:`rlaif.feedback.labels_dataset`'s business.
 
 **Format.** ``prompt``/``chosen``/``rejected`` are written in TRL's *conversational* format by default (``prompt`` a
 list of messages, ``chosen``/``rejected`` one assistant message each): rlaif generates every response under the chat
@@ -32,6 +34,7 @@ from typing import Any, Literal
 
 from rlaif.atomic import atomic_write_bytes, atomic_write_text
 from rlaif.errors import DataFileError
+from rlaif.models.resolve import file_sha256
 
 DATA_FILE = "data.parquet"
 CARD_FILE = "README.md"
@@ -105,14 +108,39 @@ def write_rows(
     return path
 
 
+def data_file(
+    path: str | Path, *, what: str = "dataset", hint: str = "run the stage that writes it first"
+) -> Path:
+    """The data file of a dataset: ``<folder>/data.parquet`` for a folder, else the path itself.
+
+    Raises:
+        DataFileError: the folder holds no ``data.parquet``, or the path does not exist (``"<what> not found …"``,
+            with ``hint``).
+    """
+    p = Path(path)
+    if p.is_dir():
+        inner = p / DATA_FILE
+        if not inner.is_file():
+            raise DataFileError(f"this folder holds no {DATA_FILE}", path=p, hint=hint)
+        return inner
+    if not p.exists():
+        raise DataFileError(
+            f"{what} not found (no folder holding {DATA_FILE} nor data file here)", path=p, hint=hint
+        )
+    return p
+
+
+def data_sha256(path: str | Path) -> str:
+    """sha256 (hex) of the bytes of a dataset's data file (:func:`data_file`): the hash recorded with a model
+    trained on it."""
+    return file_sha256(data_file(path))
+
+
 def read_rows(path: str | Path) -> list[dict[str, Any]]:
     """Read a dataset folder (or a parquet file) back as a list of dicts."""
     import pyarrow.parquet as pq
 
-    p = Path(path)
-    file = p / DATA_FILE if p.is_dir() else p
-    if not file.exists():
-        raise DataFileError("dataset not found", path=file, hint="run the stage that writes it first")
+    file = data_file(path)
     try:
         return list(pq.read_table(file).to_pylist())
     except Exception as e:

@@ -54,8 +54,20 @@ class PreferencePair:
     rejected: str
 
 
+class BadRow(ValueError):
+    """A record that could not be parsed (a JSON Lines line that is not JSON); ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def raw_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line or row number, raw record) for every record of a supported file; raises DataFileError on bad bytes."""
+    """(line or row number, raw record) for every record of a supported file; raises DataFileError on bad bytes.
+
+    A line of a JSON Lines file that is not JSON comes as a :class:`BadRow` (so every bad line can be reported at
+    once).
+    """
     if not path.exists():
         from rlaif.feedback.hub_datasets import hub_rows, is_hub_dataset_id
 
@@ -109,6 +121,31 @@ def raw_rows(path: Path) -> Iterator[tuple[int, Any]]:
         )
 
 
+def read_records(
+    path: str | Path, *, what: str = "labels file", hint: str = "run `rlaif label` first, or check the path"
+) -> tuple[set[str] | None, Iterator[tuple[int, Any]]]:
+    """(the columns, when the format has a schema; :func:`raw_rows` of the file) for a local data file.
+
+    ``what`` and ``hint`` word the error when the file is missing (``"<what> not found"``).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataFileError(f"{what} not found", path=p, hint=hint)
+    return file_columns(p), raw_rows(p)
+
+
+def file_columns(path: Path) -> set[str] | None:
+    """The column names of a parquet file (read from its schema alone); None for formats without a schema."""
+    if path.suffix.lower() != ".parquet" or path.is_dir():
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        return set(pq.read_schema(path).names)
+    except Exception as e:  # pyarrow raises several types for corrupt files
+        raise DataFileError(f"cannot read parquet: {e}", path=path) from e
+
+
 def _parquet_rows(path: Path) -> Iterator[tuple[int, Any]]:
     import pyarrow.parquet as pq  # lazy: pyarrow comes with datasets
 
@@ -132,11 +169,6 @@ def _hf_rows(path: Path) -> Iterator[tuple[int, Any]]:
                 yield i, {"split": split_name, **row}
         return
     yield from enumerate(ds, start=1)
-
-
-@dataclass(frozen=True)
-class BadRow:
-    reason: str
 
 
 def parse_conversation(value: Any, what: str) -> Conversation:

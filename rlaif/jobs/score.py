@@ -74,8 +74,7 @@ def read_score_items(job: ScoreJob) -> list[Any]:
                     ScoreItem({"id": rs.prompt.id, "index": i}, default, rs.prompt.conversation, text)
                 )
     else:
-        from rlaif.feedback.inputs import parse_conversation
-        from rlaif.reward.data import read_records
+        from rlaif.feedback.inputs import parse_conversation, read_records
 
         assert job.input is not None
         problems: list[Problem] = []

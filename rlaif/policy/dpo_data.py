@@ -1,7 +1,8 @@
 """Preference data for DPO: reading a labels dataset, tokenizing it, length-bucketed batches, and collation.
 
 A labels dataset is what ``rlaif label`` (or ``rlaif revise``) writes — a folder holding ``data.parquet`` — or any
-``.parquet`` / ``.jsonl`` / ``.json`` / ``.csv`` file in TRL's preference format: ``prompt`` (text or messages),
+``.parquet`` / ``.jsonl`` / ``.json`` / ``.csv`` file in TRL's preference format (located, hashed and parsed by
+:mod:`rlaif.feedback.labels_dataset`): ``prompt`` (text or messages),
 ``chosen`` and ``rejected`` (text, or a one-message assistant list), and optionally ``p_chosen`` (the soft label;
 1.0 when absent), ``pair_id`` and ``constitution_hash``.
 
@@ -15,7 +16,6 @@ row per pair) is :mod:`rlaif.policy.dpo_batch`'s business.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 from collections.abc import Mapping, Sequence
@@ -25,6 +25,15 @@ from typing import Any, Literal
 
 from rlaif.backends.base import ChatMessage
 from rlaif.errors import DataFileError, Problem
+from rlaif.feedback.labels_dataset import (
+    RowProblem,
+    label_records,
+    labels_file,
+    labels_sha256,
+    parse_label_row,
+    raise_row_problems,
+    row_problem,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,33 +69,6 @@ class PreferenceData:
         return any(not isinstance(r.prompt, str) for r in self.rows)
 
 
-def labels_file(path: str | Path) -> Path:
-    """The data file of a labels dataset: ``<folder>/data.parquet`` for a folder, else the path itself."""
-    p = Path(path)
-    if p.is_dir():
-        inner = p / "data.parquet"
-        if not inner.is_file():
-            raise DataFileError(
-                "this folder holds no data.parquet",
-                path=p,
-                hint="pass the output folder of `rlaif label`/`rlaif revise`, or a .parquet/.jsonl file",
-            )
-        return inner
-    if not p.exists():
-        raise DataFileError(
-            "labels dataset not found", path=p, hint="run `rlaif label` first, or check the path"
-        )
-    return p
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _from_messages(record: Mapping[str, Any]) -> dict[str, Any]:
     """An SFT row in the conversational ``messages`` format as prompt (all turns but the last) + chosen (the last,
     the assistant's). A malformed ``messages`` value is left for the row checks to report."""
@@ -112,8 +94,6 @@ def read_preferences(path: str | Path, *, need_rejected: bool = True) -> Prefere
     ``messages`` column whose last turn is the assistant's answer), and identical pairs are kept. Raises :class:`DataFileError` naming the file, row and column for every malformed row, and when required
     columns are missing or no usable row remains.
     """
-    from rlaif.feedback.inputs import BadRow, parse_conversation, raw_rows, response_text
-
     file = labels_file(path)
     required = ("prompt", "chosen", "rejected") if need_rejected else ("prompt", "chosen")
     rows: list[PreferenceRow] = []
@@ -122,16 +102,15 @@ def read_preferences(path: str | Path, *, need_rejected: bool = True) -> Prefere
     skipped = 0
     soft = False
     checked_columns = False
-    for number, record in raw_rows(file):
-        if isinstance(record, BadRow):
-            problems.append(Problem(record.reason, str(file), line=number))
-            continue
-        if not isinstance(record, Mapping):
-            problems.append(Problem("each row must be an object", str(file), line=number))
-            continue
-        if not need_rejected and "messages" in record and "prompt" not in record:
+    for number, record in label_records(file):
+        if (
+            not need_rejected
+            and isinstance(record, Mapping)
+            and "messages" in record
+            and "prompt" not in record
+        ):
             record = _from_messages(record)  # conversational SFT rows (`rlaif revise` writes these)
-        if not checked_columns:
+        if not checked_columns and isinstance(record, Mapping):
             missing = [c for c in required if c not in record]
             if missing:
                 raise DataFileError(
@@ -147,33 +126,20 @@ def read_preferences(path: str | Path, *, need_rejected: bool = True) -> Prefere
                 )
             checked_columns = True
         try:
-            raw_prompt = record.get("prompt")
-            conversation = parse_conversation(raw_prompt, "prompt")
-            prompt: Prompt = raw_prompt if isinstance(raw_prompt, str) else conversation
-            chosen = response_text(record.get("chosen"), "chosen")
-            rejected = response_text(record["rejected"], "rejected") if need_rejected else ""
-            p_raw = record.get("p_chosen")
-            p = 1.0 if p_raw is None else float(p_raw)
-            if not 0.0 <= p <= 1.0:
-                raise ValueError(f"'p_chosen' must be a probability in [0, 1], not {p_raw!r}")
-            if not chosen.strip():
-                raise ValueError("'chosen' is empty")
-        except (ValueError, TypeError, KeyError) as e:
-            problems.append(Problem(str(e), str(file), line=number, field=None))
+            row = parse_label_row(number, record, need_rejected=need_rejected)
+        except RowProblem as e:
+            problems.append(row_problem(file, number, e))
             continue
-        if need_rejected and chosen == rejected:
+        if need_rejected and row.chosen == row.rejected:
             skipped += 1
             continue
+        p = 1.0 if row.p_chosen is None else row.p_chosen
         soft = soft or 0.0 < p < 1.0
-        h = record.get("constitution_hash")
+        h = row.record.get("constitution_hash")
         if isinstance(h, str) and h:
             hashes.add(h)
-        rows.append(PreferenceRow(str(record.get("pair_id") or f"row-{number}"), prompt, chosen, rejected, p))
-    if problems:
-        shown = problems[:20]
-        if len(problems) > 20:
-            shown.append(Problem(f"... and {len(problems) - 20} more", str(file)))
-        raise DataFileError("", problems=shown, hint="fix these rows (row numbers count from 1)")
+        rows.append(PreferenceRow(row.pair_id, row.prompt, row.chosen, row.rejected, p))
+    raise_row_problems(file, problems, hint="fix these rows (row numbers count from 1)")
     if skipped:
         log.warning("skipped %d pair(s) whose chosen and rejected responses are identical", skipped)
     if not rows:
@@ -183,7 +149,7 @@ def read_preferences(path: str | Path, *, need_rejected: bool = True) -> Prefere
             path=file,
             hint="label more pairs, or check the filters that produced this dataset",
         )
-    return PreferenceData(rows, file, _file_sha256(file), skipped, sorted(hashes), soft)
+    return PreferenceData(rows, file, labels_sha256(file), skipped, sorted(hashes), soft)
 
 
 # ---------------------------------------------------------------------------------------------------------------

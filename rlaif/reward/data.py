@@ -2,16 +2,16 @@
 
 A labels file is what ``rlaif label`` writes (a folder holding ``data.parquet``) or any .parquet/.jsonl/.json file with
 TRL's ``prompt``/``chosen``/``rejected`` columns (plain or conversational), ``p_chosen`` (probability that ``chosen`` is
-better, in [0, 1]) and ``principles`` (a list of ``"id@version"`` or ``"id"`` of the constitution). Problems name the
-file, the row and the column; every bad row is reported at once.
+better, in [0, 1]) and ``principles`` (a list of ``"id@version"`` or ``"id"`` of the constitution). The shared columns
+are read by :mod:`rlaif.feedback.labels_dataset`; problems name the file, the row and the column; every bad row is
+reported at once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,17 @@ from typing import Any
 from rlaif.backends.base import ChatMessage
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import DataFileError, Problem
+from rlaif.feedback.labels_dataset import (
+    RowProblem,
+    column_value,
+    label_columns,
+    label_records,
+    labels_file,
+    parse_label_row,
+    parse_number,
+    raise_row_problems,
+    row_problem,
+)
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("prompt", "chosen", "rejected", "p_chosen", "principles")
 
@@ -38,94 +49,6 @@ class RewardPair:
     principles: tuple[Principle, ...]
     margin: float = 0.0
     weight: float = 1.0
-
-
-def data_file(path: str | Path) -> Path:
-    """The file behind a labels path (a dataset folder means its ``data.parquet``)."""
-    p = Path(path)
-    return p / "data.parquet" if p.is_dir() else p
-
-
-def file_hash(path: str | Path) -> str:
-    """sha256 (hex) of the labels file's bytes (recorded with the trained model)."""
-    digest = hashlib.sha256()
-    with data_file(path).open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def read_records(
-    path: Path, *, what: str = "labels file", hint: str = "run `rlaif label` first, or check the path"
-) -> tuple[set[str] | None, Iterator[tuple[int, Any]]]:
-    """(columns when the format has a schema, iterator of (row number, record)); ``what`` and ``hint`` word the
-    error when the file is missing."""
-    if not path.exists():
-        raise DataFileError(f"{what} not found", path=path, hint=hint)
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            table = pq.read_table(path)
-        except Exception as e:  # pyarrow raises several types for corrupt files
-            raise DataFileError(f"cannot read parquet: {e}", path=path) from e
-        return set(table.column_names), enumerate(table.to_pylist(), start=1)
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as e:
-            raise DataFileError(f"not valid UTF-8 (byte {e.start})", path=path) from e
-        if suffix == ".json":
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise DataFileError(f"invalid JSON: {e.msg}", path=path, line=e.lineno, column=e.colno) from e
-            if not isinstance(data, list):
-                raise DataFileError("expected a JSON list of objects", path=path)
-            return None, enumerate(data, start=1)
-
-        def lines() -> Iterator[tuple[int, Any]]:
-            for n, line in enumerate(text.splitlines(), start=1):
-                if line.strip():
-                    try:
-                        yield n, json.loads(line)
-                    except json.JSONDecodeError as e:
-                        yield n, ValueError(f"invalid JSON: {e.msg} (column {e.colno})")
-
-        return None, lines()
-    raise DataFileError(
-        f"unsupported labels file type '{suffix}'",
-        path=path,
-        hint="pass a dataset folder written by `rlaif label`, or a .parquet/.jsonl/.json file",
-    )
-
-
-def _conversation(value: Any) -> tuple[ChatMessage, ...]:
-    from rlaif.feedback.inputs import parse_conversation as parse
-
-    return parse(value, "prompt")
-
-
-def _response(value: Any, column: str) -> str:
-    from rlaif.feedback.inputs import response_text
-
-    text = response_text(value, column)
-    if not text.strip():
-        raise ValueError("is empty")
-    return text
-
-
-def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        try:
-            value = float(value)  # CSV-like strings
-        except (TypeError, ValueError):
-            raise ValueError(f"must be a number, got {value!r}") from None
-    x = float(value)
-    if not math.isfinite(x):
-        raise ValueError(f"must be finite, got {x}")
-    return x
 
 
 def resolve_principles(refs: Any, constitution: Constitution) -> tuple[Principle, ...]:
@@ -175,8 +98,8 @@ def load_reward_pairs(
     With ``hard_labels`` the label is rounded to 0/1 (a file without ``p_chosen`` then means p = 1). Raises
     :class:`DataFileError` listing every bad row (file, row, column) and any column missing from the file.
     """
-    file = data_file(path)
-    columns, records = read_records(file)
+    file = labels_file(path)
+    columns = label_columns(file)
     required = [c for c in REQUIRED_COLUMNS if not (hard_labels and c == "p_chosen")]
     required += [c for c in (margin_column, weight_column) if c is not None]
     if columns is not None:
@@ -192,75 +115,55 @@ def load_reward_pairs(
             )
     pairs: list[RewardPair] = []
     problems: list[Problem] = []
-    for number, record in records:
+    for number, record in label_records(file):
         if limit is not None and len(pairs) >= limit:
             break
-        column: str | None = None
         try:
-            if isinstance(record, Exception):
-                raise record
-            if not isinstance(record, Mapping):
-                raise ValueError("each row must be an object")
-            for c in required:
-                if c not in record:
-                    column = c
-                    raise ValueError(f"missing column '{c}'")
-            column = "prompt"
-            conversation = _conversation(record["prompt"])
-            column = "chosen"
-            chosen = _response(record["chosen"], "chosen")
-            column = "rejected"
-            rejected = _response(record["rejected"], "rejected")
-            column = "p_chosen"
-            if "p_chosen" in record and record["p_chosen"] is not None:
-                p = _number(record["p_chosen"], "p_chosen")
-                if not 0.0 <= p <= 1.0:
-                    raise ValueError(f"{p:g} is outside [0, 1]: a label is a probability")
+            if isinstance(record, Mapping):
+                for c in required:
+                    if c not in record:
+                        raise RowProblem(c, f"missing column '{c}'")
+            row = parse_label_row(number, record, nonempty=("chosen", "rejected"))
+            if row.p_chosen is not None:
+                p = row.p_chosen
             elif hard_labels:
                 p = 1.0
             else:
-                raise ValueError("is empty")
+                raise RowProblem("p_chosen", "is empty")
             if hard_labels:
                 p = 1.0 if p >= 0.5 else 0.0
-            column = "principles"
-            principles = resolve_principles(record["principles"], constitution)
-            margin = weight = None
-            if margin_column is not None:
-                column = margin_column
-                margin = _number(record[margin_column], margin_column)
-            if weight_column is not None:
-                column = weight_column
-                weight = _number(record[weight_column], weight_column)
-                if weight < 0:
-                    raise ValueError(f"a loss weight must be >= 0, got {weight:g}")
-            column = None
+            principles = column_value(row.record, "principles", lambda v: resolve_principles(v, constitution))
+            margin = 0.0 if margin_column is None else column_value(row.record, margin_column, parse_number)
+            weight = 1.0 if weight_column is None else column_value(row.record, weight_column, _weight)
             pairs.append(
                 RewardPair(
                     row=number,
-                    pair_id=str(record.get("pair_id") or f"row-{number}"),
-                    prompt_id=str(record.get("prompt_id") or record.get("pair_id") or f"row-{number}"),
-                    conversation=conversation,
-                    chosen=chosen,
-                    rejected=rejected,
+                    pair_id=row.pair_id,
+                    prompt_id=row.prompt_id,
+                    conversation=row.conversation,
+                    chosen=row.chosen,
+                    rejected=row.rejected,
                     p_chosen=p,
                     principles=principles,
-                    margin=0.0 if margin is None else margin,
-                    weight=1.0 if weight is None else weight,
+                    margin=margin,
+                    weight=weight,
                 )
             )
-        except (ValueError, TypeError, AttributeError) as e:
-            where = f"row {number}" + (f", column '{column}'" if column else "")
-            problems.append(Problem(f"{where}: {e}", path=str(file), line=number, field=column))
-    if problems:
-        shown = problems[:20]
-        if len(problems) > 20:
-            shown.append(Problem(f"... and {len(problems) - 20} more bad rows", path=str(file)))
-        raise DataFileError(
-            "", problems=shown, hint="fix or drop these rows (row = line in JSONL, 1-based row in parquet)"
-        )
+        except RowProblem as e:
+            problems.append(row_problem(file, number, e))
+    raise_row_problems(
+        file, problems, hint="fix or drop these rows (row = line in JSONL, 1-based row in parquet)"
+    )
     if not pairs:
         raise DataFileError("no labelled pairs found", path=file)
     return pairs
+
+
+def _weight(value: Any) -> float:
+    weight = parse_number(value)
+    if weight < 0:
+        raise ValueError(f"a loss weight must be >= 0, got {weight:g}")
+    return weight
 
 
 def split_pairs(

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.constitution import constitution_hash, load_constitution
+from rlaif.feedback.labels_dataset import labels_sha256
 from rlaif.prompting import TemplateSet
 from rlaif.reward.augment import AugmentedPair, augment_pair, with_negation_pairs
 from rlaif.reward.config import RewardConfig
-from rlaif.reward.data import RewardPair, file_hash, load_reward_pairs, split_pairs
+from rlaif.reward.data import RewardPair, load_reward_pairs, split_pairs
 from rlaif.reward.inputs import RewardInputEncoder, check_reward_template
 from rlaif.reward.loss import soft_bradley_terry_loss
 from rlaif.reward.model import NormStats, forward_rewards, load_seq_cls_base, model_context, rewards_of
@@ -463,7 +464,7 @@ def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainR
         "norm_stats": stats.as_dict(),
         "principles": sorted({p.ref for pair in train for p in pair.principles}),
         "data": str(config.data),
-        "data_hash": file_hash(config.data),
+        "data_hash": labels_sha256(config.data),
         "train_pairs": len(train),
         "validation": final_val,
         "steps": state.step,

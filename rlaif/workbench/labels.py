@@ -21,9 +21,11 @@ from typing import Any
 import numpy as np
 
 from rlaif.errors import DataFileError
+from rlaif.feedback.labels_dataset import read_label_columns
 
 #: the columns read from a labels dataset
 REQUIRED_COLUMNS: tuple[str, ...] = ("pair_id", "judgements", "p_chosen", "a_is_chosen")
+_HINT = "pass the output folder of `rlaif label` (or a run's round-N/label folder)"
 
 
 @dataclass(frozen=True)
@@ -63,17 +65,6 @@ class LabelTable:
     def critic_p(self) -> np.ndarray:
         """The critic's position-debiased p(A ≻ B) (NaN where it did not judge)."""
         return 0.5 * (self.critic_ab + self.critic_ba)
-
-
-def _data_file(path: Path) -> Path:
-    file = path / "data.parquet" if path.is_dir() else path
-    if not file.exists():
-        raise DataFileError(
-            "no labels dataset here (expected data.parquet)",
-            path=file,
-            hint="pass the output folder of `rlaif label` (or a run's round-N/label folder)",
-        )
-    return file
 
 
 def _float(value: Any, where: str, file: Path, row: int) -> float:
@@ -152,32 +143,12 @@ def table_from_rows(rows: Sequence[Mapping[str, Any]], path: Path | str = "<rows
 
 
 def read_label_table(path: str | Path) -> LabelTable:
-    """Read a labels dataset folder (or its ``data.parquet``) into a :class:`LabelTable`.
+    """Read a labels dataset folder (or its data file) into a :class:`LabelTable` (only the columns it needs).
 
     Raises:
         DataFileError: the file is missing, unreadable, lacks a column, or a row holds a malformed judgement.
     """
-    import pyarrow.parquet as pq
-
-    file = _data_file(Path(path))
-    try:
-        schema_names = set(pq.read_schema(file).names)
-    except Exception as e:
-        raise DataFileError(f"cannot read the labels dataset: {e}", path=file) from None
-    missing = [c for c in REQUIRED_COLUMNS if c not in schema_names]
-    if missing:
-        raise DataFileError(
-            f"not a labels dataset: column(s) {', '.join(missing)} missing",
-            path=file,
-            field=missing[0],
-            hint="pass the output folder of `rlaif label`",
-        )
-    try:
-        rows = pq.read_table(file, columns=list(REQUIRED_COLUMNS)).to_pylist()
-    except Exception as e:
-        raise DataFileError(f"cannot read the labels dataset: {e}", path=file) from None
-    if not rows:
-        raise DataFileError("the labels dataset has no rows", path=file)
+    file, rows = read_label_columns(path, REQUIRED_COLUMNS, hint=_HINT)
     return table_from_rows(rows, file)
 
 

@@ -114,3 +114,33 @@ def test_split_keeps_prompts_apart(tmp_path: Path, style_path: Path) -> None:
     assert not {p.prompt_id for p in train} & {p.prompt_id for p in val}
     assert split_pairs(pairs, 0.25, seed=0) == (train, val)
     assert split_pairs(pairs, 0.0, seed=0) == (pairs, [])
+
+
+def test_dpo_and_the_reward_model_read_one_labels_dataset_alike(tmp_path: Path, style_path: Path) -> None:
+    """Same file, same hash (sha256 of its bytes) and the same words for the same bad row."""
+    import hashlib
+
+    from rlaif.feedback.labels_dataset import labels_sha256
+    from rlaif.policy import read_preferences
+
+    good = _write(tmp_path / "good.jsonl", [_row(pair_id="a"), _row(pair_id="b", p_chosen=0.6)])
+    expected = hashlib.sha256(good.read_bytes()).hexdigest()
+    data = read_preferences(good)
+    pairs = load_reward_pairs(good, load_constitution(style_path))
+    assert data.sha256 == labels_sha256(good) == expected
+    assert [r.pair_id for r in data.rows] == [p.pair_id for p in pairs] == ["a", "b"]
+    assert [r.p_chosen for r in data.rows] == [p.p_chosen for p in pairs] == [0.8, 0.6]
+    bad = _write(tmp_path / "bad.jsonl", [_row(), _row(p_chosen=2)])
+    with pytest.raises(DataFileError) as dpo:
+        read_preferences(bad)
+    with pytest.raises(DataFileError) as rm:
+        load_reward_pairs(bad, load_constitution(style_path))
+    assert dpo.value.problem == rm.value.problem
+    assert (dpo.value.problem.line, dpo.value.problem.field) == (2, "p_chosen")
+    assert (
+        dpo.value.problem.message == "row 2, column 'p_chosen': 2 is outside [0, 1]: a label is a probability"
+    )
+    (tmp_path / "empty").mkdir()
+    for read in (read_preferences, lambda p: load_reward_pairs(p, load_constitution(style_path))):
+        with pytest.raises(DataFileError, match=r"this folder holds no data\.parquet"):
+            read(tmp_path / "empty")
