@@ -19,7 +19,7 @@ Columns only one consumer reads (the reward model's principles, the workbench's 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,6 +55,19 @@ def label_columns(file: Path) -> set[str] | None:
     return file_columns(file)
 
 
+def missing_columns(
+    file: Path, missing: Sequence[str], present: Iterable[Any], *, hint: str
+) -> DataFileError:
+    """The one error for a labels dataset that lacks required columns: names them, the file and what it has."""
+    return DataFileError(
+        f"the labels dataset lacks the column(s) {', '.join(repr(c) for c in missing)} "
+        f"(it has: {', '.join(sorted(map(str, present))) or 'none'})",
+        path=file,
+        field=missing[0],
+        hint=hint,
+    )
+
+
 def label_records(file: Path) -> Iterator[tuple[int, Any]]:
     """(1-based row or line number, raw record) for every record of a labels data file (see :func:`labels_file`)."""
     return raw_rows(file)
@@ -74,13 +87,7 @@ def read_label_columns(
     if present is not None:
         missing = [c for c in columns if c not in present]
         if missing:
-            raise DataFileError(
-                f"not a labels dataset: column(s) {', '.join(missing)} missing "
-                f"(it has: {', '.join(sorted(present)) or 'none'})",
-                path=file,
-                field=missing[0],
-                hint=hint,
-            )
+            raise missing_columns(file, missing, present, hint=hint)
         import pyarrow.parquet as pq
 
         try:

@@ -30,6 +30,7 @@ from rlaif.feedback.labels_dataset import (
     label_records,
     labels_file,
     labels_sha256,
+    missing_columns,
     parse_label_row,
     raise_row_problems,
     row_problem,
@@ -113,11 +114,10 @@ def read_preferences(path: str | Path, *, need_rejected: bool = True) -> Prefere
         if not checked_columns and isinstance(record, Mapping):
             missing = [c for c in required if c not in record]
             if missing:
-                raise DataFileError(
-                    f"the labels dataset lacks the column(s) {', '.join(missing)} "
-                    f"(it has: {', '.join(sorted(map(str, record))) or 'none'})",
-                    path=file,
-                    field=missing[0],
+                raise missing_columns(
+                    file,
+                    missing,
+                    record,
                     hint="DPO needs TRL's preference columns prompt, chosen, rejected (and p_chosen for soft "
                     "labels), as written by `rlaif label`"
                     if need_rejected

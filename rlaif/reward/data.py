@@ -25,6 +25,7 @@ from rlaif.feedback.labels_dataset import (
     label_columns,
     label_records,
     labels_file,
+    missing_columns,
     parse_label_row,
     parse_number,
     raise_row_problems,
@@ -105,11 +106,10 @@ def load_reward_pairs(
     if columns is not None:
         missing = [c for c in required if c not in columns]
         if missing:
-            raise DataFileError(
-                f"missing column{'s' if len(missing) > 1 else ''} {', '.join(repr(c) for c in missing)} "
-                f"(the file has: {', '.join(sorted(columns))})",
-                path=file,
-                field=missing[0],
+            raise missing_columns(
+                file,
+                missing,
+                columns,
                 hint="a labels dataset needs prompt, chosen, rejected, p_chosen and principles (as `rlaif label` "
                 "writes them)",
             )

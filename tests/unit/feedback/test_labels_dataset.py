@@ -153,7 +153,7 @@ def test_read_label_columns_reads_only_what_is_asked(tmp_path: Path) -> None:
     file, rows = read_label_columns(tmp_path / "labels", ["pair_id", "p_chosen"])
     assert file == tmp_path / "labels" / "data.parquet"
     assert rows == [{"pair_id": "p0", "p_chosen": 0.8}, {"pair_id": "p1", "p_chosen": 1.0}]
-    with pytest.raises(DataFileError, match=r"column.*judgements.*missing") as e:
+    with pytest.raises(DataFileError, match=r"lacks the column.*'judgements'") as e:
         read_label_columns(tmp_path / "labels", ["pair_id", "judgements"])
     assert e.value.problem.field == "judgements"
     jsonl = _jsonl(tmp_path / "l.jsonl", [json.dumps(ROWS[0]), "{oops"])

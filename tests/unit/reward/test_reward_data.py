@@ -60,7 +60,7 @@ def test_missing_column_in_parquet_names_it(tmp_path: Path, style_path: Path) ->
     with pytest.raises(DataFileError) as e:
         load_reward_pairs(tmp_path / "l.parquet", load_constitution(style_path))
     assert e.value.problem.field == "p_chosen"
-    assert "missing column 'p_chosen'" in e.value.problem.message
+    assert "lacks the column(s) 'p_chosen'" in e.value.problem.message
     # hard labels need no p_chosen: every row then means chosen wins
     pairs = load_reward_pairs(tmp_path / "l.parquet", load_constitution(style_path), hard_labels=True)
     assert [p.p_chosen for p in pairs] == [1.0, 1.0, 1.0]
