@@ -238,8 +238,8 @@ def _sample_rows(
                 "base": base if base is not b else None,
                 "outcome": overall.outcome if overall else None,
                 "p_policy": round(overall.p, 6) if overall else None,
-                "p_policy_first": round(overall.p_first, 6) if overall else None,
-                "p_policy_second": round(overall.p_second, 6) if overall else None,
+                "p_policy_first": round(overall.p_ab, 6) if overall else None,
+                "p_policy_second": round(overall.p_ba, 6) if overall else None,
                 "identical": v.identical if v is not None else a == b,
                 "unlabeled_reason": v.unlabeled_reason
                 if v is not None

@@ -56,16 +56,16 @@ class PairToCompare:
 
 @dataclass(frozen=True)
 class Verdict:
-    """p(policy ≻ baseline) from each order (policy shown first: ``p_first``; shown second: ``p_second``)."""
+    """p(policy ≻ baseline) from each order (policy shown first: ``p_ab``; shown second: ``p_ba``)."""
 
-    p_first: float
-    p_second: float
+    p_ab: float
+    p_ba: float
     outcome: Outcome
 
     @property
     def p(self) -> float:
         """Position-debiased p(policy ≻ baseline)."""
-        return 0.5 * (self.p_first + self.p_second)
+        return 0.5 * (self.p_ab + self.p_ba)
 
 
 @dataclass(frozen=True)
@@ -88,17 +88,17 @@ class PairVerdict:
         return self.overall is not None
 
 
-def outcome_of(p_first: float, p_second: float, tolerance: float = TOLERANCE) -> Outcome:
+def outcome_of(p_ab: float, p_ba: float, tolerance: float = TOLERANCE) -> Outcome:
     """Win when both orders prefer the policy, loss when both prefer the baseline, tie otherwise."""
-    if p_first > 0.5 + tolerance and p_second > 0.5 + tolerance:
+    if p_ab > 0.5 + tolerance and p_ba > 0.5 + tolerance:
         return "win"
-    if p_first < 0.5 - tolerance and p_second < 0.5 - tolerance:
+    if p_ab < 0.5 - tolerance and p_ba < 0.5 - tolerance:
         return "loss"
     return "tie"
 
 
-def _verdict(p_first: float, p_second: float) -> Verdict:
-    return Verdict(p_first, p_second, outcome_of(p_first, p_second))
+def _verdict(p_ab: float, p_ba: float) -> Verdict:
+    return Verdict(p_ab, p_ba, outcome_of(p_ab, p_ba))
 
 
 _TIE = Verdict(0.5, 0.5, "tie")
@@ -257,7 +257,7 @@ def critic_reliability(
         for principle in principles:
             j = v.per_principle[principle.ref]
             # the policy shown first in order 1, second in order 2: same position chosen twice = disagreeing p's
-            biased.append(float((j.p_first - 0.5) * (j.p_second - 0.5) < 0))
+            biased.append(float((j.p_ab - 0.5) * (j.p_ba - 0.5) < 0))
             consistent.append(float(j.outcome != "tie"))
             owners.append(v.prompt_id)
             if principle.rule is not None:

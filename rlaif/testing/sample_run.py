@@ -122,8 +122,8 @@ def _write_eval(folder: Path, k: int, rng: random.Random, n_prompts: int) -> Non
                 min(max(0.5 + lean - 0.15, 0.01), 0.99),
             )
             per[p.ref] = Verdict(p1, p2, outcome_of(p1, p2))
-        m1 = sum(v.p_first for v in per.values()) / len(per)
-        m2 = sum(v.p_second for v in per.values()) / len(per)
+        m1 = sum(v.p_ab for v in per.values()) / len(per)
+        m2 = sum(v.p_ba for v in per.values()) / len(per)
         verdicts.append(
             PairVerdict(prompts[i].id, overall=Verdict(m1, m2, outcome_of(m1, m2)), per_principle=per)
         )

@@ -27,7 +27,7 @@ TIE = 1e-9
 class Verdict:
     """What one judge said about one item.
 
-    Pairwise items: ``p_first`` is p(responses[0] ≻ responses[1]) read with responses[0] shown first, ``p_second``
+    Pairwise items: ``p_ab`` is p(responses[0] ≻ responses[1]) read with responses[0] shown first, ``p_ba``
     the same read with it shown second (a reward model, which has no order, gives the same value twice).
     Best-of-n items: ``p_vs`` holds p(chosen ≻ rejected_j) for every rejected response (1, ½ or 0 for a reward
     model's score comparison). ``unlabeled`` is the reason there is no verdict (the item is then left out and
@@ -35,8 +35,8 @@ class Verdict:
     """
 
     item_id: str
-    p_first: float | None = None
-    p_second: float | None = None
+    p_ab: float | None = None
+    p_ba: float | None = None
     p_vs: tuple[float, ...] = ()
     unlabeled: str | None = None
     has_order: bool = True
@@ -44,9 +44,9 @@ class Verdict:
     @property
     def p(self) -> float | None:
         """p(responses[0] ≻ responses[1]), the mean of both orders."""
-        if self.p_first is None or self.p_second is None:
+        if self.p_ab is None or self.p_ba is None:
             return None
-        return 0.5 * (self.p_first + self.p_second)
+        return 0.5 * (self.p_ab + self.p_ba)
 
 
 def _credit(p: float) -> float:
@@ -190,9 +190,7 @@ def compute_metrics(
             "label (both orders averaged) prefers the human's choice",
         )
     if has_order and decided:
-        per_order = [
-            _credit(p_win(i, p)) for i, v in decided for p in (v.p_first, v.p_second) if p is not None
-        ]
+        per_order = [_credit(p_win(i, p)) for i, v in decided for p in (v.p_ab, v.p_ba) if p is not None]
         ids = [i.id for i, _ in decided for _ in range(2)]
         add(
             "accuracy over both orders",
@@ -202,7 +200,7 @@ def compute_metrics(
         )
         consistent_acc = []
         for i, v in decided:
-            picks = {_pick(p_win(i, p)) for p in (v.p_first, v.p_second) if p is not None} - {None}
+            picks = {_pick(p_win(i, p)) for p in (v.p_ab, v.p_ba) if p is not None} - {None}
             consistent_acc.append(1.0 if picks == {0} else 0.0)
         add(
             "order-consistent accuracy",
@@ -214,8 +212,8 @@ def compute_metrics(
     if has_order and pair:
         same_resp, same_pos, first = [], [], 0
         for _, v in pair:
-            a = _pick(_p(v.p_first))
-            b = _pick(_p(v.p_second))
+            a = _pick(_p(v.p_ab))
+            b = _pick(_p(v.p_ba))
             same_resp.append(1.0 if a is not None and a == b else 0.0)
             biased = a is not None and b is not None and a != b
             same_pos.append(1.0 if biased else 0.0)
@@ -228,7 +226,7 @@ def compute_metrics(
 
         # MT-Bench: the judge's verdict is a tie when its two orders disagree
         def judge_says(v: Verdict) -> int | None:
-            a, b = _pick(_p(v.p_first)), _pick(_p(v.p_second))
+            a, b = _pick(_p(v.p_ab)), _pick(_p(v.p_ba))
             return a if a == b else None
 
         with_ties = [1.0 if judge_says(v) == i.winner else 0.0 for i, v in pair]

@@ -167,9 +167,9 @@ def judge_with_critic(
             verdicts.append(Verdict(item.id, p_vs=p_vs))
         else:
             g = gs[0]
-            p_first = sum(j.p_ab for j in g) / len(g)
-            p_second = sum(j.p_ba for j in g) / len(g)
-            verdicts.append(Verdict(item.id, p_first=p_first, p_second=p_second))
+            p_ab = sum(j.p_ab for j in g) / len(g)
+            p_ba = sum(j.p_ba for j in g) / len(g)
+            verdicts.append(Verdict(item.id, p_ab=p_ab, p_ba=p_ba))
     return verdicts
 
 
@@ -188,7 +188,7 @@ def verdicts_from_scores(items: Sequence[BenchItem], scores: Sequence[Sequence[f
         else:
             d = max(min(s[0] - s[1], 60.0), -60.0)
             p = 1.0 / (1.0 + math.exp(-d))
-            out.append(Verdict(item.id, p_first=p, p_second=p, has_order=False))
+            out.append(Verdict(item.id, p_ab=p, p_ba=p, has_order=False))
     return out
 
 

@@ -56,10 +56,10 @@ def pairs(n: int) -> list[PreferencePair]:
     ]
 
 
-def always_first(mock: MockBackend, pattern: str = "", p_first: float = 0.8) -> MockBackend:
-    """The critic answers "A" (the first-shown response) with probability p_first whatever it reads."""
-    mock.add_score(pattern, "A", math.log(p_first), regex=True)
-    mock.add_score(pattern, "B", math.log(1 - p_first), regex=True)
+def always_first(mock: MockBackend, pattern: str = "", p_ab: float = 0.8) -> MockBackend:
+    """The critic answers "A" (the first-shown response) with probability p_ab whatever it reads."""
+    mock.add_score(pattern, "A", math.log(p_ab), regex=True)
+    mock.add_score(pattern, "B", math.log(1 - p_ab), regex=True)
     return mock
 
 

@@ -19,10 +19,10 @@ def item(i: int, winner: int | None, a: str = "aa", b: str = "b", soft: float | 
 def test_pairwise_metrics_by_hand() -> None:
     items = [item(0, 0), item(1, 0), item(2, 1), item(3, 0)]
     verdicts = [
-        Verdict("i0", p_first=0.9, p_second=0.8),  # right in both orders
-        Verdict("i1", p_first=0.9, p_second=0.2),  # first-shown both times: inconsistent, averaged 0.55 right
-        Verdict("i2", p_first=0.3, p_second=0.6),  # second-shown both times; averaged 0.45 -> picks 1: right
-        Verdict("i3", p_first=0.4, p_second=0.3),  # wrong in both orders
+        Verdict("i0", p_ab=0.9, p_ba=0.8),  # right in both orders
+        Verdict("i1", p_ab=0.9, p_ba=0.2),  # first-shown both times: inconsistent, averaged 0.55 right
+        Verdict("i2", p_ab=0.3, p_ba=0.6),  # second-shown both times; averaged 0.45 -> picks 1: right
+        Verdict("i3", p_ab=0.4, p_ba=0.3),  # wrong in both orders
     ]
     m = compute_metrics(items, verdicts)
     acc = m.get("accuracy")
@@ -56,8 +56,7 @@ def test_a_judge_better_than_length_is_not_called_a_length_detector() -> None:
         win, lose = ("long answer", "x") if (i // 2) % 2 == 0 else ("y", "long answer")
         items.append(item(i, i % 2, a=win if i % 2 == 0 else lose, b=lose if i % 2 == 0 else win))
     verdicts = [
-        Verdict(f"i{i}", p_first=0.9 if i % 2 == 0 else 0.1, p_second=0.8 if i % 2 == 0 else 0.2)
-        for i in range(40)
+        Verdict(f"i{i}", p_ab=0.9 if i % 2 == 0 else 0.1, p_ba=0.8 if i % 2 == 0 else 0.2) for i in range(40)
     ]
     m = compute_metrics(items, verdicts)
     acc = m.get("accuracy")
@@ -68,9 +67,9 @@ def test_a_judge_better_than_length_is_not_called_a_length_detector() -> None:
 def test_soft_labels_brier_ece_agreement() -> None:
     items = [item(0, 0, soft=1.0), item(1, None, soft=0.5), item(2, 1, soft=0.25)]
     verdicts = [
-        Verdict("i0", p_first=0.8, p_second=0.8),
-        Verdict("i1", p_first=0.5, p_second=0.5),
-        Verdict("i2", p_first=0.6, p_second=0.6),
+        Verdict("i0", p_ab=0.8, p_ba=0.8),
+        Verdict("i1", p_ab=0.5, p_ba=0.5),
+        Verdict("i2", p_ab=0.6, p_ba=0.6),
     ]
     m = compute_metrics(items, verdicts)
     brier = m.get("Brier vs soft label")
@@ -102,9 +101,7 @@ def test_best_of_n_ties_are_credited_one_over_tied() -> None:
 
 def test_unlabeled_items_are_counted_not_scored() -> None:
     items = [item(0, 0), item(1, 0)]
-    m = compute_metrics(
-        items, [Verdict("i0", p_first=0.9, p_second=0.9), Verdict("i1", unlabeled="no answer")]
-    )
+    m = compute_metrics(items, [Verdict("i0", p_ab=0.9, p_ba=0.9), Verdict("i1", unlabeled="no answer")])
     assert m.n_labeled == 1 and m.unlabeled == {"no answer": 1}
     acc = m.get("accuracy")
     assert acc is not None and acc.n == 1
@@ -123,7 +120,7 @@ def test_reward_model_verdicts_have_no_order_metrics() -> None:
 
 
 def test_certain_verdicts_of_exactly_zero_are_not_ties() -> None:
-    m = compute_metrics([item(0, 1)], [Verdict("i0", p_first=0.0, p_second=0.0)])
+    m = compute_metrics([item(0, 1)], [Verdict("i0", p_ab=0.0, p_ba=0.0)])
     acc = m.get("accuracy")
     pa = m.get("positional agreement")
     assert acc is not None and acc.value == 1.0 and pa is not None and pa.value == 1.0

@@ -72,8 +72,8 @@ def test_consistent_critic_gives_wins_and_losses() -> None:
     ]
     verdicts = judge_policy_pairs(critic, TemplateSet.load(), pairs, principles, progress=False)
     assert verdicts[0].overall is not None and verdicts[0].overall.outcome == "win"
-    assert verdicts[0].overall.p_first == pytest.approx(P_STRONG)
-    assert verdicts[0].overall.p_second == pytest.approx(P_STRONG)
+    assert verdicts[0].overall.p_ab == pytest.approx(P_STRONG)
+    assert verdicts[0].overall.p_ba == pytest.approx(P_STRONG)
     assert verdicts[1].overall is not None and verdicts[1].overall.outcome == "loss"
     assert verdicts[2].identical and verdicts[2].overall is not None and verdicts[2].overall.outcome == "tie"
     # 2 judged pairs x 2 principles x 2 orders; the identical pair was never sent
@@ -92,8 +92,8 @@ def test_position_biased_critic_gives_ties() -> None:
     [v] = judge_policy_pairs(critic, TemplateSet.load(), pairs, principles, progress=False)
     assert v.overall is not None
     assert v.overall.outcome == "tie"
-    assert v.overall.p_first == pytest.approx(P_STRONG)
-    assert v.overall.p_second == pytest.approx(1 - P_STRONG)
+    assert v.overall.p_ab == pytest.approx(P_STRONG)
+    assert v.overall.p_ba == pytest.approx(1 - P_STRONG)
     rel = critic_reliability([v], pairs, principles)
     assert rel.judgements == 1
     assert rel.position_bias is not None and rel.position_bias.value == 1.0
