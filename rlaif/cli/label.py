@@ -26,10 +26,8 @@ from rlaif.cli._common import (
     DtypeOpt,
     ExecutorOpt,
     GpusPerWorkerOpt,
-    JudgeModeOpt,
     NoCacheOpt,
     PriceOpt,
-    ProgressOpt,
     TemplatesOpt,
     WorkersOpt,
     cache_path,
@@ -37,20 +35,12 @@ from rlaif.cli._common import (
     parse_price,
     ray_options,
 )
-from rlaif.errors import RlaifError
+from rlaif.cli._validation import flag_errors
+from rlaif.cli.config_options import Form, comma_pair, config_options
+from rlaif.feedback.label_config import GateSettings, LabelConfig
 
 if TYPE_CHECKING:
     from rlaif.jobs.label import LabelResult
-
-
-def _clamp(text: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(x) for x in text.split(","))
-    except ValueError:
-        raise RlaifError(
-            f"bad --cot-clamp {text!r}", field="--cot-clamp", hint="write LOW,HIGH, e.g. 0.4,0.6"
-        ) from None
-    return lo, hi
 
 
 def command(
@@ -58,74 +48,6 @@ def command(
     responses: Annotated[
         Path | None, typer.Option("--responses", "-r", help="Responses dataset from `rlaif generate`.")
     ] = None,
-    constitution: Annotated[Path, typer.Option("--constitution", "-c", help="Constitution YAML.")] = Path(
-        "principles/hhh.yaml"
-    ),
-    critic: CriticOpt = "smollm2",
-    k: Annotated[int, typer.Option("-k", "--k", help="Principles sampled per pair.")] = 4,
-    seed: Annotated[
-        int, typer.Option("--seed", help="Seed of the principle draws (per pair, from the pair id).")
-    ] = 0,
-    tags: Annotated[
-        list[str] | None, typer.Option("--tag", help="Only principles with this tag (repeatable).")
-    ] = None,
-    chain_of_thought: Annotated[
-        bool, typer.Option("--cot", help="Chain of thought: generate reasoning, then score (clamped).")
-    ] = False,
-    cot_clamp: Annotated[
-        str, typer.Option("--cot-clamp", help="Clamp of chain-of-thought probabilities.")
-    ] = "0.4,0.6",
-    cot_max_new_tokens: Annotated[
-        int, typer.Option("--cot-max-new-tokens", help="Reasoning length cap.")
-    ] = 256,
-    one_order: Annotated[
-        bool, typer.Option("--one-order", help="Ask in one order only (to measure position bias).")
-    ] = False,
-    pairing: Annotated[
-        str, typer.Option("--pairing", help="first_two, all_pairs or best_worst.")
-    ] = "first_two",
-    best_worst_by: Annotated[
-        str, typer.Option("--best-worst-by", help="Ranking for best_worst: critic or rules.")
-    ] = "critic",
-    label_source: Annotated[str, typer.Option("--label-source", help="critic, rules or hybrid.")] = "critic",
-    min_confidence: Annotated[
-        float, typer.Option("--min-confidence", help="Drop labels with |2p-1| below this.")
-    ] = 0.0,
-    min_choice_mass: Annotated[
-        float,
-        typer.Option("--min-choice-mass", help="Unlabeled if the critic puts less mass on the choices."),
-    ] = 0.0,
-    templates_dir: TemplatesOpt = None,
-    batch_pairs: Annotated[
-        int, typer.Option("--batch-pairs", help="Pairs per critic call (commit unit).")
-    ] = 32,
-    backend: BackendOpt = "transformers",
-    backend_option: BackendOptionOpt = None,
-    judge_mode: JudgeModeOpt = "auto",
-    top_logprobs: Annotated[
-        int,
-        typer.Option("--top-logprobs", help="Top tokens asked for in top-logprobs mode (chat APIs: <= 20)."),
-    ] = 20,
-    verdict_samples: Annotated[
-        int, typer.Option("--verdict-samples", help="Written verdicts sampled per prompt in verdict mode.")
-    ] = 5,
-    verdict_temperature: Annotated[
-        float, typer.Option("--verdict-temperature", help="Their sampling temperature.")
-    ] = 1.0,
-    price: PriceOpt = None,
-    cache: CacheOpt = None,
-    no_cache: NoCacheOpt = False,
-    push_to_hub: Annotated[
-        str | None, typer.Option("--push-to-hub", help="Push the dataset to this hub repo when done.")
-    ] = None,
-    device: DeviceOpt = "auto",
-    dtype: DtypeOpt = "auto",
-    progress: ProgressOpt = True,
-    executor: ExecutorOpt = "local",
-    address: AddressOpt = None,
-    workers: WorkersOpt = 2,
-    gpus_per_worker: GpusPerWorkerOpt = 0.0,
-    cpus_per_worker: CpusPerWorkerOpt = 1.0,
     pairs_file: Annotated[
         str | None,
         typer.Option(
@@ -133,38 +55,34 @@ def command(
             help="Relabel an existing preference dataset instead (TRL or transcript rows; a file or a hub id).",
         ),
     ] = None,
-    dataset_format: Annotated[
-        str, typer.Option("--format", help="conversational (TRL messages, default), plain (strings) or auto.")
-    ] = "conversational",
-    keep_ties: Annotated[
-        bool, typer.Option("--keep-ties", help="Keep p = 0.5 rows (dropped from hard-label data by default).")
-    ] = False,
-    push_private: Annotated[
-        bool, typer.Option("--private", help="Create the --push-to-hub repo private.")
-    ] = False,
-    markers: Annotated[
-        str | None,
-        typer.Option(
-            "--markers", help="Swapped answer markers: random (drawn with --seed) or two letters like K,Q."
-        ),
-    ] = None,
-    batch_calibration: Annotated[
-        bool,
-        typer.Option(
-            "--batch-calibration", help="Remove each order's mean log-odds over every batch of pairs."
-        ),
-    ] = False,
+    constitution: Annotated[Path, typer.Option("--constitution", "-c", help="Constitution YAML.")] = Path(
+        "principles/hhh.yaml"
+    ),
+    critic: CriticOpt = "smollm2",
+    templates_dir: TemplatesOpt = None,
+    backend: BackendOpt = "transformers",
+    backend_option: BackendOptionOpt = None,
+    price: PriceOpt = None,
+    cache: CacheOpt = None,
+    no_cache: NoCacheOpt = False,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "auto",
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = 2,
+    gpus_per_worker: GpusPerWorkerOpt = 0.0,
+    cpus_per_worker: CpusPerWorkerOpt = 1.0,
+    *,
+    config: LabelConfig,
 ) -> None:
     """Label response pairs with soft preferences from a critic (both orders, k principles, cached, resumable).
 
-    With --executor ray the critic runs on a pool of Ray workers (--workers, --gpus-per-worker, --address); the dataset is the same as with the local executor.
+    Every option from -k on is a field of the label config (a pipeline's `label:` section), described there.
+    With --executor ray the critic runs on a pool of Ray workers (--workers, --gpus-per-worker, --address); the
+    dataset is the same as with the local executor.
     """
-    from pydantic import ValidationError
-
     from rlaif.backends.spec import ModelSpec
-    from rlaif.feedback.label_config import GateSettings, LabelConfig
     from rlaif.jobs.label import LabelJob, run_label
-    from rlaif.strict import ConfigError, invalid_config
 
     options = {
         **parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend),
@@ -177,7 +95,7 @@ def command(
         gpus_per_worker=gpus_per_worker,
         cpus_per_worker=cpus_per_worker,
     )
-    try:
+    with flag_errors("label"):
         job = LabelJob(
             out=out,
             responses=responses,
@@ -187,56 +105,56 @@ def command(
             critic=ModelSpec(model=critic, backend=backend, options=options),
             cache=cache_path(out, cache, no_cache),
             ray=on_ray,
-            config=LabelConfig(
-                k=k,
-                seed=seed,
-                tags=tuple(tags) if tags else None,
-                pairing=pairing,  # type: ignore[arg-type]  # checked by LabelConfig
-                best_worst_by=best_worst_by,  # type: ignore[arg-type]
-                label_source=label_source,  # type: ignore[arg-type]
-                min_confidence=min_confidence,
-                batch_pairs=batch_pairs,
-                chain_of_thought=chain_of_thought,
-                cot_clamp=_clamp(cot_clamp),
-                cot_max_new_tokens=cot_max_new_tokens,
-                both_orders=not one_order,
-                min_choice_mass=min_choice_mass,
-                judge_mode=judge_mode,  # type: ignore[arg-type]
-                top_logprobs=top_logprobs,
-                verdict_samples=verdict_samples,
-                verdict_temperature=verdict_temperature,
-                markers=markers,
-                batch_calibration=batch_calibration,
-                # the command does not gate its critic (measure one with rlaif eval judge); a pipeline does
-                gate=GateSettings(enabled=False),
-                dataset_format=dataset_format,  # type: ignore[arg-type]
-                keep_ties=keep_ties,
-                push_to_hub=push_to_hub,
-                push_private=push_private,
-                progress=progress,
-            ),
+            config=config,
         )
-    except (ValidationError, ConfigError) as e:
-        names = {
-            n: FLAGS.get(n, "--" + n.replace("_", "-"))
-            for n in (*LabelConfig.model_fields, *LabelJob.model_fields)
-        }
-        raise invalid_config(
-            e, what="rlaif label options", names=names, hint="rlaif label --help lists each option's values"
-        ) from None
     result = run_label(job)
     _summary(result)
 
 
 #: LabelConfig fields whose flag is not ``--`` + the field name with dashes
-FLAGS = {
-    "k": "-k",
-    "tags": "--tag",
-    "chain_of_thought": "--cot",
-    "both_orders": "--one-order",
-    "dataset_format": "--format",
-    "push_private": "--private",
+FLAGS: dict[str, tuple[str, ...]] = {
+    "k": ("-k", "--k"),
+    "tags": ("--tag",),
+    "chain_of_thought": ("--cot",),
+    "dataset_format": ("--format",),
+    "push_private": ("--private",),
+    "progress": ("--progress/--no-progress",),
 }
+
+#: LabelConfig fields offered in another form
+FORMS = {
+    "both_orders": Form(
+        "one_order",
+        typer.Option("--one-order", help="ask in one order only (to measure position bias)"),
+        bool,
+        False,
+        lambda one_order: not one_order,
+    ),
+    "cot_clamp": Form(
+        "cot_clamp",
+        typer.Option("--cot-clamp", help="clamp of each order's chain-of-thought probability: LOW,HIGH"),
+        str,
+        "0.4,0.6",
+        comma_pair("--cot-clamp"),
+    ),
+}
+
+#: LabelConfig fields with no `rlaif label` flag, and why
+PIPELINE_ONLY = {
+    "p_chosen": "contrastive pairs are sampled by a pipeline's generate stage, which labels them with these",
+    "contrast_select": "contrastive pairs are sampled by a pipeline's generate stage, which labels them with these",
+    "drop_below": "contrastive pairs are sampled by a pipeline's generate stage, which labels them with these",
+    "gate": "`rlaif label` does not gate its critic (measure one with `rlaif eval judge`); a pipeline does",
+}
+
+command = config_options(
+    LabelConfig,
+    command="label",
+    flags=FLAGS,
+    forms=FORMS,
+    skip=PIPELINE_ONLY,
+    fixed={"gate": GateSettings(enabled=False)},
+)(command)
 
 
 def _summary(result: LabelResult) -> None:

@@ -27,17 +27,11 @@ _DIFFERENT_ON_PURPOSE = {
 
 #: CLI parameters of `rlaif label` that set a LabelConfig field under another name or form (param -> field, value)
 _LABEL_CLI_FORMS: dict[str, tuple[str, Any]] = {
-    "one_order": ("both_orders", lambda v: not v),
-    "cot_clamp": ("cot_clamp", cli_label._clamp),
+    form.param: (field, form.to_field) for field, form in cli_label.FORMS.items()
 }
 
-#: LabelConfig fields with no `rlaif label` flag, and why
-_LABEL_PIPELINE_ONLY = {
-    "p_chosen": "contrastive pairs are sampled by a pipeline's generate stage, which labels them with these",
-    "contrast_select": "contrastive pairs are sampled by a pipeline's generate stage, which labels them with these",
-    "drop_below": "contrastive pairs are sampled by a pipeline's generate stage, which labels them with these",
-    "gate": "`rlaif label` does not gate its critic (measure one with `rlaif eval judge`); a pipeline does",
-}
+#: LabelConfig fields with no `rlaif label` flag, and why (the command's own list)
+_LABEL_PIPELINE_ONLY = cli_label.PIPELINE_ONLY
 
 
 def _config_defaults(config: Any) -> dict[str, Any]:

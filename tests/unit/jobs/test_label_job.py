@@ -195,8 +195,8 @@ def test_a_bad_flag_value_is_a_clear_error_naming_the_flag(
     base = ["label", "-r", str(responses), "-o", str(tmp_path / "x"), "--critic", "m", "--backend", "mock"]
     assert main([*base, "-k", "0", "--cot-clamp", "0.7,0.2"]) == 1
     err = capsys.readouterr().err
-    assert "hint: rlaif label --help lists each option's values" in err
-    assert "field '-k': Input should be greater than or equal to 1 (got 0)" in err
+    assert "hint: see `rlaif label --help`" in err
+    assert "field '--k': Input should be greater than or equal to 1 (got 0)" in err
     assert "field '--cot-clamp': cot_clamp must be two probabilities, low then high, got [0.7, 0.2]" in err
     assert "Traceback" not in err
     assert main([*base, "--pairing", "best"]) == 1

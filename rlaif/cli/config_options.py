@@ -1,0 +1,165 @@
+"""Command-line options generated from a stage config: one field, one flag, its help the field's description.
+
+:func:`config_options` decorates a typer command that takes a built config (``config: LabelConfig``): every field
+of the config becomes an option of the command, with the field's default and description, and the command receives
+the config built from them. Adding a field to the config adds the flag; a default or a help text cannot drift
+between the CLI, the Python API and a pipeline section, because there is only the field.
+
+Typer reads a command's options from its signature, so the decorator gives the command a signature of its own
+parameters plus one per config field (typer has no option groups; this is the smallest piece of code that makes a
+pydantic model a set of options). A field shown in another form (``both_orders`` as ``--one-order``) is a
+:class:`Form`; a field the command does not offer is listed in ``skip``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import types
+import typing
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
+
+import typer
+
+from rlaif.cli._validation import flag_errors
+from rlaif.errors import RlaifError
+from rlaif.strict import StrictConfig
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Form:
+    """A config field offered in another form: the parameter, its option, its default and the way back."""
+
+    param: str
+    option: Any  # typer.Option(...)
+    annotation: Any
+    default: Any
+    to_field: Callable[[Any], Any]
+
+
+def _flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def _cli_type(annotation: Any) -> tuple[Any, Callable[[Any], Any]]:
+    """The command-line type of a field's annotation and the conversion back to the field's value."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (types.UnionType, typing.Union) and type(None) in args:
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1:
+            cli, back = _cli_type(inner[0])
+            return cli | None, lambda v: None if v is None else back(v)
+    if origin is Literal:
+        return str, lambda v: v  # pydantic checks the value (and the error names the flag)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis and args[0] in (str, int, float):
+        return list[args[0]], lambda v: tuple(v) if v else None  # type: ignore[valid-type]
+    if annotation in (int, float, str, bool):
+        return annotation, lambda v: v
+    raise TypeError(f"no command-line form for {annotation!r}: give the field a Form or skip it")
+
+
+def config_options(
+    config: type[StrictConfig],
+    *,
+    command: str,
+    param: str = "config",
+    flags: Mapping[str, tuple[str, ...]] | None = None,
+    forms: Mapping[str, Form] | None = None,
+    skip: Collection[str] = (),
+    fixed: Mapping[str, Any] | None = None,
+) -> Callable[[F], F]:
+    """Give a typer command one option per field of ``config`` and call it with the built config as ``param``.
+
+    Args:
+        config: the stage config.
+        command: the command's name (error messages: ``see rlaif <command> --help``).
+        param: the command's parameter that receives the built config.
+        flags: option names of fields whose flag is not ``--`` + the field name with dashes (``-k``, ``--tag``).
+        forms: fields offered in another form (see :class:`Form`).
+        skip: fields the command does not offer (they keep their defaults, or ``fixed``).
+        fixed: values the command always gives these fields.
+    """
+    flags = dict(flags or {})
+    forms = dict(forms or {})
+    fixed = dict(fixed or {})
+
+    def decorate(fn: F) -> F:
+        hints = typing.get_type_hints(fn, include_extras=True)
+        own = [
+            p.replace(annotation=hints.get(p.name, p.annotation))
+            for p in inspect.signature(fn).parameters.values()
+            if p.name != param
+        ]
+        generated: list[inspect.Parameter] = []
+        back: dict[str, tuple[str, Callable[[Any], Any]]] = {}  # parameter -> (field, conversion)
+        names: dict[str, str] = {}  # field -> its flag, for error messages
+        for field, info in config.model_fields.items():
+            if field in skip:
+                continue
+            if field in forms:
+                form = forms[field]
+                annotation, default, to_field = (
+                    Annotated[form.annotation, form.option],
+                    form.default,
+                    form.to_field,
+                )
+                pname = form.param
+                names[field] = form.option.param_decls[0] if form.option.param_decls else _flag(form.param)
+            else:
+                cli_type, to_field = _cli_type(info.annotation)
+                default = info.get_default(call_default_factory=True)
+                decls = flags.get(field)
+                if decls is None:
+                    decls = (
+                        (f"{_flag(field)}/--no-{field.replace('_', '-')}",)
+                        if default is True
+                        else (_flag(field),)
+                    )
+                annotation = Annotated[cli_type, typer.Option(*decls, help=info.description)]
+                if isinstance(default, tuple):
+                    default = list(default)
+                pname = field
+                names[field] = next((d for d in decls if d.startswith("--")), decls[0]).split("/")[0]
+            back[pname] = (field, to_field)
+            generated.append(
+                inspect.Parameter(
+                    pname, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+                )
+            )
+        clash = {p.name for p in own} & set(back)
+        if clash:
+            raise TypeError(f"{fn.__name__} already has parameters {sorted(clash)} of {config.__name__}")
+
+        @functools.wraps(fn)
+        def wrapper(**kwargs: Any) -> Any:
+            values = {field: to_field(kwargs.pop(pname)) for pname, (field, to_field) in back.items()}
+            with flag_errors(command, names):
+                built = config(**values, **fixed)
+            return fn(**kwargs, **{param: built})
+
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + generated
+        wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in params}
+        del wrapper.__wrapped__  # typer reads __signature__, not the wrapped function's
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def comma_pair(flag: str) -> Callable[[str], tuple[float, float]]:
+    """``LOW,HIGH`` → ``(low, high)``, or a clear error naming ``flag``."""
+
+    def parse(text: str) -> tuple[float, float]:
+        try:
+            lo, hi = (float(x) for x in text.split(","))
+        except ValueError:
+            raise RlaifError(
+                f"bad {flag} {text!r}", field=flag, hint="write LOW,HIGH, e.g. 0.4,0.6"
+            ) from None
+        return lo, hi
+
+    return parse
