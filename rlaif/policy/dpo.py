@@ -94,8 +94,8 @@ class DPOConfig(StrictConfig):
     )
     share_prompt: bool = Field(
         default=True,
-        description="run each prompt once for both responses: through its KV cache, or under gradient "
-        "checkpointing in one packed row with a custom attention mask (sdpa/eager attention; else concatenated)",
+        description="run each prompt once for both responses: in one packed row with a custom attention mask "
+        "(sdpa/eager attention), else through its KV cache (no checkpointing), else concatenated",
     )
     length_bucketing: bool = Field(default=True, description="batch pairs of similar length (less padding)")
     merge: bool = Field(

