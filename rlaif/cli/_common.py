@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -136,13 +135,6 @@ def parse_field_map(items: list[str] | None) -> dict[str, str]:
             )
         mapping[ours.strip()] = theirs.strip()
     return mapping
-
-
-def write_run_record(out: Path, record: dict[str, Any]) -> None:
-    """``<out>/run.json``: what ran and the cache's hits and misses (kept apart from the dataset's bytes)."""
-    from rlaif.atomic import atomic_write_text
-
-    atomic_write_text(out / "run.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 def ray_options(

@@ -29,7 +29,6 @@ from rlaif.cli._common import (
     TemplatesOpt,
     cache_path,
     parse_backend_options,
-    write_run_record,
 )
 
 
@@ -108,6 +107,8 @@ def command(
         if judge is not None:
             judge.close()
     path = write_contrast_run(run, out / "labels")
+    from rlaif.jobs.engine import write_run_record
+
     write_run_record(out, {"stage": "contrast", "prompts": str(prompts), "policy": policy, **run.stats})
     typer.echo(
         f"{run.stats['rows']} contrastive pair(s) from {len(sets)} prompt(s), {run.stats['dropped']} dropped "

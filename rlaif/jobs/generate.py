@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from rlaif.backends.spec import ModelSpec
 from rlaif.constitution import Constitution
@@ -23,16 +23,11 @@ from rlaif.errors import RlaifError
 from rlaif.feedback.contrastive import ContrastConfig
 from rlaif.feedback.inputs import PromptRow
 from rlaif.feedback.responses import GenerateConfig, ResponseSet
-from rlaif.jobs.engine import open_engine
+from rlaif.jobs.engine import executor_record, open_engine, write_run_record
 from rlaif.scale import RayOptions
 from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
-
-
-def model_spec(value: Any) -> Any:
-    """A bare model name is shorthand for ``ModelSpec(model=name)`` (on the transformers backend)."""
-    return ModelSpec(model=value) if isinstance(value, str) else value
 
 
 class ContrastiveGeneration(StrictConfig):
@@ -88,11 +83,6 @@ class GenerateJob(StrictConfig):
         description="write <out>/run.json (model, backend, executor, cache hits); a pipeline's stage leaves it out "
         "(its folder's bytes are the next stage's input, and the stage manifest records the run)",
     )
-
-    @field_validator("policy", mode="before")
-    @classmethod
-    def _policy_name(cls, value: Any) -> Any:
-        return model_spec(value)
 
     @model_validator(mode="after")
     def _file_options_need_a_file(self) -> GenerateJob:
@@ -174,23 +164,17 @@ def _contrast_inputs(contrastive: ContrastiveGeneration) -> tuple[Constitution, 
 
 
 def _write_record(job: GenerateJob, model_id: str, hits: int, misses: int) -> None:
-    import json
-
-    from rlaif.atomic import atomic_write_text
-
-    ray = job.ray
     record = {
         "stage": "generate",
         "prompts": str(job.prompts) if isinstance(job.prompts, Path) else f"{len(job.prompts)} prompt(s)",
         "policy": model_id,
         "backend": job.policy.engine,
-        "executor": "ray" if ray is not None else "local",
-        **({"workers": ray.workers, "address": ray.address} if ray is not None else {}),
+        **executor_record(job.ray),
         "cache": str(job.cache) if job.cache else None,
         "cache_hits": hits,
         "cache_misses": misses,
     }
-    atomic_write_text(job.out / "run.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
+    write_run_record(job.out, record)
 
 
-__all__ = ["ContrastiveGeneration", "GenerateJob", "GenerateResult", "model_spec", "run_generate"]
+__all__ = ["ContrastiveGeneration", "GenerateJob", "GenerateResult", "run_generate"]

@@ -9,7 +9,6 @@ gate, writing the dataset and the run record, the call cache's counts and the hu
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -23,12 +22,11 @@ from rlaif.constitution.schema import Constitution
 from rlaif.errors import RlaifError
 from rlaif.feedback.label_config import LabelConfig
 from rlaif.feedback.responses import ResponseSet
+from rlaif.jobs.engine import executor_record, write_run_record
 from rlaif.scale.ray_setup import RayOptions
 from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
-
-RUN_RECORD = "run.json"
 
 
 class LabelJob(StrictConfig):
@@ -61,7 +59,7 @@ class LabelJob(StrictConfig):
     cache: Path | None = Field(
         default=None, description="SQLite call cache of the critic (a killed run resumes from it); null: none"
     )
-    ray: InstanceOf[RayOptions] | None = Field(
+    ray: RayOptions | None = Field(
         default=None, description="run the critic on a Ray actor pool (same dataset); null: in this process"
     )
     run_record: bool = Field(
@@ -229,9 +227,6 @@ def _input_sets(job: LabelJob) -> list[ResponseSet]:
 
 def _write_run_record(job: LabelJob, critic: str | None, hits: int, misses: int, *, with_cache: bool) -> None:
     """``<out>/run.json``: what ran and the cache's hits and misses (kept apart from the dataset's bytes)."""
-    from rlaif.atomic import atomic_write_text
-
-    ray = job.ray
     record = {
         "stage": "label",
         "responses": str(job.responses if job.pairs is None else job.pairs),
@@ -240,14 +235,12 @@ def _write_run_record(job: LabelJob, critic: str | None, hits: int, misses: int,
         else job.constitution.name,
         "critic": critic,
         "backend": job.critic.engine if job.critic is not None else None,
-        "executor": "ray" if ray is not None else "local",
-        **({"workers": ray.workers, "address": ray.address} if ray is not None else {}),
+        **executor_record(job.ray),
         "cache": str(job.cache) if job.cache and with_cache else None,
         "cache_hits": hits,
         "cache_misses": misses,
     }
-    job.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(job.out / RUN_RECORD, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    write_run_record(job.out, record)
 
 
 __all__ = ["LabelJob", "LabelResult", "run_label"]

@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from rlaif.backends.spec import ModelSpec
 from rlaif.constitution import Constitution
 from rlaif.errors import RlaifError
 from rlaif.feedback.revise_config import ReviseConfig, ReviseRun
 from rlaif.jobs.engine import open_engine
-from rlaif.jobs.generate import model_spec
 from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
@@ -64,11 +63,6 @@ class ReviseJob(StrictConfig):
     config: ReviseConfig = Field(
         default_factory=ReviseConfig, description="how critiques and revisions are made and checked"
     )
-
-    @field_validator("policy", "critic", mode="before")
-    @classmethod
-    def _bare_names(cls, value: Any) -> Any:
-        return model_spec(value)
 
 
 @dataclass(frozen=True)

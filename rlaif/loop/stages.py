@@ -65,26 +65,17 @@ def policy_adapter(ctx: RunContext, k: int) -> Path | None:
 
 
 def ray_options(pipeline: Any) -> Any:
-    """The :class:`rlaif.scale.RayOptions` of a pipeline: its ``ray:`` section is that config."""
-    return pipeline.ray
+    """The :class:`rlaif.scale.RayOptions` the generate and label stages run on (the pipeline's ``ray:`` section),
+    or None with ``executor: local``."""
+    return pipeline.ray if pipeline.executor == "ray" else None
 
 
 def model_engine(ctx: RunContext, model: str, adapter: Path | None, role: str = "policy") -> Any:
-    """The engine of the generate and label stages: a cached local backend, or (``executor: ray``) a Ray actor
-    pool whose workers each build that backend. Both give the same outputs, so the executor is not part of any
-    stage's fingerprint."""
-    pl = ctx.pipeline
-    backend = pl.role(role).backend  # type: ignore[arg-type]
-    options = ctx.backend_options(adapter=adapter, role=role)
-    if pl.executor == "ray":
-        from rlaif.scale import BackendSpec, RayBackendPool
+    """A role's engine for a stage that is not a job yet (the ceiling): see :func:`rlaif.jobs.engine.open_engine`."""
+    from rlaif.jobs.engine import open_engine
 
-        pool = RayBackendPool(BackendSpec(backend, model, options, str(ctx.cache_path)), ray_options(pl))
-        pool.open()
-        return pool
-    from rlaif.feedback.call_cache import open_backend
-
-    return open_backend(backend, model, options=options, cache=ctx.cache_path)
+    spec = ctx.model_spec(role, model=model, adapter=adapter)
+    return open_engine(spec, cache=ctx.cache_path, ray=ray_options(ctx.pipeline), role=role)
 
 
 def _role_config(ctx: RunContext, role: str) -> dict[str, Any]:
@@ -133,11 +124,6 @@ def _plain(v: Any) -> bool:
 # -- generate --------------------------------------------------------------------------------------------------
 
 
-def _model_spec(ctx: RunContext, model: str, adapter: Path | None, role: str) -> Any:
-    """A role's :class:`rlaif.backends.spec.ModelSpec` for a stage job (see :meth:`RunContext.model_spec`)."""
-    return ctx.model_spec(role, model=model, adapter=adapter)
-
-
 def generate_stage(ctx: RunContext, k: int) -> Stage:
     """Sample the round-(k-1) policy on the training prompts."""
     pl = ctx.pipeline
@@ -160,9 +146,9 @@ def generate_stage(ctx: RunContext, k: int) -> Stage:
         job = GenerateJob(
             prompts=tuple(ctx.train_prompts),
             out=folder,
-            policy=_model_spec(ctx, pl.policy_model, adapter, "policy"),
+            policy=ctx.model_spec("policy", model=pl.policy_model, adapter=adapter),
             cache=ctx.cache_path,
-            ray=ray_options(pl) if pl.executor == "ray" else None,
+            ray=ray_options(pl),
             config=pl.generate.generate_config(seed=pl.seed + k, progress=ctx.progress),
             contrastive=contrastive,
             write_record=False,
@@ -301,7 +287,6 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
         inputs["older_responses"] = hash_value([hash_path(p) for p in older])
 
     def run(folder: Path) -> StageResult:
-        from rlaif.backends.spec import ModelSpec
         from rlaif.jobs.label import LabelJob, run_label
 
         assert responses is not None
@@ -312,15 +297,11 @@ def label_stage(ctx: RunContext, k: int) -> Stage:
             older_responses=older if relabel and not label.contrastive else [],
             constitution=ctx.constitution,
             templates=ctx.templates_dir,
-            critic=ModelSpec(
-                model=critic,
-                backend=pl.role(critic_role).backend,  # type: ignore[arg-type]
-                options=ctx.backend_options(adapter=critic_adapter, role=critic_role),
-            )
+            critic=ctx.model_spec(critic_role, model=critic, adapter=critic_adapter)
             if label.needs_critic
             else None,
             cache=ctx.cache_path,
-            ray=ray_options(pl) if pl.executor == "ray" else None,
+            ray=ray_options(pl),
             run_record=False,
             config=label,
         )
@@ -390,8 +371,8 @@ def revise_stage(ctx: RunContext, k: int) -> Stage:
             constitution=ctx.constitution,
             out=folder,
             responses=responses,
-            policy=_model_spec(ctx, pl.policy_model, adapter, "policy"),
-            critic=_model_spec(ctx, critic, critic_adapter, critic_role),
+            policy=ctx.model_spec("policy", model=pl.policy_model, adapter=adapter),
+            critic=ctx.model_spec(critic_role, model=critic, adapter=critic_adapter),
             templates=ctx.templates_dir,
             config=pl.revise.revise_config(seed=pl.seed + k, cache=str(ctx.cache_path)),
         )
