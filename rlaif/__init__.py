@@ -9,9 +9,8 @@ Constitutions are data (``principles/*.yaml``); a critic model applies them thro
 module on first use.
 """
 
-from typing import Any
-
 from rlaif.errors import BackendError, DataFileError, ModelError, Problem, RlaifError, TemplateError
+from rlaif.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -52,19 +51,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'rlaif' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(globals(), _LAZY)
 
 
 __all__ = [

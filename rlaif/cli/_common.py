@@ -8,23 +8,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
+from rlaif.cli.config_options import OptionGroup, flag, option, with_options
 from rlaif.errors import RlaifError
 
-BackendOpt = Annotated[
-    str, typer.Option("--backend", "-b", help="Backend: transformers, vllm, openai or mock.")
-]
-BackendOptionOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--backend-option",
-        help="key=value passed to the backend (repeat), e.g. batch_size=16 or base_url=http://127.0.0.1:8000/v1.",
-    ),
-]
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: the help of each shared option, written once
+HELP = {
+    "backend": "Backend: transformers, vllm, openai or mock.",
+    "backend_option": "key=value passed to the backend (repeat), e.g. batch_size=16 or "
+    "base_url=http://127.0.0.1:8000/v1.",
+    "price": "Prices per million input and output tokens of a served critic, IN,OUT (e.g. 0.15,0.6): the "
+    "estimated cost goes into the stats, the card and the report.",
+    "device": "auto, cpu, cuda, cuda:1 (local backends).",
+    "dtype": "auto, float32, bfloat16, float16 (local backends).",
+    "cache": "Call cache file (SQLite) [default: <out>/../.rlaif-cache.sqlite].",
+    "no_cache": "Do not read or write the call cache.",
+    "critic": "Critic model: alias (smollm2), hub id or local folder.",
+    "executor": "local (this process) or ray (a Ray actor pool; docs/scaling.md).",
+}
+
+BackendOpt = Annotated[str, typer.Option("--backend", "-b", help=HELP["backend"])]
+BackendOptionOpt = Annotated[list[str] | None, typer.Option("--backend-option", help=HELP["backend_option"])]
 JudgeModeOpt = Annotated[
     str,
     typer.Option(
@@ -33,43 +45,17 @@ JudgeModeOpt = Annotated[
         "verdict (docs/backends.md).",
     ),
 ]
-PriceOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--price",
-        help="Prices per million input and output tokens of a served critic, IN,OUT (e.g. 0.15,0.6): the "
-        "estimated cost goes into the stats, the card and the report.",
-    ),
-]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1 (local backends).")]
-DtypeOpt = Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16, float16 (local backends).")]
-CacheOpt = Annotated[
-    Path | None,
-    typer.Option("--cache", help="Call cache file (SQLite) [default: <out>/../.rlaif-cache.sqlite]."),
-]
-NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the call cache.")]
+PriceOpt = Annotated[str | None, typer.Option("--price", help=HELP["price"])]
+DeviceOpt = Annotated[str, typer.Option("--device", help=HELP["device"])]
+DtypeOpt = Annotated[str, typer.Option("--dtype", help=HELP["dtype"])]
+CacheOpt = Annotated[Path | None, typer.Option("--cache", help=HELP["cache"])]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help=HELP["no_cache"])]
 TemplatesOpt = Annotated[
     Path | None,
     typer.Option("--templates", "-t", help="Template folder searched before the shipped prompts/."),
 ]
-CriticOpt = Annotated[
-    str, typer.Option("--critic", help="Critic model: alias (smollm2), hub id or local folder.")
-]
+CriticOpt = Annotated[str, typer.Option("--critic", help=HELP["critic"])]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
-ExecutorOpt = Annotated[
-    str, typer.Option("--executor", help="local (this process) or ray (a Ray actor pool; docs/scaling.md).")
-]
-AddressOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--address", help="Ray cluster (HOST:PORT, auto, ray://HOST:PORT) [default: a local Ray instance]."
-    ),
-]
-WorkersOpt = Annotated[
-    int, typer.Option("--workers", help="Ray workers, each with its own copy of the model.")
-]
-GpusPerWorkerOpt = Annotated[float, typer.Option("--gpus-per-worker", help="GPUs per Ray worker (0 on CPU).")]
-CpusPerWorkerOpt = Annotated[float, typer.Option("--cpus-per-worker", help="CPUs per Ray worker.")]
 
 
 def parse_backend_options(
@@ -157,3 +143,98 @@ def ray_options(
     return RayOptions(
         address=address, workers=workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker
     )
+
+
+# --- option groups: the blocks of options that several commands share, each built into one value ---------------
+
+
+@dataclass(frozen=True)
+class CacheChoice:
+    """``--cache PATH`` / ``--no-cache`` as given; :meth:`under` resolves it for a stage writing into a folder."""
+
+    path: Path | None
+    off: bool
+
+    def under(self, out: Path) -> Path | None:
+        """The call cache of a stage writing into ``out`` (None when ``--no-cache``)."""
+        return cache_path(out, self.path, self.off)
+
+
+def cache_options(*, command: str, param: str = "cache") -> Callable[[F], F]:
+    """``--cache`` and ``--no-cache``, given to the command's ``param`` as a :class:`CacheChoice`."""
+    group = OptionGroup(
+        (
+            option("cache", Path | None, None, help=HELP["cache"]),
+            option("no_cache", bool, False, help=HELP["no_cache"]),
+        ),
+        lambda cache, no_cache: CacheChoice(cache, no_cache),
+        {},
+    )
+    return with_options(group, param=param, command=command)
+
+
+def model_options(
+    role: str,
+    *,
+    command: str,
+    default: str | None,
+    help: str,
+    short: tuple[str, ...] = (),
+    price: bool = False,
+    device: bool = True,
+) -> Callable[[F], F]:
+    """``--<role>`` (the model) with ``--backend``, ``--backend-option``, ``--device`` and ``--dtype`` (and
+    ``--price`` for a served critic), given to the command's ``role`` parameter as one
+    :class:`rlaif.backends.spec.ModelSpec` (None when the model flag has no default and is not given)."""
+    params = [
+        option(role, str if default is not None else str | None, default, flag(role), *short, help=help),
+        option("backend", str, "transformers", "--backend", "-b", help=HELP["backend"]),
+        option("backend_option", list[str] | None, None, help=HELP["backend_option"]),
+    ]
+    if device:
+        params.append(option("device", str, "auto", help=HELP["device"]))
+        params.append(option("dtype", str, "auto", help=HELP["dtype"]))
+    if price:
+        params.append(option("price", str | None, None, help=HELP["price"]))
+
+    def build(**kw: Any) -> Any:
+        from rlaif.backends.spec import ModelSpec
+
+        if kw[role] is None:
+            return None
+        backend = kw["backend"]
+        options = parse_backend_options(
+            kw["backend_option"],
+            device=kw.get("device", "auto"),
+            dtype=kw.get("dtype", "auto"),
+            backend=backend,
+        )
+        options.update(parse_price(kw.get("price")))
+        return ModelSpec(model=kw[role], backend=backend, options=options)
+
+    return with_options(OptionGroup(tuple(params), build, {"model": flag(role)}), param=role, command=command)
+
+
+def executor_options(*, command: str, param: str = "ray") -> Callable[[F], F]:
+    """``--executor local|ray`` and the Ray pool's ``--address``, ``--workers``, ``--gpus-per-worker`` and
+    ``--cpus-per-worker`` (defaults and help from :class:`rlaif.scale.ray_setup.RayOptions`), given to the
+    command's ``param`` as ``RayOptions`` (None for the local executor)."""
+    from rlaif.scale.ray_setup import RayOptions
+
+    fields = RayOptions.model_fields
+    params = [option("executor", str, "local", help=HELP["executor"])]
+    for name, annotation in (
+        ("address", str | None),
+        ("workers", int),
+        ("gpus_per_worker", float),
+        ("cpus_per_worker", float),
+    ):
+        params.append(option(name, annotation, fields[name].default, help=fields[name].description))
+
+    def build(executor: str, **kw: Any) -> Any:
+        return ray_options(executor, **kw)
+
+    build.__rlaif_configs__ = (  # type: ignore[attr-defined]
+        (RayOptions, {n: n for n in ("address", "workers", "gpus_per_worker", "cpus_per_worker")}),
+    )
+    return with_options(OptionGroup(tuple(params), build, {}), param=param, command=command)

@@ -41,7 +41,7 @@ class Form:
     to_field: Callable[[Any], Any]
 
 
-def _flag(field: str) -> str:
+def flag(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
@@ -56,10 +56,146 @@ def _cli_type(annotation: Any) -> tuple[Any, Callable[[Any], Any]]:
     if origin is Literal:
         return str, lambda v: v  # pydantic checks the value (and the error names the flag)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis and args[0] in (str, int, float):
-        return list[args[0]], lambda v: tuple(v) if v else None  # type: ignore[valid-type]
+        return list[args[0]], lambda v: tuple(v or ())  # type: ignore[valid-type]
     if annotation in (int, float, str, bool):
         return annotation, lambda v: v
     raise TypeError(f"no command-line form for {annotation!r}: give the field a Form or skip it")
+
+
+def _resolve(annotation: Any, namespace: dict[str, Any]) -> Any:
+    """A parameter's annotation as an object (``from __future__ import annotations`` leaves it a string).
+
+    One that names a type imported only for type checking stays a string: that is a parameter a group builds, which
+    typer never sees.
+    """
+    if not isinstance(annotation, str):
+        return annotation
+    try:
+        return eval(annotation, namespace)
+    except NameError:
+        return annotation
+
+
+@dataclass(frozen=True)
+class OptionGroup:
+    """Options a command gains as one value: the typer parameters, and how their values build that value.
+
+    ``build`` gets the group's parameters as keywords and returns what the command's parameter receives;
+    ``flags`` maps a field of what ``build`` validates to its flag, so a validation error names the flag.
+    """
+
+    params: tuple[inspect.Parameter, ...]
+    build: Callable[..., Any]
+    flags: Mapping[str, str]
+
+
+def option(name: str, annotation: Any, default: Any, *decls: str, help: str | None) -> inspect.Parameter:
+    """One keyword-only typer option (``decls`` default to ``--`` + the name with dashes)."""
+    option_decls = decls or (flag(name),)
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=default,
+        annotation=Annotated[annotation, typer.Option(*option_decls, help=help)],
+    )
+
+
+def with_options(group: OptionGroup, *, param: str, command: str) -> Callable[[F], F]:
+    """Give a typer command the options of ``group``; the command's ``param`` receives the value they build.
+
+    Decorators stack: each one reads the signature the one below it made.
+    """
+
+    def decorate(fn: F) -> F:
+        namespace = getattr(fn, "__rlaif_globals__", None) or getattr(fn, "__globals__", {})
+        own = [
+            p.replace(annotation=_resolve(p.annotation, namespace))
+            for p in inspect.signature(fn).parameters.values()
+            if p.name != param
+        ]
+        mine = {p.name for p in group.params}
+        clash = {p.name for p in own} & mine
+        if clash:
+            raise TypeError(f"{fn.__name__} already has parameters {sorted(clash)}")
+
+        @functools.wraps(fn)
+        def wrapper(**kwargs: Any) -> Any:
+            values = {name: kwargs.pop(name) for name in mine}
+            with flag_errors(command, group.flags):
+                built = group.build(**values)
+            return fn(**kwargs, **{param: built})
+
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + list(group.params)
+        wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in params}
+        del wrapper.__wrapped__  # typer reads __signature__, not the wrapped function's
+        wrapper.__rlaif_globals__ = namespace  # type: ignore[attr-defined]
+        configs = getattr(fn, "__rlaif_configs__", ())
+        wrapper.__rlaif_configs__ = configs + getattr(group.build, "__rlaif_configs__", ())  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def config_group(
+    config: type[StrictConfig],
+    *,
+    flags: Mapping[str, tuple[str, ...]] | None = None,
+    forms: Mapping[str, Form] | None = None,
+    skip: Collection[str] = (),
+    fixed: Mapping[str, Any] | None = None,
+) -> OptionGroup:
+    """One option per field of ``config`` (its default, its description as help), building the config.
+
+    Args:
+        config: the stage config.
+        flags: option names of fields whose flag is not ``--`` + the field name with dashes (``-k``, ``--tag``).
+        forms: fields offered in another form (see :class:`Form`).
+        skip: fields the command does not offer (they keep their defaults, or ``fixed``).
+        fixed: values the command always gives these fields.
+    """
+    flags = dict(flags or {})
+    forms = dict(forms or {})
+    fixed = dict(fixed or {})
+    params: list[inspect.Parameter] = []
+    back: dict[str, tuple[str, Callable[[Any], Any]]] = {}  # parameter -> (field, conversion)
+    names: dict[str, str] = {}  # field -> its flag, for error messages
+    for field, info in config.model_fields.items():
+        if field in skip:
+            continue
+        if field in forms:
+            form = forms[field]
+            annotation, default, to_field = (
+                Annotated[form.annotation, form.option],
+                form.default,
+                form.to_field,
+            )
+            pname = form.param
+            names[field] = form.option.param_decls[0] if form.option.param_decls else flag(form.param)
+        else:
+            cli_type, to_field = _cli_type(info.annotation)
+            default = info.get_default(call_default_factory=True)
+            decls = flags.get(field)
+            if decls is None:
+                decls = (
+                    (f"{flag(field)}/--no-{field.replace('_', '-')}",) if default is True else (flag(field),)
+                )
+            annotation = Annotated[cli_type, typer.Option(*decls, help=info.description)]
+            if isinstance(default, tuple):
+                default = list(default)
+            pname = field
+            names[field] = next((d for d in decls if d.startswith("--")), decls[0]).split("/")[0]
+        back[pname] = (field, to_field)
+        params.append(
+            inspect.Parameter(pname, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        )
+
+    def build(**kwargs: Any) -> StrictConfig:
+        values = {field: to_field(kwargs[pname]) for pname, (field, to_field) in back.items()}
+        return config(**values, **fixed)
+
+    build.__rlaif_configs__ = ((config, {pname: field for pname, (field, _) in back.items()}),)  # type: ignore[attr-defined]
+    return OptionGroup(tuple(params), build, names)
 
 
 def config_options(
@@ -83,71 +219,8 @@ def config_options(
         skip: fields the command does not offer (they keep their defaults, or ``fixed``).
         fixed: values the command always gives these fields.
     """
-    flags = dict(flags or {})
-    forms = dict(forms or {})
-    fixed = dict(fixed or {})
-
-    def decorate(fn: F) -> F:
-        hints = typing.get_type_hints(fn, include_extras=True)
-        own = [
-            p.replace(annotation=hints.get(p.name, p.annotation))
-            for p in inspect.signature(fn).parameters.values()
-            if p.name != param
-        ]
-        generated: list[inspect.Parameter] = []
-        back: dict[str, tuple[str, Callable[[Any], Any]]] = {}  # parameter -> (field, conversion)
-        names: dict[str, str] = {}  # field -> its flag, for error messages
-        for field, info in config.model_fields.items():
-            if field in skip:
-                continue
-            if field in forms:
-                form = forms[field]
-                annotation, default, to_field = (
-                    Annotated[form.annotation, form.option],
-                    form.default,
-                    form.to_field,
-                )
-                pname = form.param
-                names[field] = form.option.param_decls[0] if form.option.param_decls else _flag(form.param)
-            else:
-                cli_type, to_field = _cli_type(info.annotation)
-                default = info.get_default(call_default_factory=True)
-                decls = flags.get(field)
-                if decls is None:
-                    decls = (
-                        (f"{_flag(field)}/--no-{field.replace('_', '-')}",)
-                        if default is True
-                        else (_flag(field),)
-                    )
-                annotation = Annotated[cli_type, typer.Option(*decls, help=info.description)]
-                if isinstance(default, tuple):
-                    default = list(default)
-                pname = field
-                names[field] = next((d for d in decls if d.startswith("--")), decls[0]).split("/")[0]
-            back[pname] = (field, to_field)
-            generated.append(
-                inspect.Parameter(
-                    pname, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
-                )
-            )
-        clash = {p.name for p in own} & set(back)
-        if clash:
-            raise TypeError(f"{fn.__name__} already has parameters {sorted(clash)} of {config.__name__}")
-
-        @functools.wraps(fn)
-        def wrapper(**kwargs: Any) -> Any:
-            values = {field: to_field(kwargs.pop(pname)) for pname, (field, to_field) in back.items()}
-            with flag_errors(command, names):
-                built = config(**values, **fixed)
-            return fn(**kwargs, **{param: built})
-
-        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + generated
-        wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-        wrapper.__annotations__ = {p.name: p.annotation for p in params}
-        del wrapper.__wrapped__  # typer reads __signature__, not the wrapped function's
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
+    group = config_group(config, flags=flags, forms=forms, skip=skip, fixed=fixed)
+    return with_options(group, param=param, command=command)
 
 
 def comma_pair(flag: str) -> Callable[[str], tuple[float, float]]:

@@ -15,32 +15,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rlaif.cli._common import (
-    AddressOpt,
-    BackendOpt,
-    BackendOptionOpt,
-    CacheOpt,
-    CpusPerWorkerOpt,
-    CriticOpt,
-    DeviceOpt,
-    DtypeOpt,
-    ExecutorOpt,
-    GpusPerWorkerOpt,
-    NoCacheOpt,
-    PriceOpt,
-    TemplatesOpt,
-    WorkersOpt,
-    cache_path,
-    parse_backend_options,
-    parse_price,
-    ray_options,
-)
+from rlaif.cli._common import HELP, CacheChoice, TemplatesOpt, cache_options, executor_options, model_options
 from rlaif.cli._validation import flag_errors
 from rlaif.cli.config_options import Form, comma_pair, config_options
 from rlaif.feedback.label_config import GateSettings, LabelConfig
 
 if TYPE_CHECKING:
+    from rlaif.backends.spec import ModelSpec
     from rlaif.jobs.label import LabelResult
+    from rlaif.scale.ray_setup import RayOptions
 
 
 def command(
@@ -58,21 +41,11 @@ def command(
     constitution: Annotated[Path, typer.Option("--constitution", "-c", help="Constitution YAML.")] = Path(
         "principles/hhh.yaml"
     ),
-    critic: CriticOpt = "smollm2",
     templates_dir: TemplatesOpt = None,
-    backend: BackendOpt = "transformers",
-    backend_option: BackendOptionOpt = None,
-    price: PriceOpt = None,
-    cache: CacheOpt = None,
-    no_cache: NoCacheOpt = False,
-    device: DeviceOpt = "auto",
-    dtype: DtypeOpt = "auto",
-    executor: ExecutorOpt = "local",
-    address: AddressOpt = None,
-    workers: WorkersOpt = 2,
-    gpus_per_worker: GpusPerWorkerOpt = 0.0,
-    cpus_per_worker: CpusPerWorkerOpt = 1.0,
     *,
+    critic: ModelSpec,
+    cache: CacheChoice,
+    ray: RayOptions | None,
     config: LabelConfig,
 ) -> None:
     """Label response pairs with soft preferences from a critic (both orders, k principles, cached, resumable).
@@ -81,20 +54,8 @@ def command(
     With --executor ray the critic runs on a pool of Ray workers (--workers, --gpus-per-worker, --address); the
     dataset is the same as with the local executor.
     """
-    from rlaif.backends.spec import ModelSpec
     from rlaif.jobs.label import LabelJob, run_label
 
-    options = {
-        **parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend),
-        **parse_price(price),
-    }
-    on_ray = ray_options(
-        executor,
-        address=address,
-        workers=workers,
-        gpus_per_worker=gpus_per_worker,
-        cpus_per_worker=cpus_per_worker,
-    )
     with flag_errors("label"):
         job = LabelJob(
             out=out,
@@ -102,9 +63,9 @@ def command(
             pairs=pairs_file,
             constitution=constitution,
             templates=templates_dir,
-            critic=ModelSpec(model=critic, backend=backend, options=options),
-            cache=cache_path(out, cache, no_cache),
-            ray=on_ray,
+            critic=critic,
+            cache=cache.under(out),
+            ray=ray,
             config=config,
         )
     result = run_label(job)
@@ -147,6 +108,11 @@ PIPELINE_ONLY = {
     "gate": "`rlaif label` does not gate its critic (measure one with `rlaif eval judge`); a pipeline does",
 }
 
+command = model_options("critic", command="label", default="smollm2", help=HELP["critic"], price=True)(
+    command
+)
+command = cache_options(command="label")(command)
+command = executor_options(command="label")(command)
 command = config_options(
     LabelConfig,
     command="label",

@@ -8,30 +8,49 @@
 Wrap model backends in :class:`CachedBackend` so killed runs resume. See ``docs/feedback.md``.
 """
 
-from rlaif.feedback.call_cache import CachedBackend, CallCache
-from rlaif.feedback.dataset_io import read_rows, write_card, write_rows
-from rlaif.feedback.inputs import PreferencePair, PromptRow, load_preferences, load_prompts
-from rlaif.feedback.judge import JudgeConfig, PairToJudge, Unlabeled, judge_pairs
-from rlaif.feedback.label_output import write_label_run
-from rlaif.feedback.labeler import LabelConfig, LabelRun, label_dataset
-from rlaif.feedback.pairs import ResponsePair, make_pairs
-from rlaif.feedback.responses import (
-    GenerateConfig,
-    ResponseSet,
-    generate_responses,
-    read_responses,
-    write_responses,
-)
-from rlaif.feedback.revise import revise
-from rlaif.feedback.revise_config import ReviseConfig, ReviseRun
-from rlaif.feedback.revise_output import write_revise_run
-from rlaif.feedback.scores import (
-    PointwiseScore,
-    ScoreConfig,
-    ScoreItem,
-    score_responses,
-)
-from rlaif.feedback.soft_labels import PrincipleJudgement, SoftLabel, ensemble, judgement_from_logprobs
+from rlaif.lazy import lazy_exports
+
+#: public name -> module it lives in; loaded on first use, so importing the package stays light
+_LAZY: dict[str, str] = {
+    "CachedBackend": "rlaif.feedback.call_cache",
+    "CallCache": "rlaif.feedback.call_cache",
+    "GenerateConfig": "rlaif.feedback.responses",
+    "JudgeConfig": "rlaif.feedback.judge",
+    "LabelConfig": "rlaif.feedback.labeler",
+    "LabelRun": "rlaif.feedback.labeler",
+    "PairToJudge": "rlaif.feedback.judge",
+    "PointwiseScore": "rlaif.feedback.scores",
+    "PreferencePair": "rlaif.feedback.inputs",
+    "PrincipleJudgement": "rlaif.feedback.soft_labels",
+    "PromptRow": "rlaif.feedback.inputs",
+    "ResponsePair": "rlaif.feedback.pairs",
+    "ResponseSet": "rlaif.feedback.responses",
+    "ReviseConfig": "rlaif.feedback.revise_config",
+    "ReviseRun": "rlaif.feedback.revise_config",
+    "ScoreConfig": "rlaif.feedback.scores",
+    "ScoreItem": "rlaif.feedback.scores",
+    "SoftLabel": "rlaif.feedback.soft_labels",
+    "Unlabeled": "rlaif.feedback.judge",
+    "ensemble": "rlaif.feedback.soft_labels",
+    "generate_responses": "rlaif.feedback.responses",
+    "judge_pairs": "rlaif.feedback.judge",
+    "judgement_from_logprobs": "rlaif.feedback.soft_labels",
+    "label_dataset": "rlaif.feedback.labeler",
+    "load_preferences": "rlaif.feedback.inputs",
+    "load_prompts": "rlaif.feedback.inputs",
+    "make_pairs": "rlaif.feedback.pairs",
+    "read_responses": "rlaif.feedback.responses",
+    "read_rows": "rlaif.feedback.dataset_io",
+    "revise": "rlaif.feedback.revise",
+    "score_responses": "rlaif.feedback.scores",
+    "write_card": "rlaif.feedback.dataset_io",
+    "write_label_run": "rlaif.feedback.label_output",
+    "write_responses": "rlaif.feedback.responses",
+    "write_revise_run": "rlaif.feedback.revise_output",
+    "write_rows": "rlaif.feedback.dataset_io",
+}
+
+__getattr__, __dir__ = lazy_exports(globals(), _LAZY)
 
 __all__ = [
     "CachedBackend",

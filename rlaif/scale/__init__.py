@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from rlaif.scale.ray_executor import RayBackendPool
-from rlaif.scale.ray_setup import BackendSpec, RayOptions, check_reachable, import_ray
+from rlaif.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from rlaif.constitution.schema import Constitution
@@ -22,6 +21,8 @@ if TYPE_CHECKING:
     from rlaif.feedback.labeler import LabelConfig, LabelRun
     from rlaif.feedback.responses import GenerateConfig, ResponseSet
     from rlaif.prompting import TemplateSet
+    from rlaif.scale.ray_executor import RayBackendPool
+    from rlaif.scale.ray_setup import BackendSpec, RayOptions, check_reachable, import_ray
 
 
 def label_with_ray(
@@ -30,17 +31,19 @@ def label_with_ray(
     critic: BackendSpec | None,
     templates: TemplateSet,
     config: LabelConfig | None = None,
-    options: RayOptions = RayOptions(),
+    options: RayOptions | None = None,
 ) -> LabelRun:
     """:func:`~rlaif.feedback.labeler.label_dataset` with the critic on a Ray actor pool: the same
     :class:`~rlaif.feedback.labeler.LabelRun` as the local executor (write it with
     :func:`~rlaif.feedback.label_output.write_label_run`). ``critic`` may be None only for rule labels (no model)."""
     from rlaif.feedback.labeler import LabelConfig, label_dataset
+    from rlaif.scale.ray_executor import RayBackendPool
+    from rlaif.scale.ray_setup import RayOptions
 
     config = config or LabelConfig()
     if critic is None:
         return label_dataset(responses, constitution, None, templates, config)
-    with RayBackendPool(critic, options) as pool:
+    with RayBackendPool(critic, options or RayOptions()) as pool:
         return label_dataset(responses, constitution, pool, templates, config)
 
 
@@ -48,15 +51,28 @@ def generate_with_ray(
     policy: BackendSpec,
     prompts: Sequence[PromptRow],
     config: GenerateConfig | None = None,
-    options: RayOptions = RayOptions(),
+    options: RayOptions | None = None,
 ) -> list[ResponseSet]:
     """:func:`~rlaif.feedback.responses.generate_responses` with the policy on a Ray actor pool: the same
     responses as the local executor (write them with :func:`~rlaif.feedback.responses.write_responses`)."""
     from rlaif.feedback.responses import GenerateConfig, generate_responses
+    from rlaif.scale.ray_executor import RayBackendPool
+    from rlaif.scale.ray_setup import RayOptions
 
-    with RayBackendPool(policy, options) as pool:
+    with RayBackendPool(policy, options or RayOptions()) as pool:
         return generate_responses(pool, prompts, config or GenerateConfig())
 
+
+#: public name -> module it lives in; loaded on first use, so importing the package stays light
+_LAZY: dict[str, str] = {
+    "BackendSpec": "rlaif.scale.ray_setup",
+    "RayBackendPool": "rlaif.scale.ray_executor",
+    "RayOptions": "rlaif.scale.ray_setup",
+    "check_reachable": "rlaif.scale.ray_setup",
+    "import_ray": "rlaif.scale.ray_setup",
+}
+
+__getattr__, __dir__ = lazy_exports(globals(), _LAZY)
 
 __all__ = [
     "BackendSpec",
