@@ -235,6 +235,10 @@ def executor_options(*, command: str, param: str = "ray") -> Callable[[F], F]:
         return ray_options(executor, **kw)
 
     build.__rlaif_configs__ = (  # type: ignore[attr-defined]
-        (RayOptions, {n: n for n in ("address", "workers", "gpus_per_worker", "cpus_per_worker")}),
+        (
+            RayOptions,
+            {n: n for n in ("address", "workers", "gpus_per_worker", "cpus_per_worker")},
+            frozenset(),
+        ),
     )
     return with_options(OptionGroup(tuple(params), build, {}), param=param, command=command)

@@ -194,7 +194,9 @@ def config_group(
         values = {field: to_field(kwargs[pname]) for pname, (field, to_field) in back.items()}
         return config(**values, **fixed)
 
-    build.__rlaif_configs__ = ((config, {pname: field for pname, (field, _) in back.items()}),)  # type: ignore[attr-defined]
+    mapping = {pname: field for pname, (field, _) in back.items()}
+    # (config, parameter -> field, parameters offered in another form): read by the defaults test
+    build.__rlaif_configs__ = ((config, mapping, frozenset(f.param for f in forms.values())),)  # type: ignore[attr-defined]
     return OptionGroup(tuple(params), build, names)
 
 

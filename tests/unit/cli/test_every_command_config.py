@@ -1,0 +1,86 @@
+"""Every command that runs a stage takes its options from the stage's config: no default or help can drift.
+
+A command's options come from its config through :func:`rlaif.cli.config_options.config_options` (and the shared
+groups of :mod:`rlaif.cli._common`), which record the configs on the command. This test walks every registered
+command: one that runs a stage must have recorded a config, and no option it writes by hand may share a name with
+a field of its configs and differ from that field's default.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import typer
+
+from rlaif.cli.main import app
+
+#: commands that run no stage config (they read or show files), and why
+NO_CONFIG = {
+    "validate": "checks files; has no stage config",
+    "ls": "lists shipped files",
+    "render": "renders one template",
+    "import-constitution": "converts a file",
+    "status": "reads a run folder",
+    "report": "renders a run folder",
+    "inspect": "reads a labels folder",
+    "version": "prints the version",
+    "run": "runs a pipeline file, whose sections are the configs",
+    "export": "copies a trained folder",
+}
+
+
+def _commands(group: typer.Typer, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for info in group.registered_commands:
+        name = info.name or info.callback.__name__.replace("_", "-")
+        yield prefix + name, info.callback
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            yield from _commands(sub.typer_instance, prefix + (sub.name or "") + " ")
+
+
+COMMANDS = dict(_commands(app))
+
+
+def test_the_walk_finds_the_commands() -> None:
+    assert {"generate", "label", "version"} <= set(COMMANDS)
+    assert len(COMMANDS) >= 20
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_a_stage_command_takes_its_options_from_its_config(name: str) -> None:
+    callback = COMMANDS[name]
+    configs = getattr(callback, "__rlaif_configs__", ())
+    if name.split(" ")[0] in NO_CONFIG:
+        assert not configs or name == "run", f"{name} is listed as having no config, but has {configs}"
+        return
+    assert configs, f"rlaif {name} builds its options by hand: generate them from its config (config_options)"
+    generated = {pname for _, mapping, _ in configs for pname in mapping}
+    drift = {}
+    for pname, param in inspect.signature(callback).parameters.items():
+        if pname in generated or param.default is inspect.Parameter.empty:
+            continue
+        default = getattr(param.default, "default", param.default)
+        for config, _, _ in configs:
+            info = config.model_fields.get(pname)
+            if info is None or info.is_required():
+                continue
+            expected = info.get_default(call_default_factory=True)
+            if (list(expected) if isinstance(expected, tuple) else expected) != default:
+                drift[f"{config.__name__}.{pname}"] = (default, expected)
+    assert drift == {}, f"rlaif {name}: hand-written options whose default differs from the config's"
+
+
+def test_generated_defaults_are_the_config_defaults() -> None:
+    for name, callback in COMMANDS.items():
+        params = inspect.signature(callback).parameters
+        for config, mapping, forms in getattr(callback, "__rlaif_configs__", ()):
+            for pname, field in mapping.items():
+                info = config.model_fields[field]
+                if info.is_required() or pname in forms:
+                    continue  # a Form converts its value; tests/unit/cli/test_config_options.py covers it
+                expected = info.get_default(call_default_factory=True)
+                got = params[pname].default
+                assert got == (list(expected) if isinstance(expected, tuple) else expected), (name, pname)
