@@ -13,8 +13,20 @@ from rlaif.atomic import atomic_write_text
 from rlaif.constitution.schema import Constitution, Principle, Rule
 from rlaif.errors import DataFileError
 
-# Field order in written files: identity first, then what the critic reads, then the rule.
-_PRINCIPLE_ORDER = ("id", "version", "weight", "tags", "compare", "negation", "critique", "revision", "rule")
+# Field order in written files: identity first, then what the critic reads, then the rule, then the contrast pair.
+# A field not named here is written after them (in the schema's order), so no field is ever dropped.
+_PRINCIPLE_ORDER = (
+    "id",
+    "version",
+    "weight",
+    "tags",
+    "compare",
+    "negation",
+    "critique",
+    "revision",
+    "rule",
+    "contrast",
+)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -48,7 +60,8 @@ def _principle_dict(p: Principle) -> dict[str, Any]:
     data["weight"] = p.weight
     if p.rule is not None:
         data["rule"] = _rule_dict(p.rule)
-    return {k: data[k] for k in _PRINCIPLE_ORDER if k in data}
+    order = [*_PRINCIPLE_ORDER, *(k for k in Principle.model_fields if k not in _PRINCIPLE_ORDER)]
+    return {k: data[k] for k in order if k in data}
 
 
 def constitution_to_data(constitution: Constitution) -> dict[str, Any]:
