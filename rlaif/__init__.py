@@ -32,11 +32,13 @@ _LAZY: dict[str, str] = {
     "generate_responses": "rlaif.feedback",
     "GenerateConfig": "rlaif.feedback",
     "ReviseConfig": "rlaif.feedback",
-    # a stage from files, as `rlaif generate` / `rlaif revise` and a pipeline's round run it
+    # a stage from files, as `rlaif generate` / `rlaif revise` / `rlaif eval policy` and a pipeline's round run it
     "GenerateJob": "rlaif.jobs.generate",
     "run_generate": "rlaif.jobs.generate",
     "ReviseJob": "rlaif.jobs.revise",
     "run_revise": "rlaif.jobs.revise",
+    "EvaluateJob": "rlaif.jobs.evaluate",
+    "run_evaluate": "rlaif.jobs.evaluate",
     "ModelSpec": "rlaif.backends.spec",
     # training
     "train_reward_model": "rlaif.reward",

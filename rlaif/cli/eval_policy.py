@@ -2,26 +2,31 @@
 
     rlaif eval policy --prompts data/prompts/everyday.jsonl -c principles/hhh.yaml \\
         --adapter runs/demo/round-1/policy/model --baseline base --critic smollm2 -o out/eval-policy
+
+The flags build a :class:`rlaif.jobs.evaluate.EvaluateJob` (its ``config`` a
+:class:`rlaif.evals.PolicyEvalConfig`, whose fields give the options from ``--prompts`` on) and
+:func:`rlaif.jobs.evaluate.run_evaluate` runs it.
 """
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from rlaif.cli._common import (
-    BackendOpt,
+    HELP,
     BackendOptionOpt,
-    CacheOpt,
     DeviceOpt,
     DtypeOpt,
-    NoCacheOpt,
     ProgressOpt,
-    TemplatesOpt,
     parse_backend_options,
 )
+from rlaif.cli._validation import flag_errors
+from rlaif.cli.config_options import Form, config_options
+from rlaif.evals.policy_eval_config import PolicyEvalConfig
 
 if TYPE_CHECKING:
     from rlaif.evals.policy_eval import PolicyEvalResult
@@ -85,60 +90,17 @@ def print_result(result: PolicyEvalResult) -> None:
 
 
 def command(
-    prompts: Annotated[
-        Path, typer.Option("--prompts", help="Held-out prompt file (jsonl/json/csv/parquet).")
-    ],
-    constitution: Annotated[
-        Path, typer.Option("--constitution", "-c", help="Constitution the critic judges by.")
-    ],
     adapter: Annotated[
         Path | None,
         typer.Option(
             "--adapter", "-a", help="The policy's adapter folder (omit: evaluate the base model itself)."
         ),
     ] = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="The base policy model.")] = "smollm2",
-    baseline: Annotated[
-        str,
-        typer.Option("--baseline", help="'base' or an adapter folder (e.g. the previous round's policy)."),
-    ] = "base",
-    critic: Annotated[str, typer.Option("--critic", help="The critic model.")] = "smollm2",
-    split: Annotated[str, typer.Option("--split", help="Use rows of this split.")] = "heldout",
-    all_splits: Annotated[bool, typer.Option("--all-splits", help="Use every row of the file.")] = False,
-    limit: Annotated[int | None, typer.Option("--limit", "-n", help="Use only the first N prompts.")] = None,
-    principle: Annotated[
-        list[str] | None,
-        typer.Option("--principle", "-p", help="Judge only under these principle ids (repeat)."),
-    ] = None,
-    rules: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--rules", help="Another constitution whose rules are checked (repeat; no critic calls)."
-        ),
-    ] = None,
-    human: Annotated[
-        Path | None,
-        typer.Option("--human", help="Human preference file: also measure the critic against it."),
-    ] = None,
-    human_limit: Annotated[
-        int | None, typer.Option("--human-limit", help="Use only the first N human pairs.")
-    ] = None,
-    human_k: Annotated[int, typer.Option("--human-k", help="Principles sampled per human pair.")] = 4,
-    max_new_tokens: Annotated[
-        int, typer.Option("--max-new-tokens", help="Length cap of each response.")
-    ] = 128,
-    temperature: Annotated[float, typer.Option("--temperature", help="0 = greedy (default).")] = 0.0,
-    seed: Annotated[int, typer.Option("--seed", help="Sampling and bootstrap seed.")] = 0,
-    no_kl: Annotated[bool, typer.Option("--no-kl", help="Skip the KL monitor (two scoring passes).")] = False,
-    samples: Annotated[int, typer.Option("--samples", help="Example prompts shown in the report.")] = 5,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/eval-policy"),
-    cache: CacheOpt = None,
-    no_cache: NoCacheOpt = False,
-    backend: BackendOpt = "transformers",
+    all_splits: Annotated[
+        bool, typer.Option("--all-splits", help="Use every row of the file (overrides --split).")
+    ] = False,
     backend_option: BackendOptionOpt = None,
-    critic_backend: Annotated[
-        str, typer.Option("--critic-backend", help="Backend of the critic.")
-    ] = "transformers",
     critic_backend_option: Annotated[
         list[str] | None,
         typer.Option(
@@ -146,49 +108,95 @@ def command(
             help="key=value for the critic's backend (repeat), e.g. base_url=... or input_price_per_mtok=0.15.",
         ),
     ] = None,
-    judge_mode: Annotated[
-        str, typer.Option("--judge-mode", help="auto, choice-logprobs, top-logprobs or verdict.")
-    ] = "auto",
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
-    templates: TemplatesOpt = None,
     progress: ProgressOpt = True,
+    *,
+    config: PolicyEvalConfig,
 ) -> None:
     """Did alignment happen? Win rate of the policy vs the baseline (critic, both orders, per principle and the
     whole constitution, with ties and 95% intervals), rule compliance before/after, and drift monitors (length,
-    repetition, over-represented phrases, refusals, KL). Writes eval.json and samples.jsonl to --out."""
-    from rlaif.evals.policy_eval import PolicyEvalConfig, evaluate_policy
+    repetition, over-represented phrases, refusals, KL). Writes eval.json and samples.jsonl to --out.
 
-    options = parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend)
-    critic_options = parse_backend_options(
-        critic_backend_option, device=device, dtype=dtype, backend=critic_backend
+    Every option from --prompts on is a field of the evaluation config (a pipeline's `evaluate:` settings),
+    described there; --device and --dtype apply to the policy's and the critic's local backends.
+    """
+    from rlaif.jobs.evaluate import EvaluateJob, run_evaluate
+
+    backends: dict[str, Any] = {
+        "backend_options": parse_backend_options(
+            backend_option, device=device, dtype=dtype, backend=config.backend
+        ),
+        "critic_backend_options": parse_backend_options(
+            critic_backend_option, device=device, dtype=dtype, backend=config.critic_backend
+        ),
+    }
+    with flag_errors("eval policy"):
+        job = EvaluateJob(
+            out=out,
+            adapter=adapter,
+            progress=progress,
+            config=config.model_copy(update={**backends, **({"split": None} if all_splits else {})}),
+        )
+    print_result(run_evaluate(job))
+
+
+def _as_given(param: str, *decls: str, field: str, annotation: Any, to_field: Any = None) -> Form:
+    """A field whose flag takes its value as it is (a path, a repeated value), its help the field's description."""
+    info = PolicyEvalConfig.model_fields[field]
+    default = inspect.Parameter.empty if info.is_required() else info.get_default(call_default_factory=True)
+    return Form(
+        param,
+        typer.Option(*decls, help=info.description),
+        annotation,
+        default,
+        to_field or (lambda value: value),
     )
-    config = PolicyEvalConfig(
-        prompts=prompts,
-        split=None if all_splits else split,
-        limit=limit,
-        constitution=constitution,
-        principles=list(principle) if principle else None,
-        compliance_constitutions=list(rules or []),
-        model=model,
-        baseline=baseline,
-        critic=critic,
-        backend=backend,
-        backend_options=options,
-        critic_backend=critic_backend,
-        critic_backend_options=critic_options,
-        judge_mode=judge_mode,
-        templates=templates,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        seed=seed,
-        kl=not no_kl,
-        human_labels=human,
-        human_limit=human_limit,
-        human_k=human_k,
-        n_samples=samples,
-        cache=cache,
-        use_cache=not no_cache,
-    )
-    result = evaluate_policy(config, policy_adapter=adapter, out_dir=out, progress=progress)
-    print_result(result)
+
+
+#: PolicyEvalConfig fields whose flag is not ``--`` + the field name with dashes
+FLAGS: dict[str, tuple[str, ...]] = {
+    "limit": ("--limit", "-n"),
+    "model": ("--model", "-m"),
+    "backend": ("--backend", "-b"),
+    "chain_of_thought": ("--cot",),
+    "n_samples": ("--samples",),
+}
+
+#: PolicyEvalConfig fields offered in another form: files and folders as paths, repeated values
+FORMS = {
+    "prompts": _as_given("prompts", "--prompts", field="prompts", annotation=Path),
+    "constitution": _as_given("constitution", "--constitution", "-c", field="constitution", annotation=Path),
+    "principles": _as_given(
+        "principle",
+        "--principle",
+        "-p",
+        field="principles",
+        annotation=list[str] | None,
+        to_field=lambda ids: list(ids) if ids else None,
+    ),
+    "compliance_constitutions": _as_given(
+        "rules",
+        "--rules",
+        field="compliance_constitutions",
+        annotation=list[Path] | None,
+        to_field=lambda paths: list(paths or []),
+    ),
+    "templates": _as_given("templates", "--templates", "-t", field="templates", annotation=Path | None),
+    "human_labels": _as_given("human", "--human", field="human_labels", annotation=Path | None),
+    "cache": _as_given("cache", "--cache", field="cache", annotation=Path | None),
+    "use_cache": Form(
+        "no_cache", typer.Option("--no-cache", help=HELP["no_cache"]), bool, False, lambda off: not off
+    ),
+}
+
+#: PolicyEvalConfig fields with no flag of their own, and why
+SKIP = {
+    "backend_options": "--backend-option with --device/--dtype (which the critic's options share)",
+    "critic_backend_options": "--critic-backend-option with --device/--dtype",
+    "critic_gate": "a pipeline's evaluate section gates its critic; measure one with `rlaif eval judge`",
+}
+
+command = config_options(PolicyEvalConfig, command="eval policy", flags=FLAGS, forms=FORMS, skip=SKIP)(
+    command
+)

@@ -219,6 +219,9 @@ def evaluate_policy(
 ) -> PolicyEvalResult:
     """Evaluate ``policy_adapter`` (None: the base model itself) against ``config.baseline``; write into ``out_dir``.
 
+    The evaluate stage's job (:class:`rlaif.jobs.evaluate.EvaluateJob`, which ``rlaif eval policy`` and the loop
+    build) runs through here.
+
     Every user mistake (no held-out prompts, an unknown principle, an adapter folder that is not one, a model that
     cannot be loaded) is an :class:`~rlaif.errors.RlaifError` raised before the first model is loaded.
     """

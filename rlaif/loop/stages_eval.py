@@ -1,5 +1,6 @@
-"""The measuring stages of a round: the contrastive ceiling (round 1) and the policy evaluation, with the
-:class:`rlaif.evals.PolicyEvalConfig` the latter builds from the pipeline (:func:`eval_config`)."""
+"""The measuring stages of a round: the contrastive ceiling (round 1) and the policy evaluation, whose
+:class:`rlaif.jobs.evaluate.EvaluateJob` nests the :class:`rlaif.evals.PolicyEvalConfig` built from the pipeline
+(:func:`eval_config`)."""
 
 from __future__ import annotations
 
@@ -111,14 +112,16 @@ def evaluate_stage(ctx: RunContext, k: int, inputs_dir: Path, *, which: str = "p
     }
 
     def run(folder: Path) -> StageResult:
-        from rlaif.evals.policy_eval import evaluate_policy
+        from rlaif.jobs.evaluate import EvaluateJob, run_evaluate
 
-        cfg = eval_config(ctx, inputs_dir, baseline=baseline)
-        result = evaluate_policy(cfg, policy_adapter=adapter, out_dir=folder, progress=ctx.progress)
-        outputs = {"eval": folder / "eval.json"}
-        if (folder / "samples.jsonl").is_file():
-            outputs["samples"] = folder / "samples.jsonl"
-        return StageResult(outputs, {"summary": _eval_summary(result)})
+        job = EvaluateJob(
+            out=folder,
+            adapter=adapter,
+            progress=ctx.progress,
+            config=eval_config(ctx, inputs_dir, baseline=baseline),
+        )
+        result = run_evaluate(job)
+        return StageResult(dict(result.paths), {"summary": _eval_summary(result)})
 
     return Stage(name, k, config, inputs, run)
 
