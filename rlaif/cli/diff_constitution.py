@@ -13,24 +13,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rlaif.cli._common import (
-    BackendOpt,
-    BackendOptionOpt,
-    CacheOpt,
-    CriticOpt,
-    DeviceOpt,
-    DtypeOpt,
-    NoCacheOpt,
-    ProgressOpt,
-    TemplatesOpt,
-    cache_path,
-    parse_backend_options,
-)
+from rlaif.cli._common import HELP, CacheChoice, TemplatesOpt, cache_options, model_options
+from rlaif.cli.config_options import config_options
 from rlaif.errors import RlaifError
+from rlaif.feedback.label_config import LabelConfig
+from rlaif.workbench.diff import DiffConstitutionConfig
+
+if TYPE_CHECKING:
+    from rlaif.backends.spec import ModelSpec
 
 
 def command(
@@ -40,61 +34,39 @@ def command(
         Path, typer.Option("--responses", "-r", help="Responses dataset from `rlaif generate`.")
     ] = Path("out/responses"),
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the reports.")] = Path("out/diff"),
-    critic: CriticOpt = "smollm2",
-    k: Annotated[
-        int, typer.Option("-k", "--k", help="Principles sampled per pair (as in `rlaif label`).")
-    ] = 4,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the principle draws and rewordings.")] = 0,
-    paraphrases: Annotated[
-        int,
-        typer.Option("--paraphrases", help="Have the critic reword each principle N ways; report stability."),
-    ] = 0,
     variants: Annotated[
         Path | None,
         typer.Option(
             "--variants", help="YAML: principle id -> list of rewordings you wrote (instead of the critic's)."
         ),
     ] = None,
-    principle: Annotated[
-        list[str] | None, typer.Option("--principle", help="Sensitivity of this principle only (repeatable).")
-    ] = None,
-    max_pairs: Annotated[
-        int, typer.Option("--max-pairs", help="Sensitivity: judge at most this many pairs.")
-    ] = 50,
-    fragile_below: Annotated[
-        float, typer.Option("--fragile-below", help="Stability under which a principle is fragile.")
-    ] = 0.8,
-    examples: Annotated[int, typer.Option("--examples", help="Flipped pairs shown in the report.")] = 10,
     templates_dir: TemplatesOpt = None,
-    backend: BackendOpt = "transformers",
-    backend_option: BackendOptionOpt = None,
-    cache: CacheOpt = None,
-    no_cache: NoCacheOpt = False,
-    device: DeviceOpt = "auto",
-    dtype: DtypeOpt = "auto",
-    progress: ProgressOpt = True,
+    *,
+    critic: ModelSpec,
+    cache: CacheChoice,
+    label: LabelConfig,
+    config: DiffConstitutionConfig,
 ) -> None:
     """Label the responses under OLD and NEW and report every flipped label with the principle change behind it;
-    with --paraphrases/--variants, report how stable each principle's labels are when it is reworded."""
+    with --paraphrases/--variants, report how stable each principle's labels are when it is reworded.
+
+    -k, --seed and --progress are fields of the label config (as in `rlaif label`); the options from --examples on
+    are fields of the diff config."""
     from rlaif.atomic import atomic_write_text
     from rlaif.constitution import load_constitution
-    from rlaif.feedback.call_cache import open_backend
-    from rlaif.feedback.labeler import LabelConfig
     from rlaif.feedback.pairs import make_pairs
     from rlaif.feedback.responses import read_responses
+    from rlaif.jobs.engine import open_engine
     from rlaif.prompting import TemplateSet
     from rlaif.workbench.document import write_document
 
+    paraphrases, principle, seed = config.paraphrases, config.principles, label.seed
     if new is None and paraphrases <= 0 and variants is None:
         raise RlaifError(
             "nothing to compare: give NEW, --paraphrases N or --variants FILE",
             field="NEW",
             hint="rlaif diff-constitution OLD.yaml NEW.yaml --responses DIR",
         )
-    if paraphrases < 0 or max_pairs < 1:
-        raise RlaifError("--paraphrases must be >= 0 and --max-pairs >= 1", field="--paraphrases")
-    if not 0.0 < fragile_below <= 1.0:
-        raise RlaifError("--fragile-below must be in (0, 1]", field="--fragile-below")
     # read and check every input before a model is loaded
     const_old = load_constitution(old)
     const_new = load_constitution(new) if new is not None else None
@@ -110,18 +82,16 @@ def command(
             raise RlaifError(f"no principle {unknown[0]!r} in {target.name!r}", field="--principle")
     sets = read_responses(responses)
     templates = TemplateSet.load(templates_dir)
-    config = LabelConfig(k=k, seed=seed, progress=progress)
-    options = parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend)
-    engine = open_backend(backend, critic, options=options, cache=cache_path(out, cache, no_cache))
+    engine = open_engine(critic, cache=cache.under(out), role="critic")
     written: list[Path] = []
     try:
         if const_new is not None:
             from rlaif.workbench.diff import diff_constitutions, diff_document
 
-            result = diff_constitutions(sets, const_old, const_new, engine, templates, config)
+            result = diff_constitutions(sets, const_old, const_new, engine, templates, label)
             if result.old_name == result.new_name:  # same name and version: tell them apart by file
                 result.old_name, result.new_name = f"{result.old_name} ({old})", f"{result.new_name} ({new})"
-            written += write_document(diff_document(result, examples=examples), out, "diff")
+            written += write_document(diff_document(result, examples=config.examples), out, "diff")
             atomic_write_text(
                 out / "diff.json", json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n"
             )
@@ -140,17 +110,17 @@ def command(
             texts = {pid: t for pid, t in texts.items() if not principle or pid in principle}
             pairs, _ = make_pairs(sets, "first_two")
             results = sensitivity(
-                pairs[:max_pairs],
+                pairs[: config.max_pairs],
                 target,
                 engine,
                 templates,
                 texts,
-                judge=config.judge_config(),
-                fragile_below=fragile_below,
+                judge=label.judge_config(),
+                fragile_below=config.fragile_below,
             )
             doc = sensitivity_document(results, f"Wording sensitivity: {target.name} v{target.version}")
             written += write_document(doc, out, "sensitivity")
-            data = {"pairs": min(len(pairs), max_pairs), "principles": [r.to_dict() for r in results]}
+            data = {"pairs": min(len(pairs), config.max_pairs), "principles": [r.to_dict() for r in results]}
             atomic_write_text(out / "sensitivity.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
             written.append(out / "sensitivity.json")
             for r in results:
@@ -167,3 +137,23 @@ def command(
         engine.close()
     for path in written:
         print(f"wrote {path}")
+
+
+#: LabelConfig fields `rlaif diff-constitution` offers (both versions are labelled with them; the rest keep
+#: `rlaif label`'s defaults)
+LABEL_FIELDS = ("k", "seed", "progress")
+
+command = model_options("critic", command="diff-constitution", default="smollm2", help=HELP["critic"])(
+    command
+)
+command = cache_options(command="diff-constitution")(command)
+command = config_options(
+    LabelConfig,
+    command="diff-constitution",
+    param="label",
+    flags={"k": ("-k", "--k")},
+    skip=[field for field in LabelConfig.model_fields if field not in LABEL_FIELDS],
+)(command)
+command = config_options(
+    DiffConstitutionConfig, command="diff-constitution", flags={"principles": ("--principle",)}
+)(command)

@@ -3,59 +3,66 @@ human labels, and the principle-vs-negation steering check.
 
     rlaif eval rm --model runs/rm/model --labels out/heldout -c principles/style.yaml -o out/rm-eval
     rlaif eval rm --model runs/rm/model --human data/human_labels/trl_format.jsonl -c principles/hhh.yaml -o out/rm-eval
+
+Every option but ``--model``, ``--out``, ``--device`` and ``--dtype`` is a field of
+:class:`rlaif.reward.evaluate.RewardEvalConfig`.
 """
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from rlaif.cli._common import DeviceOpt, DtypeOpt
+from rlaif.cli.config_options import Form, config_options
+from rlaif.reward.evaluate import RewardEvalConfig
 
 
 def command(
     model: Annotated[
         Path, typer.Option("--model", "-m", help="Reward model folder (train-rm's <out>/model).")
     ],
-    constitution: Annotated[
-        Path, typer.Option("--constitution", "-c", help="Constitution of the principles.")
-    ],
-    labels: Annotated[Path | None, typer.Option("--labels", help="Held-out labels dataset or file.")] = None,
-    human: Annotated[
-        Path | None, typer.Option("--human", help="Human preference file (TRL/transcript).")
-    ] = None,
-    principle: Annotated[
-        list[str] | None,
-        typer.Option("--principle", "-p", help="Principles the human pairs are judged under (default: all)."),
-    ] = None,
-    no_steering: Annotated[
-        bool, typer.Option("--no-steering", help="Skip the negation steering check.")
-    ] = False,
-    limit: Annotated[
-        int | None, typer.Option("--limit", "-n", help="Only the first N pairs of each file.")
-    ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Inputs per forward pass.")] = 16,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/rm-eval"),
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
+    *,
+    config: RewardEvalConfig,
 ) -> None:
     """Evaluate a reward model: held-out accuracy and calibration, human agreement, steering by negation."""
-    from rlaif.reward import RewardEvalConfig, RewardModel, evaluate_reward_model
+    from rlaif.reward import RewardModel, evaluate_reward_model
     from rlaif.reward.evaluate import write_eval_report
 
-    config = RewardEvalConfig(
-        labels=labels,
-        constitution=constitution,
-        human=human,
-        human_principles=list(principle) if principle else None,
-        steering=not no_steering,
-        batch_size=batch_size,
-        limit=limit,
-    )
     rm = RewardModel.load(model, device=device, dtype=dtype)
     report = evaluate_reward_model(rm, config, name=str(model))
     paths = write_eval_report(report, out)
     print(report.to_markdown())
     print(f"report: {paths['markdown']} (JSON: {paths['json']})")
+
+
+def _given(field: str, *decls: str, annotation: Any = Path | None) -> Form:
+    """A RewardEvalConfig field that names files (no generated form): its flags, its description as help."""
+    info = RewardEvalConfig.model_fields[field]
+    default = inspect.Parameter.empty if info.is_required() else info.default
+    return Form(
+        decls[0].lstrip("-").replace("-", "_"),
+        typer.Option(*decls, help=info.description),
+        annotation,
+        default,
+        lambda value: (value or None) if isinstance(value, list) else value,  # no --principle: all
+    )
+
+
+#: RewardEvalConfig fields whose values are files or a list, offered as typed options of their own
+FORMS = {
+    "labels": _given("labels", "--labels"),
+    "constitution": _given("constitution", "--constitution", "-c", annotation=Path),
+    "human": _given("human", "--human"),
+    "human_principles": _given("human_principles", "--principle", "-p", annotation=list[str] | None),
+}
+
+command = config_options(
+    RewardEvalConfig, command="eval rm", forms=FORMS, flags={"limit": ("--limit", "-n")}
+)(command)

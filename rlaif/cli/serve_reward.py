@@ -11,19 +11,21 @@ concurrent clients are batched; the queue is bounded (503 when full). See docs/i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rlaif.cli._common import BackendOpt, BackendOptionOpt, DeviceOpt, DtypeOpt, parse_backend_options
+from rlaif.cli._common import DeviceOpt, DtypeOpt, model_options, parse_backend_options
+from rlaif.cli.config_options import Form, config_options
+from rlaif.rewards.server import ServerSettings
+
+if TYPE_CHECKING:
+    from rlaif.backends.spec import ModelSpec
 
 
 def command(
     reward_model: Annotated[
         Path | None, typer.Option("--reward-model", help="Exported reward-model folder (rlaif train-rm).")
-    ] = None,
-    critic: Annotated[
-        str | None, typer.Option("--critic", help="Or a critic model: alias, local path or hub id.")
     ] = None,
     mode: Annotated[
         str,
@@ -44,37 +46,29 @@ def command(
     ] = False,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port).")] = 8000,
-    max_batch: Annotated[int, typer.Option("--max-batch", help="Items scored in one call.")] = 64,
-    max_wait_ms: Annotated[
-        float, typer.Option("--max-wait-ms", help="Wait this long for more requests before scoring a batch.")
-    ] = 5.0,
-    max_queue: Annotated[int, typer.Option("--max-queue", help="Items waiting before 503.")] = 4096,
-    max_items: Annotated[int, typer.Option("--max-items", help="Items in one request before 413.")] = 1024,
-    unjudged_reward: Annotated[
-        float,
-        typer.Option("--unjudged-reward", help="OpenRLHF reward of a completion the critic did not judge."),
-    ] = 0.0,
-    backend: BackendOpt = "transformers",
-    backend_option: BackendOptionOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
+    *,
+    critic: ModelSpec | None,
+    settings: ServerSettings,
 ) -> None:
-    """Serve rewards over HTTP (OpenRLHF's remote reward model protocol, and rlaif's JSON API)."""
+    """Serve rewards over HTTP (OpenRLHF's remote reward model protocol, and rlaif's JSON API).
+
+    The options from --max-batch on are the server's settings; --device and --dtype load the reward model or a
+    local critic."""
     from rlaif.errors import RlaifError
     from rlaif.rewards import reward_function
-    from rlaif.rewards.server import RewardServer, ServerSettings
+    from rlaif.rewards.server import RewardServer
 
-    if max_batch < 1 or max_queue < 1 or max_items < 1 or max_wait_ms < 0:
-        raise RlaifError(
-            "--max-batch, --max-queue and --max-items must be >= 1 and --max-wait-ms >= 0",
-            field="--max-batch",
-        )
+    backend = critic.engine if critic else "transformers"
     options = (
-        parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend) if critic else None
+        {**parse_backend_options(None, device=device, dtype=dtype, backend=backend), **critic.options}
+        if critic
+        else None
     )
     fn = reward_function(
         reward_model=reward_model,
-        critic=critic,
+        critic=critic.model if critic else None,
         mode=mode,  # type: ignore[arg-type]  # checked by build_scorer
         constitution=constitution,
         principles=principle,
@@ -86,13 +80,6 @@ def command(
         device=device,
         dtype=dtype,
     )
-    settings = ServerSettings(
-        max_batch=max_batch,
-        max_wait_s=max_wait_ms / 1000.0,
-        max_queue=max_queue,
-        max_items=max_items,
-        unjudged_reward=unjudged_reward,
-    )
     try:
         server = RewardServer(fn, host=host, port=port, settings=settings)
     except OSError as e:
@@ -101,3 +88,24 @@ def command(
         f"rlaif reward server ({fn.scorer.name}) on {server.url}: POST /get_reward, POST /v1/rewards, GET /health"
     )
     server.serve_forever()
+
+
+#: ServerSettings fields offered in another form
+FORMS = {
+    "max_wait_s": Form(
+        "max_wait_ms",
+        typer.Option("--max-wait-ms", help="Wait this long (ms) for more requests before scoring a batch."),
+        float,
+        ServerSettings.model_fields["max_wait_s"].default * 1000.0,
+        lambda ms: ms / 1000.0,
+    ),
+}
+
+command = model_options(
+    "critic",
+    command="serve-reward",
+    default=None,
+    help="Or a critic model: alias, local path or hub id.",
+    device=False,
+)(command)
+command = config_options(ServerSettings, command="serve-reward", param="settings", forms=FORMS)(command)

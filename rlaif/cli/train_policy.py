@@ -21,7 +21,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import BaseModel
 
-from rlaif.cli._common import DeviceOpt, ProgressOpt
+from rlaif.cli._common import ProgressOpt
+from rlaif.cli.trainer_options import Section, trainer_options
 from rlaif.errors import DataFileError, RlaifError
 
 M = TypeVar("M", bound=BaseModel)
@@ -50,8 +51,8 @@ def trainer_config(
     overrides: list[str] | None = None,
     what: str = "training config",
 ) -> M:
-    """Build and validate a trainer config: YAML file, then ``shortcuts`` (top-level fields, None = not given),
-    then dotted ``overrides``. Every validation problem names the file, line and field it comes from."""
+    """Build and validate a trainer config: YAML file, then ``shortcuts`` (fields by dotted path, None = not
+    given), then dotted ``overrides``. Every validation problem names the file, line and field it comes from."""
     from rlaif.overrides import set_path
     from rlaif.yamlfile import YamlDocument, load_yaml_file, validate_document
 
@@ -64,7 +65,7 @@ def trainer_config(
     data: dict[str, Any] = doc.data
     for key, value in (shortcuts or {}).items():
         if value is not None:
-            data[key] = str(value) if isinstance(value, Path) else value
+            set_path(data, key.split("."), str(value) if isinstance(value, Path) else value)
     for item in overrides or []:
         parts, value = parse_override(item)
         set_path(data, parts, value, what=item)
@@ -110,30 +111,43 @@ def command(
         list[str] | None,
         typer.Option("--set", "-s", help="Override a setting: key=value, dotted for nested (repeatable)."),
     ] = None,
-    model: Annotated[
-        str | None, typer.Option("--model", help="Policy base model (alias, path, hub id).")
-    ] = None,
     labels: Annotated[Path | None, typer.Option("--labels", "-l", help="Labels dataset (DPO).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output (run) folder.")] = None,
     init_adapter: Annotated[
         Path | None, typer.Option("--init-adapter", help="Continue from this adapter (previous round).")
     ] = None,
-    device: DeviceOpt = "auto",
     progress: ProgressOpt = True,
+    *,
+    given: dict[str, Any],
 ) -> None:
-    """Fine-tune the policy: DPO/IPO/SFT on AI labels, or PPO on reward-model scores."""
+    """Fine-tune the policy: DPO/IPO/SFT on AI labels, or PPO on reward-model scores.
+
+    --model and --device are fields of both the DPO and the PPO config (--device: run.device); one given on the
+    command line overrides --config, and -s overrides both."""
     config_cls, train = _load_method(method)
-    shortcuts: dict[str, Any] = {"model": model, "output_dir": out, "init_adapter": init_adapter}
+    shortcuts: dict[str, Any] = {"output_dir": out, "init_adapter": init_adapter, **given}
     if labels is not None:
         shortcuts["labels"] = labels
-    overrides = list(set_ or [])
-    if device != "auto":
-        overrides.insert(0, f"run.device={device}")
     settings = trainer_config(
-        config_cls, config, shortcuts=shortcuts, overrides=overrides, what=f"{method} config"
+        config_cls, config, shortcuts=shortcuts, overrides=set_, what=f"{method} config"
     )
     result = train(settings, progress=progress)
     from rlaif.training.distributed import is_main_process
 
     if is_main_process():  # under `accelerate launch` the main process reports for all of them
         print_result(result)
+
+
+def _sections() -> tuple[Section, ...]:
+    """The fields `rlaif train-policy` offers as options: the same in the DPO and the PPO config."""
+    from rlaif.policy.dpo import DPOConfig
+    from rlaif.policy.ppo_config import PPOConfig
+    from rlaif.training.config import RunSettings
+
+    return (
+        Section(DPOConfig, ("model",), also=(PPOConfig,)),
+        Section(RunSettings, ("device",), prefix="run"),
+    )
+
+
+command = trainer_options(*_sections(), command="train-policy")(command)

@@ -263,7 +263,7 @@ def test_cli_extract_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str
     said = capsys.readouterr().err
     assert (
         rc == 1
-        and "field 'held_out': Input should be less than 1 (got 1.5)" in said
+        and "field '--held-out': Input should be less than 1 (got 1.5)" in said
         and "Traceback" not in said
     )
 
