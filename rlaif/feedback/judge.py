@@ -154,7 +154,7 @@ class JudgeConfig(StrictConfig):
 
 
 @dataclass(frozen=True)
-class JudgedPair:
+class JudgeResult:
     """A label (or the reason there is none) with the evidence the dataset stores next to it.
 
     ``choice_mass[i][o]`` is the probability mass the critic put on the two choices for principle ``i`` in order
@@ -340,7 +340,7 @@ def judge_pairs_detailed(
     config: JudgeConfig = JudgeConfig(),
     *,
     progress: bool = True,
-) -> list[JudgedPair]:
+) -> list[JudgeResult]:
     """Like :func:`judge_pairs`, with the choice masses, reasoning texts and template hash of each pair."""
     if not pairs:
         return []
@@ -391,7 +391,7 @@ def judge_pairs_detailed(
     # votes are already kept off 0 and 1 by their prior; only scored chain-of-thought answers are clamped
     clamp_to = config.cot_clamp if config.chain_of_thought and mode != "verdict" else None
     template_hash = calls[0].prompt.template_hash
-    results: list[JudgedPair] = []
+    results: list[JudgeResult] = []
     for pi, pair in enumerate(pairs):
         mine = [calls[i] for i in groups[pi]]
         k = len(pair.principles)
@@ -404,7 +404,7 @@ def judge_pairs_detailed(
         reason = _unlabeled_reason(pair, mine, config)
         if reason is not None:
             results.append(
-                JudgedPair(
+                JudgeResult(
                     pair.pair_id,
                     Unlabeled(pair.pair_id, reason, "\n---\n".join(c.raw for c in mine if c.raw)),
                     masses,
@@ -422,7 +422,7 @@ def judge_pairs_detailed(
             p_ab = clamp(normalise_choices(ab.logprobs)[0], clamp_to)
             p_ba = clamp(normalise_choices(ba.logprobs)[1], clamp_to) if ba is not None else p_ab
             judgements.append(PrincipleJudgement(principle.id, principle.version, p_ab, p_ba))
-        results.append(JudgedPair(pair.pair_id, ensemble(judgements), masses, reasoning, template_hash))
+        results.append(JudgeResult(pair.pair_id, ensemble(judgements), masses, reasoning, template_hash))
     if config.batch_calibration:
         from rlaif.feedback.remedies import calibrate_judged
 
@@ -474,7 +474,7 @@ def judge_pairs(
 __all__ = [
     "ORDERS",
     "JudgeConfig",
-    "JudgedPair",
+    "JudgeResult",
     "Unlabeled",
     "judge_pairs",
     "judge_pairs_detailed",

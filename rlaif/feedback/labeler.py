@@ -27,7 +27,7 @@ from rlaif.feedback.comparison import Comparison
 from rlaif.feedback.dataset_io import finalize_label_rows
 from rlaif.feedback.judge import (
     JudgeConfig,
-    JudgedPair,
+    JudgeResult,
     Unlabeled,
     judge_pairs,
     judge_pairs_detailed,
@@ -90,7 +90,7 @@ class CriticPool(Protocol):
 
     def judge_batches(
         self, templates: TemplateSet, batches: Sequence[Sequence[Comparison]], config: JudgeConfig
-    ) -> Iterator[tuple[int, list[JudgedPair]]]:
+    ) -> Iterator[tuple[int, list[JudgeResult]]]:
         """``(batch index, judge_pairs_detailed of that batch)`` for every batch, in any order."""
         ...
 
@@ -193,7 +193,7 @@ def label_dataset(
     sampled = [principles_of(p.pair_id) for p in pairs]
     conversational = _conversational(config, pairs)
 
-    judged: list[JudgedPair | None] = [None] * len(pairs)
+    judged: list[JudgeResult | None] = [None] * len(pairs)
     usage_before = backend_usage(critic)
     if uses_critic and pairs:
         assert critic is not None
@@ -344,7 +344,7 @@ def _judge_on_pool(
     pairs: Sequence[Any],
     sampled: Sequence[tuple[Principle, ...]],
     config: LabelConfig,
-    judged: list[JudgedPair | None],
+    judged: list[JudgeResult | None],
     bar: Any,
 ) -> None:
     """The batches of the local loop above, judged by ``pool``; results land in ``judged`` in pair order."""

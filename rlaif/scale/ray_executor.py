@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from rlaif.constitution.schema import Principle
     from rlaif.feedback.comparison import Comparison
     from rlaif.feedback.inputs import PromptRow
-    from rlaif.feedback.judge import JudgeConfig, JudgedPair
+    from rlaif.feedback.judge import JudgeConfig, JudgeResult
     from rlaif.feedback.responses import GenerateConfig, ResponseSet
     from rlaif.prompting import TemplateSet
 
@@ -315,7 +315,7 @@ class RayBackendPool:
     # -- CriticPool --------------------------------------------------------------------------------------------
     def judge_batches(
         self, templates: TemplateSet, batches: Sequence[Sequence[Comparison]], config: JudgeConfig
-    ) -> Iterator[tuple[int, list[JudgedPair]]]:
+    ) -> Iterator[tuple[int, list[JudgeResult]]]:
         """Each batch judged by :func:`~rlaif.feedback.judge.judge_pairs_detailed` on a worker."""
 
         def describe(i: int) -> str:
