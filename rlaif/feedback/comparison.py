@@ -38,9 +38,5 @@ class Comparison:
             pair_id=self.pair_id if pair_id is None else pair_id,
         )
 
-    def swapped(self) -> Comparison:
-        """B against A (the same id and principles): the comparison shown in the other order."""
-        return replace(self, response_a=self.response_b, response_b=self.response_a)
-
 
 __all__ = ["Comparison"]
