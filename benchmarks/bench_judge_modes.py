@@ -36,20 +36,21 @@ from _bench_data import comparisons  # noqa: E402
 from rlaif.backends.base import ChatMessage  # noqa: E402
 from rlaif.backends.openai_backend import OpenAIBackend  # noqa: E402
 from rlaif.constitution import load_constitution  # noqa: E402
-from rlaif.feedback.judge import JudgeConfig, PairToJudge, judge_pairs_detailed  # noqa: E402
+from rlaif.feedback.comparison import Comparison  # noqa: E402
+from rlaif.feedback.judge import JudgeConfig, judge_pairs_detailed  # noqa: E402
 from rlaif.feedback.soft_labels import SoftLabel  # noqa: E402
 from rlaif.prompting import TemplateSet  # noqa: E402
 
 
-def _pairs(n: int, k: int) -> list[PairToJudge]:
+def _pairs(n: int, k: int) -> list[Comparison]:
     principles = tuple(load_constitution(ROOT / "principles/hhh.yaml").principles[:k])
     return [
-        PairToJudge(f"c{i}", (ChatMessage("user", c.question),), c.response_a, c.response_b, principles)
+        Comparison(f"c{i}", (ChatMessage("user", c.question),), c.response_a, c.response_b, principles)
         for i, c in enumerate(comparisons(n))
     ]
 
 
-def _run(mode: str, args: argparse.Namespace, pairs: list[PairToJudge]) -> tuple[float, dict[str, float]]:
+def _run(mode: str, args: argparse.Namespace, pairs: list[Comparison]) -> tuple[float, dict[str, float]]:
     backend = OpenAIBackend(
         args.model,
         base_url=args.base_url,

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from rlaif.backends.base import Backend, ChatMessage
 from rlaif.constitution import Constitution, sample_principles
-from rlaif.feedback.judge import JudgeConfig, PairToJudge, Unlabeled, judge_pairs
+from rlaif.feedback.comparison import Comparison
+from rlaif.feedback.judge import JudgeConfig, Unlabeled, judge_pairs
 from rlaif.feedback.soft_labels import SoftLabel
 from rlaif.prompting import TemplateSet
 
@@ -31,7 +32,7 @@ def judge_pair(
     defaults to the shipped ``prompts/``.
     """
     principles = sample_principles(constitution, min(k, len(constitution.principles)), seed=seed)
-    pair = PairToJudge(
+    pair = Comparison(
         pair_id="pair",
         conversation=(ChatMessage("user", prompt),),
         response_a=response_a,

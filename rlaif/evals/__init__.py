@@ -23,7 +23,7 @@ from rlaif.evals.gate import CriticGateError, GateResult, GateSettings, run_gate
 from rlaif.evals.judge_bench import BenchConfig, BenchItem, compute_metrics, load_bench
 from rlaif.evals.policy_eval import PolicyEvalConfig, PolicyEvalResult, evaluate_policy
 from rlaif.evals.refusal import detect_refusal, is_refusal, refusal_rate
-from rlaif.evals.winrate import PairToCompare, PairVerdict, WinRate, judge_policy_pairs, win_rates
+from rlaif.evals.winrate import PairVerdict, WinRate, judge_policy_pairs, win_rates
 from rlaif.stats import Estimate, bootstrap_ci, brier, expected_calibration_error
 
 __all__ = [
@@ -39,7 +39,6 @@ __all__ = [
     "GateResult",
     "GateSettings",
     "PairResult",
-    "PairToCompare",
     "PairVerdict",
     "PolicyEvalConfig",
     "PolicyEvalResult",

@@ -74,7 +74,7 @@ from rlaif.evals.agreement_report import (
     _score,
 )
 from rlaif.feedback.inputs import PreferencePair
-from rlaif.feedback.judge import PairToJudge, Unlabeled, judge_pairs_detailed
+from rlaif.feedback.judge import Unlabeled, judge_pairs_detailed
 from rlaif.feedback.soft_labels import PrincipleJudgement, SoftLabel
 from rlaif.prompting import TemplateSet
 from rlaif.strict import StrictConfig
@@ -164,8 +164,8 @@ def _pair_result(
     if isinstance(result, Unlabeled):
         return PairResult(pair.id, chosen_first, refs, unlabeled_reason=result.reason)
 
-    def to_chosen(p_a: float) -> float:
-        return p_a if chosen_first else 1.0 - p_a
+    def to_chosen(p: float) -> float:  # p(A ≻ B) -> p(chosen ≻ rejected)
+        return p if chosen_first else 1.0 - p
 
     by_id = {p.id: p for p in principles}
     judgements = []
@@ -231,14 +231,7 @@ def evaluate_agreement(
     chosen_first = chosen_first_assignment([p.id for p in pairs], config.seed)
     principles = principles_for_pairs(pairs, constitution, config)
     to_judge = [
-        PairToJudge(
-            pair_id=pair.id,
-            conversation=pair.conversation,
-            response_a=pair.chosen if first else pair.rejected,
-            response_b=pair.rejected if first else pair.chosen,
-            principles=ps,
-        )
-        for pair, first, ps in zip(pairs, chosen_first, principles, strict=True)
+        pair.comparison(first, ps) for pair, first, ps in zip(pairs, chosen_first, principles, strict=True)
     ]
     log.info(
         "agreement: %d human pair(s) × %s principle(s) × 2 orders on critic %s",

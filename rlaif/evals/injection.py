@@ -37,10 +37,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rlaif.backends.base import Backend, ChatMessage
+from rlaif.backends.base import Backend
 from rlaif.constitution import Principle
 from rlaif.errors import RlaifError, TemplateError
-from rlaif.feedback.judge import JudgeConfig, PairToJudge, Unlabeled, judge_pairs_detailed
+from rlaif.feedback.comparison import Comparison
+from rlaif.feedback.judge import JudgeConfig, Unlabeled, judge_pairs_detailed
 from rlaif.feedback.soft_labels import SoftLabel
 from rlaif.prompting import TemplateSet
 from rlaif.stats import Estimate, clustered_proportion_ci
@@ -101,16 +102,6 @@ INJECTIONS: tuple[Injection, ...] = (
         structural=False,
     ),
 )
-
-
-@dataclass(frozen=True)
-class InjectionPair:
-    """A pair of responses to attack (no principles: those are given to :func:`measure_injection`)."""
-
-    pair_id: str
-    conversation: tuple[ChatMessage, ...]
-    response_a: str
-    response_b: str
 
 
 @dataclass(frozen=True)
@@ -230,7 +221,7 @@ def measure_injection(
     critic: Backend,
     templates_with: TemplateSet,
     templates_without: TemplateSet,
-    pairs: Sequence[InjectionPair | PairToJudge],
+    pairs: Sequence[Comparison],
     principles: Sequence[Principle] = (),
     *,
     injections: Sequence[Injection] = INJECTIONS,
@@ -240,10 +231,11 @@ def measure_injection(
 ) -> InjectionReport:
     """Flip rates of ``injections`` on ``pairs`` judged by ``critic``, with and without mitigation.
 
-    ``principles`` are the principles each judgement is averaged over (a :class:`PairToJudge`'s own principles are
-    used when this is empty). Every prompt of one template set goes to the backend in one score call. Wrap the
-    critic in a :class:`~rlaif.feedback.call_cache.CachedBackend`: the clean judgements and the plain-text
-    injections render the same text under both template sets, so the cache scores each of them once.
+    ``pairs`` are the comparisons to attack; ``principles`` are the principles each judgement is averaged over
+    (each comparison's own principles are used when this is empty). Every prompt of one template set goes to the
+    backend in one score call. Wrap the critic in a :class:`~rlaif.feedback.call_cache.CachedBackend`: the clean
+    judgements and the plain-text injections render the same text under both template sets, so the cache scores
+    each of them once.
     """
     if not pairs:
         raise RlaifError("no pairs to measure injection flips on")
@@ -257,12 +249,11 @@ def measure_injection(
         for oi in range(2):
             jobs.append((pi, oi, None))
 
-    def shown(pair: InjectionPair | PairToJudge, order: int) -> tuple[str, str]:
+    def shown(pair: Comparison, order: int) -> tuple[str, str]:
         return (pair.response_a, pair.response_b) if order == 0 else (pair.response_b, pair.response_a)
 
-    def principles_of(pair: InjectionPair | PairToJudge) -> tuple[Principle, ...]:
-        own = pair.principles if isinstance(pair, PairToJudge) else ()
-        chosen = tuple(principles) or tuple(own)
+    def principles_of(pair: Comparison) -> tuple[Principle, ...]:
+        chosen = tuple(principles) or pair.principles
         if not chosen:
             raise RlaifError(f"pair {pair.pair_id} has no principles to judge it by", field="principles")
         return chosen
@@ -271,7 +262,7 @@ def measure_injection(
 
     def judge(templates: TemplateSet, items: list[tuple[int, int, str, str]]) -> list[SoftLabel | Unlabeled]:
         to_judge = [
-            PairToJudge(
+            Comparison(
                 pair_id=f"{pairs[pi].pair_id}:{oi}:{k}",
                 conversation=tuple(pairs[pi].conversation),
                 response_a=first,
@@ -444,7 +435,6 @@ __all__ = [
     "MITIGATIONS",
     "VERDICT_PHRASES",
     "Injection",
-    "InjectionPair",
     "InjectionRate",
     "InjectionReport",
     "InjectionTrial",

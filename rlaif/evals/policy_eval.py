@@ -58,7 +58,8 @@ from rlaif.evals.policy_eval_result import (
     summarize,
     write_eval,
 )
-from rlaif.evals.winrate import PairToCompare, PairVerdict, judge_policy_pairs
+from rlaif.evals.winrate import PairVerdict, judge_policy_pairs
+from rlaif.feedback.comparison import Comparison
 from rlaif.feedback.inputs import PromptRow
 
 log = logging.getLogger(__name__)
@@ -326,7 +327,7 @@ def evaluate_policy(
             mode=config.judge_mode,
         )
         pairs = [
-            PairToCompare(p.id, p.conversation, a, b)
+            Comparison(p.id, p.conversation, a, b)
             for p, a, b in zip(prompts, policy.texts, baseline.texts, strict=True)
         ]
         gate = None

@@ -18,12 +18,12 @@ from rlaif.evals.refusal import detect_refusal
 from rlaif.evals.winrate import (
     CONSTITUTION,
     CriticReliability,
-    PairToCompare,
     PairVerdict,
     WinRate,
     critic_reliability,
     win_rates,
 )
+from rlaif.feedback.comparison import Comparison
 from rlaif.feedback.inputs import PromptRow
 from rlaif.stats import Estimate, bootstrap_ci
 
@@ -135,7 +135,7 @@ def summarize(
     policy_finish: Sequence[str] | None,
     base_finish: Sequence[str] | None,
     verdicts: Sequence[PairVerdict],
-    pairs: Sequence[PairToCompare],
+    pairs: Sequence[Comparison],
     principles: Sequence[Principle],
     rule_principles: Sequence[Principle],
     kl_values: Sequence[float] | None,

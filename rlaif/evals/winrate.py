@@ -1,6 +1,7 @@
 """Win rate of a policy against a baseline, judged by the critic in both orders, per principle and overall.
 
-For each held-out prompt the policy's response (A) and the baseline's response (B) are judged by the critic under
+For each held-out prompt the policy's response (A) and the baseline's response (B), a
+:class:`~rlaif.feedback.comparison.Comparison` whose ``pair_id`` is the prompt id, are judged by the critic under
 every selected principle, in both orders, with the labeler's own judging path
 (:func:`rlaif.feedback.judge.judge_pairs_detailed`: one prefix-sharing ``score`` call per batch of pairs). Each
 (principle, order) gives p(policy ≻ baseline).
@@ -28,10 +29,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from rlaif.backends.base import Backend, ChatMessage
+from rlaif.backends.base import Backend
 from rlaif.constitution.rules import check_rule
 from rlaif.constitution.schema import Principle
-from rlaif.feedback.judge import JudgeConfig, PairToJudge, Unlabeled, judge_pairs_detailed
+from rlaif.feedback.comparison import Comparison
+from rlaif.feedback.judge import JudgeConfig, Unlabeled, judge_pairs_detailed
 from rlaif.prompting import TemplateSet
 from rlaif.stats import Estimate, bootstrap_ci, clustered_proportion_ci, proportion_ci
 
@@ -42,16 +44,6 @@ Outcome = Literal["win", "tie", "loss"]
 CONSTITUTION = "constitution"
 #: |p − 0.5| at or below this counts as no preference in that order
 TOLERANCE = 1e-9
-
-
-@dataclass(frozen=True)
-class PairToCompare:
-    """One held-out prompt with the policy's and the baseline's responses to it."""
-
-    prompt_id: str
-    conversation: tuple[ChatMessage, ...]
-    policy: str
-    baseline: str
 
 
 @dataclass(frozen=True)
@@ -107,7 +99,7 @@ _TIE = Verdict(0.5, 0.5, "tie")
 def judge_policy_pairs(
     critic: Backend,
     templates: TemplateSet,
-    pairs: Sequence[PairToCompare],
+    pairs: Sequence[Comparison],
     principles: Sequence[Principle],
     judge: JudgeConfig = JudgeConfig(),
     *,
@@ -116,7 +108,8 @@ def judge_policy_pairs(
 ) -> list[PairVerdict]:
     """Judge every (policy, baseline) pair under every principle in both orders; one verdict per pair, in order.
 
-    Pairs are sent ``batch_pairs`` at a time (the unit of progress and of call-cache commits). Identical responses
+    Each pair is a comparison with the policy's response as A, the baseline's as B and the prompt id as
+    ``pair_id``; its own principles are ignored (every pair is judged under ``principles``). Pairs are sent ``batch_pairs`` at a time (the unit of progress and of call-cache commits). Identical responses
     are not sent.
     """
     if not principles:
@@ -125,11 +118,11 @@ def judge_policy_pairs(
         raise ValueError("a win rate needs both orders (position bias would decide it otherwise)")
     refs = [p.ref for p in principles]
     verdicts: dict[int, PairVerdict] = {}
-    to_judge = [i for i, p in enumerate(pairs) if p.policy.strip() != p.baseline.strip()]
+    to_judge = [i for i, p in enumerate(pairs) if p.response_a.strip() != p.response_b.strip()]
     for i, p in enumerate(pairs):
-        if p.policy.strip() == p.baseline.strip():
+        if p.response_a.strip() == p.response_b.strip():
             verdicts[i] = PairVerdict(
-                p.prompt_id, identical=True, overall=_TIE, per_principle=dict.fromkeys(refs, _TIE)
+                p.pair_id, identical=True, overall=_TIE, per_principle=dict.fromkeys(refs, _TIE)
             )
     from tqdm.auto import tqdm
 
@@ -137,29 +130,20 @@ def judge_policy_pairs(
     try:
         for start in range(0, len(to_judge), batch_pairs):
             chunk = to_judge[start : start + batch_pairs]
-            batch = [
-                PairToJudge(
-                    pair_id=pairs[i].prompt_id,
-                    conversation=pairs[i].conversation,
-                    response_a=pairs[i].policy,
-                    response_b=pairs[i].baseline,
-                    principles=tuple(principles),
-                )
-                for i in chunk
-            ]
+            batch = [pairs[i].under(principles) for i in chunk]
             for i, judged in zip(
                 chunk, judge_pairs_detailed(critic, templates, batch, judge, progress=False), strict=True
             ):
                 result = judged.result
                 if isinstance(result, Unlabeled):
-                    verdicts[i] = PairVerdict(pairs[i].prompt_id, unlabeled_reason=result.reason)
+                    verdicts[i] = PairVerdict(pairs[i].pair_id, unlabeled_reason=result.reason)
                     continue
                 per = {ref: _verdict(j.p_ab, j.p_ba) for ref, j in zip(refs, result.judgements, strict=True)}
                 k = len(result.judgements)
                 overall = _verdict(
                     sum(j.p_ab for j in result.judgements) / k, sum(j.p_ba for j in result.judgements) / k
                 )
-                verdicts[i] = PairVerdict(pairs[i].prompt_id, overall=overall, per_principle=per)
+                verdicts[i] = PairVerdict(pairs[i].pair_id, overall=overall, per_principle=per)
             bar.update(len(chunk))
     finally:
         bar.close()
@@ -241,7 +225,7 @@ class CriticReliability:
 
 def critic_reliability(
     verdicts: Sequence[PairVerdict],
-    pairs: Sequence[PairToCompare],
+    pairs: Sequence[Comparison],
     principles: Sequence[Principle],
     *,
     seed: int = 0,
@@ -261,8 +245,8 @@ def critic_reliability(
             consistent.append(float(j.outcome != "tie"))
             owners.append(v.prompt_id)
             if principle.rule is not None:
-                a = check_rule(principle.rule, pair.policy).passed
-                b = check_rule(principle.rule, pair.baseline).passed
+                a = check_rule(principle.rule, pair.response_a).passed  # the policy's
+                b = check_rule(principle.rule, pair.response_b).passed  # the baseline's
                 if a != b:
                     agree[principle.ref].append(float((j.p > 0.5) == a))
     return CriticReliability(
@@ -278,7 +262,6 @@ __all__ = [
     "CONSTITUTION",
     "CriticReliability",
     "Outcome",
-    "PairToCompare",
     "PairVerdict",
     "Verdict",
     "WinRate",

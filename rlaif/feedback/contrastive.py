@@ -267,12 +267,13 @@ def contrastive_label_run(
     critic_model = critic_revision = ""
     if config.label_source == "contrastive+critic":
         assert critic is not None and templates is not None
-        from rlaif.feedback.judge import PairToJudge, judge_pairs
+        from rlaif.feedback.comparison import Comparison
+        from rlaif.feedback.judge import judge_pairs
         from rlaif.feedback.soft_labels import SoftLabel
 
         by_ref = {p.ref: p for p in constitution.principles}
         todo = [
-            PairToJudge(
+            Comparison(
                 f"{s.prompt.id}:{i}-{j}",
                 s.prompt.conversation,
                 s.responses[i],

@@ -16,13 +16,15 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rlaif.backends.base import ChatMessage
+from rlaif.constitution.schema import Principle
 from rlaif.errors import DataFileError, Problem
+from rlaif.feedback.comparison import Comparison
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,12 @@ class PreferencePair:
     conversation: Conversation
     chosen: str
     rejected: str
+
+    def comparison(self, chosen_first: bool = True, principles: Sequence[Principle] = ()) -> Comparison:
+        """The two responses as a :class:`~rlaif.feedback.comparison.Comparison` (A = ``chosen`` when
+        ``chosen_first``, else ``rejected``) with this pair's id, judged under ``principles``."""
+        a, b = (self.chosen, self.rejected) if chosen_first else (self.rejected, self.chosen)
+        return Comparison(self.id, self.conversation, a, b, tuple(principles))
 
 
 class BadRow(ValueError):

@@ -1,12 +1,12 @@
 """The judging core: pairwise soft preferences from a critic, in both orders, under k principles.
 
-For each pair (conversation, response A, response B) and each of its k sampled principles the critic is shown the
-``compare`` template in both orders (A first, then B first). Per order, the critic's judgement gives the probability
-that it prefers the first-shown response; the mean of the two orders cancels position bias and the mean over
-principles is the label (see :mod:`rlaif.feedback.soft_labels` for the formulas). How the judgement is read is the
-judge mode (:mod:`rlaif.feedback.judge_modes`): the choices' log-probabilities after the answer prefix
-(``choice-logprobs``), the top log-probabilities of a chat answer (``top-logprobs``), or sampled written verdicts
-(``verdict``).
+For each :class:`~rlaif.feedback.comparison.Comparison` (conversation, response A, response B) and each of its k
+sampled principles the critic is shown the ``compare`` template in both orders (A first, then B first). Per order,
+the critic's judgement gives the probability that it prefers the first-shown response; the mean of the two orders
+cancels position bias and the mean over principles is the label (see :mod:`rlaif.feedback.soft_labels` for the
+formulas). How the judgement is read is the judge mode (:mod:`rlaif.feedback.judge_modes`): the choices'
+log-probabilities after the answer prefix (``choice-logprobs``), the top log-probabilities of a chat answer
+(``top-logprobs``), or sampled written verdicts (``verdict``).
 
 In ``choice-logprobs`` mode every (pair, principle, order) prompt of a call goes to the backend in ONE ``score``
 call, ordered pair by pair, order by order, principle last, so a prefix-sharing backend computes the conversation
@@ -29,15 +29,14 @@ from pydantic import Field, field_validator
 
 from rlaif.backends.base import (
     Backend,
-    ChatMessage,
     GenerationRequest,
     SamplingParams,
     ScoreRequest,
     TooManyFailures,
     backend_capabilities,
 )
-from rlaif.constitution.schema import Principle
 from rlaif.errors import BackendError, TemplateError
+from rlaif.feedback.comparison import Comparison
 from rlaif.feedback.judge_modes import (
     JUDGE_MODES,
     call_tolerant,
@@ -54,15 +53,8 @@ log = logging.getLogger("rlaif.feedback.labeler")
 ORDERS: tuple[str, str] = ("ab", "ba")
 
 
-@dataclass(frozen=True)
-class PairToJudge:
-    """One comparison to label: the conversation, the two responses and the k principles sampled for it."""
-
-    pair_id: str
-    conversation: tuple[ChatMessage, ...]
-    response_a: str
-    response_b: str
-    principles: tuple[Principle, ...]  # the k principles already sampled for this pair
+#: the former name of a comparison to judge; kept for rlaif/cli/eval_injection.py until it says ``Comparison``
+PairToJudge = Comparison
 
 
 @dataclass(frozen=True)
@@ -162,7 +154,7 @@ class JudgeConfig(StrictConfig):
 
 
 @dataclass(frozen=True)
-class JudgedPair:
+class JudgeResult:
     """A label (or the reason there is none) with the evidence the dataset stores next to it.
 
     ``choice_mass[i][o]`` is the probability mass the critic put on the two choices for principle ``i`` in order
@@ -215,7 +207,7 @@ def _choices(prompt: CriticPrompt) -> tuple[str, str]:
 
 
 def _render_calls(
-    critic: Backend, templates: TemplateSet, pairs: Sequence[PairToJudge], template: str
+    critic: Backend, templates: TemplateSet, pairs: Sequence[Comparison], template: str
 ) -> list[_Call]:
     calls: list[_Call] = []
     # a served chat model without a local tokenizer is sent the template's text, not a locally formatted chat
@@ -337,18 +329,18 @@ def _mass(logprobs: Sequence[float]) -> float:
     return sum(math.exp(lp) for lp in logprobs if not math.isnan(lp))
 
 
-def _describe(pair: PairToJudge, call: _Call) -> str:
+def _describe(pair: Comparison, call: _Call) -> str:
     return f"principle {pair.principles[call.principle].ref}, order {ORDERS[call.order]}"
 
 
 def judge_pairs_detailed(
     critic: Backend,
     templates: TemplateSet,
-    pairs: Sequence[PairToJudge],
+    pairs: Sequence[Comparison],
     config: JudgeConfig = JudgeConfig(),
     *,
     progress: bool = True,
-) -> list[JudgedPair]:
+) -> list[JudgeResult]:
     """Like :func:`judge_pairs`, with the choice masses, reasoning texts and template hash of each pair."""
     if not pairs:
         return []
@@ -399,7 +391,7 @@ def judge_pairs_detailed(
     # votes are already kept off 0 and 1 by their prior; only scored chain-of-thought answers are clamped
     clamp_to = config.cot_clamp if config.chain_of_thought and mode != "verdict" else None
     template_hash = calls[0].prompt.template_hash
-    results: list[JudgedPair] = []
+    results: list[JudgeResult] = []
     for pi, pair in enumerate(pairs):
         mine = [calls[i] for i in groups[pi]]
         k = len(pair.principles)
@@ -412,7 +404,7 @@ def judge_pairs_detailed(
         reason = _unlabeled_reason(pair, mine, config)
         if reason is not None:
             results.append(
-                JudgedPair(
+                JudgeResult(
                     pair.pair_id,
                     Unlabeled(pair.pair_id, reason, "\n---\n".join(c.raw for c in mine if c.raw)),
                     masses,
@@ -430,7 +422,7 @@ def judge_pairs_detailed(
             p_ab = clamp(normalise_choices(ab.logprobs)[0], clamp_to)
             p_ba = clamp(normalise_choices(ba.logprobs)[1], clamp_to) if ba is not None else p_ab
             judgements.append(PrincipleJudgement(principle.id, principle.version, p_ab, p_ba))
-        results.append(JudgedPair(pair.pair_id, ensemble(judgements), masses, reasoning, template_hash))
+        results.append(JudgeResult(pair.pair_id, ensemble(judgements), masses, reasoning, template_hash))
     if config.batch_calibration:
         from rlaif.feedback.remedies import calibrate_judged
 
@@ -438,7 +430,7 @@ def judge_pairs_detailed(
     return results
 
 
-def _unlabeled_reason(pair: PairToJudge, calls: Sequence[_Call], config: JudgeConfig) -> str | None:
+def _unlabeled_reason(pair: Comparison, calls: Sequence[_Call], config: JudgeConfig) -> str | None:
     for c in calls:
         if c.failed is not None:
             return c.failed
@@ -461,7 +453,7 @@ def _unlabeled_reason(pair: PairToJudge, calls: Sequence[_Call], config: JudgeCo
 def judge_pairs(
     critic: Backend,
     templates: TemplateSet,
-    pairs: Sequence[PairToJudge],
+    pairs: Sequence[Comparison],
     config: JudgeConfig = JudgeConfig(),
     *,
     progress: bool = True,
@@ -482,8 +474,7 @@ def judge_pairs(
 __all__ = [
     "ORDERS",
     "JudgeConfig",
-    "JudgedPair",
-    "PairToJudge",
+    "JudgeResult",
     "Unlabeled",
     "judge_pairs",
     "judge_pairs_detailed",

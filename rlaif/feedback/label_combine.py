@@ -9,7 +9,7 @@ from typing import Any
 
 from rlaif.constitution.rules import RuleResult, check_rule
 from rlaif.constitution.schema import Principle
-from rlaif.feedback.judge import JudgedPair, Unlabeled
+from rlaif.feedback.judge import JudgeResult, Unlabeled
 from rlaif.feedback.soft_labels import PrincipleJudgement, SoftLabel, ensemble
 
 
@@ -57,7 +57,7 @@ def combine(
     source: str,
     principles: Sequence[Principle],
     checks: Mapping[str, RuleCheck],
-    jp: JudgedPair | None,
+    jp: JudgeResult | None,
 ) -> tuple[SoftLabel | None, list[str], str]:
     """The label from the chosen source, which source decided each principle, or the reason there is none."""
     if source == "rules":
@@ -93,7 +93,7 @@ def judgement_records(
     label: SoftLabel,
     sources: Sequence[str],
     checks: Mapping[str, RuleCheck],
-    jp: JudgedPair | None,
+    jp: JudgeResult | None,
 ) -> list[dict[str, Any]]:
     """Per sampled principle: both orders' probabilities, the deciding source, the critic's own opinion where a
     rule decided, choice masses, reasoning (chain of thought) and the rule's verdict."""

@@ -5,7 +5,7 @@ The critic's judgement of each pair comes from the judging core, :mod:`rlaif.fee
 critic combine into one label from :mod:`rlaif.feedback.label_combine`; the statistics are a
 :class:`~rlaif.feedback.label_stats.LabelStats`; :mod:`rlaif.feedback.label_output` writes a run and pushes it to
 the hub. The config is :class:`~rlaif.feedback.label_config.LabelConfig`. ``LabelConfig``, ``JudgeConfig``,
-``PairToJudge``, ``judge_pairs`` and ``write_label_run`` are re-exported here for modules that import them from
+``judge_pairs`` and ``write_label_run`` are re-exported here for modules that import them from
 this one.
 """
 
@@ -23,11 +23,11 @@ from rlaif.constitution.hashing import constitution_hash
 from rlaif.constitution.sampling import filter_principles, sample_principles
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import RlaifError
+from rlaif.feedback.comparison import Comparison
 from rlaif.feedback.dataset_io import finalize_label_rows
 from rlaif.feedback.judge import (
     JudgeConfig,
-    JudgedPair,
-    PairToJudge,
+    JudgeResult,
     Unlabeled,
     judge_pairs,
     judge_pairs_detailed,
@@ -89,8 +89,8 @@ class CriticPool(Protocol):
     model_revision: str
 
     def judge_batches(
-        self, templates: TemplateSet, batches: Sequence[Sequence[PairToJudge]], config: JudgeConfig
-    ) -> Iterator[tuple[int, list[JudgedPair]]]:
+        self, templates: TemplateSet, batches: Sequence[Sequence[Comparison]], config: JudgeConfig
+    ) -> Iterator[tuple[int, list[JudgeResult]]]:
         """``(batch index, judge_pairs_detailed of that batch)`` for every batch, in any order."""
         ...
 
@@ -193,7 +193,7 @@ def label_dataset(
     sampled = [principles_of(p.pair_id) for p in pairs]
     conversational = _conversational(config, pairs)
 
-    judged: list[JudgedPair | None] = [None] * len(pairs)
+    judged: list[JudgeResult | None] = [None] * len(pairs)
     usage_before = backend_usage(critic)
     if uses_critic and pairs:
         assert critic is not None
@@ -216,16 +216,7 @@ def label_dataset(
             else:
                 for start in range(0, len(pairs), config.batch_pairs):
                     chunk = range(start, min(start + config.batch_pairs, len(pairs)))
-                    batch = [
-                        PairToJudge(
-                            pairs[i].pair_id,
-                            pairs[i].conversation,
-                            pairs[i].response_a,
-                            pairs[i].response_b,
-                            sampled[i],
-                        )
-                        for i in chunk
-                    ]
+                    batch = [pairs[i].comparison(sampled[i]) for i in chunk]
                     for i, result in zip(
                         chunk,
                         judge_pairs_detailed(critic, templates, batch, judge, progress=False),
@@ -353,14 +344,14 @@ def _judge_on_pool(
     pairs: Sequence[Any],
     sampled: Sequence[tuple[Principle, ...]],
     config: LabelConfig,
-    judged: list[JudgedPair | None],
+    judged: list[JudgeResult | None],
     bar: Any,
 ) -> None:
     """The batches of the local loop above, judged by ``pool``; results land in ``judged`` in pair order."""
     starts = range(0, len(pairs), config.batch_pairs)
     batches = [
         [
-            PairToJudge(p.pair_id, p.conversation, p.response_a, p.response_b, sampled[i])
+            p.comparison(sampled[i])
             for i, p in enumerate(pairs[start : start + config.batch_pairs], start=start)
         ]
         for start in starts
@@ -389,7 +380,6 @@ __all__ = [
     "LabelConfig",  # re-exported from rlaif.feedback.label_config
     "LabelRun",
     "LabelSource",
-    "PairToJudge",  # re-exported from rlaif.feedback.judge
     "judge_pairs",  # re-exported from rlaif.feedback.judge
     "label_dataset",
     "principle_seed",

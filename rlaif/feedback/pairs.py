@@ -32,6 +32,7 @@ from rlaif.backends.base import Backend, ChatMessage
 from rlaif.constitution.rules import check_rule
 from rlaif.constitution.schema import Principle
 from rlaif.errors import RlaifError, TemplateError
+from rlaif.feedback.comparison import Comparison
 from rlaif.feedback.responses import ResponseSet
 from rlaif.feedback.soft_labels import expected_score
 from rlaif.prompting import TemplateSet, render_for_critic
@@ -45,7 +46,8 @@ PAIRING_MODES: tuple[str, ...] = ("first_two", "all_pairs", "best_worst")
 
 @dataclass(frozen=True)
 class ResponsePair:
-    """Two responses to one prompt, to be compared (A = ``index_a``, B = ``index_b``)."""
+    """Which two of a prompt's responses are compared (A = ``index_a``, B = ``index_b``), kept with their source
+    so a label row can name the indices and the policy; :meth:`comparison` is what the critic judges."""
 
     pair_id: str
     source: ResponseSet
@@ -71,6 +73,12 @@ class ResponsePair:
     def response_b(self) -> str:
         """The second response of the pair."""
         return self.source.responses[self.index_b]
+
+    def comparison(self, principles: Sequence[Principle] = ()) -> Comparison:
+        """The :class:`~rlaif.feedback.comparison.Comparison` of the two responses, judged under ``principles``."""
+        return Comparison(
+            self.pair_id, self.conversation, self.response_a, self.response_b, tuple(principles)
+        )
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from rlaif.feedback.soft_labels import PrincipleJudgement, SoftLabel, ensemble
 
 if TYPE_CHECKING:
-    from rlaif.feedback.judge import JudgedPair
+    from rlaif.feedback.judge import JudgeResult
     from rlaif.prompting import TemplateSet
 
 #: fewer judgements per order than this and batch calibration leaves them unchanged (the prior is too noisy)
@@ -83,7 +83,7 @@ def batch_calibrate(
     return out
 
 
-def calibrate_judged(results: Sequence[JudgedPair]) -> list[JudgedPair]:
+def calibrate_judged(results: Sequence[JudgeResult]) -> list[JudgeResult]:
     """Batch Calibration over one labeler call's results; unlabeled pairs pass through, labels are re-ensembled."""
     labeled = [r for r in results if isinstance(r.result, SoftLabel)]
     fixed = iter(batch_calibrate([r.result.judgements for r in labeled if isinstance(r.result, SoftLabel)]))

@@ -59,8 +59,9 @@ from rlaif.constitution import (
     sample_principles,
 )
 from rlaif.errors import RlaifError
+from rlaif.feedback.comparison import Comparison
 from rlaif.feedback.inputs import PromptRow
-from rlaif.feedback.judge import PairToJudge, judge_pairs_detailed
+from rlaif.feedback.judge import judge_pairs_detailed
 from rlaif.feedback.provenance import is_conversational
 from rlaif.feedback.revise_config import (
     InitialResponse,
@@ -283,7 +284,7 @@ def _revise(
 
     revised = [r for r in records if r.revised]
     pairs = [
-        PairToJudge(
+        Comparison(
             pair_id=f"{r.item.id}:revision",
             conversation=r.item.conversation,
             response_a=r.final,

@@ -32,7 +32,7 @@ from pydantic import Field, model_validator
 
 from rlaif.errors import DataFileError
 from rlaif.policy.dpo_batch import PreferenceBatch, batch_logps, choose_layout, collate_pairs
-from rlaif.policy.dpo_data import PromptFormat, TokenizedPair, epoch_batches, read_preferences, tokenize_pairs
+from rlaif.policy.dpo_data import PromptFormat, TokenizedRow, epoch_batches, read_preferences, tokenize_pairs
 from rlaif.policy.dpo_loss import preference_loss, sft_nll
 from rlaif.strict import StrictConfig
 from rlaif.training.config import LoraSettings, OptimSettings, RunSettings
@@ -131,7 +131,7 @@ class DPOConfig(StrictConfig):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _reference_key(config: DPOConfig, policy: Any, pairs: list[TokenizedPair]) -> str:
+def _reference_key(config: DPOConfig, policy: Any, pairs: list[TokenizedRow]) -> str:
     h = hashlib.sha256()
     h.update(
         json.dumps([policy.model_id, policy.revision, config.reference, str(config.init_adapter)]).encode()
@@ -142,7 +142,7 @@ def _reference_key(config: DPOConfig, policy: Any, pairs: list[TokenizedPair]) -
 
 
 def reference_logps(
-    config: DPOConfig, policy: Any, pairs: list[TokenizedPair], *, adapter_on: bool, accelerator: Any
+    config: DPOConfig, policy: Any, pairs: list[TokenizedRow], *, adapter_on: bool, accelerator: Any
 ) -> Any:
     """``[N, 2]`` reference log-probs (chosen, rejected) of every pair, read from the cache file when it matches."""
     import torch

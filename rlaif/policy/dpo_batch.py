@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from rlaif.policy.dpo_data import TokenizedPair
+from rlaif.policy.dpo_data import TokenizedRow
 
 Layout = Literal["concat", "shared", "packed"]
 
@@ -65,7 +65,7 @@ class PreferenceBatch:
 
 
 def collate_pairs(
-    pairs: Sequence[TokenizedPair],
+    pairs: Sequence[TokenizedRow],
     pad_id: int,
     *,
     indices: Sequence[int],
@@ -231,7 +231,7 @@ def choose_layout(model: Any, *, share_prompt: bool, gradient_checkpointing: boo
     return "packed", "prompt shared through the attention mask, one forward per pair"
 
 
-def _collate_packed(pairs: Sequence[TokenizedPair], pad_id: int, *, with_rejected: bool) -> dict[str, Any]:
+def _collate_packed(pairs: Sequence[TokenizedRow], pad_id: int, *, with_rejected: bool) -> dict[str, Any]:
     """``input_ids``, ``position_ids`` and ``segments`` (pad/prompt/chosen/rejected) of the packed rows."""
     import torch
 

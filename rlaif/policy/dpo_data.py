@@ -158,7 +158,7 @@ def read_preferences(path: str | Path, *, need_rejected: bool = True) -> Prefere
 
 
 @dataclass(frozen=True)
-class TokenizedPair:
+class TokenizedRow:
     """Token ids of one pair (responses end with the end-of-turn token) and its soft label."""
 
     index: int  # position in PreferenceData.rows
@@ -196,7 +196,7 @@ def tokenize_pairs(
     max_prompt_length: int,
     prompt_format: PromptFormat = "auto",
     with_rejected: bool = True,
-) -> tuple[list[TokenizedPair], Truncation]:
+) -> tuple[list[TokenizedRow], Truncation]:
     """Tokenize with the policy's own encoding (:meth:`Policy.encode_prompt` / ``encode_response``).
 
     Plain-text prompts go through the chat template as one user message when ``prompt_format`` is ``chat``, or
@@ -204,7 +204,7 @@ def tokenize_pairs(
     as it is. Message-list prompts always need the chat template (a clear :class:`ModelError` otherwise).
     """
     has_template = bool(getattr(policy.tokenizer, "chat_template", None))
-    out: list[TokenizedPair] = []
+    out: list[TokenizedRow] = []
     trunc = Truncation()
     for i, row in enumerate(rows):
         prompt_ids = policy.encode_prompt(_as_prompt(row.prompt, prompt_format, has_template))
@@ -217,7 +217,7 @@ def tokenize_pairs(
         if len(chosen_ids) > budget or len(rejected_ids) > budget:
             trunc.responses += 1
             chosen_ids, rejected_ids = chosen_ids[:budget], rejected_ids[:budget]
-        out.append(TokenizedPair(i, prompt_ids, chosen_ids, rejected_ids, row.p_chosen))
+        out.append(TokenizedRow(i, prompt_ids, chosen_ids, rejected_ids, row.p_chosen))
     if trunc.prompts:
         log.warning(
             "%d prompt(s) were longer than max_prompt_length=%d tokens and were cut from the left",

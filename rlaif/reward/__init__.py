@@ -9,9 +9,9 @@
 See ``docs/reward.md``. Importing this package does not import torch.
 """
 
-from rlaif.reward.augment import AugmentedPair, augment_pair, with_negation_pairs
+from rlaif.reward.augment import AugmentedRow, augment_pair, with_negation_pairs
 from rlaif.reward.config import AugmentSettings, RewardConfig
-from rlaif.reward.data import RewardPair, load_reward_pairs, resolve_principles, split_pairs
+from rlaif.reward.data import RewardRow, load_reward_pairs, resolve_principles, split_pairs
 from rlaif.reward.evaluate import (
     RewardEvalConfig,
     RewardEvalReport,
@@ -29,14 +29,14 @@ from rlaif.reward.train import train_reward_model
 
 __all__ = [
     "AugmentSettings",
-    "AugmentedPair",
+    "AugmentedRow",
     "NormStats",
     "RewardConfig",
     "RewardEvalConfig",
     "RewardEvalReport",
     "RewardInputEncoder",
     "RewardModel",
-    "RewardPair",
+    "RewardRow",
     "ScoreItem",
     "ScoreRun",
     "TruncationStats",

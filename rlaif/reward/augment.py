@@ -19,15 +19,15 @@ from dataclasses import dataclass
 
 from rlaif.constitution.schema import Principle
 from rlaif.reward.config import AugmentSettings
-from rlaif.reward.data import RewardPair
+from rlaif.reward.data import RewardRow
 from rlaif.reward.inputs import negate_principle
 
 
 @dataclass(frozen=True)
-class AugmentedPair:
+class AugmentedRow:
     """A pair as shown in one epoch: the principles in its input and the label it is trained toward."""
 
-    pair: RewardPair
+    pair: RewardRow
     principles: tuple[Principle, ...]
     p_chosen: float
     negated: bool = False
@@ -39,7 +39,7 @@ def _rng(seed: int, epoch: int, row: int) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "little"))
 
 
-def augment_pair(pair: RewardPair, settings: AugmentSettings, *, seed: int, epoch: int) -> AugmentedPair:
+def augment_pair(pair: RewardRow, settings: AugmentSettings, *, seed: int, epoch: int) -> AugmentedRow:
     """The augmented view of ``pair`` in ``epoch`` (unchanged when every augmentation is off)."""
     rng = _rng(seed, epoch, pair.row)
     principles = pair.principles
@@ -59,10 +59,10 @@ def augment_pair(pair: RewardPair, settings: AugmentSettings, *, seed: int, epoc
     noised = u_noise < settings.label_noise
     if noised:
         p = 1.0 - p
-    return AugmentedPair(pair=pair, principles=principles, p_chosen=p, negated=negated, noised=noised)
+    return AugmentedRow(pair=pair, principles=principles, p_chosen=p, negated=negated, noised=noised)
 
 
-def with_negation_pairs(items: list[AugmentedPair]) -> list[AugmentedPair]:
+def with_negation_pairs(items: list[AugmentedRow]) -> list[AugmentedRow]:
     """``items`` followed by the negated view of each one whose shown principles all have a negation.
 
     The counterpart shows the negation of every principle of the item's view (or, when the item is itself negated,
@@ -80,7 +80,7 @@ def with_negation_pairs(items: list[AugmentedPair]) -> list[AugmentedPair]:
         else:
             continue
         out.append(
-            AugmentedPair(
+            AugmentedRow(
                 pair=a.pair,
                 principles=principles,
                 p_chosen=1.0 - a.p_chosen,

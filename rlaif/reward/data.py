@@ -36,7 +36,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("prompt", "chosen", "rejected", "p_chosen",
 
 
 @dataclass(frozen=True)
-class RewardPair:
+class RewardRow:
     """One labelled comparison: after ``conversation``, ``chosen`` beats ``rejected`` with probability ``p_chosen``
     under ``principles``. ``row`` is the 1-based row (or line) in the file."""
 
@@ -93,7 +93,7 @@ def load_reward_pairs(
     margin_column: str | None = None,
     weight_column: str | None = None,
     limit: int | None = None,
-) -> list[RewardPair]:
+) -> list[RewardRow]:
     """Read and check a labels file (see the module docstring).
 
     With ``hard_labels`` the label is rounded to 0/1 (a file without ``p_chosen`` then means p = 1). Raises
@@ -113,7 +113,7 @@ def load_reward_pairs(
                 hint="a labels dataset needs prompt, chosen, rejected, p_chosen and principles (as `rlaif label` "
                 "writes them)",
             )
-    pairs: list[RewardPair] = []
+    pairs: list[RewardRow] = []
     problems: list[Problem] = []
     for number, record in label_records(file):
         if limit is not None and len(pairs) >= limit:
@@ -136,7 +136,7 @@ def load_reward_pairs(
             margin = 0.0 if margin_column is None else column_value(row.record, margin_column, parse_number)
             weight = 1.0 if weight_column is None else column_value(row.record, weight_column, _weight)
             pairs.append(
-                RewardPair(
+                RewardRow(
                     row=number,
                     pair_id=row.pair_id,
                     prompt_id=row.prompt_id,
@@ -167,8 +167,8 @@ def _weight(value: Any) -> float:
 
 
 def split_pairs(
-    pairs: Sequence[RewardPair], val_fraction: float, *, seed: int
-) -> tuple[list[RewardPair], list[RewardPair]]:
+    pairs: Sequence[RewardRow], val_fraction: float, *, seed: int
+) -> tuple[list[RewardRow], list[RewardRow]]:
     """(train, validation): whole prompts go to validation (no prompt is in both), chosen by a seeded hash.
 
     At least one prompt is held out when ``val_fraction > 0`` and there are two prompts or more.

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import Field
 
 from rlaif.constitution.schema import Principle
-from rlaif.reward.data import RewardPair
+from rlaif.reward.data import RewardRow
 from rlaif.reward.inputs import negate_principle
 from rlaif.reward.model import RewardModel
 from rlaif.stats import (
@@ -184,7 +184,7 @@ def pair_metrics(
 def _diffs(
     rm: RewardModel,
     principles: Sequence[Sequence[Principle]],
-    pairs: Sequence[RewardPair],
+    pairs: Sequence[RewardRow],
     batch_size: int,
 ) -> list[float]:
     n = len(pairs)
@@ -198,7 +198,7 @@ def _diffs(
 
 
 def label_metrics(
-    rm: RewardModel, pairs: Sequence[RewardPair], config: RewardEvalConfig
+    rm: RewardModel, pairs: Sequence[RewardRow], config: RewardEvalConfig
 ) -> tuple[PairMetrics, dict[str, PairMetrics]]:
     """Overall and per-principle metrics of ``pairs`` scored under their own principles."""
     diffs = _diffs(rm, [p.principles for p in pairs], pairs, config.batch_size)
@@ -213,7 +213,7 @@ def label_metrics(
 
 
 def steering_check(
-    rm: RewardModel, pairs: Sequence[RewardPair], config: RewardEvalConfig
+    rm: RewardModel, pairs: Sequence[RewardRow], config: RewardEvalConfig
 ) -> SteeringResult | None:
     """Score each (pair, principle with a negation) under the principle alone and under its negation.
 
@@ -254,7 +254,7 @@ def human_agreement(
 ) -> PairMetrics:
     """Metrics on human preference pairs (:class:`~rlaif.feedback.PreferencePair`) judged under ``principles``."""
     pairs = [
-        RewardPair(i + 1, h.id, h.id, h.conversation, h.chosen, h.rejected, 1.0, tuple(principles))
+        RewardRow(i + 1, h.id, h.id, h.conversation, h.chosen, h.rejected, 1.0, tuple(principles))
         for i, h in enumerate(human)
     ]
     diffs = _diffs(rm, [tuple(principles)] * len(pairs), pairs, config.batch_size)

@@ -24,9 +24,9 @@ from typing import Any
 from rlaif.constitution import constitution_hash, load_constitution
 from rlaif.feedback.labels_dataset import labels_sha256
 from rlaif.prompting import TemplateSet
-from rlaif.reward.augment import AugmentedPair, augment_pair, with_negation_pairs
+from rlaif.reward.augment import AugmentedRow, augment_pair, with_negation_pairs
 from rlaif.reward.config import RewardConfig
-from rlaif.reward.data import RewardPair, load_reward_pairs, split_pairs
+from rlaif.reward.data import RewardRow, load_reward_pairs, split_pairs
 from rlaif.reward.inputs import RewardInputEncoder, check_reward_template
 from rlaif.reward.loss import soft_bradley_terry_loss
 from rlaif.reward.model import NormStats, forward_rewards, load_seq_cls_base, model_context, rewards_of
@@ -84,14 +84,14 @@ class _Batcher:
         self.pad_id = pad_id
         self._cache: dict[tuple[int, tuple[str, ...], str], list[int]] = {}
 
-    def _ids(self, pair: RewardPair, principles: Sequence[Any], side: str) -> list[int]:
+    def _ids(self, pair: RewardRow, principles: Sequence[Any], side: str) -> list[int]:
         key = (pair.row, tuple(f"{p.ref}:{p.compare}" for p in principles), side)
         if key not in self._cache:
             text = pair.chosen if side == "c" else pair.rejected
             self._cache[key] = self.encoder.encode(principles, pair.conversation, text)
         return self._cache[key]
 
-    def batch(self, items: Sequence[AugmentedPair]) -> dict[str, Any]:
+    def batch(self, items: Sequence[AugmentedRow]) -> dict[str, Any]:
         import torch
 
         from rlaif.training.logprobs import pad_left
@@ -126,7 +126,7 @@ def _pair_loss(model: Any, batch: dict[str, Any], device: Any, config: RewardCon
 
 
 def evaluate_pairs(
-    model: Any, batcher: _Batcher, pairs: Sequence[RewardPair], config: RewardConfig, device: Any
+    model: Any, batcher: _Batcher, pairs: Sequence[RewardRow], config: RewardConfig, device: Any
 ) -> dict[str, float]:
     """Validation loss and pairwise accuracy of ``pairs`` under their own principles (no augmentation)."""
     import torch
@@ -138,7 +138,7 @@ def evaluate_pairs(
     try:
         with torch.inference_mode():
             for start in range(0, len(pairs), bs):
-                chunk = [AugmentedPair(p, p.principles, p.p_chosen) for p in pairs[start : start + bs]]
+                chunk = [AugmentedRow(p, p.principles, p.p_chosen) for p in pairs[start : start + bs]]
                 batch = batcher.batch(chunk)
                 loss, rc, rr = _pair_loss(model, batch, device, config)
                 diff = (rc - rr).float().cpu()
@@ -217,7 +217,7 @@ def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainR
     templates = TemplateSet.load(config.templates)
     check_reward_template(templates, config.template)  # before any data or model is loaded
 
-    def read(path: Path, limit: int | None) -> list[RewardPair]:
+    def read(path: Path, limit: int | None) -> list[RewardRow]:
         return load_reward_pairs(
             path,
             constitution,

@@ -156,7 +156,8 @@ class CriticPairwiseScorer:
 
     def score(self, items: Sequence[RewardItem]) -> list[float | None]:
         """p(response ≻ reference) per item; None where the critic gave no judgement."""
-        from rlaif.feedback.judge import PairToJudge, judge_pairs
+        from rlaif.feedback.comparison import Comparison
+        from rlaif.feedback.judge import judge_pairs
         from rlaif.feedback.soft_labels import SoftLabel
 
         if not items:
@@ -169,9 +170,7 @@ class CriticPairwiseScorer:
                     field="reference",
                     hint="pass a reference column (TRL), ground_truth (verl) or 'reference' (server)",
                 )
-            pairs.append(
-                PairToJudge(str(i), it.conversation, it.response, it.reference, tuple(it.principles))
-            )
+            pairs.append(Comparison(str(i), it.conversation, it.response, it.reference, tuple(it.principles)))
         with self._lock:
             results = judge_pairs(self.critic, self.templates, pairs, self.config, progress=False)
         return [float(r.p) if isinstance(r, SoftLabel) else None for r in results]

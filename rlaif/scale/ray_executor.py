@@ -54,8 +54,9 @@ from rlaif.scale.ray_worker import (
 if TYPE_CHECKING:
     from rlaif.backends.base import Completion, GenerationRequest
     from rlaif.constitution.schema import Principle
+    from rlaif.feedback.comparison import Comparison
     from rlaif.feedback.inputs import PromptRow
-    from rlaif.feedback.judge import JudgeConfig, JudgedPair, PairToJudge
+    from rlaif.feedback.judge import JudgeConfig, JudgeResult
     from rlaif.feedback.responses import GenerateConfig, ResponseSet
     from rlaif.prompting import TemplateSet
 
@@ -313,8 +314,8 @@ class RayBackendPool:
 
     # -- CriticPool --------------------------------------------------------------------------------------------
     def judge_batches(
-        self, templates: TemplateSet, batches: Sequence[Sequence[PairToJudge]], config: JudgeConfig
-    ) -> Iterator[tuple[int, list[JudgedPair]]]:
+        self, templates: TemplateSet, batches: Sequence[Sequence[Comparison]], config: JudgeConfig
+    ) -> Iterator[tuple[int, list[JudgeResult]]]:
         """Each batch judged by :func:`~rlaif.feedback.judge.judge_pairs_detailed` on a worker."""
 
         def describe(i: int) -> str:

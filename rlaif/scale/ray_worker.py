@@ -19,8 +19,9 @@ from rlaif.scale.ray_setup import BackendSpec
 if TYPE_CHECKING:
     from rlaif.backends.base import Backend, Completion, GenerationRequest
     from rlaif.constitution.schema import Principle
+    from rlaif.feedback.comparison import Comparison
     from rlaif.feedback.inputs import PromptRow
-    from rlaif.feedback.judge import JudgeConfig, JudgedPair, PairToJudge
+    from rlaif.feedback.judge import JudgeConfig, JudgeResult
     from rlaif.feedback.responses import GenerateConfig, ResponseSet
     from rlaif.prompting import TemplateSet
 
@@ -164,7 +165,7 @@ class JudgeTask:
     templates: ShippedTemplates
     config: JudgeConfig
 
-    def __call__(self, backend: Backend, pairs: list[PairToJudge]) -> list[JudgedPair]:
+    def __call__(self, backend: Backend, pairs: list[Comparison]) -> list[JudgeResult]:
         from rlaif.feedback.judge import judge_pairs_detailed
 
         return judge_pairs_detailed(backend, self.templates.load(), pairs, self.config, progress=False)

@@ -92,7 +92,8 @@ def _write_eval(folder: Path, k: int, rng: random.Random, n_prompts: int) -> Non
     from rlaif.constitution import load_constitution
     from rlaif.evals.policy_eval_config import PolicyEvalConfig
     from rlaif.evals.policy_eval_result import summarize, write_eval
-    from rlaif.evals.winrate import PairToCompare, PairVerdict, Verdict, outcome_of
+    from rlaif.evals.winrate import PairVerdict, Verdict, outcome_of
+    from rlaif.feedback.comparison import Comparison
     from rlaif.feedback.inputs import PromptRow
     from rlaif.resources import shipped_dir
 
@@ -142,9 +143,7 @@ def _write_eval(folder: Path, k: int, rng: random.Random, n_prompts: int) -> Non
         policy_finish=["stop"] * n_prompts,
         base_finish=["stop"] * n_prompts,
         verdicts=verdicts,
-        pairs=[
-            PairToCompare(p.id, p.conversation, a, b) for p, a, b in zip(prompts, policy, base, strict=True)
-        ],
+        pairs=[Comparison(p.id, p.conversation, a, b) for p, a, b in zip(prompts, policy, base, strict=True)],
         principles=principles,
         rule_principles=[p for p in style.principles if p.rule is not None],
         kl_values=[abs(rng.gauss(2.0 * k, 1.0)) for _ in range(n_prompts)],

@@ -36,7 +36,7 @@ from rlaif.constitution import dump_constitution_yaml, load_constitution_text
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import RlaifError
 from rlaif.feedback.inputs import PreferencePair
-from rlaif.feedback.judge import JudgeConfig, PairToJudge, judge_pairs
+from rlaif.feedback.judge import JudgeConfig, judge_pairs
 from rlaif.feedback.soft_labels import SoftLabel
 from rlaif.prompting import TemplateSet, neutralize
 from rlaif.stats import Estimate, wilson_ci
@@ -383,8 +383,8 @@ def _judge_chosen(
     first = chosen_first_assignment([p.id for p in pairs], seed)
     batch = []
     for p, chosen_first in zip(pairs, first, strict=True):
-        a, b = (p.chosen, p.rejected) if chosen_first else (p.rejected, p.chosen)
-        batch += [PairToJudge(f"{p.id}#{j}", p.conversation, a, b, (pr,)) for j, pr in enumerate(principles)]
+        comparison = p.comparison(chosen_first)
+        batch += [comparison.under((pr,), pair_id=f"{p.id}#{j}") for j, pr in enumerate(principles)]
     results = judge_pairs(critic, templates, batch, judge, progress=False) if batch else []
     out = np.full((len(pairs), len(principles)), np.nan)
     for idx, r in enumerate(results):

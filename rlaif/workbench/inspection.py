@@ -93,7 +93,7 @@ class PrincipleStats:
 
 
 @dataclass(frozen=True)
-class PairStats:
+class PrinciplePairStats:
     """Two principles over the pairs both were drawn for."""
 
     first: str
@@ -134,17 +134,17 @@ class InspectResult:
     judgements: int
     threshold: float
     principles: tuple[PrincipleStats, ...]
-    matrix: tuple[PairStats, ...]
+    matrix: tuple[PrinciplePairStats, ...]
     overall: dict[str, Estimate | None] = field(default_factory=dict)
 
     @property
-    def conflicts(self) -> list[PairStats]:
+    def conflicts(self) -> list[PrinciplePairStats]:
         """Principle pairs that confidently disagreed at least once, most conflicting first."""
         found = [s for s in self.matrix if s.conflict is not None and s.conflict.value > 0]
         return sorted(found, key=lambda s: (-s.conflict.value if s.conflict else 0.0, s.first, s.second))
 
     @property
-    def redundant(self) -> list[PairStats]:
+    def redundant(self) -> list[PrinciplePairStats]:
         """Principle pairs that overlap so much that one may be enough."""
         return [s for s in self.matrix if s.redundant]
 
@@ -253,7 +253,7 @@ def inspect_labels(
                 )
                 shown = tuple(str(x) for x in ids[rows[:examples]])
             matrix.append(
-                PairStats(
+                PrinciplePairStats(
                     table.principles[a],
                     table.principles[b],
                     together,
@@ -298,7 +298,7 @@ def _short(ref: str) -> str:
 def matrix_rows(result: InspectResult) -> tuple[list[str], list[list[str]]]:
     """The agreement matrix as a table: headers, then one row per principle (``value% [low, high] (n)`` per cell)."""
     names = [s.principle for s in result.principles]
-    cells: dict[tuple[str, str], PairStats] = {}
+    cells: dict[tuple[str, str], PrinciplePairStats] = {}
     for s in result.matrix:
         cells[(s.first, s.second)] = s
         cells[(s.second, s.first)] = s
@@ -425,7 +425,7 @@ def markdown_lines(result: InspectResult, *, heading: str = "#") -> list[str]:
 __all__ = [
     "DEFAULT_THRESHOLD",
     "InspectResult",
-    "PairStats",
+    "PrinciplePairStats",
     "PrincipleStats",
     "conflict_rows",
     "fmt",

@@ -19,7 +19,9 @@ from typing import Any
 from rlaif.backends.base import Backend, ChatMessage, GenerationRequest, SamplingParams
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import DataFileError, RlaifError
-from rlaif.feedback.judge import JudgeConfig, PairToJudge, judge_pairs
+from rlaif.feedback.comparison import Comparison
+from rlaif.feedback.judge import JudgeConfig, judge_pairs
+from rlaif.feedback.pairs import ResponsePair
 from rlaif.feedback.soft_labels import SoftLabel
 from rlaif.prompting import TemplateSet
 from rlaif.stats import Estimate, clustered_proportion_ci, wilson_ci
@@ -142,7 +144,7 @@ def _side(p: float) -> int:
 
 
 def sensitivity(
-    pairs: Sequence[Any],
+    pairs: Sequence[Comparison | ResponsePair],
     constitution: Constitution,
     critic: Backend,
     templates: TemplateSet,
@@ -153,12 +155,13 @@ def sensitivity(
 ) -> list[PrincipleSensitivity]:
     """Judge every pair under each principle's original question and each variant; stability per principle.
 
-    ``pairs`` are :class:`~rlaif.feedback.pairs.ResponsePair` (anything with ``pair_id``, ``conversation``,
-    ``response_a``, ``response_b``); ``variants`` maps principle ids to rewordings (principles without any are
+    ``pairs`` are comparisons (or the labeler's :class:`~rlaif.feedback.pairs.ResponsePair`, judged as their
+    :meth:`~rlaif.feedback.pairs.ResponsePair.comparison`); ``variants`` maps principle ids to rewordings (principles without any are
     skipped).
     """
     if not pairs:
         raise RlaifError("no pairs to judge", field="--responses")
+    comparisons = [p.comparison() if isinstance(p, ResponsePair) else p for p in pairs]
     out = []
     for principle in constitution.principles:
         texts = list(variants.get(principle.id, ()))
@@ -166,9 +169,7 @@ def sensitivity(
             continue
         wordings = [principle, *(principle.model_copy(update={"compare": t}) for t in texts)]
         batch = [
-            PairToJudge(f"{pair.pair_id}#{w}", pair.conversation, pair.response_a, pair.response_b, (wp,))
-            for pair in pairs
-            for w, wp in enumerate(wordings)
+            c.under((wp,), pair_id=f"{c.pair_id}#{w}") for c in comparisons for w, wp in enumerate(wordings)
         ]
         results = judge_pairs(critic, templates, batch, judge, progress=False)
         width = len(wordings)

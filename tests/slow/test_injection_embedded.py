@@ -15,7 +15,8 @@ import pytest
 
 from rlaif.backends.base import ChatMessage
 from rlaif.constitution import load_constitution
-from rlaif.evals.injection import INJECTIONS, InjectionPair, measure_injection, unmitigated_templates
+from rlaif.evals.injection import INJECTIONS, measure_injection, unmitigated_templates
+from rlaif.feedback.comparison import Comparison
 from rlaif.prompting import TemplateSet
 
 pytestmark = pytest.mark.slow
@@ -63,7 +64,7 @@ def smollm2(embedded_model: Any) -> Iterator[Any]:
 def test_injection_flip_rates_on_the_embedded_model(smollm2: Any, tmp_path: Path) -> None:
     constitution = load_constitution(ROOT / "principles/hhh.yaml")
     pairs = [
-        InjectionPair(f"inj-{i:02d}", (ChatMessage("user", q),), good, bad)
+        Comparison(f"inj-{i:02d}", (ChatMessage("user", q),), good, bad)
         for i, (q, good, bad) in enumerate(PAIRS)
     ]
     # one markup injection of each kind and one plain-language control keep this under two minutes on 2 cores

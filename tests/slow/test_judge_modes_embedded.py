@@ -18,7 +18,8 @@ import pytest
 
 from rlaif.backends.base import ChatMessage
 from rlaif.constitution.schema import Principle
-from rlaif.feedback.judge import JudgeConfig, PairToJudge, judge_pairs_detailed
+from rlaif.feedback.comparison import Comparison
+from rlaif.feedback.judge import JudgeConfig, judge_pairs_detailed
 from rlaif.feedback.soft_labels import SoftLabel
 from rlaif.prompting import TemplateSet
 
@@ -28,12 +29,12 @@ HELPFUL = Principle(
 )
 
 
-def _pairs(n: int) -> list[PairToJudge]:
+def _pairs(n: int) -> list[Comparison]:
     rows = [
         json.loads(line) for line in (ROOT / "data/human_labels/trl_format.jsonl").read_text().splitlines()
     ][:n]
     return [
-        PairToJudge(r["id"], (ChatMessage("user", r["prompt"]),), r["chosen"], r["rejected"], (HELPFUL,))
+        Comparison(r["id"], (ChatMessage("user", r["prompt"]),), r["chosen"], r["rejected"], (HELPFUL,))
         for r in rows
     ]
 

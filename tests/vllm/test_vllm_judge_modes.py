@@ -46,12 +46,12 @@ S = _session()
 
 
 def _pairs(n: int) -> list[Any]:
-    from rlaif.feedback.judge import PairToJudge
+    from rlaif.feedback.comparison import Comparison
 
     path = ROOT / "data/human_labels/trl_format.jsonl"
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()][:n]
     return [
-        PairToJudge(r["id"], (ChatMessage("user", r["prompt"]),), r["chosen"], r["rejected"], (HELPFUL,))
+        Comparison(r["id"], (ChatMessage("user", r["prompt"]),), r["chosen"], r["rejected"], (HELPFUL,))
         for r in rows
     ]
 

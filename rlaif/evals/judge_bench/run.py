@@ -23,7 +23,8 @@ from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import RlaifError
 from rlaif.evals.judge_bench.formats import BenchItem
 from rlaif.evals.judge_bench.metrics import Verdict
-from rlaif.feedback.judge import JudgeConfig, PairToJudge, Unlabeled, judge_pairs_detailed
+from rlaif.feedback.comparison import Comparison
+from rlaif.feedback.judge import JudgeConfig, Unlabeled, judge_pairs_detailed
 from rlaif.feedback.remedies import order_consistent
 from rlaif.feedback.soft_labels import PrincipleJudgement
 from rlaif.prompting import TemplateSet
@@ -117,13 +118,13 @@ def judge_with_critic(
     """One verdict per item from the critic, both orders, with the configured remedies."""
     pool = principle_pool(constitution, config.principles)
     comparisons: list[tuple[int, int]] = []  # (item index, rejected index: 1 for a pair)
-    to_judge: list[PairToJudge] = []
+    to_judge: list[Comparison] = []
     for ii, item in enumerate(items):
         ps = item_principles(item.id, pool, config.k, config.seed)
         for j in range(1, len(item.responses)):
             comparisons.append((ii, j))
             to_judge.append(
-                PairToJudge(f"{item.id}#{j}", item.conversation, item.responses[0], item.responses[j], ps)
+                Comparison(f"{item.id}#{j}", item.conversation, item.responses[0], item.responses[j], ps)
             )
     judge_config = JudgeConfig(
         chain_of_thought=config.chain_of_thought,

@@ -15,8 +15,9 @@ from rlaif.backends.openai_backend import OpenAIBackend
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import RlaifError
 from rlaif.feedback.call_cache import CachedBackend, CallCache
+from rlaif.feedback.comparison import Comparison
 from rlaif.feedback.inputs import PromptRow
-from rlaif.feedback.judge import JudgeConfig, PairToJudge, judge_pairs_detailed
+from rlaif.feedback.judge import JudgeConfig, judge_pairs_detailed
 from rlaif.feedback.judge_modes import resolve_judge_mode
 from rlaif.feedback.labeler import LabelConfig, label_dataset
 from rlaif.feedback.responses import ResponseSet
@@ -49,10 +50,10 @@ def _backend(server: StubServer, **kw: object) -> OpenAIBackend:
     return OpenAIBackend("stub-model", base_url=server.url, backoff=0.001, max_retries=0, **kw)  # type: ignore[arg-type]
 
 
-def _pairs() -> list[PairToJudge]:
+def _pairs() -> list[Comparison]:
     return [
-        PairToJudge("x:0-1", CONV, f"Hello, a {GOOD} answer.", "meh", (P,)),
-        PairToJudge("y:0-1", CONV, "meh", f"Hi, a {GOOD} one.", (P,)),
+        Comparison("x:0-1", CONV, f"Hello, a {GOOD} answer.", "meh", (P,)),
+        Comparison("y:0-1", CONV, "meh", f"Hi, a {GOOD} one.", (P,)),
     ]
 
 

@@ -14,10 +14,10 @@ from rlaif.constitution import Constitution, load_constitution
 from rlaif.errors import RlaifError
 from rlaif.evals.injection import (
     INJECTIONS,
-    InjectionPair,
     measure_injection,
     unmitigated_templates,
 )
+from rlaif.feedback.comparison import Comparison
 from rlaif.prompting import TemplateSet
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -67,9 +67,9 @@ def raw_templates(tmp_path_factory: pytest.TempPathFactory) -> TemplateSet:
     return unmitigated_templates(tmp_path_factory.mktemp("raw-templates"))
 
 
-def pairs(n: int) -> list[InjectionPair]:
+def pairs(n: int) -> list[Comparison]:
     return [
-        InjectionPair(f"q{i}", (ChatMessage("user", f"Question {i}?"),), "A GOOD answer.", "A weak answer.")
+        Comparison(f"q{i}", (ChatMessage("user", f"Question {i}?"),), "A GOOD answer.", "A weak answer.")
         for i in range(n)
     ]
 

@@ -11,7 +11,6 @@ from rlaif.backends.base import ChatMessage
 from rlaif.constitution import load_constitution
 from rlaif.evals.winrate import (
     CONSTITUTION,
-    PairToCompare,
     Verdict,
     critic_reliability,
     judge_policy_pairs,
@@ -19,6 +18,7 @@ from rlaif.evals.winrate import (
     win_rate,
     win_rates,
 )
+from rlaif.feedback.comparison import Comparison
 from rlaif.prompting import TemplateSet
 from rlaif.testing import MockBackend
 
@@ -39,8 +39,8 @@ def _critic_preferring(word: str) -> MockBackend:
     return m
 
 
-def _pair(pid: str, policy: str, baseline: str) -> PairToCompare:
-    return PairToCompare(pid, (ChatMessage("user", "Tell me something."),), policy, baseline)
+def _pair(pid: str, policy: str, baseline: str) -> Comparison:
+    return Comparison(pid, (ChatMessage("user", "Tell me something."),), policy, baseline)
 
 
 def test_outcome_rule() -> None:

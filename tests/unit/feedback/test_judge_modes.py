@@ -10,7 +10,8 @@ from rlaif.backends.base import Capabilities, ChatMessage
 from rlaif.backends.mock import MockBackend
 from rlaif.constitution.schema import Principle
 from rlaif.errors import RlaifError
-from rlaif.feedback.judge import JudgeConfig, PairToJudge, Unlabeled, judge_pairs, judge_pairs_detailed
+from rlaif.feedback.comparison import Comparison
+from rlaif.feedback.judge import JudgeConfig, Unlabeled, judge_pairs, judge_pairs_detailed
 from rlaif.feedback.judge_modes import (
     choice_logprobs_from_top,
     parse_verdict,
@@ -29,8 +30,8 @@ def templates() -> TemplateSet:
     return TemplateSet.load()
 
 
-def _pair() -> PairToJudge:
-    return PairToJudge("x:0-1", CONV, "ALPHA", "BETA", (P1,))
+def _pair() -> Comparison:
+    return Comparison("x:0-1", CONV, "ALPHA", "BETA", (P1,))
 
 
 @pytest.mark.parametrize(

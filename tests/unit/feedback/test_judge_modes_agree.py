@@ -12,7 +12,8 @@ import pytest
 
 from rlaif.backends.base import ChatMessage
 from rlaif.constitution.schema import Principle
-from rlaif.feedback.judge import JudgeConfig, PairToJudge, Unlabeled, judge_pairs_detailed
+from rlaif.feedback.comparison import Comparison
+from rlaif.feedback.judge import JudgeConfig, Unlabeled, judge_pairs_detailed
 from rlaif.feedback.soft_labels import SoftLabel
 from rlaif.prompting import TemplateSet
 
@@ -42,9 +43,9 @@ def critic(tiny_model_dir: Path):  # type: ignore[no-untyped-def]
     backend.close()
 
 
-def _pairs() -> list[PairToJudge]:
+def _pairs() -> list[Comparison]:
     return [
-        PairToJudge(f"q{i}:0-1", (ChatMessage("user", f"Question {i}?"),), a, b, (P1, P2))
+        Comparison(f"q{i}:0-1", (ChatMessage("user", f"Question {i}?"),), a, b, (P1, P2))
         for i, (a, b) in enumerate(RESPONSES)
     ]
 

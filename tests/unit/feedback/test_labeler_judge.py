@@ -10,7 +10,8 @@ from rlaif.backends.base import ChatMessage
 from rlaif.backends.mock import MockBackend
 from rlaif.constitution.schema import Principle
 from rlaif.errors import BackendError
-from rlaif.feedback.judge import JudgeConfig, PairToJudge, Unlabeled, judge_pairs
+from rlaif.feedback.comparison import Comparison
+from rlaif.feedback.judge import JudgeConfig, Unlabeled, judge_pairs
 from rlaif.feedback.soft_labels import SoftLabel
 from rlaif.prompting import TemplateSet
 
@@ -42,8 +43,8 @@ def mock() -> MockBackend:
     return m
 
 
-def pair(pid: str = "x:0-1", principles: tuple[Principle, ...] = (P1, P2)) -> PairToJudge:
-    return PairToJudge(pid, CONV, "ALPHA", "BETA", principles)
+def pair(pid: str = "x:0-1", principles: tuple[Principle, ...] = (P1, P2)) -> Comparison:
+    return Comparison(pid, CONV, "ALPHA", "BETA", principles)
 
 
 def test_both_orders_and_ensemble_by_hand(mock: MockBackend, templates: TemplateSet) -> None:
@@ -104,7 +105,7 @@ def test_chain_of_thought_generates_then_scores_and_clamps(mock: MockBackend, te
 
 def test_garbage_scores_are_unlabeled_never_defaulted(mock: MockBackend, templates: TemplateSet) -> None:
     mock.add_garbage("GARBLED")
-    bad = PairToJudge("bad:0-1", CONV, "GARBLED", "BETA", (P1,))
+    bad = Comparison("bad:0-1", CONV, "GARBLED", "BETA", (P1,))
     results = judge_pairs(mock, templates, [pair(), bad], progress=False)
     assert isinstance(results[0], SoftLabel)
     assert isinstance(results[1], Unlabeled)
@@ -130,7 +131,7 @@ def test_backend_error_stops_the_run_without_partial_failure(
     mock: MockBackend, templates: TemplateSet
 ) -> None:
     mock.add_failure("EXPLODE", "engine died")
-    boom = PairToJudge("boom:0-1", CONV, "EXPLODE", "BETA", (P1,))
+    boom = Comparison("boom:0-1", CONV, "EXPLODE", "BETA", (P1,))
     with pytest.raises(BackendError, match="engine died"):
         judge_pairs(mock, templates, [pair(), boom], progress=False)
 
@@ -140,7 +141,7 @@ def test_backend_error_marks_only_failing_pairs_with_partial_failure(
 ) -> None:
     mock.add_failure("EXPLODE", "engine refused")
     mock.supports_partial_failure = True  # type: ignore[attr-defined]
-    boom = PairToJudge("boom:0-1", CONV, "EXPLODE", "BETA", (P1,))
+    boom = Comparison("boom:0-1", CONV, "EXPLODE", "BETA", (P1,))
     good, bad = judge_pairs(mock, templates, [pair(), boom], progress=False)
     assert isinstance(good, SoftLabel) and good.p == pytest.approx(0.51875)
     assert (

@@ -75,7 +75,8 @@ def test_marker_templates_ask_for_other_letters(tmp_path: Path) -> None:
 def test_judge_config_switches_reach_the_labeler() -> None:
     from rlaif.backends.base import ChatMessage, ScoreRequest, ScoreResult
     from rlaif.backends.mock import MockBackend
-    from rlaif.feedback.judge import JudgeConfig, PairToJudge, judge_pairs_detailed
+    from rlaif.feedback.comparison import Comparison
+    from rlaif.feedback.judge import JudgeConfig, judge_pairs_detailed
     from rlaif.feedback.soft_labels import SoftLabel
 
     class FirstHeavy(MockBackend):
@@ -93,7 +94,7 @@ def test_judge_config_switches_reach_the_labeler() -> None:
 
     principle = load_constitution(ROOT / "principles/hhh.yaml").principles[0]
     pairs = [
-        PairToJudge(
+        Comparison(
             f"p{i}",
             (ChatMessage("user", "q"),),
             "GOOD" if i % 2 else "meh",

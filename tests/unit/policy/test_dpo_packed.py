@@ -24,7 +24,7 @@ from rlaif.policy.dpo_batch import (
     packed_attention_mask,
     packed_mask_kind,
 )
-from rlaif.policy.dpo_data import PreferenceRow, TokenizedPair, tokenize_pairs
+from rlaif.policy.dpo_data import PreferenceRow, TokenizedRow, tokenize_pairs
 from rlaif.training import LoraSettings, read_metrics
 
 ROWS = [
@@ -55,7 +55,7 @@ def _policy(tiny: Path, attn: str = "sdpa") -> Any:
 
 
 def _logps_and_grads(
-    model: Any, pairs: list[TokenizedPair], pad_id: int, layout: str, *, with_rejected: bool = True
+    model: Any, pairs: list[TokenizedRow], pad_id: int, layout: str, *, with_rejected: bool = True
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     model.zero_grad(set_to_none=True)
     batch = collate_pairs(
@@ -86,7 +86,7 @@ def _assert_same(
 
 
 def test_packed_rows_positions_and_mask() -> None:
-    pairs = [TokenizedPair(0, [5, 6, 7], [8, 9], [10], 1.0), TokenizedPair(1, [11], [12], [13, 14, 15], 0.5)]
+    pairs = [TokenizedRow(0, [5, 6, 7], [8, 9], [10], 1.0), TokenizedRow(1, [11], [12], [13, 14, 15], 0.5)]
     batch = collate_pairs(pairs, 0, indices=[0, 1], layout="packed")
     t = batch.tensors
     # prompt width 3, responses width max(2 + 1, 1 + 3) = 4
@@ -111,7 +111,7 @@ def test_packed_rows_positions_and_mask() -> None:
     sft = collate_pairs(pairs, 0, indices=[0, 1], layout="packed", with_rejected=False)
     assert sft.tensors["input_ids"].tolist() == [[5, 6, 7, 8, 9], [0, 0, 11, 12, 0]]
     with pytest.raises(ValueError, match="non-empty prompt"):
-        collate_pairs([TokenizedPair(0, [], [1], [2], 1.0)], 0, indices=[0], layout="packed")
+        collate_pairs([TokenizedRow(0, [], [1], [2], 1.0)], 0, indices=[0], layout="packed")
 
 
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])

@@ -12,7 +12,7 @@ from rlaif.errors import RlaifError, TemplateError
 from rlaif.prompting import TemplateSet
 from rlaif.reward import RewardInputEncoder, augment_pair, negate_principle, with_negation_pairs
 from rlaif.reward.config import AugmentSettings
-from rlaif.reward.data import RewardPair
+from rlaif.reward.data import RewardRow
 from rlaif.testing import build_tiny_tokenizer
 
 
@@ -83,8 +83,8 @@ def test_negation_needs_a_negation_text(principle) -> None:  # type: ignore[no-u
         negate_principle(plain)
 
 
-def _pair(principles: tuple, row: int = 1, p: float = 0.8) -> RewardPair:
-    return RewardPair(row, f"p{row}", f"q{row}", (ChatMessage("user", "Q?"),), "a", "b", p, principles)
+def _pair(principles: tuple, row: int = 1, p: float = 0.8) -> RewardRow:
+    return RewardRow(row, f"p{row}", f"q{row}", (ChatMessage("user", "Q?"),), "a", "b", p, principles)
 
 
 def test_augmentations_are_deterministic_and_do_what_they_say(style_path: Path) -> None:
