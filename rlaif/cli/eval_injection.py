@@ -119,6 +119,6 @@ def command(
 
 command = model_options("critic", command="eval injection", default="smollm2", help=HELP["critic"])(command)
 command = cache_options(command="eval injection")(command)
-command = config_options(InjectionConfig, command="eval injection", flags={"mitigations": ("--mitigation",)})(
-    command
-)
+command = config_options(
+    InjectionConfig, command="eval injection", flags={"k": ("-k", "--k"), "mitigations": ("--mitigation",)}
+)(command)
