@@ -1,6 +1,6 @@
 """``rlaif contrast``: contrastive principle-conditioned pairs (RLCD), labelled by construction or by a critic.
 
-    rlaif contrast -p data/prompts/plain.jsonl -c principles/plain.yaml -o out/contrast --k 2
+    rlaif contrast --prompts data/prompts/plain.jsonl -c principles/plain.yaml -o out/contrast --k 2
     rlaif contrast ... --label-source contrastive+critic --critic smollm2 --drop-below 0.3
 
 For each prompt k principles are sampled; the policy answers under a system prompt asking to follow them and under
