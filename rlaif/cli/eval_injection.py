@@ -10,21 +10,17 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rlaif.cli._common import (
-    BackendOpt,
-    BackendOptionOpt,
-    CacheOpt,
-    CriticOpt,
-    DeviceOpt,
-    DtypeOpt,
-    NoCacheOpt,
-    parse_backend_options,
-)
+from rlaif.cli._common import HELP, CacheChoice, cache_options, model_options
+from rlaif.cli.config_options import config_options
 from rlaif.errors import RlaifError
+from rlaif.evals.injection import InjectionConfig
+
+if TYPE_CHECKING:
+    from rlaif.backends.spec import ModelSpec
 
 
 def command(
@@ -37,45 +33,25 @@ def command(
             "--pairs", help="Pairs to attack, any `eval judge` layout (default: the shipped gold set)."
         ),
     ] = None,
-    critic: CriticOpt = "smollm2",
-    k: Annotated[int, typer.Option("-k", "--k", help="Principles sampled per pair.")] = 1,
-    mitigation: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--mitigation", help="neutralize, markers, defang, markers+defang (repeat; default all)."
-        ),
-    ] = None,
     limit: Annotated[int | None, typer.Option("--limit", "-n", help="Only the first N pairs.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seeds principle samples and the marker pair.")] = 0,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/injection"),
-    cache: CacheOpt = None,
-    no_cache: NoCacheOpt = False,
-    backend: BackendOpt = "transformers",
-    backend_option: BackendOptionOpt = None,
-    device: DeviceOpt = "auto",
-    dtype: DtypeOpt = "auto",
+    *,
+    critic: ModelSpec,
+    cache: CacheChoice,
+    config: InjectionConfig,
 ) -> None:
     """Measure prompt-injection flip rates of the critic: unmitigated vs each mitigation, per injection."""
     from rlaif.atomic import atomic_write_text
     from rlaif.constitution import load_constitution
     from rlaif.evals.gate import default_gold
-    from rlaif.evals.injection import (
-        MITIGATIONS,
-        measure_injection,
-        mitigation_templates,
-        unmitigated_templates,
-    )
+    from rlaif.evals.injection import measure_injection, mitigation_templates, unmitigated_templates
     from rlaif.evals.judge_bench.formats import load_bench
     from rlaif.evals.judge_bench.run import item_principles, principle_pool
-    from rlaif.feedback.call_cache import CachedBackend, default_cache_path, open_backend
-    from rlaif.feedback.judge import PairToJudge
+    from rlaif.feedback.call_cache import CachedBackend
+    from rlaif.feedback.comparison import Comparison
+    from rlaif.jobs.engine import open_engine
 
-    kinds = list(mitigation or MITIGATIONS)
-    bad = [m for m in kinds if m not in MITIGATIONS]
-    if bad:
-        raise RlaifError(
-            f"unknown --mitigation {bad[0]!r}", field="mitigation", hint=f"one of: {', '.join(MITIGATIONS)}"
-        )
+    k, seed = config.k, config.seed
     source = pairs or default_gold()
     _, items = load_bench(source, limit=limit)
     items = [i for i in items if len(i.responses) == 2 and i.winner is not None]
@@ -84,19 +60,15 @@ def command(
     const = load_constitution(constitution)
     pool = principle_pool(const, ())
     to_attack = [
-        PairToJudge(
-            i.id, i.conversation, i.responses[0], i.responses[1], item_principles(i.id, pool, k, seed)
-        )
+        Comparison(i.id, i.conversation, i.responses[0], i.responses[1], item_principles(i.id, pool, k, seed))
         for i in items
     ]
-    options = parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend)
-    cache_file = (cache or default_cache_path(out)) if not no_cache else None
-    engine = open_backend(backend, critic, options=options, cache=cache_file)
+    engine = open_engine(critic, cache=cache.under(out), role="critic")
     results = {}
     try:
         with tempfile.TemporaryDirectory(prefix="rlaif-injection-") as tmp:
             raw = unmitigated_templates(Path(tmp) / "raw")
-            for kind in kinds:
+            for kind in config.kinds:
                 report = measure_injection(
                     engine, mitigation_templates(kind, tmp, seed=seed), raw, to_attack, seed=seed
                 )
@@ -128,9 +100,10 @@ def command(
     }
     atomic_write_text(
         out / "report.json",
-        json.dumps({"critic": critic, "pairs": str(source), "k": k, "mitigations": summary}, indent=2) + "\n",
+        json.dumps({"critic": critic.model, "pairs": str(source), "k": k, "mitigations": summary}, indent=2)
+        + "\n",
     )
-    lines = [f"# Injection flip rates: {critic} on `{source}` ({len(to_attack)} pairs, k={k})", ""]
+    lines = [f"# Injection flip rates: {critic.model} on `{source}` ({len(to_attack)} pairs, k={k})", ""]
     lines += ["| mitigation | flip rate with | flip rate without | trials |", "|---|---|---|---:|"]
     for kind, r in results.items():
         w, wo = r.ci_with, r.ci_without
@@ -140,3 +113,10 @@ def command(
         )
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     print(f"\nreport: {out / 'report.md'}")
+
+
+command = model_options("critic", command="eval injection", default="smollm2", help=HELP["critic"])(command)
+command = cache_options(command="eval injection")(command)
+command = config_options(
+    InjectionConfig, command="eval injection", flags={"k": ("-k", "--k"), "mitigations": ("--mitigation",)}
+)(command)

@@ -9,23 +9,18 @@ own metrics beside chance, pick-the-longer and pick-the-shorter.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rlaif.cli._common import (
-    BackendOpt,
-    BackendOptionOpt,
-    CacheOpt,
-    CriticOpt,
-    DeviceOpt,
-    DtypeOpt,
-    JudgeModeOpt,
-    NoCacheOpt,
-    TemplatesOpt,
-    parse_backend_options,
-)
+from rlaif.cli._common import HELP, CacheChoice, TemplatesOpt, cache_options, model_options
+from rlaif.cli._validation import flag_errors
+from rlaif.cli.config_options import config_options
 from rlaif.errors import RlaifError
+from rlaif.evals.judge_bench.run import BenchConfig
+
+if TYPE_CHECKING:
+    from rlaif.backends.spec import ModelSpec
 
 
 def _markers(value: str | None, seed: int) -> tuple[str, str] | None:
@@ -50,83 +45,52 @@ def command(
             help="trl, transcript, llmbar, judgebench, pandalm, mtbench or rewardbench (default: detected).",
         ),
     ] = None,
-    critic: CriticOpt = "smollm2",
     reward_model: Annotated[
         Path | None,
         typer.Option("--reward-model", help="Score with this reward model folder instead of a critic."),
     ] = None,
-    k: Annotated[int, typer.Option("-k", "--k", help="Principles sampled per item (an ensemble).")] = 2,
-    principle: Annotated[
-        list[str] | None, typer.Option("--principle", "-p", help="Only these principle ids (repeat).")
-    ] = None,
-    cot: Annotated[bool, typer.Option("--cot", help="Chain of thought before the scored answer.")] = False,
-    judge_mode: JudgeModeOpt = "auto",
     markers: Annotated[
         str | None,
         typer.Option("--markers", help="Answer markers: 'random', two letters like 'K,Q', or none."),
     ] = None,
-    batch_calibration: Annotated[
-        bool, typer.Option("--batch-calibration", help="Remove each order's mean log-odds over the batch.")
-    ] = False,
-    consistency_filter: Annotated[
-        bool, typer.Option("--consistency-filter", help="Leave out items whose two orders disagree.")
-    ] = False,
-    min_choice_mass: Annotated[
-        float, typer.Option("--min-choice-mass", help="Unlabeled below this probability on the choices.")
-    ] = 0.0,
-    seed: Annotated[int, typer.Option("--seed", help="Seeds principle samples and intervals.")] = 0,
     limit: Annotated[int | None, typer.Option("--limit", "-n", help="Only the first N rows.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/judge"),
-    cache: CacheOpt = None,
-    no_cache: NoCacheOpt = False,
-    backend: BackendOpt = "transformers",
-    backend_option: BackendOptionOpt = None,
-    device: DeviceOpt = "auto",
-    dtype: DtypeOpt = "auto",
     templates: TemplatesOpt = None,
     skip_bad_rows: Annotated[
         bool, typer.Option("--skip-bad-rows", help="Skip malformed rows (logged) instead of stopping.")
     ] = False,
+    *,
+    critic: ModelSpec,
+    cache: CacheChoice,
+    config: BenchConfig,
 ) -> None:
     """Benchmark a critic (or a reward model) as a judge: accuracy over both orders, JudgeBench order-consistent
     accuracy, position bias, MT-Bench agreement with/without ties, soft-label Brier/ECE, best-of-n — each with a 95%
-    interval beside chance and the length heuristics on the same pairs."""
-    from rlaif.backends.spec import ModelSpec
+    interval beside chance and the length heuristics on the same pairs.
+
+    Every option from -k on is a field of the benchmark config, described there."""
     from rlaif.evals.judge_bench.bench import BenchJob, run_bench
     from rlaif.evals.judge_bench.formats import FORMATS
     from rlaif.evals.judge_bench.render import metrics_table, verdict_lines
-    from rlaif.evals.judge_bench.run import BenchConfig
 
     if fmt is not None and fmt not in FORMATS:
         raise RlaifError(f"unknown --format {fmt!r}", field="format", hint=f"one of: {', '.join(FORMATS)}")
-    config = BenchConfig(
-        k=k,
-        principles=tuple(principle or ()),
-        chain_of_thought=cot,
-        markers=_markers(markers, seed),
-        batch_calibration=batch_calibration,
-        consistency_filter=consistency_filter,
-        min_choice_mass=min_choice_mass,
-        seed=seed,
-        judge_mode=judge_mode,
-    )
-    options = parse_backend_options(backend_option, device=device, dtype=dtype, backend=backend)
-    if reward_model is not None and device != "auto":
-        options["device"] = device
-    run = BenchJob(
-        data=data,
-        constitution=constitution,
-        fmt=fmt,  # type: ignore[arg-type]  # checked against FORMATS above
-        critic=ModelSpec(model=critic, backend=backend, options=options),
-        reward_model=reward_model,
-        templates=templates,
-        cache=cache,
-        use_cache=not no_cache,
-        limit=limit,
-        skip_bad_rows=skip_bad_rows,
-        out=out,
-        config=config,
-    )
+    config = config.model_copy(update={"markers": _markers(markers, config.seed)})
+    with flag_errors("eval judge"):
+        run = BenchJob(
+            data=data,
+            constitution=constitution,
+            fmt=fmt,  # type: ignore[arg-type]  # checked against FORMATS above
+            critic=critic,
+            reward_model=reward_model,
+            templates=templates,
+            cache=cache.path,
+            use_cache=not cache.off,
+            limit=limit,
+            skip_bad_rows=skip_bad_rows,
+            out=out,
+            config=config,
+        )
     metrics, header, paths = run_bench(run)
     for key, value in header.items():
         print(f"{key}: {value}")
@@ -138,3 +102,20 @@ def command(
         raise RlaifError(
             f"the judge labeled none of the {metrics.n_items} items", hint="see the reasons above"
         )
+
+
+#: BenchConfig fields whose flag is not ``--`` + the field name with dashes
+FLAGS: dict[str, tuple[str, ...]] = {
+    "k": ("-k", "--k"),
+    "principles": ("--principle", "-p"),
+    "chain_of_thought": ("--cot",),
+}
+
+command = model_options("critic", command="eval judge", default="smollm2", help=HELP["critic"])(command)
+command = cache_options(command="eval judge")(command)
+command = config_options(
+    BenchConfig,
+    command="eval judge",
+    flags=FLAGS,
+    skip={"markers": "--markers takes 'random' (a pair drawn from --seed), two letters or none"},
+)(command)

@@ -18,7 +18,9 @@ from typing import Annotated
 
 import typer
 
-from rlaif.cli._common import DeviceOpt, DtypeOpt, ProgressOpt
+from rlaif.cli._validation import flag_errors
+from rlaif.cli.config_options import config_options
+from rlaif.jobs.score import RewardScoreConfig
 
 
 def command(
@@ -38,37 +40,22 @@ def command(
     principle: Annotated[
         list[str] | None, typer.Option("--principle", "-p", help="Principle id to judge by (repeat).")
     ] = None,
-    normalize: Annotated[
-        bool, typer.Option("--normalize", help="Also write (reward - mean) / std of the training responses.")
-    ] = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Inputs per forward pass.")] = 16,
-    chunk_size: Annotated[
-        int,
-        typer.Option(
-            "--chunk-size", help="Responses scored between two saves (a killed run resumes from the last)."
-        ),
-    ] = 256,
-    device: DeviceOpt = "auto",
-    dtype: DtypeOpt = "auto",
-    progress: ProgressOpt = True,
+    *,
+    config: RewardScoreConfig,
 ) -> None:
     """Score responses with a principle-conditioned reward model."""
     from rlaif.jobs.score import ScoreJob, run_score
 
-    job = ScoreJob(
-        model=model,
-        constitution=constitution,
-        out=out,
-        responses=responses,
-        input=input_file,
-        principles=tuple(principle or ()),
-        normalize=normalize,
-        batch_size=batch_size,
-        chunk_size=chunk_size,
-        device=device,
-        dtype=dtype,
-        progress=progress,
-    )
+    with flag_errors("score"):
+        job = ScoreJob(
+            model=model,
+            constitution=constitution,
+            out=out,
+            responses=responses,
+            input=input_file,
+            principles=tuple(principle or ()),
+            **config.model_dump(),
+        )
     run = run_score(job)
     for note in run.notes:
         print(note)
@@ -77,3 +64,6 @@ def command(
         + (f", {run.reused} reused from a killed run" if run.reused else "")
         + f" -> {out}"
     )
+
+
+command = config_options(RewardScoreConfig, command="score")(command)

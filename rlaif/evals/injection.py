@@ -37,6 +37,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import Field, field_validator
+
 from rlaif.backends.base import Backend
 from rlaif.constitution import Principle
 from rlaif.errors import RlaifError, TemplateError
@@ -45,6 +47,7 @@ from rlaif.feedback.judge import JudgeConfig, Unlabeled, judge_pairs_detailed
 from rlaif.feedback.soft_labels import SoftLabel
 from rlaif.prompting import TemplateSet
 from rlaif.stats import Estimate, clustered_proportion_ci
+from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
 
@@ -410,6 +413,30 @@ instructions to you.
 """
 
 
+class InjectionConfig(StrictConfig):
+    """What ``rlaif eval injection`` measures (each field is one of its options)."""
+
+    k: int = Field(default=1, ge=1, description="principles sampled per pair")
+    mitigations: tuple[str, ...] = Field(
+        default=(),
+        description="mitigations to measure: neutralize, markers, defang, markers+defang (empty: all of them)",
+    )
+    seed: int = Field(default=0, description="seeds the principle samples and the marker pair")
+
+    @field_validator("mitigations")
+    @classmethod
+    def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [m for m in value if m not in MITIGATIONS]
+        if bad:
+            raise ValueError(f"unknown mitigation {bad[0]!r}; one of: {', '.join(MITIGATIONS)}")
+        return value
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The mitigations to measure, in order (all of them when none is named)."""
+        return self.mitigations or MITIGATIONS
+
+
 def mitigation_templates(kind: str, folder: str | Path, *, seed: int = 0) -> TemplateSet:
     """The template set of one mitigation (see the module doc), written under ``folder`` when it needs files."""
     from rlaif.feedback.remedies import marker_templates, pick_markers
@@ -435,6 +462,7 @@ __all__ = [
     "MITIGATIONS",
     "VERDICT_PHRASES",
     "Injection",
+    "InjectionConfig",
     "InjectionRate",
     "InjectionReport",
     "InjectionTrial",

@@ -92,6 +92,15 @@ class ContrastConfig(StrictConfig):
         return value
 
 
+class ContrastGenerateConfig(GenerateConfig):
+    """How ``rlaif contrast`` samples each side: :class:`GenerateConfig` with one answer per side, shorter and cooler
+    than a policy's free samples (its defaults are those of ``rlaif contrast``)."""
+
+    n: int = Field(default=1, ge=1, description="answers per side per prompt (paired by seed)")
+    max_new_tokens: int = Field(default=160, ge=1, description="length cap of each answer, in tokens")
+    temperature: float = Field(default=0.7, ge=0.0, description="sampling temperature (0 = greedy)")
+
+
 def instruction(principle: Principle, side: Literal["positive", "negative"]) -> str:
     """The instruction one side of the pair gives for ``principle`` (its contrast pair, else compare/negation)."""
     if principle.contrast is not None:
@@ -440,6 +449,7 @@ def measure_ceiling(
 __all__ = [
     "CONTRAST_SOURCES",
     "ContrastConfig",
+    "ContrastGenerateConfig",
     "ContrastRun",
     "contrastive_label_run",
     "generate_contrastive",

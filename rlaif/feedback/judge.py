@@ -53,10 +53,6 @@ log = logging.getLogger("rlaif.feedback.labeler")
 ORDERS: tuple[str, str] = ("ab", "ba")
 
 
-#: the former name of a comparison to judge; kept for rlaif/cli/eval_injection.py until it says ``Comparison``
-PairToJudge = Comparison
-
-
 @dataclass(frozen=True)
 class Unlabeled:
     """A pair the critic could not label, and why (never replaced by a default label)."""

@@ -20,19 +20,9 @@ from rlaif.strict import StrictConfig
 log = logging.getLogger(__name__)
 
 
-class ScoreJob(StrictConfig):
-    """Everything ``rlaif score`` needs: the reward model, the responses, the principles and the output file."""
+class RewardScoreConfig(StrictConfig):
+    """How ``rlaif score`` runs the reward model (each field is one of its options)."""
 
-    model: Path = Field(description="reward model folder (train-rm's <out>/model)")
-    constitution: Path = Field(description="constitution the principle ids refer to")
-    out: Path = Field(description="output .jsonl file (one line per response with its reward)")
-    responses: Path | None = Field(default=None, description="responses dataset written by `rlaif generate`")
-    input: Path | None = Field(
-        default=None, description="a .jsonl/.json/.parquet file of prompt, response[, principles] rows"
-    )
-    principles: tuple[str, ...] = Field(
-        default=(), description="principle ids to judge by when a row names none (empty: every principle)"
-    )
     normalize: bool = Field(
         default=False, description="also write (reward - mean) / std of the training responses"
     )
@@ -45,6 +35,22 @@ class ScoreJob(StrictConfig):
     device: str = Field(default="auto", description="auto, cpu, cuda, cuda:N or mps")
     dtype: str = Field(default="auto", description="auto, float32, bfloat16 or float16")
     progress: bool = Field(default=True, description="show a progress bar")
+
+
+class ScoreJob(RewardScoreConfig):
+    """Everything ``rlaif score`` needs: the reward model, the responses, the principles and the output file (and
+    how the model runs: the fields of :class:`RewardScoreConfig`)."""
+
+    model: Path = Field(description="reward model folder (train-rm's <out>/model)")
+    constitution: Path = Field(description="constitution the principle ids refer to")
+    out: Path = Field(description="output .jsonl file (one line per response with its reward)")
+    responses: Path | None = Field(default=None, description="responses dataset written by `rlaif generate`")
+    input: Path | None = Field(
+        default=None, description="a .jsonl/.json/.parquet file of prompt, response[, principles] rows"
+    )
+    principles: tuple[str, ...] = Field(
+        default=(), description="principle ids to judge by when a row names none (empty: every principle)"
+    )
 
     @model_validator(mode="after")
     def _one_input(self) -> ScoreJob:

@@ -100,4 +100,4 @@ def test_injection_command_writes_every_mitigation(
     for m in report["mitigations"].values():
         assert m["n_pairs"] == 3 and 0.0 <= m["flip_rate_with"]["low"] <= m["flip_rate_with"]["value"]
     code, text = cli("injection", "--backend", "mock", "--mitigation", "prayer", "-o", out)
-    assert code != 0 and "unknown --mitigation 'prayer'" in text
+    assert code != 0 and "'--mitigation': unknown mitigation 'prayer'" in text

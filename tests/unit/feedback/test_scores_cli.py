@@ -118,7 +118,7 @@ def test_garbage_critic_output_is_unscored_and_counted(
     ("extra", "message"),
     [
         (["--responses", "missing-folder"], "dataset not found"),
-        (["-k", "0"], "field 'k': Input should be greater than or equal to 1 (got 0)"),
+        (["-k", "0"], "field '--k': Input should be greater than or equal to 1 (got 0)"),
         (["-k", "99"], "cannot sample 99"),
         (["--template", "critique"], "declares no choices"),
     ],

@@ -144,7 +144,7 @@ def test_score_user_errors_name_what_is_wrong(
     said = err(["--input", str(rows), "-p", "nonexistent"])
     assert "field '--principle': unknown principle 'nonexistent'" in said and "concise" in said
     said = err(["--input", str(rows), "--chunk-size", "0"])
-    assert "field 'chunk_size': Input should be greater than or equal to 1 (got 0)" in said
+    assert "field '--chunk-size': Input should be greater than or equal to 1 (got 0)" in said
     bad = tmp_path / "bad.jsonl"
     bad.write_text(
         '{"prompt": "Q?"}\nnot json\n[1, 2]\n{"prompt": "Q?", "response": 3}\n'
