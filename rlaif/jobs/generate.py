@@ -23,6 +23,7 @@ from rlaif.errors import RlaifError
 from rlaif.feedback.contrastive import ContrastConfig
 from rlaif.feedback.inputs import PromptRow
 from rlaif.feedback.responses import GenerateConfig, ResponseSet
+from rlaif.fields import CallCache, SkipBadRows
 from rlaif.jobs.engine import executor_record, open_engine, write_run_record
 from rlaif.scale import RayOptions
 from rlaif.strict import StrictConfig
@@ -62,14 +63,12 @@ class GenerateJob(StrictConfig):
         default_factory=dict,
         description="a prompt file's column names: our name (prompt, id, split) -> theirs",
     )
-    skip_bad_rows: bool = Field(
-        default=False, description="skip a prompt file's malformed rows instead of stopping"
-    )
+    skip_bad_rows: SkipBadRows = False
     out: Path = Field(description="output folder of the responses dataset (<out>/data.parquet)")
     policy: ModelSpec = Field(
         description="the policy model (a bare name: that model on the transformers backend)"
     )
-    cache: Path | None = Field(default=None, description="SQLite call cache; null = no cache")
+    cache: CallCache = None
     ray: RayOptions | None = Field(
         default=None,
         description="run the policy on a Ray actor pool (same responses); null = in this process",

@@ -22,6 +22,7 @@ from rlaif.constitution.schema import Constitution
 from rlaif.errors import RlaifError
 from rlaif.feedback.label_config import LabelConfig
 from rlaif.feedback.responses import ResponseSet
+from rlaif.fields import CallCache, TemplatesDir
 from rlaif.jobs.engine import executor_record, write_run_record
 from rlaif.scale.ray_setup import RayOptions
 from rlaif.strict import StrictConfig
@@ -50,15 +51,11 @@ class LabelJob(StrictConfig):
     constitution: Path | InstanceOf[Constitution] = Field(
         description="constitution file, or a loaded one (a pipeline's merged constitution)"
     )
-    templates: Path | None = Field(
-        default=None, description="template folder searched before the shipped prompts/ (null: only those)"
-    )
+    templates: TemplatesDir = None
     critic: ModelSpec | None = Field(
         default=None, description="the critic; opened only when the config needs one (null: rule labels only)"
     )
-    cache: Path | None = Field(
-        default=None, description="SQLite call cache of the critic (a killed run resumes from it); null: none"
-    )
+    cache: CallCache = None
     ray: RayOptions | None = Field(
         default=None, description="run the critic on a Ray actor pool (same dataset); null: in this process"
     )

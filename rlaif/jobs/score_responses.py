@@ -18,6 +18,7 @@ from rlaif.backends.spec import ModelSpec
 from rlaif.errors import RlaifError
 from rlaif.feedback.judge import Unlabeled
 from rlaif.feedback.scores import PointwiseScore, ScoreConfig
+from rlaif.fields import ConstitutionFile, Limit, StageCache, TemplatesDir, UseCache
 from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
@@ -27,18 +28,13 @@ class ScoreResponsesJob(StrictConfig):
     """Everything ``rlaif score-responses`` needs."""
 
     responses: Path = Field(description="responses dataset folder written by `rlaif generate`")
-    constitution: Path = Field(description="constitution YAML the principles are drawn from")
+    constitution: ConstitutionFile
     out: Path = Field(description="output folder: data.parquet and its README.md card")
     critic: ModelSpec = Field(default=ModelSpec(model="smollm2"), description="the critic that scores")
-    templates: Path | None = Field(
-        default=None, description="template folder searched before the shipped one"
-    )
-    cache: Path | None = Field(
-        default=None,
-        description="call cache file; null = <out>/../.rlaif-cache.sqlite (shared by sibling stages)",
-    )
-    use_cache: bool = Field(default=True, description="cache the critic's calls (a rerun resumes from them)")
-    limit: int | None = Field(default=None, ge=1, description="only the first N prompts of the dataset")
+    templates: TemplatesDir = None
+    cache: StageCache = None
+    use_cache: UseCache = True
+    limit: Limit = None
     config: ScoreConfig = Field(default=ScoreConfig(), description="how the responses are scored")
 
 

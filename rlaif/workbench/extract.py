@@ -38,6 +38,7 @@ from rlaif.errors import RlaifError
 from rlaif.feedback.inputs import PreferencePair
 from rlaif.feedback.judge import JudgeConfig, PairToJudge, judge_pairs
 from rlaif.feedback.soft_labels import SoftLabel
+from rlaif.fields import Probability, Seed, TokenCap
 from rlaif.prompting import TemplateSet, neutralize
 from rlaif.stats import Estimate, wilson_ci
 from rlaif.strict import StrictConfig
@@ -130,8 +131,8 @@ class ExtractConfig(StrictConfig):
     )
     max_candidates: int = Field(default=20, ge=1, description="candidates tested after deduplication")
     max_principles: int = Field(default=8, ge=1, description="principles kept in the extracted constitution")
-    min_agreement: float = Field(
-        default=0.6, ge=0.0, le=1.0, description="a candidate is kept when it agrees with this share of pairs"
+    min_agreement: Probability = Field(
+        default=0.6, description="a candidate is kept when it agrees with this share of pairs"
     )
     similarity: float = Field(
         default=0.6,
@@ -142,8 +143,8 @@ class ExtractConfig(StrictConfig):
     threshold: float = Field(
         default=0.1, ge=0.0, lt=1.0, description="a judgement takes a side when |2p - 1| is above this"
     )
-    seed: int = Field(default=0, description="seed of the split and the proposals")
-    max_new_tokens: int = Field(default=160, ge=1, description="length cap of each proposal")
+    seed: Seed = Field(default=0, description="seed of the split and the proposals")
+    max_new_tokens: TokenCap = Field(default=160, description="length cap of each proposal")
     name: str = Field(default="extracted", description="name of the extracted constitution")
     above_chance: bool = Field(
         default=False, description="also require the agreement's interval to lie above one half"
