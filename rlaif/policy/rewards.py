@@ -169,6 +169,22 @@ def _draw(
     ]
 
 
+def _draw_for(
+    source: CriticScoreReward | RewardModelReward, prompts: Sequence[PromptRow], step: int
+) -> list[list[Principle]]:
+    """The principles a sampling source scores each prompt under: ``settings.k`` of its constitution's (with its
+    tags), drawn from its seed, the step and its name."""
+    return _draw(
+        source.constitution.principles,
+        source.settings.k,
+        prompts,
+        seed=source.seed,
+        step=step,
+        source=source.name,
+        tags=source.settings.tags,
+    )
+
+
 # -- rules ------------------------------------------------------------------------------------------------------
 
 
@@ -280,15 +296,7 @@ class CriticScoreReward:
         from rlaif.feedback.scores import PointwiseScore, ScoreConfig, ScoreItem, score_responses
 
         s = self.settings
-        chosen = _draw(
-            self.constitution.principles,
-            s.k,
-            prompts,
-            seed=self.seed,
-            step=step,
-            source=self.name,
-            tags=s.tags,
-        )
+        chosen = _draw_for(self, prompts, step)
         items = [
             ScoreItem(f"{step}:{i}:{p.id}", p.conversation, text, tuple(ps))
             for i, (p, text, ps) in enumerate(zip(prompts, responses, chosen, strict=True))
@@ -431,15 +439,7 @@ class RewardModelReward:
     def score(self, prompts: Sequence[PromptRow], responses: Sequence[str], *, step: int) -> SourceScores:
         """Reward-model scores under each prompt's sampled principles."""
         s = self.settings
-        chosen = _draw(
-            self.constitution.principles,
-            s.k,
-            prompts,
-            seed=self.seed,
-            step=step,
-            source=self.name,
-            tags=s.tags,
-        )
+        chosen = _draw_for(self, prompts, step)
         normalize = s.normalize and getattr(self.rm, "stats", None) is not None
         values = self.rm.score(
             chosen,

@@ -99,6 +99,12 @@ class RewardEvalReport:
         def pct(e: Estimate) -> str:
             return f"{100 * e.value:.1f}% [{100 * e.low:.1f}, {100 * e.high:.1f}]"
 
+        def row(name: str, m: PairMetrics) -> str:
+            return (
+                f"| {name} | {m.n} | {pct(m.accuracy)} | {m.ece:.3f} | {m.brier:.3f} | {m.mean_abs_error:.3f} | "
+                f"{m.mean_margin:.3f} |"
+            )
+
         lines = [f"# Reward model evaluation: `{self.model}`", ""]
         if self.labels is not None:
             m = self.labels
@@ -107,15 +113,10 @@ class RewardEvalReport:
                 "",
                 "| principle | pairs | accuracy (95% CI) | ECE | Brier | mean abs error | mean margin |",
                 "|---|---|---|---|---|---|---|",
-                f"| all | {m.n} | {pct(m.accuracy)} | {m.ece:.3f} | {m.brier:.3f} | {m.mean_abs_error:.3f} | "
-                f"{m.mean_margin:.3f} |",
+                row("all", m),
+                *(row(pid, pm) for pid, pm in sorted(self.per_principle.items())),
+                "",
             ]
-            for pid, pm in sorted(self.per_principle.items()):
-                lines.append(
-                    f"| {pid} | {pm.n} | {pct(pm.accuracy)} | {pm.ece:.3f} | {pm.brier:.3f} | "
-                    f"{pm.mean_abs_error:.3f} | {pm.mean_margin:.3f} |"
-                )
-            lines.append("")
         if self.steering is not None:
             s = self.steering
             lines += [

@@ -40,7 +40,7 @@ from rlaif.feedback.judge import JudgeConfig, PairToJudge, judge_pairs
 from rlaif.feedback.soft_labels import SoftLabel
 from rlaif.fields import Probability, Seed, TokenCap
 from rlaif.prompting import TemplateSet, neutralize
-from rlaif.stats import Estimate, wilson_ci
+from rlaif.stats import Estimate, estimate_json, wilson_ci
 from rlaif.strict import StrictConfig
 from rlaif.workbench.document import Document, clip
 from rlaif.workbench.inspection import fmt
@@ -185,18 +185,15 @@ class Candidate:
     def to_dict(self, proposal_pairs: int) -> dict[str, Any]:
         """JSON-ready form."""
 
-        def est(e: Estimate | None) -> dict[str, Any] | None:
-            return None if e is None else {"value": e.value, "low": e.low, "high": e.high, "n": e.n}
-
         return {
             "id": self.id,
             "compare": self.text,
             "support": self.support,
             "support_rate": self.support / proposal_pairs if proposal_pairs else None,
             "members": self.members,
-            "reconstruction_agreement": est(self.agreement),
-            "relevance": est(self.relevance),
-            "agreement_when_relevant": est(self.agreement_when_relevant),
+            "reconstruction_agreement": estimate_json(self.agreement),
+            "relevance": estimate_json(self.relevance),
+            "agreement_when_relevant": estimate_json(self.agreement_when_relevant),
             "gain": round(self.gain, 6),
             "above_chance": self.beats_chance,
             "selected": self.selected,
@@ -222,9 +219,6 @@ class Extraction:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
 
-        def est(e: Estimate | None) -> dict[str, Any] | None:
-            return None if e is None else {"value": e.value, "low": e.low, "high": e.high, "n": e.n}
-
         return {
             "critic": self.critic,
             "pairs": {
@@ -236,8 +230,8 @@ class Extraction:
             "clusters": self.clusters,
             "candidates": [c.to_dict(self.proposal_pairs) for c in self.candidates],
             "selected": [c.id for c in self.candidates if c.selected],
-            "constitution_agreement_held_out": est(self.held_out_agreement),
-            "constitution_agreement_test": est(self.test_agreement),
+            "constitution_agreement_held_out": estimate_json(self.held_out_agreement),
+            "constitution_agreement_test": estimate_json(self.test_agreement),
         }
 
 
