@@ -171,6 +171,18 @@ def _truncate(
     return fits
 
 
+def prompt_room(context: int, max_new_tokens: int) -> int:
+    """The prompt tokens a ``context``-token model has room for before ``max_new_tokens`` new ones; an error
+    naming ``max_new_tokens`` when that leaves none."""
+    room = context - max_new_tokens
+    if room < 1:
+        raise RlaifError(
+            f"max_new_tokens={max_new_tokens} leaves no room for a prompt in the model's {context}-token context",
+            field="max_new_tokens",
+        )
+    return room
+
+
 def fit_prompts(
     policy: Backend, prompts: Sequence[PromptRow], config: GenerateConfig
 ) -> list[tuple[PromptRow, bool]]:
@@ -180,13 +192,7 @@ def fit_prompts(
         ctx = context_length(policy)
         if ctx is None:
             return [(p, False) for p in prompts]
-        budget = ctx - config.max_new_tokens
-        if budget < 1:
-            raise RlaifError(
-                f"max_new_tokens={config.max_new_tokens} leaves no room for a prompt in the model's "
-                f"{ctx}-token context",
-                field="max_new_tokens",
-            )
+        budget = prompt_room(ctx, config.max_new_tokens)
     count = token_counter(policy)
     kept: list[tuple[PromptRow, bool]] = []
     too_long: list[str] = []

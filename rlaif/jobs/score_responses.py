@@ -7,7 +7,6 @@ itself is :mod:`rlaif.feedback.scores`; this module only wires files and the cri
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -112,6 +111,8 @@ def run_score_responses(job: ScoreResponsesJob) -> ScoreResponsesResult:
 def _score_card(
     job: ScoreResponsesJob, run_rows: list[dict[str, Any]], unlabeled: dict[str, int], text: str
 ) -> str:
+    from rlaif.feedback.dataset_io import card_appendix
+
     scores = [r["score"] for r in run_rows]
     mean = f"{sum(scores) / len(scores):.3f}" if scores else "n/a"
     lines = [
@@ -128,19 +129,5 @@ def _score_card(
     ]
     for reason, n in sorted(unlabeled.items()):
         lines.append(f"- unscored ({n}): {reason}")
-    lines += [
-        "",
-        "## Parameters",
-        "",
-        "```json",
-        json.dumps(run_rows[0]["params"] if run_rows else {}, indent=2, sort_keys=True),
-        "```",
-        "",
-        "## Constitution",
-        "",
-        "```yaml",
-        text.rstrip("\n"),
-        "```",
-        "",
-    ]
+    lines += ["", *card_appendix(run_rows[0]["params"] if run_rows else {}, text)]
     return "\n".join(lines)
