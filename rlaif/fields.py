@@ -65,7 +65,7 @@ TemplatesDir = Annotated[
     Path | None, Field(description="template folder searched before the shipped prompts/ (null: only those)")
 ]
 #: a stage's call cache next to its siblings'
-StageCache = Annotated[
+SharedCacheFile = Annotated[
     Path | None,
     Field(
         description="SQLite call cache; null = <out>/../.rlaif-cache.sqlite, shared by sibling stages (unless "
@@ -73,7 +73,7 @@ StageCache = Annotated[
     ),
 ]
 #: a call cache that is used only when named
-CallCache = Annotated[
+CacheFile = Annotated[
     Path | None, Field(description="SQLite call cache (a killed run resumes from it); null: no cache")
 ]
 UseCache = Annotated[

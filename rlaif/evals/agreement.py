@@ -76,7 +76,7 @@ from rlaif.evals.agreement_report import (
 from rlaif.feedback.inputs import PreferencePair
 from rlaif.feedback.judge import PairToJudge, Unlabeled, judge_pairs_detailed
 from rlaif.feedback.soft_labels import PrincipleJudgement, SoftLabel
-from rlaif.fields import ConstitutionFile, Limit, SkipBadRows, StageCache, TemplatesDir, UseCache
+from rlaif.fields import ConstitutionFile, Limit, SharedCacheFile, SkipBadRows, TemplatesDir, UseCache
 from rlaif.prompting import TemplateSet
 from rlaif.strict import StrictConfig
 
@@ -283,7 +283,7 @@ class AgreementJob(StrictConfig):
         default=Path("out/agreement"), description="output folder: report.json, report.md, pairs/"
     )
     templates: TemplatesDir = None
-    cache: StageCache = None
+    cache: SharedCacheFile = None
     use_cache: UseCache = True
     limit: Limit = None
     skip_bad_rows: SkipBadRows = False

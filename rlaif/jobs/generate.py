@@ -23,7 +23,7 @@ from rlaif.errors import RlaifError
 from rlaif.feedback.contrastive import ContrastConfig
 from rlaif.feedback.inputs import PromptRow
 from rlaif.feedback.responses import GenerateConfig, ResponseSet
-from rlaif.fields import CallCache, SkipBadRows
+from rlaif.fields import CacheFile, SkipBadRows
 from rlaif.jobs.engine import executor_record, open_engine, write_run_record
 from rlaif.scale import RayOptions
 from rlaif.strict import StrictConfig
@@ -68,7 +68,7 @@ class GenerateJob(StrictConfig):
     policy: ModelSpec = Field(
         description="the policy model (a bare name: that model on the transformers backend)"
     )
-    cache: CallCache = None
+    cache: CacheFile = None
     ray: RayOptions | None = Field(
         default=None,
         description="run the policy on a Ray actor pool (same responses); null = in this process",

@@ -22,7 +22,7 @@ from rlaif.constitution.schema import Constitution
 from rlaif.errors import RlaifError
 from rlaif.feedback.label_config import LabelConfig
 from rlaif.feedback.responses import ResponseSet
-from rlaif.fields import CallCache, TemplatesDir
+from rlaif.fields import CacheFile, TemplatesDir
 from rlaif.jobs.engine import executor_record, write_run_record
 from rlaif.scale.ray_setup import RayOptions
 from rlaif.strict import StrictConfig
@@ -55,7 +55,7 @@ class LabelJob(StrictConfig):
     critic: ModelSpec | None = Field(
         default=None, description="the critic; opened only when the config needs one (null: rule labels only)"
     )
-    cache: CallCache = None
+    cache: CacheFile = None
     ray: RayOptions | None = Field(
         default=None, description="run the critic on a Ray actor pool (same dataset); null: in this process"
     )

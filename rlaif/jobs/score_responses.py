@@ -17,7 +17,7 @@ from rlaif.backends.spec import ModelSpec
 from rlaif.errors import RlaifError
 from rlaif.feedback.judge import Unlabeled
 from rlaif.feedback.scores import PointwiseScore, ScoreConfig
-from rlaif.fields import ConstitutionFile, Limit, StageCache, TemplatesDir, UseCache
+from rlaif.fields import ConstitutionFile, Limit, SharedCacheFile, TemplatesDir, UseCache
 from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class ScoreResponsesJob(StrictConfig):
     out: Path = Field(description="output folder: data.parquet and its README.md card")
     critic: ModelSpec = Field(default=ModelSpec(model="smollm2"), description="the critic that scores")
     templates: TemplatesDir = None
-    cache: StageCache = None
+    cache: SharedCacheFile = None
     use_cache: UseCache = True
     limit: Limit = None
     config: ScoreConfig = Field(default=ScoreConfig(), description="how the responses are scored")

@@ -13,7 +13,7 @@ from rlaif.evals.judge_bench.formats import Format, load_bench
 from rlaif.evals.judge_bench.metrics import Metrics, compute_metrics
 from rlaif.evals.judge_bench.render import write_report
 from rlaif.evals.judge_bench.run import BenchConfig, judge_with_critic, score_with_reward_model
-from rlaif.fields import ConstitutionFile, Limit, SkipBadRows, StageCache, TemplatesDir, UseCache
+from rlaif.fields import ConstitutionFile, Limit, SharedCacheFile, SkipBadRows, TemplatesDir, UseCache
 from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class BenchJob(StrictConfig):
         default=None, description="a reward model folder (train-rm's model/): it scores instead of a critic"
     )
     templates: TemplatesDir = None
-    cache: StageCache = None
+    cache: SharedCacheFile = None
     use_cache: UseCache = True
     limit: Limit = None
     skip_bad_rows: SkipBadRows = False
