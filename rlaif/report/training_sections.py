@@ -78,7 +78,7 @@ def training_section(run: RunData) -> Section:
 
 def drift_section(run: RunData) -> Section:
     s = Section("Drift and reward-hacking monitors", "drift")
-    evaluated = [r for r in run.rounds if r.eval is not None and isinstance(r.eval.get("drift"), dict)]
+    evaluated = run.evaluated("drift", dict)
     if not evaluated:
         s.p("No evaluation yet, so no drift monitors.")
         return s
