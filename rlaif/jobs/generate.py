@@ -25,7 +25,7 @@ from rlaif.feedback.inputs import PromptRow
 from rlaif.feedback.responses import GenerateConfig, ResponseSet
 from rlaif.fields import CacheFile, SkipBadRows
 from rlaif.jobs.engine import executor_record, open_engine, write_run_record
-from rlaif.scale import RayOptions
+from rlaif.scale.ray_setup import RayPool
 from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
@@ -69,10 +69,7 @@ class GenerateJob(StrictConfig):
         description="the policy model (a bare name: that model on the transformers backend)"
     )
     cache: CacheFile = None
-    ray: RayOptions | None = Field(
-        default=None,
-        description="run the policy on a Ray actor pool (same responses); null = in this process",
-    )
+    ray: RayPool = None
     config: GenerateConfig = Field(default_factory=GenerateConfig, description="how responses are sampled")
     contrastive: ContrastiveGeneration | None = Field(
         default=None, description="sample contrastive (RLCD) pairs instead of n plain responses"

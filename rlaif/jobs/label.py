@@ -24,7 +24,7 @@ from rlaif.feedback.label_config import LabelConfig
 from rlaif.feedback.responses import ResponseSet
 from rlaif.fields import CacheFile, TemplatesDir
 from rlaif.jobs.engine import executor_record, write_run_record
-from rlaif.scale.ray_setup import RayOptions
+from rlaif.scale.ray_setup import RayPool
 from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
@@ -56,9 +56,7 @@ class LabelJob(StrictConfig):
         default=None, description="the critic; opened only when the config needs one (null: rule labels only)"
     )
     cache: CacheFile = None
-    ray: RayOptions | None = Field(
-        default=None, description="run the critic on a Ray actor pool (same dataset); null: in this process"
-    )
+    ray: RayPool = None
     run_record: bool = Field(
         default=True,
         description="write <out>/run.json (inputs, critic, cache hits and misses); a pipeline leaves it out, since "
