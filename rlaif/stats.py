@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,11 @@ class Estimate:
 
     def __str__(self) -> str:
         return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}] (n={self.n})"
+
+
+def estimate_json(e: Estimate | None) -> dict[str, Any] | None:
+    """An estimate as reports write it (value, low, high, n); None stays None."""
+    return None if e is None else {"value": e.value, "low": e.low, "high": e.high, "n": e.n}
 
 
 def bootstrap_ci(
@@ -49,11 +55,12 @@ def brier(probs: Sequence[float], outcomes: Sequence[int]) -> float:
     return sum((p - y) ** 2 for p, y in zip(probs, outcomes, strict=True)) / len(probs)
 
 
-def expected_calibration_error(probs: Sequence[float], outcomes: Sequence[int], *, bins: int = 10) -> float:
+def expected_calibration_error(probs: Sequence[float], outcomes: Sequence[float], *, bins: int = 10) -> float:
     """ECE with equal-width bins over [0, 1]: the weighted mean |accuracy − confidence| per bin.
 
     Uses the probability of the outcome "1" directly (binary reliability diagram), so a critic that says 0.7 should
-    be right 70% of the time.
+    be right 70% of the time. Outcomes are 0/1, or soft labels in [0, 1] (then each bin compares its mean label
+    with its mean probability).
     """
     if len(probs) != len(outcomes) or not probs:
         raise ValueError("need one outcome per probability, and at least one")

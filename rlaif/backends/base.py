@@ -176,6 +176,23 @@ def backend_capabilities(backend: object) -> Capabilities:
     return Capabilities()
 
 
+def chat_template_text(
+    tokenizer: Any, messages: Sequence[ChatMessage], *, backend: str, model_id: str
+) -> str:
+    """``messages`` through the tokenizer's chat template, ending with the assistant generation prompt (what a
+    local backend's ``format_chat`` gives); a :class:`~rlaif.errors.BackendError` when the model has none."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise BackendError(
+            backend,
+            f"model {model_id} has no chat template, so chat prompts cannot be formatted",
+            hint="use an instruct (chat) model with a chat template, or send plain text prompts",
+        )
+    text = tokenizer.apply_chat_template(
+        [{"role": m.role, "content": m.content} for m in messages], tokenize=False, add_generation_prompt=True
+    )
+    return str(text)
+
+
 class PartialFailure(BackendError):
     """Some requests of one call failed, each for its own reason (a refused prompt); the others' results are kept.
 

@@ -63,6 +63,22 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+def _logprob_values(lp: Any, *, chat: bool) -> list[float] | None:
+    """The token log-probabilities in a choice's ``logprobs`` object (None when it has none): chat completions
+    list them as ``content`` entries, text completions as ``token_logprobs``."""
+    if not isinstance(lp, dict):
+        return None
+    if chat:
+        content = lp.get("content")
+        if not isinstance(content, list):
+            return None
+        return [float(t["logprob"]) for t in content if isinstance(t, dict) and "logprob" in t]
+    values = lp.get("token_logprobs")
+    if not isinstance(values, list):
+        return None
+    return [float(v) for v in values if v is not None]
+
+
 class OpenAIBackend(HttpTransport, ChatJudging):
     """Generation and scoring through an OpenAI-compatible HTTP server.
 
@@ -286,19 +302,7 @@ class OpenAIBackend(HttpTransport, ChatJudging):
         text = choice.get("text")
         if not isinstance(text, str):
             raise BackendError(NAME, f"a completion choice has no 'text': {str(choice)[:300]}")
-        logprobs: tuple[float, ...] | None = None
-        if p.logprobs:
-            lp = choice.get("logprobs")
-            values = lp.get("token_logprobs") if isinstance(lp, dict) else None
-            if not isinstance(values, list):
-                raise self._no_logprobs_error("/completions")
-            logprobs = tuple(float(v) for v in values if v is not None)
-        return Completion(
-            text=text,
-            token_ids=self._token_ids(choice, text),
-            finish_reason=_finish_reason(choice.get("finish_reason")),
-            logprobs=logprobs,
-        )
+        return self._completion(choice, text, p, "/completions")
 
     def _completion_from_chat_choice(self, choice: dict[str, Any], p: SamplingParams) -> Completion:
         message = choice.get("message")
@@ -307,13 +311,17 @@ class OpenAIBackend(HttpTransport, ChatJudging):
             text = ""  # a chat answer may be empty (e.g. an immediate EOS)
         if not isinstance(text, str):
             raise BackendError(NAME, f"a chat choice has no message content: {str(choice)[:300]}")
+        return self._completion(choice, text, p, "/chat/completions")
+
+    def _completion(self, choice: dict[str, Any], text: str, p: SamplingParams, endpoint: str) -> Completion:
+        """A choice's :class:`Completion`; with ``p.logprobs``, its tokens' log-probabilities (an error when the
+        endpoint sent none)."""
         logprobs: tuple[float, ...] | None = None
         if p.logprobs:
-            lp = choice.get("logprobs")
-            content = lp.get("content") if isinstance(lp, dict) else None
-            if not isinstance(content, list):
-                raise self._no_logprobs_error("/chat/completions")
-            logprobs = tuple(float(t["logprob"]) for t in content if isinstance(t, dict) and "logprob" in t)
+            values = _logprob_values(choice.get("logprobs"), chat=endpoint == "/chat/completions")
+            if values is None:
+                raise self._no_logprobs_error(endpoint)
+            logprobs = tuple(values)
         return Completion(
             text=text,
             token_ids=self._token_ids(choice, text),

@@ -50,6 +50,7 @@ from rlaif.backends.base import (
     ScoreResult,
     TopLogprobsRequest,
     TopLogprobsResult,
+    chat_template_text,
 )
 from rlaif.backends.prefix_cache import ForwardFns, score_sequences
 from rlaif.backends.transformers_decode import (
@@ -191,15 +192,7 @@ class TransformersBackend:
     # -- text ------------------------------------------------------------------------------------------------
     def format_chat(self, messages: Sequence[ChatMessage]) -> str:
         """The model's chat template applied to ``messages``, ending with the assistant generation prompt."""
-        if not getattr(self.tokenizer, "chat_template", None):
-            raise BackendError(
-                NAME,
-                f"model {self.model_id} has no chat template, so chat prompts cannot be formatted",
-                hint="use an instruct model with a chat template, or send plain text prompts",
-            )
-        msgs = [{"role": m.role, "content": m.content} for m in messages]
-        text = self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-        return str(text)
+        return chat_template_text(self.tokenizer, messages, backend=NAME, model_id=self.model_id)
 
     def encode_prompt(self, prompt: Prompt) -> list[int]:
         """Token ids the model sees for a prompt (chat template applied to chats)."""

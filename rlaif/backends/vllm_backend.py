@@ -50,6 +50,7 @@ from rlaif.backends.base import (
     SamplingParams,
     ScoreRequest,
     ScoreResult,
+    chat_template_text,
 )
 from rlaif.errors import BackendError, RlaifError
 
@@ -267,18 +268,7 @@ class VLLMBackend:
 
     def format_chat(self, messages: Sequence[ChatMessage]) -> str:
         """The chat through the model's chat template, with the assistant generation prompt."""
-        if not getattr(self._tokenizer, "chat_template", None):
-            raise BackendError(
-                NAME,
-                f"{self.model_id} has no chat template, so chat prompts cannot be formatted",
-                hint="use an instruct/chat model, or give plain text prompts",
-            )
-        text = self._tokenizer.apply_chat_template(
-            [{"role": m.role, "content": m.content} for m in messages],
-            tokenize=False,
-            add_generation_prompt=True,
-        )
-        return str(text)
+        return chat_template_text(self._tokenizer, messages, backend=NAME, model_id=self.model_id)
 
     def close(self) -> None:
         """Shut the engine and its worker processes down."""

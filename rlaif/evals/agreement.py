@@ -76,6 +76,7 @@ from rlaif.evals.agreement_report import (
 from rlaif.feedback.inputs import PreferencePair
 from rlaif.feedback.judge import Unlabeled, judge_pairs_detailed
 from rlaif.feedback.soft_labels import PrincipleJudgement, SoftLabel
+from rlaif.fields import ConstitutionFile, Limit, SharedCacheFile, SkipBadRows, TemplatesDir, UseCache
 from rlaif.prompting import TemplateSet
 from rlaif.strict import StrictConfig
 
@@ -269,24 +270,16 @@ class AgreementJob(StrictConfig):
     human: Path = Field(
         description="the human preference file (TRL plain/conversational or transcript rows; jsonl/json/csv/parquet)"
     )
-    constitution: Path = Field(description="the constitution whose principles the critic judges by")
+    constitution: ConstitutionFile
     critic: ModelSpec = Field(default=ModelSpec(model="smollm2"), description="the critic under evaluation")
     out: Path = Field(
         default=Path("out/agreement"), description="output folder: report.json, report.md, pairs/"
     )
-    templates: Path | None = Field(
-        default=None, description="template folder searched before the shipped one"
-    )
-    cache: Path | None = Field(
-        default=None,
-        description="the call cache; null = <out>/../.rlaif-cache.sqlite (unless use_cache is off)",
-    )
-    use_cache: bool = Field(
-        default=True,
-        description="cache critic calls (a rerun, or one principle edited, recomputes only changes)",
-    )
-    limit: int | None = Field(default=None, ge=1, description="evaluate only the first N pairs of the file")
-    skip_bad_rows: bool = Field(default=False, description="skip malformed rows (logged) instead of stopping")
+    templates: TemplatesDir = None
+    cache: SharedCacheFile = None
+    use_cache: UseCache = True
+    limit: Limit = None
+    skip_bad_rows: SkipBadRows = False
     agreement: AgreementConfig = Field(
         default_factory=AgreementConfig, description="how the critic is evaluated"
     )

@@ -13,6 +13,16 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from rlaif.feedback.judge import JudgeConfig
+from rlaif.fields import (
+    BootstrapResamples,
+    ChainOfThought,
+    Confidence,
+    CotClamp,
+    JudgeModeName,
+    MinChoiceMass,
+    Seed,
+    TokenCap,
+)
 from rlaif.stats import Estimate
 from rlaif.strict import StrictConfig
 
@@ -38,32 +48,22 @@ class AgreementConfig(StrictConfig):
     principles: tuple[str, ...] = Field(
         default=(), description="restrict to these principle ids (sample k among them, or all of them)"
     )
-    chain_of_thought: bool = Field(
-        default=False,
-        description="the critic writes its reasoning first, then is scored (clamped to cot_clamp)",
-    )
+    chain_of_thought: ChainOfThought = False
     template: str = Field(default="compare", description="the scored comparison template")
     cot_template: str = Field(default="compare_cot", description="the chain-of-thought comparison template")
-    cot_clamp: tuple[float, float] = Field(
-        default=(0.4, 0.6), description="clamp of each order's chain-of-thought probability"
-    )
-    cot_max_new_tokens: int = Field(default=256, ge=1, description="length cap of the generated reasoning")
-    min_choice_mass: float = Field(
-        default=0.0,
-        ge=0.0,
-        le=1.0,
-        description="below this next-token probability on the choices the pair is unlabeled (did not answer)",
-    )
+    cot_clamp: CotClamp = (0.4, 0.6)
+    cot_max_new_tokens: TokenCap = Field(default=256, description="length cap of the critic's reasoning")
+    min_choice_mass: MinChoiceMass = 0.0
     ties: TiePolicy = Field(default="half", description="an exact tie counts as half right or as wrong")
-    seed: int = Field(
+    seed: Seed = Field(
         default=0, description="seeds which response is shown first, the principle sample and the bootstrap"
     )
-    bootstrap_resamples: int = Field(default=2000, ge=10, description="bootstrap resamples per interval")
-    confidence: float = Field(default=0.95, gt=0.0, lt=1.0, description="interval coverage")
+    bootstrap_resamples: BootstrapResamples = 2000
+    confidence: Confidence = 0.95
     calibration_bins: int = Field(
         default=10, ge=1, description="equal-width bins of the reliability table and of ECE"
     )
-    judge_mode: str = Field(
+    judge_mode: JudgeModeName = Field(
         default="auto",
         description="how the critic judges (rlaif.feedback.judge_modes): check it in the mode it will label in",
     )

@@ -9,6 +9,23 @@ from typing import Any
 from pydantic import Field
 
 from rlaif.evals.gate import GateSettings
+from rlaif.fields import (
+    BatchPairs,
+    BatchPrompts,
+    BootstrapResamples,
+    ChainOfThought,
+    Confidence,
+    ConstitutionFile,
+    JudgeModeName,
+    Limit,
+    MinChoiceMass,
+    PrinciplesK,
+    Seed,
+    Temperature,
+    TemplatesDir,
+    TokenCap,
+    UseCache,
+)
 from rlaif.strict import StrictConfig
 
 #: ``baseline`` value meaning the base model itself (no adapter)
@@ -27,10 +44,10 @@ class PolicyEvalConfig(StrictConfig):
     split: str | None = Field(
         default="heldout", description="Use only rows of this split (None: every row of the file)."
     )
-    limit: int | None = Field(
-        default=None, ge=1, description="Use only the first N prompts (after the split)."
+    limit: Limit = Field(default=None, description="Use only the first N prompts (after the split).")
+    constitution: ConstitutionFile = Field(
+        description="Constitution the critic judges by; its rules are checked too."
     )
-    constitution: Path = Field(description="Constitution the critic judges by; its rules are checked too.")
     principles: list[str] | None = Field(
         default=None, description="Principle ids to judge under (None: every principle of the constitution)."
     )
@@ -54,34 +71,22 @@ class PolicyEvalConfig(StrictConfig):
     critic_backend_options: dict[str, Any] = Field(
         default_factory=dict, description="Options of the critic's backend."
     )
-    templates: Path | None = Field(
-        default=None, description="Template folder searched before the shipped prompts/."
-    )
+    templates: TemplatesDir = None
     judge_template: str = Field(default="compare", description="The scored comparison template.")
-    judge_mode: str = Field(
-        default="auto",
-        description="How the critic judges: auto, choice-logprobs, top-logprobs or verdict (docs/backends.md).",
-    )
-    chain_of_thought: bool = Field(
-        default=False,
-        description="The critic reasons first (template compare_cot), then is scored (clamped).",
-    )
-    min_choice_mass: float = Field(
-        default=0.0, ge=0.0, le=1.0, description="Below this probability on the choices a pair is unlabeled."
-    )
-    max_new_tokens: int = Field(default=128, ge=1, description="Length cap of each response.")
-    temperature: float = Field(
-        default=0.0, ge=0.0, description="0 = greedy; > 0 samples (seeded per prompt)."
-    )
-    seed: int = Field(default=0, description="Seeds sampling (when temperature > 0) and the bootstrap.")
+    judge_mode: JudgeModeName = "auto"
+    chain_of_thought: ChainOfThought = False
+    min_choice_mass: MinChoiceMass = 0.0
+    max_new_tokens: TokenCap = Field(default=128, description="Length cap of each response.")
+    temperature: Temperature = Field(default=0.0, description="0 = greedy; > 0 samples (seeded per prompt).")
+    seed: Seed = Field(default=0, description="Seeds sampling (when temperature > 0) and the bootstrap.")
     kl: bool = Field(
         default=True, description="Score the policy's responses under the base model (KL monitor)."
     )
     human_labels: Path | None = Field(
         default=None, description="Human preference file: also measure the critic's agreement with it."
     )
-    human_k: int = Field(default=4, ge=1, description="Principles sampled per human pair.")
-    human_limit: int | None = Field(default=None, ge=1, description="Use only the first N human pairs.")
+    human_k: PrinciplesK = Field(default=4, description="Principles sampled per human pair.")
+    human_limit: Limit = Field(default=None, description="Use only the first N human pairs.")
     critic_gate: GateSettings | None = Field(
         default=None,
         description="Before judging, the critic judges a gold set (rlaif.evals.gate); its win rates are measured "
@@ -93,20 +98,16 @@ class PolicyEvalConfig(StrictConfig):
     )
     top_phrases: int = Field(default=10, ge=0, description="Over-represented phrases listed.")
     n_samples: int = Field(default=5, ge=0, description="Example prompts shown before/after in the report.")
-    batch_pairs: int = Field(
-        default=8, ge=1, description="Pairs per critic call (unit of progress and cache commit)."
-    )
-    batch_prompts: int = Field(
-        default=64, ge=1, description="Prompts per generation call (unit of progress and cache commits)."
-    )
-    bootstrap_resamples: int = Field(default=2000, ge=10, description="Bootstrap resamples per interval.")
-    confidence: float = Field(default=0.95, gt=0.0, lt=1.0, description="Interval coverage.")
+    batch_pairs: BatchPairs = 8
+    batch_prompts: BatchPrompts = 64
+    bootstrap_resamples: BootstrapResamples = 2000
+    confidence: Confidence = 0.95
     cache: Path | None = Field(
         default=None,
         description="Call cache (SQLite). Default: runs/<name>/.rlaif-cache.sqlite inside a run directory "
         "(so the base model's responses are computed once per run), else <out>/../.rlaif-cache.sqlite.",
     )
-    use_cache: bool = Field(default=True, description="Read and write the call cache.")
+    use_cache: UseCache = True
 
 
 __all__ = ["BASE", "PolicyEvalConfig"]

@@ -6,12 +6,11 @@ byte-identical to an uninterrupted one.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rlaif.constitution.writing import dump_constitution_yaml
-from rlaif.feedback.dataset_io import write_card
+from rlaif.feedback.dataset_io import card_appendix, write_card
 from rlaif.feedback.label_stats import LabelStats
 from rlaif.feedback.provenance import PROVENANCE_COLUMNS
 
@@ -190,18 +189,7 @@ def label_card(run: LabelRun) -> str:
         "Pairs that were not labelled (and those filtered by `min_confidence`, and ties dropped) are listed with the",
         "reason in `unlabeled.jsonl`; `stats.json` holds the statistics above.",
         "",
-        "## Parameters",
-        "",
-        "```json",
-        json.dumps(config.params_record(), indent=2, sort_keys=True),
-        "```",
-        "",
-        "## Constitution",
-        "",
-        "```yaml",
-        dump_constitution_yaml(c).rstrip("\n"),
-        "```",
-        "",
+        *card_appendix(config.params_record(), dump_constitution_yaml(c)),
     ]
     return "\n".join(out)
 

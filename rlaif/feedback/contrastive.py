@@ -28,7 +28,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -40,6 +40,7 @@ from rlaif.errors import RlaifError
 from rlaif.feedback.dataset_io import write_rows
 from rlaif.feedback.provenance import canonical_json, is_conversational, params_json, trl_columns
 from rlaif.feedback.responses import GenerateConfig, ResponseSet, prompt_seed
+from rlaif.fields import PrinciplesK, PrincipleTags, Seed
 from rlaif.prompting import TemplateSet
 from rlaif.strict import StrictConfig
 
@@ -50,31 +51,38 @@ CONTRAST_SOURCES: tuple[str, ...] = ("contrastive", "contrastive+critic")
 POSITIVE_TEMPLATE = "contrast_positive"
 NEGATIVE_TEMPLATE = "contrast_negative"
 
+#: the label a contrastive pair gets by construction, p(positive over negative)
+PChosen = Annotated[
+    float, Field(gt=0.5, le=1.0, description="the label given by construction: p(positive over negative)")
+]
+#: contrastive+critic: the critic's p(positive over negative) below which a pair is dropped
+DropBelow = Annotated[
+    float,
+    Field(
+        ge=0.0,
+        le=0.5,
+        description="with the critic, pairs whose critic p(positive over negative) is below this are dropped",
+    ),
+]
+
 
 class ContrastConfig(StrictConfig):
     """How contrastive pairs are made and labelled (built by :meth:`rlaif.feedback.label_config.LabelConfig.contrast_config`
     in a pipeline, or from ``rlaif contrast``'s flags)."""
 
-    k: int = Field(
-        default=2, ge=1, description="principles sampled per prompt (weighted, without replacement)"
+    k: PrinciplesK = Field(
+        default=2, description="principles sampled per prompt (weighted, without replacement)"
     )
-    seed: int = Field(default=0, description="run seed; each prompt's principles come from (seed, prompt id)")
-    p_chosen: float = Field(
-        default=1.0, gt=0.5, le=1.0, description="the label given by construction: p(positive over negative)"
+    seed: Seed = Field(
+        default=0, description="run seed; each prompt's principles come from (seed, prompt id)"
     )
+    p_chosen: PChosen = 1.0
     label_source: str = Field(
         default="contrastive",
         description="contrastive (the label from construction) or contrastive+critic (the critic rescores)",
     )
-    drop_below: float = Field(
-        default=0.3,
-        ge=0.0,
-        le=0.5,
-        description="with the critic, pairs whose critic p(positive over negative) is below this are dropped",
-    )
-    tags: tuple[str, ...] | None = Field(
-        default=None, description="only principles carrying one of these tags are eligible (null: all)"
-    )
+    drop_below: DropBelow = 0.3
+    tags: PrincipleTags = None
     select: Literal["paired", "logratio"] = Field(
         default="paired",
         description="paired: sample j of the positive side against sample j of the negative side; logratio: with "

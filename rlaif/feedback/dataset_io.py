@@ -147,6 +147,24 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
         raise DataFileError(f"cannot read the dataset: {e}", path=file) from e
 
 
+def card_appendix(params: Mapping[str, Any], constitution_yaml: str) -> list[str]:
+    """The closing sections of a dataset card: the run's parameters (JSON) and its constitution (YAML)."""
+    return [
+        "## Parameters",
+        "",
+        "```json",
+        json.dumps(params, indent=2, sort_keys=True),
+        "```",
+        "",
+        "## Constitution",
+        "",
+        "```yaml",
+        constitution_yaml.rstrip("\n"),
+        "```",
+        "",
+    ]
+
+
 def write_card(out_dir: str | Path, text: str) -> Path:
     """Write the dataset card ``README.md`` atomically."""
     path = Path(out_dir) / CARD_FILE

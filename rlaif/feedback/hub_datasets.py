@@ -68,6 +68,14 @@ def hub_rows(name: str) -> Iterator[tuple[int, Any]]:
         ds = datasets.load_dataset(repo, split=split)
     except Exception as e:  # missing repo, gated, bad split: the user's to fix
         raise DataFileError(f"cannot load the hub dataset {repo!r}: {e}", path=name) from None
+    yield from dataset_rows(ds)
+
+
+def dataset_rows(ds: Any) -> Iterator[tuple[int, Any]]:
+    """(row number, record) of a loaded ``datasets`` dataset; a ``DatasetDict`` gives every split's rows, each with
+    a ``split`` field naming its split (numbered from 1 within it)."""
+    import datasets  # lazy
+
     if isinstance(ds, datasets.DatasetDict):
         for split_name, part in ds.items():
             for i, row in enumerate(part, start=1):
@@ -76,4 +84,4 @@ def hub_rows(name: str) -> Iterator[tuple[int, Any]]:
     yield from enumerate(ds, start=1)
 
 
-__all__ = ["check_reachable", "hub_rows", "is_hub_dataset_id", "split_id"]
+__all__ = ["check_reachable", "dataset_rows", "hub_rows", "is_hub_dataset_id", "split_id"]

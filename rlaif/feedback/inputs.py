@@ -25,6 +25,7 @@ from rlaif.backends.base import ChatMessage
 from rlaif.constitution.schema import Principle
 from rlaif.errors import DataFileError, Problem
 from rlaif.feedback.comparison import Comparison
+from rlaif.feedback.hub_datasets import dataset_rows, hub_rows, is_hub_dataset_id
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,6 @@ def raw_rows(path: Path) -> Iterator[tuple[int, Any]]:
     once).
     """
     if not path.exists():
-        from rlaif.feedback.hub_datasets import hub_rows, is_hub_dataset_id
-
         if is_hub_dataset_id(str(path)):  # org/name[:split]: a datasets hub id
             yield from hub_rows(str(path))
             return
@@ -171,12 +170,7 @@ def _hf_rows(path: Path) -> Iterator[tuple[int, Any]]:
         ds = datasets.load_from_disk(str(path))
     except Exception as e:
         raise DataFileError(f"cannot load the dataset folder: {e}", path=path) from e
-    if isinstance(ds, datasets.DatasetDict):
-        for split_name, part in ds.items():
-            for i, row in enumerate(part, start=1):
-                yield i, {"split": split_name, **row}
-        return
-    yield from enumerate(ds, start=1)
+    yield from dataset_rows(ds)
 
 
 def parse_conversation(value: Any, what: str) -> Conversation:

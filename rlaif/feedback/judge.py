@@ -23,7 +23,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
@@ -45,6 +45,15 @@ from rlaif.feedback.judge_modes import (
     run_verdict,
 )
 from rlaif.feedback.soft_labels import PrincipleJudgement, SoftLabel, clamp, ensemble, normalise_choices
+from rlaif.fields import (
+    BatchCalibration,
+    ChainOfThought,
+    CotClamp,
+    JudgeModeName,
+    MinChoiceMass,
+    Seed,
+    TokenCap,
+)
 from rlaif.prompting import CriticPrompt, TemplateSet, render_for_critic
 from rlaif.strict import StrictConfig
 
@@ -63,14 +72,14 @@ class Unlabeled:
 
 
 JudgeMode = Literal["auto", "choice-logprobs", "top-logprobs", "verdict"]
-
-
-def check_clamp(value: tuple[float, float]) -> tuple[float, float]:
-    """A chain-of-thought clamp: two probabilities, low then high (a ValueError names the rule otherwise)."""
-    lo, hi = value
-    if not 0.0 <= lo <= hi <= 1.0:
-        raise ValueError(f"cot_clamp must be two probabilities, low then high, got [{lo:g}, {hi:g}]")
-    return value
+#: the judge modes' settings, shared by :class:`JudgeConfig` and the flat fields of the label config
+TopLogprobs = Annotated[
+    int, Field(ge=1, description="tokens asked for per position in top-logprobs mode (chat APIs: <= 20)")
+]
+VerdictSamples = Annotated[
+    int, Field(ge=1, description="written verdicts sampled per prompt in verdict mode")
+]
+VerdictTemperature = Annotated[float, Field(ge=0.0, description="their sampling temperature")]
 
 
 class JudgeConfig(StrictConfig):
@@ -80,66 +89,36 @@ class JudgeConfig(StrictConfig):
         default="compare",
         description="the scored comparison template (declares answer_prefix and two choices)",
     )
-    chain_of_thought: bool = Field(
-        default=False,
-        description="generate the critic's reasoning first (greedy) with cot_template, then score",
-    )
+    chain_of_thought: ChainOfThought = False
     cot_template: str = Field(
         default="compare_cot",
         description="the chain-of-thought comparison template (declares reasoning_prefix)",
     )
-    cot_clamp: tuple[float, float] = Field(
-        default=(0.4, 0.6),
-        description="each order's chain-of-thought probability is clamped into this range (the constitutional AI "
-        "paper's [0.4, 0.6]: reasoning makes small critics over-confident)",
-    )
-    cot_max_new_tokens: int = Field(default=256, ge=1, description="length cap of the generated reasoning")
+    cot_clamp: CotClamp = (0.4, 0.6)
+    cot_max_new_tokens: TokenCap = Field(default=256, description="length cap of the critic's reasoning")
     both_orders: bool = Field(
         default=True,
         description="ask in both orders and average (position debiasing); false only to measure position bias "
         "(order ba is not asked and p_ba is set equal to p_ab)",
     )
-    min_choice_mass: float = Field(
-        default=0.0,
-        ge=0.0,
-        le=1.0,
-        description="if the critic puts less next-token probability than this on the choices (any principle and "
-        "order), it did not answer and the pair is Unlabeled",
-    )
-    seed: int = Field(
+    min_choice_mass: MinChoiceMass = 0.0
+    seed: Seed = Field(
         default=0,
         description="recorded; generation is greedy, so it matters only to sampling backends' cache keys and to "
         "the verdict mode's samples",
     )
-    mode: str = Field(
-        default="auto",
-        description="the judge mode: choice-logprobs, top-logprobs, verdict, or auto (the best one the critic's "
-        "backend supports)",
-    )
-    top_logprobs: int = Field(
-        default=20, ge=1, description="tokens asked for per position in top-logprobs mode (chat APIs: <= 20)"
-    )
-    verdict_samples: int = Field(
-        default=5, ge=1, description="written verdicts sampled per prompt in verdict mode"
-    )
-    verdict_temperature: float = Field(default=1.0, ge=0.0, description="their sampling temperature")
-    verdict_max_new_tokens: int = Field(
-        default=48,
-        ge=1,
-        description="their length cap without chain of thought (with it, cot_max_new_tokens)",
+    mode: JudgeModeName = "auto"
+    top_logprobs: TopLogprobs = 20
+    verdict_samples: VerdictSamples = 5
+    verdict_temperature: VerdictTemperature = 1.0
+    verdict_max_new_tokens: TokenCap = Field(
+        default=48, description="their length cap without chain of thought (with it, cot_max_new_tokens)"
     )
     markers: tuple[str, str] | None = Field(
         default=None,
         description="two letters shown instead of (A)/(B) (rlaif.feedback.remedies); null keeps the template's",
     )
-    batch_calibration: bool = Field(
-        default=False, description="remove each order's mean log-odds over the pairs of one call"
-    )
-
-    @field_validator("cot_clamp")
-    @classmethod
-    def _clamp(cls, value: tuple[float, float]) -> tuple[float, float]:
-        return check_clamp(value)
+    batch_calibration: BatchCalibration = False
 
     @field_validator("mode")
     @classmethod

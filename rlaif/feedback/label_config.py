@@ -14,10 +14,23 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from rlaif.feedback.contrastive import ContrastConfig
-from rlaif.feedback.judge import JudgeConfig, JudgeMode, check_clamp
+from rlaif.feedback.contrastive import ContrastConfig, DropBelow, PChosen
+from rlaif.feedback.judge import JudgeConfig, JudgeMode, TopLogprobs, VerdictSamples, VerdictTemperature
 from rlaif.feedback.pairs import PairingMode, RankBy
 from rlaif.feedback.remedies import parse_markers
+from rlaif.fields import (
+    BatchCalibration,
+    BatchPairs,
+    ChainOfThought,
+    CotClamp,
+    MinChoiceMass,
+    PrinciplesK,
+    PrincipleTags,
+    Probability,
+    Progress,
+    Seed,
+    TokenCap,
+)
 from rlaif.strict import StrictConfig
 
 LabelSource = Literal["critic", "rules", "hybrid", "contrastive", "contrastive+critic"]
@@ -33,32 +46,28 @@ class GateSettings(StrictConfig):
     enabled: bool = Field(
         default=True, description="judge the gold set before labeling; false turns the gate off"
     )
-    min_accuracy: float = Field(
-        default=0.6, ge=0.0, le=1.0, description="lowest acceptable lower 95% bound of gold-set accuracy"
+    min_accuracy: Probability = Field(
+        default=0.6, description="lowest acceptable lower 95% bound of gold-set accuracy"
     )
     gold: str | None = Field(
         default=None, description="gold pairs file (default: the shipped data/gold/pairs.jsonl)"
     )
-    k: int = Field(default=2, ge=1, description="principles sampled per gold pair")
+    k: PrinciplesK = Field(default=2, description="principles sampled per gold pair")
 
 
 class LabelConfig(StrictConfig):
     """How a responses dataset is labelled (``rlaif label``'s options and a pipeline's ``label:`` section)."""
 
-    k: int = Field(
+    k: PrinciplesK = Field(
         default=4,
-        ge=1,
         description="principles sampled per pair (weighted, without replacement); labels average them",
     )
-    seed: int = Field(
+    seed: Seed = Field(
         default=0,
         description="run seed: each pair's principles are drawn from (seed, pair id), so one pair's draw never "
         "depends on the others; a pipeline sets it to its seed + the round",
     )
-    tags: tuple[str, ...] | None = Field(
-        default=None,
-        description="only principles carrying at least one of these tags are eligible (null: all)",
-    )
+    tags: PrincipleTags = None
     pairing: PairingMode = Field(
         default="first_two",
         description="which responses of a prompt are compared: first_two, all_pairs or best_worst",
@@ -74,61 +83,34 @@ class LabelConfig(StrictConfig):
         "otherwise); contrastive (RLCD pairs: a pipeline's generate stage answers under a follow / oppose system "
         "prompt, the label comes from that); contrastive+critic (those pairs rescored by the critic)",
     )
-    min_confidence: float = Field(
-        default=0.0,
-        ge=0.0,
-        le=1.0,
-        description="rows whose label confidence |2p - 1| is below this are left out",
+    min_confidence: Probability = Field(
+        default=0.0, description="rows whose label confidence |2p - 1| is below this are left out"
     )
-    batch_pairs: int = Field(
-        default=32,
-        ge=1,
-        description="pairs per critic call: the unit of progress and of cache commits (a resumed run recomputes "
-        "at most one batch)",
-    )
+    batch_pairs: BatchPairs = 32
     # -- how the critic is asked (judge_config) ------------------------------------------------------------------
-    chain_of_thought: bool = Field(
-        default=False, description="generate the critic's reasoning first, then score (clamped by cot_clamp)"
-    )
-    cot_clamp: tuple[float, float] = Field(
-        default=(0.4, 0.6),
-        description="each order's chain-of-thought probability is clamped into this range, low then high",
-    )
-    cot_max_new_tokens: int = Field(default=256, ge=1, description="length cap of the critic's reasoning")
+    chain_of_thought: ChainOfThought = False
+    cot_clamp: CotClamp = (0.4, 0.6)
+    cot_max_new_tokens: TokenCap = Field(default=256, description="length cap of the critic's reasoning")
     both_orders: bool = Field(
         default=True,
         description="ask in both orders and average (position debiasing); false only to measure position bias",
     )
-    min_choice_mass: float = Field(
-        default=0.0,
-        ge=0.0,
-        le=1.0,
-        description="a pair is unlabeled when the critic puts less probability than this on the choices",
-    )
+    min_choice_mass: MinChoiceMass = 0.0
     judge_mode: JudgeMode = Field(
         default="auto", description="how the critic gives its judgement; auto = the best its backend supports"
     )
-    top_logprobs: int = Field(
-        default=20, ge=1, description="top tokens asked for in top-logprobs mode (chat APIs: <= 20)"
-    )
-    verdict_samples: int = Field(
-        default=5, ge=1, description="written verdicts sampled per prompt (verdict mode)"
-    )
-    verdict_temperature: float = Field(default=1.0, ge=0.0, description="their sampling temperature")
+    top_logprobs: TopLogprobs = 20
+    verdict_samples: VerdictSamples = 5
+    verdict_temperature: VerdictTemperature = 1.0
     markers: str | None = Field(
         default=None,
         description="swapped answer markers: 'random' (drawn with the seed) or two letters like 'K,Q'; "
         "null: (A)/(B)",
     )
-    batch_calibration: bool = Field(
-        default=False, description="remove each order's mean log-odds over every batch of judgements"
-    )
+    batch_calibration: BatchCalibration = False
     # -- contrastive pairs (contrast_config) ---------------------------------------------------------------------
-    p_chosen: float = Field(
-        default=1.0,
-        gt=0.5,
-        le=1.0,
-        description="contrastive: the label by construction, p(positive > negative)",
+    p_chosen: PChosen = Field(
+        default=1.0, description="contrastive: the label by construction, p(positive > negative)"
     )
     contrast_select: Literal["paired", "logratio"] = Field(
         default="paired",
@@ -136,11 +118,8 @@ class LabelConfig(StrictConfig):
         "the system prompt pulled hardest toward vs the negative one it pulled hardest away from (policy "
         "log-ratio)",
     )
-    drop_below: float = Field(
-        default=0.3,
-        ge=0.0,
-        le=0.5,
-        description="contrastive+critic: drop pairs the critic reverses below this p",
+    drop_below: DropBelow = Field(
+        default=0.3, description="contrastive+critic: drop pairs the critic reverses below this p"
     )
     # -- the critic gate, the written dataset ----------------------------------------------------------------------
     gate: GateSettings = Field(
@@ -159,12 +138,7 @@ class LabelConfig(StrictConfig):
         default=None, description="a hub dataset repo to push the result to (checked for reachability first)"
     )
     push_private: bool = Field(default=False, description="create the push_to_hub dataset repo private")
-    progress: bool = Field(default=True, description="show progress bars")
-
-    @field_validator("cot_clamp")
-    @classmethod
-    def _clamp(cls, value: tuple[float, float]) -> tuple[float, float]:
-        return check_clamp(value)
+    progress: Progress = True
 
     @field_validator("markers")
     @classmethod

@@ -8,7 +8,7 @@ them, so the dataset card, the CLI summary and the label stage all read the same
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from rlaif.constitution.schema import Principle
@@ -36,29 +36,13 @@ class CriticStats:
     pairs_order_consistent: float  # pairs consistent under every principle
 
     def to_json(self) -> dict[str, Any]:
-        """The ``critic`` object of ``stats.json``."""
-        return {
-            "pairs": self.pairs,
-            "judgements": self.judgements,
-            "position_bias_rate": self.position_bias_rate,
-            "first_letter_both_orders": self.first_letter_both_orders,
-            "second_letter_both_orders": self.second_letter_both_orders,
-            "order_consistency": self.order_consistency,
-            "pairs_order_consistent": self.pairs_order_consistent,
-        }
+        """The ``critic`` object of ``stats.json``: the fields, by name."""
+        return asdict(self)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> CriticStats:
         """Read the ``critic`` object of ``stats.json``."""
-        return cls(
-            pairs=d["pairs"],
-            judgements=d["judgements"],
-            position_bias_rate=d["position_bias_rate"],
-            first_letter_both_orders=d["first_letter_both_orders"],
-            second_letter_both_orders=d["second_letter_both_orders"],
-            order_consistency=d["order_consistency"],
-            pairs_order_consistent=d["pairs_order_consistent"],
-        )
+        return cls(**{f.name: d[f.name] for f in fields(cls)})
 
 
 @dataclass(frozen=True)

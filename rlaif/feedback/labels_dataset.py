@@ -55,17 +55,18 @@ def label_columns(file: Path) -> set[str] | None:
     return file_columns(file)
 
 
-def missing_columns(
-    file: Path, missing: Sequence[str], present: Iterable[Any], *, hint: str
-) -> DataFileError:
+def require_columns(file: Path, required: Sequence[str], present: Iterable[Any], *, hint: str) -> None:
     """The one error for a labels dataset that lacks required columns: names them, the file and what it has."""
-    return DataFileError(
-        f"the labels dataset lacks the column(s) {', '.join(repr(c) for c in missing)} "
-        f"(it has: {', '.join(sorted(map(str, present))) or 'none'})",
-        path=file,
-        field=missing[0],
-        hint=hint,
-    )
+    present = list(present)
+    missing = [c for c in required if c not in present]
+    if missing:
+        raise DataFileError(
+            f"the labels dataset lacks the column(s) {', '.join(repr(c) for c in missing)} "
+            f"(it has: {', '.join(sorted(map(str, present))) or 'none'})",
+            path=file,
+            field=missing[0],
+            hint=hint,
+        )
 
 
 def label_records(file: Path) -> Iterator[tuple[int, Any]]:
@@ -85,9 +86,7 @@ def read_label_columns(
     file = labels_file(path, hint=hint)
     present = label_columns(file)
     if present is not None:
-        missing = [c for c in columns if c not in present]
-        if missing:
-            raise missing_columns(file, missing, present, hint=hint)
+        require_columns(file, columns, present, hint=hint)
         import pyarrow.parquet as pq
 
         try:
@@ -257,5 +256,6 @@ __all__ = [
     "parse_probability",
     "raise_row_problems",
     "read_label_columns",
+    "require_columns",
     "row_problem",
 ]

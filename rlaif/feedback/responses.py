@@ -32,6 +32,7 @@ from rlaif.backends.base import Backend, ChatMessage, Completion, GenerationRequ
 from rlaif.errors import DataFileError, RlaifError
 from rlaif.feedback.dataset_io import read_rows, write_rows
 from rlaif.feedback.inputs import PromptRow
+from rlaif.fields import BatchPrompts, Progress, Seed, Temperature, TokenCap
 from rlaif.seeds import item_seed63
 from rlaif.strict import StrictConfig
 
@@ -50,15 +51,14 @@ class GenerateConfig(StrictConfig):
         ge=1,
         description="responses per prompt (2 for pairwise labels; more for best-vs-worst or all-pairs pairing)",
     )
-    max_new_tokens: int = Field(default=256, ge=1, description="length cap of each response, in tokens")
-    temperature: float = Field(
+    max_new_tokens: TokenCap = Field(default=256, description="length cap of each response, in tokens")
+    temperature: Temperature = Field(
         default=1.0,
-        ge=0.0,
         description="sampling temperature (1.0, as the RLAIF papers sample the policy; 0 = greedy, then every "
         "response of a prompt is the same)",
     )
     top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="nucleus sampling mass, in (0, 1]")
-    seed: int = Field(default=0, description="base seed; each prompt's seed is prompt_seed(seed, prompt id)")
+    seed: Seed = Field(default=0, description="base seed; each prompt's seed is prompt_seed(seed, prompt id)")
     stop: tuple[str, ...] = Field(default=(), description="extra stop strings")
     overlong: Overlong = Field(
         default="truncate",
@@ -70,10 +70,8 @@ class GenerateConfig(StrictConfig):
         description="prompt token budget; null = the model's context length - max_new_tokens (when the backend "
         "reports one)",
     )
-    batch_prompts: int = Field(
-        default=32, ge=1, description="prompts per backend call (the unit of progress and of cache commits)"
-    )
-    progress: bool = Field(default=True, description="show a progress bar (does not change the responses)")
+    batch_prompts: BatchPrompts = 32
+    progress: Progress = True
 
     def sampling(self, seed: int) -> SamplingParams:
         """The sampling parameters of one prompt."""
@@ -173,6 +171,18 @@ def _truncate(
     return fits
 
 
+def prompt_room(context: int, max_new_tokens: int) -> int:
+    """The prompt tokens a ``context``-token model has room for before ``max_new_tokens`` new ones; an error
+    naming ``max_new_tokens`` when that leaves none."""
+    room = context - max_new_tokens
+    if room < 1:
+        raise RlaifError(
+            f"max_new_tokens={max_new_tokens} leaves no room for a prompt in the model's {context}-token context",
+            field="max_new_tokens",
+        )
+    return room
+
+
 def fit_prompts(
     policy: Backend, prompts: Sequence[PromptRow], config: GenerateConfig
 ) -> list[tuple[PromptRow, bool]]:
@@ -182,13 +192,7 @@ def fit_prompts(
         ctx = context_length(policy)
         if ctx is None:
             return [(p, False) for p in prompts]
-        budget = ctx - config.max_new_tokens
-        if budget < 1:
-            raise RlaifError(
-                f"max_new_tokens={config.max_new_tokens} leaves no room for a prompt in the model's "
-                f"{ctx}-token context",
-                field="max_new_tokens",
-            )
+        budget = prompt_room(ctx, config.max_new_tokens)
     count = token_counter(policy)
     kept: list[tuple[PromptRow, bool]] = []
     too_long: list[str] = []

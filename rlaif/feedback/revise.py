@@ -46,9 +46,10 @@ counts in :mod:`rlaif.feedback.revise_rows`, the writing in :mod:`rlaif.feedback
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from rlaif.backends.base import Backend, ChatMessage, GenerationRequest, SamplingParams
 from rlaif.constitution import (
@@ -94,6 +95,39 @@ def _params(temperature: float, max_new_tokens: int, seed: int) -> SamplingParam
 
 def _with_principle_prefix(turns: tuple[ChatMessage, ...], request: str) -> tuple[ChatMessage, ...]:
     return (*turns, ChatMessage(role="user", content=request))
+
+
+def _request(
+    kind: Literal["critique", "revision"],
+    rec: RevisionRecord,
+    rnd: int,
+    *,
+    templates: TemplateSet,
+    shots: tuple[ChatMessage, ...],
+    config: ReviseConfig,
+    **variables: Any,
+) -> GenerationRequest:
+    """One critique or revision request of a record's round: its template rendered on the record's current
+    response, after the few-shot turns, sampled with that kind's settings and seed."""
+    if kind == "critique":
+        template, temperature, cap = (
+            config.critique_template,
+            config.critique_temperature,
+            config.critique_max_new_tokens,
+        )
+    else:
+        template, temperature, cap = (
+            config.revise_template,
+            config.revision_temperature,
+            config.revision_max_new_tokens,
+        )
+    rendered = templates.render(
+        template, conversation=list(rec.item.conversation), response=rec.final, **variables
+    )
+    return GenerationRequest(
+        prompt=_with_principle_prefix(shots, rendered.text),
+        params=_params(temperature, cap, derive_seed(config.seed, rec.item.id, rnd, kind)),
+    )
 
 
 def _wrap_cached(backend: Backend, cache: Any) -> Backend:
@@ -155,25 +189,13 @@ def _run_rounds(
             sample_principles(pool, 1, seed=derive_seed(config.seed, r.item.id, rnd))[0] for r in active
         ]
         log.info("round %d: %d critique(s) by %s", rnd + 1, len(active), critic.model_id)
-        critique_requests = []
-        for rec, principle in zip(active, principles, strict=True):
-            rendered = templates.render(
-                config.critique_template,
-                conversation=list(rec.item.conversation),
-                response=rec.final,
-                principle=principle,
-            )
-            critique_requests.append(
-                GenerationRequest(
-                    prompt=_with_principle_prefix(shots, rendered.text),
-                    params=_params(
-                        config.critique_temperature,
-                        config.critique_max_new_tokens,
-                        derive_seed(config.seed, rec.item.id, rnd, "critique"),
-                    ),
-                )
-            )
-        critiques = critic.generate(critique_requests)
+        ask = functools.partial(_request, templates=templates, shots=shots, config=config)
+        critiques = critic.generate(
+            [
+                ask("critique", rec, rnd, principle=principle)
+                for rec, principle in zip(active, principles, strict=True)
+            ]
+        )
 
         to_revise: list[tuple[RevisionRecord, Principle, str, bool]] = []
         for rec, principle, completions in zip(active, principles, critiques, strict=True):
@@ -188,26 +210,12 @@ def _run_rounds(
             break
 
         log.info("round %d: %d revision(s) by %s", rnd + 1, len(to_revise), reviser.model_id)
-        revision_requests = []
-        for rec, principle, critique, _ in to_revise:
-            rendered = templates.render(
-                config.revise_template,
-                conversation=list(rec.item.conversation),
-                response=rec.final,
-                critique=critique,
-                principle=principle,
-            )
-            revision_requests.append(
-                GenerationRequest(
-                    prompt=_with_principle_prefix(shots, rendered.text),
-                    params=_params(
-                        config.revision_temperature,
-                        config.revision_max_new_tokens,
-                        derive_seed(config.seed, rec.item.id, rnd, "revision"),
-                    ),
-                )
-            )
-        revisions = reviser.generate(revision_requests)
+        revisions = reviser.generate(
+            [
+                ask("revision", rec, rnd, critique=critique, principle=principle)
+                for rec, principle, critique, _ in to_revise
+            ]
+        )
         for (rec, principle, critique, crit_trunc), completions in zip(to_revise, revisions, strict=True):
             revision = clean_revision(completions[0].text) if completions else ""
             stop: str | None = None

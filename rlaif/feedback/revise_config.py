@@ -12,9 +12,10 @@ from pydantic import Field
 from rlaif.backends.base import ChatMessage
 from rlaif.constitution import Principle
 from rlaif.errors import RlaifError
-from rlaif.feedback.judge import JudgeConfig, Unlabeled
+from rlaif.feedback.judge import JudgeConfig, JudgeMode, Unlabeled
 from rlaif.feedback.responses import ResponseSet
 from rlaif.feedback.soft_labels import SoftLabel
+from rlaif.fields import MinChoiceMass, PrincipleTags, Seed, Temperature, TokenCap
 from rlaif.strict import StrictConfig
 
 AcceptMode = Literal["both_orders", "mean", "always"]
@@ -53,26 +54,22 @@ class ReviseConfig(StrictConfig):
     judge_template: str = Field(
         default="compare", description="template of the critic's revision-vs-original judgement"
     )
-    critique_temperature: float = Field(
+    critique_temperature: Temperature = Field(
         default=0.0,
-        ge=0.0,
         description="critique sampling temperature; 0 is greedy, sampled calls are seeded per (seed, prompt id, "
         "round), so they are reproducible and cached",
     )
-    critique_max_new_tokens: int = Field(default=256, ge=1, description="length cap of each critique")
-    revision_temperature: float = Field(
-        default=0.0,
-        ge=0.0,
-        description="revision sampling temperature (0 is greedy; sampled calls are seeded)",
+    critique_max_new_tokens: TokenCap = Field(default=256, description="length cap of each critique")
+    revision_temperature: Temperature = Field(
+        default=0.0, description="revision sampling temperature (0 is greedy; sampled calls are seeded)"
     )
-    revision_max_new_tokens: int = Field(default=384, ge=1, description="length cap of each revision")
-    response_temperature: float = Field(
+    revision_max_new_tokens: TokenCap = Field(default=384, description="length cap of each revision")
+    response_temperature: Temperature = Field(
         default=0.7,
-        ge=0.0,
         description="temperature of the initial responses (when prompts, not responses, are revised)",
     )
-    response_max_new_tokens: int = Field(
-        default=256, ge=1, description="length cap of the initial responses (when prompts are revised)"
+    response_max_new_tokens: TokenCap = Field(
+        default=256, description="length cap of the initial responses (when prompts are revised)"
     )
     drop_truncated: bool = Field(
         default=True, description="stop (and discard) a revision cut at revision_max_new_tokens"
@@ -82,21 +79,14 @@ class ReviseConfig(StrictConfig):
         ge=0,
         description="which of each prompt's responses to revise when reading a responses dataset",
     )
-    min_choice_mass: float = Field(
-        default=0.0,
-        ge=0.0,
-        le=1.0,
-        description="the critic's judgement of revision vs original is unlabeled below this choice mass",
-    )
-    principle_tags: tuple[str, ...] | None = Field(
-        default=None, description="sample only principles carrying one of these tags (null: all)"
-    )
-    seed: int = Field(default=0, description="drives principle sampling and sampled generation")
+    min_choice_mass: MinChoiceMass = 0.0
+    principle_tags: PrincipleTags = None
+    seed: Seed = Field(default=0, description="drives principle sampling and sampled generation")
     cache: str | None = Field(
         default=None,
         description="SQLite call cache path; when set, both backends are wrapped in a CachedBackend",
     )
-    judge_mode: Literal["auto", "choice-logprobs", "top-logprobs", "verdict"] = Field(
+    judge_mode: JudgeMode = Field(
         default="auto",
         description="how the critic judges revision vs original; auto = the best its backend supports",
     )

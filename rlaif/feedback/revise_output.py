@@ -3,7 +3,6 @@ card that embeds the constitution."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 from rlaif.atomic import atomic_write_bytes
 from rlaif.constitution import Constitution, dump_constitution_yaml
 from rlaif.errors import DataFileError
-from rlaif.feedback.dataset_io import DATA_FILE, write_card, write_rows
+from rlaif.feedback.dataset_io import DATA_FILE, card_appendix, write_card, write_rows
 from rlaif.feedback.revise_config import ReviseRun
 from rlaif.feedback.revise_rows import JSON_COLUMNS
 
@@ -47,18 +46,7 @@ def _card(title: str, what: str, run: ReviseRun, constitution: Constitution, row
         run.stats.summary(),
         "```",
         "",
-        "## Parameters",
-        "",
-        "```json",
-        json.dumps(prov["params"], indent=2, sort_keys=True),
-        "```",
-        "",
-        "## Constitution",
-        "",
-        "```yaml",
-        dump_constitution_yaml(constitution).rstrip("\n"),
-        "```",
-        "",
+        *card_appendix(prov["params"], dump_constitution_yaml(constitution)),
     ]
     return "\n".join(lines)
 

@@ -40,6 +40,7 @@ from rlaif.constitution import Constitution, Principle, sample_principles
 from rlaif.errors import RlaifError, TemplateError
 from rlaif.feedback.judge import Unlabeled
 from rlaif.feedback.soft_labels import normalise_choices
+from rlaif.fields import MinChoiceMass, PrinciplesK, PrincipleTags, Seed
 from rlaif.prompting import CriticPrompt, TemplateSet, render_for_critic
 from rlaif.seeds import derive_seed
 from rlaif.strict import StrictConfig
@@ -55,19 +56,12 @@ class ScoreConfig(StrictConfig):
     template: str = Field(
         default="score", description="the scored template (declares answer_prefix and numbered choices)"
     )
-    k: int = Field(
-        default=1, ge=1, strict=True, description="principles sampled per response; its score is their mean"
+    k: PrinciplesK = Field(
+        default=1, strict=True, description="principles sampled per response; its score is their mean"
     )
-    min_choice_mass: float = Field(
-        default=0.0,
-        ge=0.0,
-        le=1.0,
-        description="below this probability on the score choices the critic did not answer: unscored",
-    )
-    principle_tags: tuple[str, ...] | None = Field(
-        default=None, description="sample only principles carrying one of these tags (null: all)"
-    )
-    seed: int = Field(
+    min_choice_mass: MinChoiceMass = 0.0
+    principle_tags: PrincipleTags = None
+    seed: Seed = Field(
         default=0, description="principle sampling seed (per item, from the seed and the item id)"
     )
 

@@ -23,8 +23,9 @@ from rlaif.errors import RlaifError
 from rlaif.feedback.contrastive import ContrastConfig
 from rlaif.feedback.inputs import PromptRow
 from rlaif.feedback.responses import GenerateConfig, ResponseSet
+from rlaif.fields import CacheFile, SkipBadRows
 from rlaif.jobs.engine import executor_record, open_engine, write_run_record
-from rlaif.scale import RayOptions
+from rlaif.scale.ray_setup import RayPool
 from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
@@ -62,18 +63,13 @@ class GenerateJob(StrictConfig):
         default_factory=dict,
         description="a prompt file's column names: our name (prompt, id, split) -> theirs",
     )
-    skip_bad_rows: bool = Field(
-        default=False, description="skip a prompt file's malformed rows instead of stopping"
-    )
+    skip_bad_rows: SkipBadRows = False
     out: Path = Field(description="output folder of the responses dataset (<out>/data.parquet)")
     policy: ModelSpec = Field(
         description="the policy model (a bare name: that model on the transformers backend)"
     )
-    cache: Path | None = Field(default=None, description="SQLite call cache; null = no cache")
-    ray: RayOptions | None = Field(
-        default=None,
-        description="run the policy on a Ray actor pool (same responses); null = in this process",
-    )
+    cache: CacheFile = None
+    ray: RayPool = None
     config: GenerateConfig = Field(default_factory=GenerateConfig, description="how responses are sampled")
     contrastive: ContrastiveGeneration | None = Field(
         default=None, description="sample contrastive (RLCD) pairs instead of n plain responses"

@@ -22,8 +22,9 @@ from rlaif.constitution.schema import Constitution
 from rlaif.errors import RlaifError
 from rlaif.feedback.label_config import LabelConfig
 from rlaif.feedback.responses import ResponseSet
+from rlaif.fields import CacheFile, TemplatesDir
 from rlaif.jobs.engine import executor_record, write_run_record
-from rlaif.scale.ray_setup import RayOptions
+from rlaif.scale.ray_setup import RayPool
 from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
@@ -50,18 +51,12 @@ class LabelJob(StrictConfig):
     constitution: Path | InstanceOf[Constitution] = Field(
         description="constitution file, or a loaded one (a pipeline's merged constitution)"
     )
-    templates: Path | None = Field(
-        default=None, description="template folder searched before the shipped prompts/ (null: only those)"
-    )
+    templates: TemplatesDir = None
     critic: ModelSpec | None = Field(
         default=None, description="the critic; opened only when the config needs one (null: rule labels only)"
     )
-    cache: Path | None = Field(
-        default=None, description="SQLite call cache of the critic (a killed run resumes from it); null: none"
-    )
-    ray: RayOptions | None = Field(
-        default=None, description="run the critic on a Ray actor pool (same dataset); null: in this process"
-    )
+    cache: CacheFile = None
+    ray: RayPool = None
     run_record: bool = Field(
         default=True,
         description="write <out>/run.json (inputs, critic, cache hits and misses); a pipeline leaves it out, since "

@@ -19,6 +19,7 @@ from rlaif.backends.spec import ModelSpec
 from rlaif.constitution import Constitution
 from rlaif.errors import RlaifError
 from rlaif.feedback.revise_config import ReviseConfig, ReviseRun
+from rlaif.fields import Limit, SkipBadRows, TemplatesDir, UseCache
 from rlaif.jobs.engine import open_engine
 from rlaif.strict import StrictConfig
 
@@ -50,16 +51,12 @@ class ReviseJob(StrictConfig):
         description="the critic (critiques, and judges each revision against its original); the same spec as "
         "the policy shares one engine",
     )
-    templates: Path | None = Field(
-        default=None, description="template folder searched before the shipped prompts/"
-    )
-    use_cache: bool = Field(
+    templates: TemplatesDir = None
+    use_cache: UseCache = Field(
         default=True, description="use the call cache (config.cache, else <out>/../.rlaif-cache.sqlite)"
     )
-    skip_bad_rows: bool = Field(
-        default=False, description="skip malformed prompt rows (logged) instead of stopping"
-    )
-    limit: int | None = Field(default=None, ge=1, description="only the first N prompts or responses")
+    skip_bad_rows: SkipBadRows = False
+    limit: Limit = None
     config: ReviseConfig = Field(
         default_factory=ReviseConfig, description="how critiques and revisions are made and checked"
     )

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from rlaif.errors import DataFileError, Problem, RlaifError
+from rlaif.fields import BatchSize, ConstitutionFile, Progress
 from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ class RewardScoreConfig(StrictConfig):
     normalize: bool = Field(
         default=False, description="also write (reward - mean) / std of the training responses"
     )
-    batch_size: int = Field(default=16, ge=1, description="inputs per forward pass")
+    batch_size: BatchSize = 16
     chunk_size: int = Field(
         default=256,
         ge=1,
@@ -34,7 +35,7 @@ class RewardScoreConfig(StrictConfig):
     )
     device: str = Field(default="auto", description="auto, cpu, cuda, cuda:N or mps")
     dtype: str = Field(default="auto", description="auto, float32, bfloat16 or float16")
-    progress: bool = Field(default=True, description="show a progress bar")
+    progress: Progress = True
 
 
 class ScoreJob(RewardScoreConfig):
@@ -42,7 +43,7 @@ class ScoreJob(RewardScoreConfig):
     how the model runs: the fields of :class:`RewardScoreConfig`)."""
 
     model: Path = Field(description="reward model folder (train-rm's <out>/model)")
-    constitution: Path = Field(description="constitution the principle ids refer to")
+    constitution: ConstitutionFile
     out: Path = Field(description="output .jsonl file (one line per response with its reward)")
     responses: Path | None = Field(default=None, description="responses dataset written by `rlaif generate`")
     input: Path | None = Field(

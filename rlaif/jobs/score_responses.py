@@ -7,7 +7,6 @@ itself is :mod:`rlaif.feedback.scores`; this module only wires files and the cri
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from rlaif.backends.spec import ModelSpec
 from rlaif.errors import RlaifError
 from rlaif.feedback.judge import Unlabeled
 from rlaif.feedback.scores import PointwiseScore, ScoreConfig
+from rlaif.fields import ConstitutionFile, Limit, SharedCacheFile, TemplatesDir, UseCache
 from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
@@ -27,18 +27,13 @@ class ScoreResponsesJob(StrictConfig):
     """Everything ``rlaif score-responses`` needs."""
 
     responses: Path = Field(description="responses dataset folder written by `rlaif generate`")
-    constitution: Path = Field(description="constitution YAML the principles are drawn from")
+    constitution: ConstitutionFile
     out: Path = Field(description="output folder: data.parquet and its README.md card")
     critic: ModelSpec = Field(default=ModelSpec(model="smollm2"), description="the critic that scores")
-    templates: Path | None = Field(
-        default=None, description="template folder searched before the shipped one"
-    )
-    cache: Path | None = Field(
-        default=None,
-        description="call cache file; null = <out>/../.rlaif-cache.sqlite (shared by sibling stages)",
-    )
-    use_cache: bool = Field(default=True, description="cache the critic's calls (a rerun resumes from them)")
-    limit: int | None = Field(default=None, ge=1, description="only the first N prompts of the dataset")
+    templates: TemplatesDir = None
+    cache: SharedCacheFile = None
+    use_cache: UseCache = True
+    limit: Limit = None
     config: ScoreConfig = Field(default=ScoreConfig(), description="how the responses are scored")
 
 
@@ -116,6 +111,8 @@ def run_score_responses(job: ScoreResponsesJob) -> ScoreResponsesResult:
 def _score_card(
     job: ScoreResponsesJob, run_rows: list[dict[str, Any]], unlabeled: dict[str, int], text: str
 ) -> str:
+    from rlaif.feedback.dataset_io import card_appendix
+
     scores = [r["score"] for r in run_rows]
     mean = f"{sum(scores) / len(scores):.3f}" if scores else "n/a"
     lines = [
@@ -132,19 +129,5 @@ def _score_card(
     ]
     for reason, n in sorted(unlabeled.items()):
         lines.append(f"- unscored ({n}): {reason}")
-    lines += [
-        "",
-        "## Parameters",
-        "",
-        "```json",
-        json.dumps(run_rows[0]["params"] if run_rows else {}, indent=2, sort_keys=True),
-        "```",
-        "",
-        "## Constitution",
-        "",
-        "```yaml",
-        text.rstrip("\n"),
-        "```",
-        "",
-    ]
+    lines += ["", *card_appendix(run_rows[0]["params"] if run_rows else {}, text)]
     return "\n".join(lines)

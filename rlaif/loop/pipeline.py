@@ -26,6 +26,7 @@ from rlaif.errors import RlaifError
 from rlaif.feedback.label_config import LabelConfig
 from rlaif.feedback.responses import GenerateConfig
 from rlaif.feedback.revise_config import ReviseConfig
+from rlaif.fields import Seed, SkipBadRows, TokenCap
 from rlaif.resources import shipped_dir
 from rlaif.scale.ray_setup import RayOptions
 from rlaif.strict import StrictConfig
@@ -94,9 +95,7 @@ class Prompts(StrictConfig):
     heldout_split: str = Field(default="heldout", description="rows whose `split` is this are held out")
     max_train: int | None = Field(default=None, ge=1, description="use at most this many training prompts")
     max_heldout: int | None = Field(default=None, ge=1, description="use at most this many held-out prompts")
-    skip_bad_rows: bool = Field(
-        default=False, description="skip malformed rows (reported) instead of stopping"
-    )
+    skip_bad_rows: SkipBadRows = False
 
 
 #: fields a pipeline's ``generate:`` / ``revise:`` section may not set: the loop owns them (name -> why)
@@ -182,15 +181,11 @@ class ReviseSection(ReviseConfig):
     """
 
     enabled: bool = Field(default=False, description="run the revise stage in every round")
-    critique_max_new_tokens: int = Field(
-        default=128,
-        ge=1,
-        description="length cap of each critique (pipelines: 128; `max_new_tokens` sets both)",
+    critique_max_new_tokens: TokenCap = Field(
+        default=128, description="length cap of each critique (pipelines: 128; `max_new_tokens` sets both)"
     )
-    revision_max_new_tokens: int = Field(
-        default=128,
-        ge=1,
-        description="length cap of each revision (pipelines: 128; `max_new_tokens` sets both)",
+    revision_max_new_tokens: TokenCap = Field(
+        default=128, description="length cap of each revision (pipelines: 128; `max_new_tokens` sets both)"
     )
 
     @model_validator(mode="before")
@@ -305,7 +300,7 @@ class Pipeline(StrictConfig):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="run name (runs/<name>)")
     description: str = Field(default="", description="free text shown in the report")
-    seed: int = Field(default=0, description="run seed; round k's stages use seed + k")
+    seed: Seed = Field(default=0, description="run seed; round k's stages use seed + k")
     rounds: int = Field(default=1, ge=1, le=100, description="rounds of generate → label → train → evaluate")
     models: Models = Field(
         default=Models(), description="which models play the policy, critic and reward roles"

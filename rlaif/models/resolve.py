@@ -254,14 +254,16 @@ def local_revision(folder: Path) -> str:
 
 def _resolve_local(name: str, path: Path, root: Path) -> ResolvedModel:
     path = path.resolve()
+
+    def refused(message: str, hint: str) -> ModelError:
+        return ModelError(f"{path} {message}", path=path, field="model", hint=hint)
+
     if path.is_file():
         if path.suffix.lower() == ".gguf":
             return _resolve_local_gguf(name, path, root)
-        raise ModelError(
-            f"{path} is a file, not a model folder",
-            path=path,
-            field="model",
-            hint="pass the folder that holds config.json and the *.safetensors files (or a .gguf file)",
+        raise refused(
+            "is a file, not a model folder",
+            "pass the folder that holds config.json and the *.safetensors files (or a .gguf file)",
         )
     if (path / "config.json").is_file():
         return ResolvedModel(
@@ -271,24 +273,18 @@ def _resolve_local(name: str, path: Path, root: Path) -> ResolvedModel:
     if len(ggufs) == 1:
         return _resolve_local_gguf(name, ggufs[0], root)
     if len(ggufs) > 1:
-        raise ModelError(
-            f"{path} holds {len(ggufs)} .gguf files ({', '.join(g.name for g in ggufs)}); which one is the model?",
-            path=path,
-            field="model",
-            hint="pass the path of one .gguf file",
+        raise refused(
+            f"holds {len(ggufs)} .gguf files ({', '.join(g.name for g in ggufs)}); which one is the model?",
+            "pass the path of one .gguf file",
         )
     if (path / "adapter_config.json").is_file():
-        raise ModelError(
-            f"{path} is a (LoRA) adapter, not a full model",
-            path=path,
-            field="model",
-            hint="name the base model as the model and pass this folder as the adapter",
+        raise refused(
+            "is a (LoRA) adapter, not a full model",
+            "name the base model as the model and pass this folder as the adapter",
         )
-    raise ModelError(
-        f"{path} is not a model folder: it has no config.json (and no .gguf file)",
-        path=path,
-        field="model",
-        hint="a model folder holds config.json, *.safetensors and the tokenizer files (save_pretrained writes them)",
+    raise refused(
+        "is not a model folder: it has no config.json (and no .gguf file)",
+        "a model folder holds config.json, *.safetensors and the tokenizer files (save_pretrained writes them)",
     )
 
 

@@ -31,6 +31,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from rlaif.errors import DataFileError
+from rlaif.fields import TokenCap
 from rlaif.policy.dpo_batch import PreferenceBatch, batch_logps, choose_layout, collate_pairs
 from rlaif.policy.dpo_data import PromptFormat, TokenizedRow, epoch_batches, read_preferences, tokenize_pairs
 from rlaif.policy.dpo_loss import preference_loss, sft_nll
@@ -51,7 +52,7 @@ class EvalSettings(StrictConfig):
         default=None, description="constitution whose rule-carrying principles give the compliance rate"
     )
     limit: int | None = Field(default=32, ge=1, description="use at most this many prompts (the first ones)")
-    max_new_tokens: int = Field(default=128, ge=1, description="greedy tokens per response")
+    max_new_tokens: TokenCap = Field(default=128, description="greedy tokens per response")
     every: int | None = Field(default=None, ge=1, description="also evaluate every this many optimiser steps")
     before: bool = Field(
         default=True, description="evaluate the starting policy too (step 0), for a before/after delta"

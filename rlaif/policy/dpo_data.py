@@ -30,9 +30,9 @@ from rlaif.feedback.labels_dataset import (
     label_records,
     labels_file,
     labels_sha256,
-    missing_columns,
     parse_label_row,
     raise_row_problems,
+    require_columns,
     row_problem,
 )
 
@@ -112,18 +112,16 @@ def read_preferences(path: str | Path, *, need_rejected: bool = True) -> Prefere
         ):
             record = _from_messages(record)  # conversational SFT rows (`rlaif revise` writes these)
         if not checked_columns and isinstance(record, Mapping):
-            missing = [c for c in required if c not in record]
-            if missing:
-                raise missing_columns(
-                    file,
-                    missing,
-                    record,
-                    hint="DPO needs TRL's preference columns prompt, chosen, rejected (and p_chosen for soft "
-                    "labels), as written by `rlaif label`"
-                    if need_rejected
-                    else "SFT needs prompt and chosen columns, or a messages column ending with the assistant's "
-                    "answer (as `rlaif revise` writes)",
-                )
+            require_columns(
+                file,
+                required,
+                record,
+                hint="DPO needs TRL's preference columns prompt, chosen, rejected (and p_chosen for soft labels), "
+                "as written by `rlaif label`"
+                if need_rejected
+                else "SFT needs prompt and chosen columns, or a messages column ending with the assistant's answer "
+                "(as `rlaif revise` writes)",
+            )
             checked_columns = True
         try:
             row = parse_label_row(number, record, need_rejected=need_rejected)

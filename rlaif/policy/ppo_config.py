@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from rlaif.fields import Count, TokenCap
 from rlaif.policy.ppo_math import KLEstimator
 from rlaif.policy.rewards import RewardSpec
 from rlaif.strict import StrictConfig
@@ -69,9 +70,9 @@ class PPOConfig(StrictConfig):
         description="value model: a copy of the reward model (reward_model) or a head on the policy "
         "(policy_head); auto = reward_model when a reward model is configured",
     )
-    max_new_tokens: int = Field(default=64, ge=1, description="response length limit (tokens)")
+    max_new_tokens: TokenCap = Field(default=64, description="response length limit (tokens)")
     temperature: float = Field(default=1.0, gt=0.0, description="rollout sampling temperature")
-    rollout_batch: int = Field(default=16, ge=1, description="prompts (responses) per PPO step")
+    rollout_batch: Count = Field(default=16, description="prompts (responses) per PPO step")
     steps: int = Field(default=100, ge=1, description="PPO steps (rollout + optimisation)")
     max_prompt_tokens: int | None = Field(
         default=None, ge=1, description="longest prompt allowed (default: context length - max_new_tokens)"

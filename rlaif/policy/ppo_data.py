@@ -9,6 +9,7 @@ from typing import Any
 
 from rlaif.errors import DataFileError, Problem, RlaifError
 from rlaif.feedback.inputs import PromptRow, load_prompts
+from rlaif.feedback.responses import prompt_room
 from rlaif.policy.ppo_config import PPOConfig
 from rlaif.seeds import derive_seed
 
@@ -36,20 +37,9 @@ def encode_prompts(
     """Token ids of each prompt; prompts longer than the limit raise a :class:`DataFileError` or are skipped."""
     cfg = policy.model.config
     context = int(getattr(cfg, "max_position_embeddings", 0) or 0)
-    if config.max_prompt_tokens is not None:
-        limit = config.max_prompt_tokens
-    elif context:
-        limit = context - config.max_new_tokens
-    else:
-        limit = 1 << 30
-    if context and limit + config.max_new_tokens > context:
-        limit = context - config.max_new_tokens
-    if limit < 1:
-        raise RlaifError(
-            f"max_new_tokens={config.max_new_tokens} leaves no room for a prompt in the model's context of "
-            f"{context} tokens",
-            field="max_new_tokens",
-        )
+    limit = config.max_prompt_tokens if config.max_prompt_tokens is not None else 1 << 30
+    if context:
+        limit = min(limit, prompt_room(context, config.max_new_tokens))
     kept_rows: list[PromptRow] = []
     kept_ids: list[list[int]] = []
     problems: list[Problem] = []

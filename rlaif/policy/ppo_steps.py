@@ -360,11 +360,10 @@ def experience(r: PPORun, t: PPOTraining, rollout: Rollout, scored: Scored) -> E
     old_values = torch.zeros((n, width), device=device)
     with torch.no_grad(), accelerator.autocast():
         for part in _chunks(range(lo, hi), t.micro):
+            chunk = (ids[part], attn[part], rmask[part])
             fo = forward_tokens(
                 policy.model,
-                ids[part],
-                attn[part],
-                rmask[part],
+                *chunk,
                 temperature=config.temperature,
                 value_head=t.value_head,
                 value_model=t.value_model,
@@ -374,13 +373,7 @@ def experience(r: PPORun, t: PPOTraining, rollout: Rollout, scored: Scored) -> E
             old_values[part] = fo.values.float()
             # the reference: the unwrapped policy with its adapter disabled
             with policy.model.disable_adapter():
-                ref = forward_tokens(
-                    policy.model,
-                    ids[part],
-                    attn[part],
-                    rmask[part],
-                    temperature=config.temperature,
-                )
+                ref = forward_tokens(policy.model, *chunk, temperature=config.temperature)
             ref_logps[part] = ref.logps.float()
     if r.world > 1:
         old_logps, ref_logps, old_values = (

@@ -39,6 +39,7 @@ from rlaif.constitution import Constitution, Principle, load_constitution, sampl
 from rlaif.constitution.rules import check_rule
 from rlaif.errors import RlaifError
 from rlaif.feedback.inputs import PromptRow
+from rlaif.fields import BatchSize, PrinciplesK
 from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class RewardModelSourceSettings(StrictConfig):
 
     path: str = Field(description="reward model folder written by `rlaif train-rm` (adapter + rlaif.json)")
     constitution: str = Field(description="constitution (YAML) the principles are sampled from")
-    k: int = Field(default=2, ge=1, description="principles sampled per prompt")
+    k: PrinciplesK = Field(default=2, description="principles sampled per prompt")
     tags: list[str] | None = Field(default=None, description="sample only principles with one of these tags")
     normalize: bool = Field(
         default=True, description="standardise scores with the mean/std saved with the reward model"
@@ -59,7 +60,7 @@ class RewardModelSourceSettings(StrictConfig):
         default="warn",
         description="what to do when the reward model was trained under another constitution or rm_input template",
     )
-    batch_size: int = Field(default=16, ge=1, description="responses per reward-model forward")
+    batch_size: BatchSize = Field(default=16, description="responses per reward-model forward")
 
 
 class CriticScoreSourceSettings(StrictConfig):
@@ -69,7 +70,7 @@ class CriticScoreSourceSettings(StrictConfig):
     backend: str = Field(default="transformers", description="transformers, vllm, openai or mock")
     backend_options: dict[str, Any] = Field(default_factory=dict, description="options passed to the backend")
     constitution: str = Field(description="constitution (YAML) the principles are sampled from")
-    k: int = Field(default=1, ge=1, description="principles sampled per prompt")
+    k: PrinciplesK = Field(default=1, description="principles sampled per prompt")
     tags: list[str] | None = Field(default=None, description="sample only principles with one of these tags")
     template: str = Field(default="score", description="the pointwise template (prompts/score.j2)")
     center: bool = Field(default=True, description="subtract 0.5 from the [0, 1] score")
@@ -166,6 +167,22 @@ def _draw(
         )
         for p in prompts
     ]
+
+
+def _draw_for(
+    source: CriticScoreReward | RewardModelReward, prompts: Sequence[PromptRow], step: int
+) -> list[list[Principle]]:
+    """The principles a sampling source scores each prompt under: ``settings.k`` of its constitution's (with its
+    tags), drawn from its seed, the step and its name."""
+    return _draw(
+        source.constitution.principles,
+        source.settings.k,
+        prompts,
+        seed=source.seed,
+        step=step,
+        source=source.name,
+        tags=source.settings.tags,
+    )
 
 
 # -- rules ------------------------------------------------------------------------------------------------------
@@ -279,15 +296,7 @@ class CriticScoreReward:
         from rlaif.feedback.scores import PointwiseScore, ScoreConfig, ScoreItem, score_responses
 
         s = self.settings
-        chosen = _draw(
-            self.constitution.principles,
-            s.k,
-            prompts,
-            seed=self.seed,
-            step=step,
-            source=self.name,
-            tags=s.tags,
-        )
+        chosen = _draw_for(self, prompts, step)
         items = [
             ScoreItem(f"{step}:{i}:{p.id}", p.conversation, text, tuple(ps))
             for i, (p, text, ps) in enumerate(zip(prompts, responses, chosen, strict=True))
@@ -430,15 +439,7 @@ class RewardModelReward:
     def score(self, prompts: Sequence[PromptRow], responses: Sequence[str], *, step: int) -> SourceScores:
         """Reward-model scores under each prompt's sampled principles."""
         s = self.settings
-        chosen = _draw(
-            self.constitution.principles,
-            s.k,
-            prompts,
-            seed=self.seed,
-            step=step,
-            source=self.name,
-            tags=s.tags,
-        )
+        chosen = _draw_for(self, prompts, step)
         normalize = s.normalize and getattr(self.rm, "stats", None) is not None
         values = self.rm.score(
             chosen,

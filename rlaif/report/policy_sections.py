@@ -99,7 +99,7 @@ def win_rates_section(run: RunData) -> Section:
 
 def compliance_section(run: RunData) -> Section:
     s = Section("Rule compliance", "compliance")
-    evaluated = [r for r in run.rounds if r.eval is not None and isinstance(r.eval.get("compliance"), list)]
+    evaluated = run.evaluated("compliance", list)
     if not evaluated:
         s.p("No rule-carrying principle was checked (no evaluation yet, or the constitution has no rules).")
         return s

@@ -85,6 +85,11 @@ class RunData:
         """The run's name (run.json, else the folder name)."""
         return str(self.run.get("name") or self.path.name)
 
+    def evaluated(self, key: str, kind: type | tuple[type, ...]) -> list[RoundInfo]:
+        """The rounds whose evaluation recorded ``key`` as a ``kind`` (``compliance`` as a list, ``drift`` as a
+        dict, ...)."""
+        return [r for r in self.rounds if r.eval is not None and isinstance(r.eval.get(key), kind)]
+
 
 def unconfigured_stages(pipeline: Any) -> set[str]:
     """The standard stages a pipeline (run.json's ``pipeline``) does not have: they are "not in this pipeline",

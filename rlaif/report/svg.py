@@ -47,6 +47,11 @@ def _fmt(v: float) -> str:
     return f"{v:.2f}".rstrip("0").rstrip(".")
 
 
+def _tip(text: str, low: float | None, high: float | None) -> str:
+    """A tooltip: the text, then the interval when there is one."""
+    return f"{text} [{_fmt(low)}, {_fmt(high)}]" if low is not None and high is not None else text
+
+
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     """About ``count`` round tick values covering [lo, hi]."""
     if not math.isfinite(lo) or not math.isfinite(hi):
@@ -157,9 +162,7 @@ def bar_chart(
             color = PALETTE[si % len(PALETTE)]
             bx = gx + gw * 0.1 + si * bw
             top, base = y(max(b.value, lo)), y(max(min(0.0, hi), lo))
-            tip = f"{name} · {group}: {_fmt(b.value)}"
-            if b.low is not None and b.high is not None:
-                tip += f" [{_fmt(b.low)}, {_fmt(b.high)}]"
+            tip = _tip(f"{name} · {group}: {_fmt(b.value)}", b.low, b.high)
             parts.append(
                 f'<rect class="bar" x="{bx:.1f}" y="{min(top, base):.1f}" width="{bw * 0.92:.1f}" '
                 f'height="{max(abs(base - top), 0.8):.1f}" fill="{color}"><title>{escape(tip)}</title></rect>'
@@ -250,9 +253,8 @@ def line_chart(
             parts.append(f'<path class="line" d="{d}" stroke="{color}"/>')
         if markers or scatter or len(pts) == 1:
             for i, (x, v) in enumerate(pts):
-                tip = f"{s.name}: x={_fmt(x)}, y={_fmt(v)}"
-                if s.lows is not None and s.highs is not None:
-                    tip += f" [{_fmt(s.lows[i])}, {_fmt(s.highs[i])}]"
+                band = (s.lows[i], s.highs[i]) if s.lows is not None and s.highs is not None else (None, None)
+                tip = _tip(f"{s.name}: x={_fmt(x)}, y={_fmt(v)}", *band)
                 parts.append(
                     f'<circle class="point" cx="{px(x):.1f}" cy="{y(v):.1f}" r="3.2" fill="{color}">'
                     f"<title>{escape(tip)}</title></circle>"

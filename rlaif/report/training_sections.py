@@ -78,7 +78,7 @@ def training_section(run: RunData) -> Section:
 
 def drift_section(run: RunData) -> Section:
     s = Section("Drift and reward-hacking monitors", "drift")
-    evaluated = [r for r in run.rounds if r.eval is not None and isinstance(r.eval.get("drift"), dict)]
+    evaluated = run.evaluated("drift", dict)
     if not evaluated:
         s.p("No evaluation yet, so no drift monitors.")
         return s
@@ -148,15 +148,18 @@ def drift_section(run: RunData) -> Section:
             name, [p[0] for p in pts], [p[1][0] for p in pts], [p[1][1] for p in pts], [p[1][2] for p in pts]
         )
 
-    if mean_pts:
-        s.plot(
-            line_chart(
-                "Response length per round (mean words, 95% CI)",
-                [series("policy", mean_pts), *([series("base model", base_pts)] if base_pts else [])],
-                x_label="round",
-                y_label="words",
-            )
-        )
+    def per_round(title: str, y_label: str, *lines: tuple[str, Pts]) -> None:
+        """A chart over the rounds of the first line (when it has points) and the others that have points."""
+        if lines[0][1]:
+            drawn = [series(name, pts) for name, pts in lines if pts]
+            s.plot(line_chart(title, drawn, x_label="round", y_label=y_label))
+
+    per_round(
+        "Response length per round (mean words, 95% CI)",
+        "words",
+        ("policy", mean_pts),
+        ("base model", base_pts),
+    )
     last = evaluated[-1]
     lp = _get(last.eval, "drift", "length_words", "policy") or {}
     lb = _get(last.eval, "drift", "length_words", "base") or {}
@@ -173,24 +176,8 @@ def drift_section(run: RunData) -> Section:
                 x_label="words per response",
             )
         )
-    if kl_pts:
-        s.plot(
-            line_chart(
-                "KL monitor per round (nats per response)",
-                [series("policy vs base", kl_pts)],
-                x_label="round",
-                y_label="nats",
-            )
-        )
-    if ref_pts:
-        s.plot(
-            line_chart(
-                "Refusal rate per round",
-                [series("policy", ref_pts), *([series("base model", ref_base)] if ref_base else [])],
-                x_label="round",
-                y_label="share refused",
-            )
-        )
+    per_round("KL monitor per round (nats per response)", "nats", ("policy vs base", kl_pts))
+    per_round("Refusal rate per round", "share refused", ("policy", ref_pts), ("base model", ref_base))
     for rnd in evaluated:
         phrases = _get(rnd.eval, "drift", "over_represented") or []
         prow = [

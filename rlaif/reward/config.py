@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
+from rlaif.fields import ConstitutionFile, Limit, Probability, TemplatesDir
 from rlaif.strict import StrictConfig
 from rlaif.training.config import LoraSettings, OptimSettings, RunSettings
 
@@ -23,10 +24,8 @@ class AugmentSettings(StrictConfig):
         description="show a random non-empty subset of each row's principles instead of all of them (the soft "
         "label is kept: it was made under the full set)",
     )
-    negation_prob: float = Field(
+    negation_prob: Probability = Field(
         default=0.0,
-        ge=0.0,
-        le=1.0,
         description="probability of replacing every shown principle by its negation text and flipping the label "
         "(p -> 1 - p); rows with a principle that has no negation are never negated",
     )
@@ -56,7 +55,7 @@ class RewardConfig(StrictConfig):
     data: Path = Field(
         description="labels dataset: a folder holding data.parquet, or a .parquet/.jsonl/.json file"
     )
-    constitution: Path = Field(description="constitution YAML whose principles the rows name")
+    constitution: ConstitutionFile = Field(description="constitution YAML whose principles the rows name")
     output_dir: Path = Field(
         description="run folder: checkpoints, metrics.jsonl, logs; the model goes to model/"
     )
@@ -71,9 +70,7 @@ class RewardConfig(StrictConfig):
         description="continue from this reward model (an exported adapter folder of the same base, e.g. the previous "
         "round's): its LoRA weights and score head are the starting point and stay trainable",
     )
-    templates: Path | None = Field(
-        default=None, description="template folder searched before the shipped prompts/"
-    )
+    templates: TemplatesDir = None
     template: str = Field(default="rm_input", description="template rendering the reward-model input")
     max_length: int = Field(
         default=512,
@@ -133,7 +130,7 @@ class RewardConfig(StrictConfig):
         ge=2,
         description="at most this many training responses are scored for the normalisation statistics",
     )
-    limit: int | None = Field(default=None, ge=1, description="use only the first N rows of the labels file")
+    limit: Limit = None
 
     @model_validator(mode="after")
     def _check(self) -> RewardConfig:

@@ -25,10 +25,10 @@ from rlaif.feedback.labels_dataset import (
     label_columns,
     label_records,
     labels_file,
-    missing_columns,
     parse_label_row,
     parse_number,
     raise_row_problems,
+    require_columns,
     row_problem,
 )
 
@@ -104,15 +104,13 @@ def load_reward_pairs(
     required = [c for c in REQUIRED_COLUMNS if not (hard_labels and c == "p_chosen")]
     required += [c for c in (margin_column, weight_column) if c is not None]
     if columns is not None:
-        missing = [c for c in required if c not in columns]
-        if missing:
-            raise missing_columns(
-                file,
-                missing,
-                columns,
-                hint="a labels dataset needs prompt, chosen, rejected, p_chosen and principles (as `rlaif label` "
-                "writes them)",
-            )
+        require_columns(
+            file,
+            required,
+            columns,
+            hint="a labels dataset needs prompt, chosen, rejected, p_chosen and principles (as `rlaif label` "
+            "writes them)",
+        )
     pairs: list[RewardRow] = []
     problems: list[Problem] = []
     for number, record in label_records(file):

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import Field
 
 from rlaif.constitution.schema import Principle
+from rlaif.fields import BatchSize, ConstitutionFile, Limit, Seed
 from rlaif.reward.data import RewardRow
 from rlaif.reward.inputs import negate_principle
 from rlaif.reward.model import RewardModel
@@ -38,7 +39,7 @@ class RewardEvalConfig(StrictConfig):
     """What ``rlaif eval rm`` evaluates (every part is optional but at least one of labels/human is needed)."""
 
     labels: Path | None = Field(default=None, description="held-out labels (same format as training labels)")
-    constitution: Path = Field(description="constitution the labels and principles refer to")
+    constitution: ConstitutionFile
     human: Path | None = Field(default=None, description="human preference file (TRL or transcript format)")
     human_principles: list[str] | None = Field(
         default=None,
@@ -47,10 +48,10 @@ class RewardEvalConfig(StrictConfig):
     steering: bool = Field(
         default=True, description="run the principle-vs-negation steering check on the labels"
     )
-    batch_size: int = Field(default=16, ge=1, description="inputs per forward pass")
-    limit: int | None = Field(default=None, ge=1, description="evaluate only the first N pairs of each file")
+    batch_size: BatchSize = 16
+    limit: Limit = Field(default=None, description="evaluate only the first N pairs of each file")
     resamples: int = Field(default=1000, ge=100, description="bootstrap resamples for the 95% intervals")
-    seed: int = Field(default=0, description="bootstrap seed")
+    seed: Seed = Field(default=0, description="bootstrap seed")
     bins: int = Field(default=10, ge=2, description="calibration bins (ECE)")
 
 
@@ -98,6 +99,12 @@ class RewardEvalReport:
         def pct(e: Estimate) -> str:
             return f"{100 * e.value:.1f}% [{100 * e.low:.1f}, {100 * e.high:.1f}]"
 
+        def row(name: str, m: PairMetrics) -> str:
+            return (
+                f"| {name} | {m.n} | {pct(m.accuracy)} | {m.ece:.3f} | {m.brier:.3f} | {m.mean_abs_error:.3f} | "
+                f"{m.mean_margin:.3f} |"
+            )
+
         lines = [f"# Reward model evaluation: `{self.model}`", ""]
         if self.labels is not None:
             m = self.labels
@@ -106,15 +113,10 @@ class RewardEvalReport:
                 "",
                 "| principle | pairs | accuracy (95% CI) | ECE | Brier | mean abs error | mean margin |",
                 "|---|---|---|---|---|---|---|",
-                f"| all | {m.n} | {pct(m.accuracy)} | {m.ece:.3f} | {m.brier:.3f} | {m.mean_abs_error:.3f} | "
-                f"{m.mean_margin:.3f} |",
+                row("all", m),
+                *(row(pid, pm) for pid, pm in sorted(self.per_principle.items())),
+                "",
             ]
-            for pid, pm in sorted(self.per_principle.items()):
-                lines.append(
-                    f"| {pid} | {pm.n} | {pct(pm.accuracy)} | {pm.ece:.3f} | {pm.brier:.3f} | "
-                    f"{pm.mean_abs_error:.3f} | {pm.mean_margin:.3f} |"
-                )
-            lines.append("")
         if self.steering is not None:
             s = self.steering
             lines += [

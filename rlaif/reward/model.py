@@ -210,19 +210,88 @@ class RewardModel:
         trust_remote_code: bool = False,
         merge_adapter: bool | None = None,
     ) -> RewardModel:
-        """Load an exported reward-model folder (adapter or merged) with its template and statistics.
+        """Load a folder written by :func:`export_reward_model` (adapter or merged), its template and statistics.
 
         ``merge_adapter``: fold a LoRA adapter into the base weights for scoring (no extra low-rank products per
         layer); None (the default) merges when the weights are float32, where the fold is exact to rounding, and
         keeps the adapter in 16-bit dtypes, where adding the small update to rounded weights would lose it. Pass
         False to keep the adapter trainable (PPO's value model does).
         """
-        return load_exported(
-            folder,
-            device=device,
-            dtype=dtype,
-            trust_remote_code=trust_remote_code,
-            merge_adapter=merge_adapter,
+        from transformers import AutoTokenizer
+
+        from rlaif import models
+        from rlaif.prompting import TemplateSet
+        from rlaif.training import read_sidecar
+
+        path = Path(folder).expanduser()
+        if not path.is_dir():
+            raise ModelError(f"reward model folder {path} does not exist", path=path, field="reward_model")
+        sidecar = read_sidecar(path)
+        if sidecar.get("format") != "rlaif-reward-model/1":
+            raise ModelError(
+                f"{path} is not a reward model exported by rlaif (no rlaif.json with format rlaif-reward-model/1)",
+                path=path,
+                hint="pass the model folder `rlaif train-rm` wrote (<output>/model)",
+            )
+        target = models.resolve_device(device)
+        if (path / "adapter_config.json").is_file():
+            base_name = str(sidecar["base_model"]["model"])
+            base, _, _ = load_seq_cls_base(
+                base_name, dtype=dtype, device="cpu", trust_remote_code=trust_remote_code
+            )
+            from peft import PeftModel
+
+            try:
+                model = PeftModel.from_pretrained(base, str(path))
+            except (ValueError, RuntimeError, KeyError) as e:
+                raise ModelError(
+                    f"cannot load the reward adapter {path} on {base_name}: {e}", path=path
+                ) from e
+            import torch
+
+            if merge_adapter is None:  # exact in float32; in 16 bits the small update would be rounded away
+                merge_adapter = next(base.parameters()).dtype == torch.float32
+            if merge_adapter:
+                # the trained score head (peft's modules_to_save copy) replaces the base one in the merged model
+                model = model.merge_and_unload()
+        else:
+            model, _, _ = load_seq_cls_base(
+                str(path), dtype=dtype, device="cpu", trust_remote_code=trust_remote_code
+            )
+        model.to(target)
+        model.eval()
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        templates = TemplateSet.load(path, shipped=False)
+        name = str(sidecar.get("template", "rm_input.j2"))
+        context = model_context(model)
+        max_length = int(sidecar.get("max_length", context or 2048))
+        encoder = RewardInputEncoder(
+            tokenizer, templates, template=name, max_length=min(max_length, context or max_length)
+        )
+        if sidecar.get("template_hash") and encoder.template_hash != sidecar["template_hash"]:
+            raise ModelError(
+                f"the template saved in {path} does not match the hash recorded at training "
+                f"({encoder.template_hash[:12]} vs {str(sidecar['template_hash'])[:12]})",
+                path=path / name,
+                hint="restore the template file the model was trained with",
+            )
+        stats_record = sidecar.get("norm_stats")
+        stats = (
+            NormStats(float(stats_record["mean"]), float(stats_record["std"]), int(stats_record.get("n", 0)))
+            if stats_record
+            else None
+        )
+        return cls(
+            model,
+            tokenizer,
+            encoder,
+            constitution_hash=str(sidecar.get("constitution_hash", "")),
+            stats=stats,
+            sidecar=sidecar,
+            folder=path,
         )
 
     def encode(
@@ -283,90 +352,5 @@ class RewardModel:
         return rewards
 
 
-def load_exported(
-    folder: str | Path,
-    *,
-    device: str = "auto",
-    dtype: str = "auto",
-    trust_remote_code: bool = False,
-    merge_adapter: bool | None = None,
-) -> RewardModel:
-    """Load a folder written by :func:`export_reward_model` as a :class:`RewardModel`.
-
-    ``merge_adapter`` folds a LoRA adapter into the base weights (None: only when they are float32; see
-    :meth:`RewardModel.load`).
-    """
-    from transformers import AutoTokenizer
-
-    from rlaif import models
-    from rlaif.prompting import TemplateSet
-    from rlaif.training import read_sidecar
-
-    path = Path(folder).expanduser()
-    if not path.is_dir():
-        raise ModelError(f"reward model folder {path} does not exist", path=path, field="reward_model")
-    sidecar = read_sidecar(path)
-    if sidecar.get("format") != "rlaif-reward-model/1":
-        raise ModelError(
-            f"{path} is not a reward model exported by rlaif (no rlaif.json with format rlaif-reward-model/1)",
-            path=path,
-            hint="pass the model folder `rlaif train-rm` wrote (<output>/model)",
-        )
-    target = models.resolve_device(device)
-    if (path / "adapter_config.json").is_file():
-        base_name = str(sidecar["base_model"]["model"])
-        base, _, _ = load_seq_cls_base(
-            base_name, dtype=dtype, device="cpu", trust_remote_code=trust_remote_code
-        )
-        from peft import PeftModel
-
-        try:
-            model = PeftModel.from_pretrained(base, str(path))
-        except (ValueError, RuntimeError, KeyError) as e:
-            raise ModelError(f"cannot load the reward adapter {path} on {base_name}: {e}", path=path) from e
-        import torch
-
-        if merge_adapter is None:  # exact in float32; in 16 bits the small update would be rounded away
-            merge_adapter = next(base.parameters()).dtype == torch.float32
-        if merge_adapter:
-            # the trained score head (peft's modules_to_save copy) replaces the base one in the merged model
-            model = model.merge_and_unload()
-    else:
-        model, _, _ = load_seq_cls_base(
-            str(path), dtype=dtype, device="cpu", trust_remote_code=trust_remote_code
-        )
-    model.to(target)
-    model.eval()
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    templates = TemplateSet.load(path, shipped=False)
-    name = str(sidecar.get("template", "rm_input.j2"))
-    context = model_context(model)
-    max_length = int(sidecar.get("max_length", context or 2048))
-    encoder = RewardInputEncoder(
-        tokenizer, templates, template=name, max_length=min(max_length, context or max_length)
-    )
-    if sidecar.get("template_hash") and encoder.template_hash != sidecar["template_hash"]:
-        raise ModelError(
-            f"the template saved in {path} does not match the hash recorded at training "
-            f"({encoder.template_hash[:12]} vs {str(sidecar['template_hash'])[:12]})",
-            path=path / name,
-            hint="restore the template file the model was trained with",
-        )
-    stats_record = sidecar.get("norm_stats")
-    stats = (
-        NormStats(float(stats_record["mean"]), float(stats_record["std"]), int(stats_record.get("n", 0)))
-        if stats_record
-        else None
-    )
-    return RewardModel(
-        model,
-        tokenizer,
-        encoder,
-        constitution_hash=str(sidecar.get("constitution_hash", "")),
-        stats=stats,
-        sidecar=sidecar,
-        folder=path,
-    )
+#: :meth:`RewardModel.load`, as a function
+load_exported = RewardModel.load

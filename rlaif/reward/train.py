@@ -294,6 +294,10 @@ def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainR
     stopped_early = False
     examples = state.extra.get("examples", 0)
 
+    def save() -> None:
+        """A checkpoint of the run as it stands (weights, optimiser, schedule, state)."""
+        ckpt.save(model=model, optimizer=optimizer, scheduler=scheduler, state=state, accelerator=accelerator)
+
     def validate() -> bool:
         """Evaluate, track the best weights; True when early stopping says stop."""
         if not val:
@@ -403,13 +407,7 @@ def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainR
             if eval_every is not None and state.step % eval_every == 0:
                 stopped_early = validate()
             if state.step % run.save_every == 0 or state.step == total_steps or stopped_early:
-                ckpt.save(
-                    model=model,
-                    optimizer=optimizer,
-                    scheduler=scheduler,
-                    state=state,
-                    accelerator=accelerator,
-                )
+                save()
             if state.step >= total_steps or stopped_early:
                 done = True
                 break
@@ -418,13 +416,7 @@ def train_reward_model(config: RewardConfig, *, progress: bool = True) -> TrainR
             state.batch_in_epoch = 0
             if eval_every is None:
                 stopped_early = validate()
-                ckpt.save(
-                    model=model,
-                    optimizer=optimizer,
-                    scheduler=scheduler,
-                    state=state,
-                    accelerator=accelerator,
-                )
+                save()
                 done = stopped_early
     bar.close()
     if stopped_early:

@@ -89,7 +89,20 @@ class RewardModelScorer:
         return [float(r) for r in rewards]
 
 
-class CriticPointwiseScorer:
+class _CriticScorer:
+    """What the critic scorers share: the critic, its templates (None: the shipped ones), the scorer's name, and a
+    lock (one scoring call at a time: a server's threads share the critic)."""
+
+    def __init__(self, critic: Any, templates: Any, name: str) -> None:
+        from rlaif.prompting import TemplateSet
+
+        self.critic = critic
+        self.templates = templates if templates is not None else TemplateSet.load()
+        self.name = name
+        self._lock = threading.Lock()
+
+
+class CriticPointwiseScorer(_CriticScorer):
     """Rewards from a critic's 1-10 rating of each response under its principles, mapped onto ``[0, 1]``."""
 
     needs_reference = False
@@ -104,13 +117,9 @@ class CriticPointwiseScorer:
         name: str = "rlaif_critic",
     ) -> None:
         from rlaif.feedback.scores import ScoreConfig
-        from rlaif.prompting import TemplateSet
 
-        self.critic = critic
-        self.templates = templates if templates is not None else TemplateSet.load()
+        super().__init__(critic, templates, name)
         self.config = ScoreConfig(template=template, min_choice_mass=min_choice_mass)
-        self.name = name
-        self._lock = threading.Lock()
 
     def score(self, items: Sequence[RewardItem]) -> list[float | None]:
         """``(score - 1) / 9`` for the shipped template; None where the critic gave no judgement."""
@@ -127,7 +136,7 @@ class CriticPointwiseScorer:
         return [r.normalized if isinstance(r, PointwiseScore) else None for r in results]
 
 
-class CriticPairwiseScorer:
+class CriticPairwiseScorer(_CriticScorer):
     """Rewards from the critic comparing each response with a reference answer: ``p(response ≻ reference)``.
 
     Each principle is asked in both orders and the two averaged (position debiasing), as ``rlaif label`` does.
@@ -146,13 +155,9 @@ class CriticPairwiseScorer:
         name: str = "rlaif_critic_vs_reference",
     ) -> None:
         from rlaif.feedback.judge import JudgeConfig
-        from rlaif.prompting import TemplateSet
 
-        self.critic = critic
-        self.templates = templates if templates is not None else TemplateSet.load()
+        super().__init__(critic, templates, name)
         self.config = JudgeConfig(template=template, both_orders=both_orders, min_choice_mass=min_choice_mass)
-        self.name = name
-        self._lock = threading.Lock()
 
     def score(self, items: Sequence[RewardItem]) -> list[float | None]:
         """p(response ≻ reference) per item; None where the critic gave no judgement."""

@@ -66,8 +66,10 @@ def _filled(rewards: Sequence[float | None], unjudged_reward: float) -> list[flo
     return [unjudged_reward if r is None else float(r) for r in rewards]
 
 
-def make_compute_score(fn: RewardFunction, *, unjudged_reward: float = 0.0) -> Callable[..., float]:
-    """verl's per-response ``compute_score`` over a ready :class:`RewardFunction`."""
+def _compute_score(
+    get_fn: Callable[[], RewardFunction], get_unjudged: Callable[[], float]
+) -> Callable[..., float]:
+    """verl's per-response ``compute_score`` over the reward function ``get_fn`` gives at each call."""
 
     def compute_score(
         data_source: str,
@@ -76,16 +78,18 @@ def make_compute_score(fn: RewardFunction, *, unjudged_reward: float = 0.0) -> C
         extra_info: Mapping[str, Any] | None = None,
         **_: Any,
     ) -> float:
+        """verl's custom reward function: the reward of one response."""
+        fn = get_fn()
         rewards = fn.score(_items(fn, [solution_str], [ground_truth], [extra_info]))
-        return _filled(rewards, unjudged_reward)[0]
+        return _filled(rewards, get_unjudged())[0]
 
     return compute_score
 
 
-def make_compute_score_batch(
-    fn: RewardFunction, *, unjudged_reward: float = 0.0
+def _compute_score_batch(
+    get_fn: Callable[[], RewardFunction], get_unjudged: Callable[[], float]
 ) -> Callable[..., list[float]]:
-    """verl's batch ``compute_score`` (lists in, a list out) over a ready :class:`RewardFunction`."""
+    """verl's batch ``compute_score`` (lists in, a list out) over the reward function ``get_fn`` gives."""
 
     def compute_score_batch(
         data_sources: Sequence[str],
@@ -94,10 +98,24 @@ def make_compute_score_batch(
         extra_infos: Sequence[Mapping[str, Any] | None] | None = None,
         **_: Any,
     ) -> list[float]:
+        """verl's batch custom reward function (``reward_model.reward_manager=batch``)."""
+        fn = get_fn()
         infos = list(extra_infos) if extra_infos is not None else [None] * len(solution_strs)
-        return _filled(fn.score(_items(fn, list(solution_strs), list(ground_truths), infos)), unjudged_reward)
+        return _filled(fn.score(_items(fn, list(solution_strs), list(ground_truths), infos)), get_unjudged())
 
     return compute_score_batch
+
+
+def make_compute_score(fn: RewardFunction, *, unjudged_reward: float = 0.0) -> Callable[..., float]:
+    """verl's per-response ``compute_score`` over a ready :class:`RewardFunction`."""
+    return _compute_score(lambda: fn, lambda: unjudged_reward)
+
+
+def make_compute_score_batch(
+    fn: RewardFunction, *, unjudged_reward: float = 0.0
+) -> Callable[..., list[float]]:
+    """verl's batch ``compute_score`` (lists in, a list out) over a ready :class:`RewardFunction`."""
+    return _compute_score_batch(lambda: fn, lambda: unjudged_reward)
 
 
 def from_environment(env: Mapping[str, str] | None = None) -> RewardFunction:
@@ -137,28 +155,10 @@ def _unjudged() -> float:
     return float(os.environ.get("RLAIF_UNJUDGED_REWARD", "0.0"))
 
 
-def compute_score(
-    data_source: str,
-    solution_str: str,
-    ground_truth: Any,
-    extra_info: Mapping[str, Any] | None = None,
-    **kwargs: Any,
-) -> float:
-    """verl's custom reward function (configured by ``RLAIF_*`` environment variables)."""
-    fn = make_compute_score(_default(), unjudged_reward=_unjudged())
-    return fn(data_source, solution_str, ground_truth, extra_info, **kwargs)
-
-
-def compute_score_batch(
-    data_sources: Sequence[str],
-    solution_strs: Sequence[str],
-    ground_truths: Sequence[Any],
-    extra_infos: Sequence[Mapping[str, Any] | None] | None = None,
-    **kwargs: Any,
-) -> list[float]:
-    """verl's batch custom reward function (``reward_model.reward_manager=batch``)."""
-    fn = make_compute_score_batch(_default(), unjudged_reward=_unjudged())
-    return fn(data_sources, solution_strs, ground_truths, extra_infos, **kwargs)
+#: verl's custom reward function, configured by the ``RLAIF_*`` environment variables (read at the first call)
+compute_score = _compute_score(_default, _unjudged)
+#: the same for verl's batch reward manager (``reward_model.reward_manager=batch``)
+compute_score_batch = _compute_score_batch(_default, _unjudged)
 
 
 __all__ = [

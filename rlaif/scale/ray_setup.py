@@ -9,7 +9,7 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -65,6 +65,15 @@ class RayOptions(StrictConfig):
     ray_progress: bool = Field(
         default=False, description="show Ray Data's own progress bars (rlaif shows its own either way)"
     )
+
+
+#: a stage's executor option: its model on a Ray actor pool, or (null) in this process; the results are the same
+RayPool = Annotated[
+    RayOptions | None,
+    Field(
+        description="run the stage's model on a Ray actor pool (the results do not change); null: in this process"
+    ),
+]
 
 
 def import_ray() -> Any:

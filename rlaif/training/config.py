@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from rlaif.fields import BatchSize, Seed
 from rlaif.strict import StrictConfig
 
 
@@ -47,12 +48,12 @@ class OptimSettings(StrictConfig):
 class RunSettings(StrictConfig):
     """How a training run is driven: seed, batch, epochs, precision, checkpoints, logging."""
 
-    seed: int = Field(default=0, description="seed of shuffling, dropout and initialisation")
+    seed: Seed = Field(default=0, description="seed of shuffling, dropout and initialisation")
     epochs: int = Field(default=1, ge=1, description="passes over the training data")
     max_steps: int | None = Field(
         None, ge=1, description="stop after this many optimiser steps (overrides epochs)"
     )
-    batch_size: int = Field(default=8, ge=1, description="examples per micro-batch on each process")
+    batch_size: BatchSize = Field(default=8, description="examples per micro-batch on each process")
     grad_accum: int = Field(default=1, ge=1, description="micro-batches per optimiser step")
     mixed_precision: Literal["no", "bf16", "fp16", "auto"] = Field(
         "no",

@@ -29,7 +29,7 @@ from rlaif.feedback.inputs import response_text
 from rlaif.feedback.labeler import LabelConfig, LabelRun, label_dataset
 from rlaif.feedback.responses import ResponseSet
 from rlaif.prompting import TemplateSet
-from rlaif.stats import Estimate, wilson_ci
+from rlaif.stats import Estimate, estimate_json, wilson_ci
 from rlaif.strict import StrictConfig
 from rlaif.workbench.document import Document, clip
 from rlaif.workbench.inspection import fmt
@@ -159,18 +159,15 @@ class ConstitutionDiff:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (deterministic)."""
 
-        def est(e: Estimate | None) -> dict[str, Any] | None:
-            return None if e is None else {"value": e.value, "low": e.low, "high": e.high, "n": e.n}
-
         return {
             "old": self.old_name,
             "new": self.new_name,
             "changes": [{"id": c.id, "kind": c.kind} for c in self.changes],
             "compared_pairs": self.compared,
             "flips": [f.__dict__ for f in self.flips],
-            "flip_rate": est(self.flip_rate),
+            "flip_rate": estimate_json(self.flip_rate),
             "flips_by_cause": self.causes(),
-            "judgement_flips": {k: est(v) for k, v in self.judgement_flips.items()},
+            "judgement_flips": {k: estimate_json(v) for k, v in self.judgement_flips.items()},
             "critic_calls": {"old": self.calls_old, "new": self.calls_new},
             "labeled_only_in_old": self.only_old,
             "labeled_only_in_new": self.only_new,

@@ -38,8 +38,9 @@ from rlaif.errors import RlaifError
 from rlaif.feedback.inputs import PreferencePair
 from rlaif.feedback.judge import JudgeConfig, judge_pairs
 from rlaif.feedback.soft_labels import SoftLabel
+from rlaif.fields import Probability, Seed, TokenCap
 from rlaif.prompting import TemplateSet, neutralize
-from rlaif.stats import Estimate, wilson_ci
+from rlaif.stats import Estimate, estimate_json, wilson_ci
 from rlaif.strict import StrictConfig
 from rlaif.workbench.document import Document, clip
 from rlaif.workbench.inspection import fmt
@@ -130,8 +131,8 @@ class ExtractConfig(StrictConfig):
     )
     max_candidates: int = Field(default=20, ge=1, description="candidates tested after deduplication")
     max_principles: int = Field(default=8, ge=1, description="principles kept in the extracted constitution")
-    min_agreement: float = Field(
-        default=0.6, ge=0.0, le=1.0, description="a candidate is kept when it agrees with this share of pairs"
+    min_agreement: Probability = Field(
+        default=0.6, description="a candidate is kept when it agrees with this share of pairs"
     )
     similarity: float = Field(
         default=0.6,
@@ -142,8 +143,8 @@ class ExtractConfig(StrictConfig):
     threshold: float = Field(
         default=0.1, ge=0.0, lt=1.0, description="a judgement takes a side when |2p - 1| is above this"
     )
-    seed: int = Field(default=0, description="seed of the split and the proposals")
-    max_new_tokens: int = Field(default=160, ge=1, description="length cap of each proposal")
+    seed: Seed = Field(default=0, description="seed of the split and the proposals")
+    max_new_tokens: TokenCap = Field(default=160, description="length cap of each proposal")
     name: str = Field(default="extracted", description="name of the extracted constitution")
     above_chance: bool = Field(
         default=False, description="also require the agreement's interval to lie above one half"
@@ -184,18 +185,15 @@ class Candidate:
     def to_dict(self, proposal_pairs: int) -> dict[str, Any]:
         """JSON-ready form."""
 
-        def est(e: Estimate | None) -> dict[str, Any] | None:
-            return None if e is None else {"value": e.value, "low": e.low, "high": e.high, "n": e.n}
-
         return {
             "id": self.id,
             "compare": self.text,
             "support": self.support,
             "support_rate": self.support / proposal_pairs if proposal_pairs else None,
             "members": self.members,
-            "reconstruction_agreement": est(self.agreement),
-            "relevance": est(self.relevance),
-            "agreement_when_relevant": est(self.agreement_when_relevant),
+            "reconstruction_agreement": estimate_json(self.agreement),
+            "relevance": estimate_json(self.relevance),
+            "agreement_when_relevant": estimate_json(self.agreement_when_relevant),
             "gain": round(self.gain, 6),
             "above_chance": self.beats_chance,
             "selected": self.selected,
@@ -221,9 +219,6 @@ class Extraction:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
 
-        def est(e: Estimate | None) -> dict[str, Any] | None:
-            return None if e is None else {"value": e.value, "low": e.low, "high": e.high, "n": e.n}
-
         return {
             "critic": self.critic,
             "pairs": {
@@ -235,8 +230,8 @@ class Extraction:
             "clusters": self.clusters,
             "candidates": [c.to_dict(self.proposal_pairs) for c in self.candidates],
             "selected": [c.id for c in self.candidates if c.selected],
-            "constitution_agreement_held_out": est(self.held_out_agreement),
-            "constitution_agreement_test": est(self.test_agreement),
+            "constitution_agreement_held_out": estimate_json(self.held_out_agreement),
+            "constitution_agreement_test": estimate_json(self.test_agreement),
         }
 
 

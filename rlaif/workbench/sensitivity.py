@@ -24,7 +24,7 @@ from rlaif.feedback.judge import JudgeConfig, judge_pairs
 from rlaif.feedback.pairs import ResponsePair
 from rlaif.feedback.soft_labels import SoftLabel
 from rlaif.prompting import TemplateSet
-from rlaif.stats import Estimate, clustered_proportion_ci, wilson_ci
+from rlaif.stats import Estimate, clustered_proportion_ci, estimate_json, wilson_ci
 from rlaif.workbench.document import Document, clip
 from rlaif.workbench.inspection import fmt
 
@@ -125,16 +125,14 @@ class PrincipleSensitivity:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
 
-        def est(e: Estimate | None) -> dict[str, Any] | None:
-            return None if e is None else {"value": e.value, "low": e.low, "high": e.high, "n": e.n}
-
         return {
             "principle": self.principle,
             "original": self.original,
             "variants": [
-                {"text": t, "agreement": est(e)} for t, e in zip(self.variants, self.per_variant, strict=True)
+                {"text": t, "agreement": estimate_json(e)}
+                for t, e in zip(self.variants, self.per_variant, strict=True)
             ],
-            "stability": est(self.stability),
+            "stability": estimate_json(self.stability),
             "fragile": self.fragile,
         }
 

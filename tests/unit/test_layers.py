@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2] / "rlaif"
 
 #: bottom to top; a package may import packages of its own layer or lower ones
 LAYERS: list[set[str]] = [
-    {"errors", "atomic", "resources", "yamlfile", "stats", "seeds", "strict", "overrides", "lazy"},
+    {"errors", "atomic", "resources", "yamlfile", "stats", "seeds", "strict", "overrides", "lazy", "fields"},
     {"models", "training", "constitution"},
     {"backends"},
     {"prompting"},

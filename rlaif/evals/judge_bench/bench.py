@@ -13,6 +13,7 @@ from rlaif.evals.judge_bench.formats import Format, load_bench
 from rlaif.evals.judge_bench.metrics import Metrics, compute_metrics
 from rlaif.evals.judge_bench.render import write_report
 from rlaif.evals.judge_bench.run import BenchConfig, judge_with_critic, score_with_reward_model
+from rlaif.fields import ConstitutionFile, Limit, SharedCacheFile, SkipBadRows, TemplatesDir, UseCache
 from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
@@ -22,9 +23,7 @@ class BenchJob(StrictConfig):
     """Everything ``rlaif eval judge`` needs."""
 
     data: Path = Field(description="the benchmark file (any layout of rlaif.evals.judge_bench.formats)")
-    constitution: Path = Field(
-        description="the constitution whose principles the critic (or reward model) uses"
-    )
+    constitution: ConstitutionFile
     fmt: Format | None = Field(default=None, description="the file's layout; null detects it")
     critic: ModelSpec = Field(
         default=ModelSpec(model="smollm2"), description="the critic under test (ignored with reward_model)"
@@ -32,16 +31,11 @@ class BenchJob(StrictConfig):
     reward_model: Path | None = Field(
         default=None, description="a reward model folder (train-rm's model/): it scores instead of a critic"
     )
-    templates: Path | None = Field(
-        default=None, description="template folder searched before the shipped one"
-    )
-    cache: Path | None = Field(
-        default=None,
-        description="the call cache; null = <out>/../.rlaif-cache.sqlite (unless use_cache is off)",
-    )
-    use_cache: bool = Field(default=True, description="cache the critic's calls")
-    limit: int | None = Field(default=None, ge=1, description="only the first N rows")
-    skip_bad_rows: bool = Field(default=False, description="skip malformed rows (logged) instead of stopping")
+    templates: TemplatesDir = None
+    cache: SharedCacheFile = None
+    use_cache: UseCache = True
+    limit: Limit = None
+    skip_bad_rows: SkipBadRows = False
     out: Path = Field(default=Path("out/judge"), description="output folder (report.md, report.json)")
     config: BenchConfig = Field(default_factory=BenchConfig, description="how the critic judges")
 

@@ -16,6 +16,7 @@ from rlaif.stats import (
     Estimate,
     cluster_bootstrap_ci,
     clustered_proportion_ci,
+    expected_calibration_error,
     wilson_ci,
 )
 
@@ -146,19 +147,6 @@ def _bootstrap(
     return cluster_bootstrap_ci(values, ids, stat, resamples=1000, confidence=conf, seed=seed)
 
 
-def _soft_ece(ps: Sequence[float], soft: Sequence[float], bins: int = 10) -> float:
-    """ECE against soft labels: per bin of predicted p, |mean soft label − mean p|, weighted by bin size."""
-    total = [0] * bins
-    sp = [0.0] * bins
-    ss = [0.0] * bins
-    for p, s in zip(ps, soft, strict=True):
-        b = min(int(p * bins), bins - 1)
-        total[b] += 1
-        sp[b] += p
-        ss[b] += s
-    return sum(abs(ss[b] - sp[b]) for b in range(bins) if total[b]) / len(ps)
-
-
 def compute_metrics(
     items: Sequence[BenchItem], verdicts: Sequence[Verdict], *, confidence: float = 0.95, seed: int = 0
 ) -> Metrics:
@@ -258,7 +246,8 @@ def compute_metrics(
         idx = list(range(len(soft)))
         ece = _bootstrap(
             [float(k) for k in idx], ids,
-            lambda ks: _soft_ece([ps[int(k)] for k in ks], [ss[int(k)] for k in ks]), seed, confidence,
+            lambda ks: expected_calibration_error([ps[int(k)] for k in ks], [ss[int(k)] for k in ks]),
+            seed, confidence,
         )  # fmt: skip
         add("ECE vs soft label", ece, None, "10 bins of p_judge: |mean soft label − mean p_judge|, weighted")
         agree = [

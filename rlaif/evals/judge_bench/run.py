@@ -27,6 +27,15 @@ from rlaif.feedback.comparison import Comparison
 from rlaif.feedback.judge import JudgeConfig, Unlabeled, judge_pairs_detailed
 from rlaif.feedback.remedies import order_consistent
 from rlaif.feedback.soft_labels import PrincipleJudgement
+from rlaif.fields import (
+    BatchCalibration,
+    ChainOfThought,
+    Confidence,
+    JudgeModeName,
+    MinChoiceMass,
+    PrinciplesK,
+    Seed,
+)
 from rlaif.prompting import TemplateSet
 from rlaif.strict import StrictConfig
 
@@ -36,35 +45,24 @@ log = logging.getLogger(__name__)
 class BenchConfig(StrictConfig):
     """How the critic judges the benchmark (each field is a ``rlaif eval judge`` option)."""
 
-    k: int = Field(
-        default=2, ge=1, description="principles sampled per item (a principle ensemble: their mean)"
+    k: PrinciplesK = Field(
+        default=2, description="principles sampled per item (a principle ensemble: their mean)"
     )
     principles: tuple[str, ...] = Field(
         default=(), description="only these principle ids (sample k among them)"
     )
-    chain_of_thought: bool = Field(
-        default=False, description="the critic reasons first, then is scored (probabilities clamped)"
-    )
+    chain_of_thought: ChainOfThought = False
     markers: tuple[str, str] | None = Field(
         default=None, description="swapped answer markers, e.g. (K, Q) instead of (A)/(B); null keeps (A)/(B)"
     )
-    batch_calibration: bool = Field(
-        default=False, description="subtract each order's mean log-odds of picking the first-shown response"
-    )
+    batch_calibration: BatchCalibration = False
     consistency_filter: bool = Field(
         default=False, description="leave out comparisons whose two orders disagree (they count as unlabeled)"
     )
-    min_choice_mass: float = Field(
-        default=0.0,
-        ge=0.0,
-        le=1.0,
-        description="below this probability on the choices the critic did not answer",
-    )
-    seed: int = Field(default=0, description="seeds the principle sample and the bootstrap")
-    confidence: float = Field(default=0.95, gt=0.0, lt=1.0, description="interval coverage")
-    judge_mode: str = Field(
-        default="auto", description="how the critic judges: auto, choice-logprobs, top-logprobs or verdict"
-    )
+    min_choice_mass: MinChoiceMass = 0.0
+    seed: Seed = Field(default=0, description="seeds the principle sample and the bootstrap")
+    confidence: Confidence = 0.95
+    judge_mode: JudgeModeName = "auto"
 
     def remedies(self) -> list[str]:
         """The switched-on remedies, for reports."""
