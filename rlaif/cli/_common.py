@@ -145,6 +145,24 @@ def ray_options(
     )
 
 
+SkipBadRowsOpt = Annotated[
+    bool, typer.Option("--skip-bad-rows", help="Skip malformed rows (logged) instead of stopping.")
+]
+
+
+def register_commands(app: typer.Typer, table: dict[str, str]) -> None:
+    """Add each ``name -> module`` of ``table`` to ``app``: the module under :mod:`rlaif.cli` exposes ``command`` (a
+    typer command function) or ``app`` (a group of commands)."""
+    import importlib
+
+    for name, module_name in table.items():
+        module = importlib.import_module(f"rlaif.cli.{module_name}")
+        if hasattr(module, "app"):
+            app.add_typer(module.app, name=name)
+        else:
+            app.command(name)(module.command)
+
+
 # --- option groups: the blocks of options that several commands share, each built into one value ---------------
 
 

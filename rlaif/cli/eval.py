@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rlaif.cli._common import HELP, CacheChoice, TemplatesOpt, cache_options, model_options
+from rlaif.cli._common import (
+    HELP,
+    CacheChoice,
+    SkipBadRowsOpt,
+    TemplatesOpt,
+    cache_options,
+    model_options,
+    register_commands,
+)
 from rlaif.cli._validation import flag_errors
 from rlaif.cli.config_options import config_options
 from rlaif.cli.label import FORMS as LABEL_FORMS
@@ -140,9 +148,7 @@ def agreement(
     ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/agreement"),
     templates: TemplatesOpt = None,
-    skip_bad_rows: Annotated[
-        bool, typer.Option("--skip-bad-rows", help="Skip malformed rows (logged) instead of stopping.")
-    ] = False,
+    skip_bad_rows: SkipBadRowsOpt = False,
     *,
     critic: ModelSpec,
     cache: CacheChoice,
@@ -198,7 +204,7 @@ app.command("agreement")(agreement)
 
 
 # Further evaluations live in their own modules (``rlaif/cli/eval_<name>.py``, each exposing ``command``) so that
-# each stays small; they are registered here when present.
+# each stays small.
 EVAL_SUBCOMMANDS: dict[str, str] = {
     "rm": "eval_rm",
     "policy": "eval_policy",
@@ -207,17 +213,4 @@ EVAL_SUBCOMMANDS: dict[str, str] = {
 }
 
 
-def _register_evals() -> None:
-    import importlib
-
-    for name, module_name in EVAL_SUBCOMMANDS.items():
-        try:
-            module = importlib.import_module(f"rlaif.cli.{module_name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"rlaif.cli.{module_name}":
-                continue  # not built yet
-            raise
-        app.command(name)(module.command)
-
-
-_register_evals()
+register_commands(app, EVAL_SUBCOMMANDS)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rlaif.cli._common import HELP, CacheChoice, TemplatesOpt, cache_options, model_options
+from rlaif.cli._common import HELP, CacheChoice, SkipBadRowsOpt, TemplatesOpt, cache_options, model_options
 from rlaif.cli._validation import flag_errors
 from rlaif.cli.config_options import config_options
 from rlaif.errors import RlaifError
@@ -56,9 +56,7 @@ def command(
     limit: Annotated[int | None, typer.Option("--limit", "-n", help="Only the first N rows.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/judge"),
     templates: TemplatesOpt = None,
-    skip_bad_rows: Annotated[
-        bool, typer.Option("--skip-bad-rows", help="Skip malformed rows (logged) instead of stopping.")
-    ] = False,
+    skip_bad_rows: SkipBadRowsOpt = False,
     *,
     critic: ModelSpec,
     cache: CacheChoice,

@@ -6,11 +6,11 @@ Subcommand modules import only light packages at module level: ``rlaif --help`` 
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import typer
 
+from rlaif.cli._common import register_commands
 from rlaif.cli.config_file import make_configurable
 from rlaif.errors import RlaifError
 
@@ -49,20 +49,6 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 
-def _register() -> None:
-    for name, module_name in SUBCOMMANDS.items():
-        try:
-            module = importlib.import_module(f"rlaif.cli.{module_name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"rlaif.cli.{module_name}":
-                continue  # subcommand not built yet
-            raise
-        if hasattr(module, "app"):
-            app.add_typer(module.app, name=name)
-        else:
-            app.command(name)(module.command)
-
-
 @app.command("version")
 def version() -> None:
     """Print the rlaif version."""
@@ -71,7 +57,7 @@ def version() -> None:
     print(__version__)
 
 
-_register()
+register_commands(app, SUBCOMMANDS)
 make_configurable(app)  # every command: --config FILE.yaml and --set NAME=VALUE (rlaif/cli/config_file.py)
 
 
