@@ -150,6 +150,19 @@ SkipBadRowsOpt = Annotated[
 ]
 
 
+def command_group(name: str, help: str) -> typer.Typer:
+    """A typer app for ``rlaif`` or one of its groups, set up alike: no completion, plain help, no rich tracebacks
+    (errors are printed by :func:`rlaif.cli.main.main`)."""
+    return typer.Typer(
+        name=name,
+        help=help,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+
+
 def register_commands(app: typer.Typer, table: dict[str, str]) -> None:
     """Add each ``name -> module`` of ``table`` to ``app``: the module under :mod:`rlaif.cli` exposes ``command`` (a
     typer command function) or ``app`` (a group of commands)."""

@@ -23,6 +23,7 @@ from rlaif.cli._common import (
     SkipBadRowsOpt,
     TemplatesOpt,
     cache_options,
+    command_group,
     model_options,
     register_commands,
 )
@@ -37,14 +38,7 @@ if TYPE_CHECKING:
     from rlaif.evals.agreement import AgreementReport
     from rlaif.stats import Estimate
 
-app = typer.Typer(
-    name="eval",
-    help="Evaluate: critic agreement with human labels, reward models, policies.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+app = command_group("eval", "Evaluate: critic agreement with human labels, reward models, policies.")
 
 
 def _cell(e: Estimate | None) -> str:

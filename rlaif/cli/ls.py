@@ -8,15 +8,12 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from rlaif.cli._common import command_group
+
 if TYPE_CHECKING:
     from rich.console import Console
 
-app = typer.Typer(
-    help="List constitutions (principles) or prompt templates, with their hashes.",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
-)
+app = command_group("ls", "List constitutions (principles) or prompt templates, with their hashes.")
 
 
 def _console() -> Console:

@@ -8,19 +8,12 @@ from __future__ import annotations
 
 import sys
 
-import typer
-
-from rlaif.cli._common import register_commands
+from rlaif.cli._common import command_group, register_commands
 from rlaif.cli.config_file import make_configurable
 from rlaif.errors import RlaifError
 
-app = typer.Typer(
-    name="rlaif",
-    help="Constitutional self-alignment: constitutions as data, AI feedback, reward models, DPO and PPO.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
+app = command_group(
+    "rlaif", "Constitutional self-alignment: constitutions as data, AI feedback, reward models, DPO and PPO."
 )
 
 #: subcommand name -> module under rlaif.cli exposing ``command`` (a typer command function) or ``app`` (a group)
