@@ -7,16 +7,14 @@ mitigation and under each mitigation, with 95% clustered Wilson intervals (pair 
 
 from __future__ import annotations
 
-import json
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from rlaif.cli._common import HELP, CacheChoice, cache_options, model_options
+from rlaif.cli._validation import flag_errors
 from rlaif.cli.config_options import config_options
-from rlaif.errors import RlaifError
 from rlaif.evals.injection import InjectionConfig
 
 if TYPE_CHECKING:
@@ -41,78 +39,24 @@ def command(
     config: InjectionConfig,
 ) -> None:
     """Measure prompt-injection flip rates of the critic: unmitigated vs each mitigation, per injection."""
-    from rlaif.atomic import atomic_write_text
-    from rlaif.constitution import load_constitution
-    from rlaif.evals.gate import default_gold
-    from rlaif.evals.injection import measure_injection, mitigation_templates, unmitigated_templates
-    from rlaif.evals.judge_bench.formats import load_bench
-    from rlaif.evals.judge_bench.run import item_principles, principle_pool
-    from rlaif.feedback.call_cache import CachedBackend
-    from rlaif.feedback.comparison import Comparison
-    from rlaif.jobs.engine import open_engine
+    from rlaif.evals.injection_job import InjectionJob, run_injection
 
-    k, seed = config.k, config.seed
-    source = pairs or default_gold()
-    _, items = load_bench(source, limit=limit)
-    items = [i for i in items if len(i.responses) == 2 and i.winner is not None]
-    if not items:
-        raise RlaifError("no pairwise rows with a winner to attack", path=source)
-    const = load_constitution(constitution)
-    pool = principle_pool(const, ())
-    to_attack = [
-        Comparison(i.id, i.conversation, i.responses[0], i.responses[1], item_principles(i.id, pool, k, seed))
-        for i in items
-    ]
-    engine = open_engine(critic, cache=cache.under(out), role="critic")
-    results = {}
-    try:
-        with tempfile.TemporaryDirectory(prefix="rlaif-injection-") as tmp:
-            raw = unmitigated_templates(Path(tmp) / "raw")
-            for kind in config.kinds:
-                report = measure_injection(
-                    engine, mitigation_templates(kind, tmp, seed=seed), raw, to_attack, seed=seed
-                )
-                results[kind] = report
-                print(f"\n== mitigation: {kind}")
-                print(report.table())
-    finally:
-        engine.close()
-        if isinstance(engine, CachedBackend):
-            engine.cache.close()
-    out.mkdir(parents=True, exist_ok=True)
-    summary = {
-        kind: {
-            "flip_rate_with": {"value": r.ci_with.value, "low": r.ci_with.low, "high": r.ci_with.high},
-            "flip_rate_without": {
-                "value": r.ci_without.value,
-                "low": r.ci_without.low,
-                "high": r.ci_without.high,
-            },
-            "n_trials": r.n,
-            "n_pairs": r.ci_with.n,
-            "per_injection": {
-                p.injection: {"with": p.flip_rate_with, "without": p.flip_rate_without, "n": p.n}
-                for p in r.per_injection
-            },
-            "skipped": r.skipped,
-        }
-        for kind, r in results.items()
-    }
-    atomic_write_text(
-        out / "report.json",
-        json.dumps({"critic": critic.model, "pairs": str(source), "k": k, "mitigations": summary}, indent=2)
-        + "\n",
-    )
-    lines = [f"# Injection flip rates: {critic.model} on `{source}` ({len(to_attack)} pairs, k={k})", ""]
-    lines += ["| mitigation | flip rate with | flip rate without | trials |", "|---|---|---|---:|"]
-    for kind, r in results.items():
-        w, wo = r.ci_with, r.ci_without
-        lines.append(
-            f"| {kind} | {w.value:.3f} [{w.low:.3f}, {w.high:.3f}] | {wo.value:.3f} [{wo.low:.3f}, {wo.high:.3f}] "
-            f"| {r.n} |"
+    with flag_errors("eval injection", {"mitigations": "--mitigation"}):
+        job = InjectionJob(
+            pairs=pairs,
+            constitution=constitution,
+            critic=critic,
+            out=out,
+            cache=cache.path,
+            use_cache=not cache.off,
+            limit=limit,
+            config=config,
         )
-    atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
-    print(f"\nreport: {out / 'report.md'}")
+    result = run_injection(job)
+    for kind, report in result.reports.items():
+        print(f"\n== mitigation: {kind}")
+        print(report.table())
+    print(f"\nreport: {result.paths['markdown']}")
 
 
 command = model_options("critic", command="eval injection", default="smollm2", help=HELP["critic"])(command)

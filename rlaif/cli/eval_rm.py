@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from rlaif.cli._common import DeviceOpt, DtypeOpt
+from rlaif.cli._validation import flag_errors
 from rlaif.cli.config_options import Form, config_options
 from rlaif.reward.evaluate import RewardEvalConfig
 
@@ -32,14 +33,13 @@ def command(
     config: RewardEvalConfig,
 ) -> None:
     """Evaluate a reward model: held-out accuracy and calibration, human agreement, steering by negation."""
-    from rlaif.reward import RewardModel, evaluate_reward_model
-    from rlaif.reward.evaluate import write_eval_report
+    from rlaif.reward.evaluate import RewardEvalJob, run_reward_eval
 
-    rm = RewardModel.load(model, device=device, dtype=dtype)
-    report = evaluate_reward_model(rm, config, name=str(model))
-    paths = write_eval_report(report, out)
-    print(report.to_markdown())
-    print(f"report: {paths['markdown']} (JSON: {paths['json']})")
+    with flag_errors("eval rm"):
+        job = RewardEvalJob(model=model, out=out, device=device, dtype=dtype, config=config)
+    result = run_reward_eval(job)
+    print(result.report.to_markdown())
+    print(f"report: {result.paths['markdown']} (JSON: {result.paths['json']})")
 
 
 def _given(field: str, *decls: str, annotation: Any = Path | None) -> Form:

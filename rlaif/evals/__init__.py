@@ -3,6 +3,7 @@ drift and reward-hacking monitors, and the statistics behind them.
 
 >>> from rlaif.evals import AgreementConfig, evaluate_agreement, bootstrap_ci
 >>> from rlaif.evals import PolicyEvalConfig, evaluate_policy
+>>> from rlaif.evals import InjectionConfig, InjectionJob, run_injection
 """
 
 from rlaif.constitution.compliance import ComplianceReport, compliance_gain, rule_compliance
@@ -20,6 +21,8 @@ from rlaif.evals.agreement import (
 )
 from rlaif.evals.drift import DriftReport, drift_report, over_represented
 from rlaif.evals.gate import CriticGateError, GateResult, GateSettings, run_gate
+from rlaif.evals.injection import InjectionConfig, InjectionReport
+from rlaif.evals.injection_job import InjectionJob, InjectionResult, run_injection
 from rlaif.evals.judge_bench import BenchConfig, BenchItem, compute_metrics, load_bench
 from rlaif.evals.policy_eval import PolicyEvalConfig, PolicyEvalResult, evaluate_policy
 from rlaif.evals.refusal import detect_refusal, is_refusal, refusal_rate
@@ -38,6 +41,10 @@ __all__ = [
     "Estimate",
     "GateResult",
     "GateSettings",
+    "InjectionConfig",
+    "InjectionJob",
+    "InjectionReport",
+    "InjectionResult",
     "PairResult",
     "PairVerdict",
     "PolicyEvalConfig",
@@ -63,6 +70,7 @@ __all__ = [
     "rule_compliance",
     "run_agreement",
     "run_gate",
+    "run_injection",
     "win_rates",
     "write_report",
 ]

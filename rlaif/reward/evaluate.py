@@ -265,16 +265,22 @@ def human_agreement(
     )
 
 
+def _check_something_to_evaluate(config: RewardEvalConfig) -> None:
+    from rlaif.errors import RlaifError
+
+    if config.labels is None and config.human is None:
+        raise RlaifError(
+            "nothing to evaluate", hint="give held-out labels (--labels) and/or a human file (--human)"
+        )
+
+
 def evaluate_reward_model(rm: RewardModel, config: RewardEvalConfig, *, name: str = "") -> RewardEvalReport:
     """Run every evaluation the config asks for."""
     from rlaif.constitution import load_constitution
     from rlaif.errors import RlaifError
     from rlaif.reward.data import load_reward_pairs
 
-    if config.labels is None and config.human is None:
-        raise RlaifError(
-            "nothing to evaluate", hint="give held-out labels (--labels) and/or a human file (--human)"
-        )
+    _check_something_to_evaluate(config)
     constitution = load_constitution(config.constitution)
     report = RewardEvalReport(model=name)
     if config.labels is not None:
@@ -309,3 +315,36 @@ def write_eval_report(report: RewardEvalReport, out_dir: str | Path) -> dict[str
     atomic_write_text(paths["json"], json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n")
     atomic_write_text(paths["markdown"], report.to_markdown())
     return paths
+
+
+class RewardEvalJob(StrictConfig):
+    """Everything ``rlaif eval rm`` needs: the reward model folder, where it runs, the output folder and what to
+    evaluate."""
+
+    model: Path = Field(description="the reward model folder (train-rm's <out>/model)")
+    out: Path = Field(default=Path("out/rm-eval"), description="output folder: report.json, report.md")
+    device: str = Field(default="auto", description="where the reward model runs: auto, cpu, cuda, cuda:1")
+    dtype: str = Field(
+        default="auto", description="the reward model's dtype: auto, float32, bfloat16, float16"
+    )
+    config: RewardEvalConfig = Field(description="what is evaluated: held-out labels, human pairs, steering")
+
+
+@dataclass(frozen=True)
+class RewardEvalResult:
+    """What :func:`run_reward_eval` measured and wrote."""
+
+    report: RewardEvalReport
+    paths: dict[str, Path]  # "json" and "markdown"
+
+
+def run_reward_eval(job: RewardEvalJob) -> RewardEvalResult:
+    """Load the job's reward model, run every evaluation its config asks for and write ``<out>/report.json`` and
+    ``<out>/report.md``: the one function ``rlaif eval rm`` and Python share.
+
+    A config with nothing to evaluate is an :class:`~rlaif.errors.RlaifError` raised before the model is loaded.
+    """
+    _check_something_to_evaluate(job.config)
+    rm = RewardModel.load(job.model, device=job.device, dtype=job.dtype)
+    report = evaluate_reward_model(rm, job.config, name=str(job.model))
+    return RewardEvalResult(report=report, paths=write_eval_report(report, job.out))

@@ -108,6 +108,29 @@ def test_train_score_eval(
     report = json.loads((tmp_path / "ev" / "report.json").read_text())
     assert report["labels"]["n"] == 10 and report["human"]["n"] == 1 and report["steering"]["n"] == 10
     assert "no_exclamations" in report["per_principle"]
+    # the same evaluation from Python: the job the command builds, the same numbers and files
+    from rlaif.reward.evaluate import RewardEvalConfig, RewardEvalJob, run_reward_eval
+
+    config = RewardEvalConfig(
+        labels=labels, constitution=style_path, human=human, human_principles=["no_exclamations"]
+    )
+    result = run_reward_eval(
+        RewardEvalJob(model=out / "model", out=tmp_path / "ev-py", device="cpu", config=config)
+    )
+    assert result.paths == {"json": tmp_path / "ev-py/report.json", "markdown": tmp_path / "ev-py/report.md"}
+    assert result.report.labels is not None and result.report.labels.n == 10
+    assert result.report.to_dict() == report
+    for name in ("report.json", "report.md"):
+        assert (tmp_path / "ev-py" / name).read_bytes() == (tmp_path / "ev" / name).read_bytes()
+
+
+def test_eval_rm_with_nothing_to_evaluate_fails_before_loading(tmp_path: Path, style_path: Path) -> None:
+    from rlaif.errors import RlaifError
+    from rlaif.reward.evaluate import RewardEvalConfig, RewardEvalJob, run_reward_eval
+
+    job = RewardEvalJob(model=tmp_path / "no-model", config=RewardEvalConfig(constitution=style_path))
+    with pytest.raises(RlaifError, match="nothing to evaluate"):
+        run_reward_eval(job)
 
 
 def test_bad_labels_and_config_are_clear_errors(
