@@ -14,10 +14,13 @@ from rlaif.reward.config import AugmentSettings, RewardConfig
 from rlaif.reward.data import RewardRow, load_reward_pairs, resolve_principles, split_pairs
 from rlaif.reward.evaluate import (
     RewardEvalConfig,
+    RewardEvalJob,
     RewardEvalReport,
+    RewardEvalResult,
     evaluate_reward_model,
     human_agreement,
     label_metrics,
+    run_reward_eval,
     steering_check,
 )
 from rlaif.reward.export import export_reward_model
@@ -33,7 +36,9 @@ __all__ = [
     "NormStats",
     "RewardConfig",
     "RewardEvalConfig",
+    "RewardEvalJob",
     "RewardEvalReport",
+    "RewardEvalResult",
     "RewardInputEncoder",
     "RewardModel",
     "RewardRow",
@@ -50,6 +55,7 @@ __all__ = [
     "load_seq_cls_base",
     "negate_principle",
     "resolve_principles",
+    "run_reward_eval",
     "score_to_file",
     "soft_bradley_terry_loss",
     "split_pairs",
