@@ -12,6 +12,7 @@ import rlaif
 from rlaif.backends.spec import ModelSpec
 from rlaif.constitution import load_constitution
 from rlaif.errors import RlaifError
+from rlaif.feedback.call_cache import open_backend
 from rlaif.feedback.contrastive import (
     ContrastConfig,
     ContrastGenerateConfig,
@@ -19,7 +20,6 @@ from rlaif.feedback.contrastive import (
     generate_contrastive,
     instruction,
 )
-from rlaif.feedback.call_cache import open_backend
 from rlaif.feedback.inputs import load_prompts
 from rlaif.feedback.responses import write_responses
 from rlaif.jobs.contrast import ContrastJob, run_contrast
