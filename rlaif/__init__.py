@@ -39,6 +39,14 @@ _LAZY: dict[str, str] = {
     "run_revise": "rlaif.jobs.revise",
     "EvaluateJob": "rlaif.jobs.evaluate",
     "run_evaluate": "rlaif.jobs.evaluate",
+    # the constitution workbench's and contrast's runs, as `rlaif contrast` / `rlaif diff-constitution` /
+    # `rlaif extract-constitution` run them
+    "ContrastJob": "rlaif.jobs.contrast",
+    "run_contrast": "rlaif.jobs.contrast",
+    "DiffConstitutionJob": "rlaif.jobs.diff_constitution",
+    "run_diff_constitution": "rlaif.jobs.diff_constitution",
+    "ExtractConstitutionJob": "rlaif.jobs.extract_constitution",
+    "run_extract_constitution": "rlaif.jobs.extract_constitution",
     "ModelSpec": "rlaif.backends.spec",
     # training
     "train_reward_model": "rlaif.reward",

@@ -7,18 +7,19 @@ For each prompt k principles are sampled; the policy answers under a system prom
 one asking for the opposite (templates contrast_positive / contrast_negative), with the same seed. Writes
 ``<out>/responses/data.parquet`` (both sides, with their system prompts and sides) and ``<out>/labels/data.parquet``
 (TRL preference columns, the prompt WITHOUT the system prompt, and provenance; see
-:mod:`rlaif.feedback.contrastive`). Train on it with ``rlaif train-policy``.
+:mod:`rlaif.feedback.contrastive`). Train on it with ``rlaif train-policy``. The flags build a
+:class:`rlaif.jobs.contrast.ContrastJob` and :func:`rlaif.jobs.contrast.run_contrast` runs it.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from rlaif.cli._common import CacheChoice, TemplatesOpt, cache_options, model_options
+from rlaif.cli._validation import flag_errors
 from rlaif.cli.config_options import config_options
 from rlaif.feedback.contrastive import ContrastConfig, ContrastGenerateConfig
 
@@ -44,38 +45,24 @@ def command(
 
     The options from --k to --select are the contrast config's fields, the ones after them the sampling's (its seed
     is --seed)."""
-    from rlaif.constitution import load_constitution
-    from rlaif.feedback.contrastive import contrastive_label_run, generate_contrastive, write_contrast_run
-    from rlaif.feedback.inputs import load_prompts
-    from rlaif.feedback.responses import write_responses
-    from rlaif.jobs.engine import open_engine, write_run_record
-    from rlaif.prompting import TemplateSet
+    from rlaif.jobs.contrast import ContrastJob, run_contrast
 
-    started = time.monotonic()
-    gen = sampling.model_copy(update={"seed": contrast.seed})
-    const = load_constitution(constitution)
-    tset = TemplateSet.load(templates)
-    rows = load_prompts(prompts)
-    cache_file = cache.under(out)
-    engine = open_engine(policy, cache=cache_file, role="policy")
-    try:
-        sets = generate_contrastive(engine, rows, const, tset, gen, contrast)
-    finally:
-        engine.close()
-    write_responses(out / "responses", sets)
-    judge = None
-    if contrast.label_source == "contrastive+critic":
-        judge = open_engine(policy.model_copy(update={"model": critic}), cache=cache_file, role="critic")
-    try:
-        run = contrastive_label_run(sets, const, contrast, critic=judge, templates=tset)
-    finally:
-        if judge is not None:
-            judge.close()
-    path = write_contrast_run(run, out / "labels")
-    write_run_record(out, {"stage": "contrast", "prompts": str(prompts), "policy": policy.model, **run.stats})
+    with flag_errors("contrast"):
+        job = ContrastJob(
+            prompts=prompts,
+            constitution=constitution,
+            templates=templates,
+            out=out,
+            policy=policy,
+            critic=policy.model_copy(update={"model": critic}),
+            cache=cache.under(out),
+            contrast=contrast,
+            sampling=sampling,
+        )
+    result = run_contrast(job)
     typer.echo(
-        f"{run.stats['rows']} contrastive pair(s) from {len(sets)} prompt(s), {run.stats['dropped']} dropped "
-        f"({time.monotonic() - started:.1f} s) → {path}"
+        f"{result.stats['rows']} contrastive pair(s) from {len(result.sets)} prompt(s), {result.stats['dropped']} "
+        f"dropped ({result.seconds:.1f} s) → {result.labels}"
     )
 
 

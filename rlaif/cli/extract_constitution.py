@@ -5,26 +5,25 @@
 Writes ``constitution.yaml`` (loads with rlaif's loader; per-principle metrics as comments), ``extract.json`` (every
 candidate with its reconstruction agreement, relevance and support) and ``extract.md`` / ``extract.html``. The
 preference file is TRL's format (``prompt``, ``chosen``, ``rejected``) or the transcript format. Exit code 1 when no
-candidate reconstructs the held-out preferences well enough (the reports are still written).
+candidate reconstructs the held-out preferences well enough (the reports are still written). The flags build a
+:class:`rlaif.jobs.extract_constitution.ExtractConstitutionJob` and
+:func:`rlaif.jobs.extract_constitution.run_extract_constitution` runs it.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from rlaif.cli._common import HELP, CacheChoice, TemplatesOpt, cache_options, model_options
+from rlaif.cli._validation import flag_errors
 from rlaif.cli.config_options import config_options
-from rlaif.errors import RlaifError
 from rlaif.workbench.extract import ExtractConfig
 
 if TYPE_CHECKING:
     from rlaif.backends.spec import ModelSpec
-
-CONSTITUTION_FILE = "constitution.yaml"
 
 
 def command(
@@ -39,45 +38,30 @@ def command(
 ) -> None:
     """Propose principles per preference pair with a critic, deduplicate them, keep those that reconstruct
     held-out preferences, and write them as a validated constitution with per-principle metrics."""
-    import time
-
-    from rlaif.atomic import atomic_write_text
-    from rlaif.feedback.inputs import load_preferences
-    from rlaif.jobs.engine import open_engine
-    from rlaif.prompting import TemplateSet
-    from rlaif.workbench.document import write_document
-    from rlaif.workbench.extract import extract_constitution, extraction_document
+    from rlaif.jobs.extract_constitution import ExtractConstitutionJob, run_extract_constitution
     from rlaif.workbench.inspection import fmt
 
-    start = time.perf_counter()
-    target = out / CONSTITUTION_FILE
-    if target.exists() and not force:
-        raise RlaifError("output file exists already", path=target, hint="pass --force to overwrite it")
-    preferences = load_preferences(pairs)
-    templates = TemplateSet.load(templates_dir)
-    engine = open_engine(critic, cache=cache.under(out), role="critic")
-    try:
-        result = extract_constitution(preferences, engine, templates, config)
-    finally:
-        engine.close()
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "extract.json", json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
-    md, html = write_document(extraction_document(result), out, "extract")
-    for c in result.candidates:
+    with flag_errors("extract-constitution"):
+        job = ExtractConstitutionJob(
+            pairs=pairs,
+            out=out,
+            force=force,
+            templates=templates_dir,
+            critic=critic,
+            cache=cache.under(out),
+            config=config,
+        )
+    result = run_extract_constitution(job)
+    extraction = result.extraction
+    for c in extraction.candidates:
         mark = "kept" if c.selected else "    "
         print(f"{mark} {c.id}: agreement {fmt(c.agreement)}, relevance {fmt(c.relevance)} — {c.text}")
-    print(f"wrote {out / 'extract.json'}, {md}, {html} ({time.perf_counter() - start:.1f} s)")
-    if result.constitution is None:
-        raise RlaifError(
-            f"no candidate principle reached agreement {config.min_agreement:g} on the held-out pairs "
-            f"({len(result.candidates)} tested); no constitution written",
-            path=out / "extract.md",
-            hint="see the candidates in extract.md; use more pairs, a stronger critic or a lower --min-agreement",
-        )
-    atomic_write_text(target, result.yaml_text)
+    print(f"wrote {result.report_json}, {result.report_md}, {result.report_html} ({result.seconds:.1f} s)")
+    target = result.require_constitution()
+    assert extraction.constitution is not None
     print(
-        f"wrote {target}: {len(result.constitution.principles)} principle(s); whole constitution on "
-        f"{result.test_pairs} test pairs: {fmt(result.test_agreement)}"
+        f"wrote {target}: {len(extraction.constitution.principles)} principle(s); whole constitution on "
+        f"{extraction.test_pairs} test pairs: {fmt(extraction.test_agreement)}"
     )
 
 
