@@ -14,50 +14,32 @@ from rlaif.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-#: public name -> module it lives in; loaded on first use (PEP 562), so ``import rlaif`` never loads torch
-_LAZY: dict[str, str] = {
-    # constitutions
-    "load_constitution": "rlaif.constitution",
-    "Constitution": "rlaif.constitution",
-    # models
-    "make_backend": "rlaif.backends.registry",
-    # judging and labeling
-    "judge_pair": "rlaif.api",
-    "judge_pairs": "rlaif.feedback",
-    "JudgeConfig": "rlaif.feedback",
-    "label_dataset": "rlaif.feedback",
-    "LabelConfig": "rlaif.feedback",
-    "LabelJob": "rlaif.jobs.label",
-    "run_label": "rlaif.jobs.label",
-    "generate_responses": "rlaif.feedback",
-    "GenerateConfig": "rlaif.feedback",
-    "ReviseConfig": "rlaif.feedback",
-    # a stage from files, as `rlaif generate` / `rlaif revise` / `rlaif eval policy` and a pipeline's round run it
-    "GenerateJob": "rlaif.jobs.generate",
-    "run_generate": "rlaif.jobs.generate",
-    "ReviseJob": "rlaif.jobs.revise",
-    "run_revise": "rlaif.jobs.revise",
-    "EvaluateJob": "rlaif.jobs.evaluate",
-    "run_evaluate": "rlaif.jobs.evaluate",
-    # the constitution workbench's and contrast's runs, as `rlaif contrast` / `rlaif diff-constitution` /
-    # `rlaif extract-constitution` run them
-    "ContrastJob": "rlaif.jobs.contrast",
-    "run_contrast": "rlaif.jobs.contrast",
-    "DiffConstitutionJob": "rlaif.jobs.diff_constitution",
-    "run_diff_constitution": "rlaif.jobs.diff_constitution",
-    "ExtractConstitutionJob": "rlaif.jobs.extract_constitution",
-    "run_extract_constitution": "rlaif.jobs.extract_constitution",
-    "ModelSpec": "rlaif.backends.spec",
-    # training
-    "train_reward_model": "rlaif.reward",
-    "RewardConfig": "rlaif.reward",
-    "train_dpo": "rlaif.policy.dpo",
-    "DPOConfig": "rlaif.policy.dpo",
-    "train_ppo": "rlaif.policy.ppo",
-    "PPOConfig": "rlaif.policy.ppo",
-    # pipelines
-    "load_pipeline": "rlaif.loop.runner",
-    "run_pipeline": "rlaif.loop.runner",
+#: module -> the public names it gives; each loads on first use (PEP 562), so importing this package stays light
+_LAZY: dict[str, tuple[str, ...]] = {
+    "rlaif.constitution": ("load_constitution", "Constitution"),
+    "rlaif.backends.registry": ("make_backend",),
+    "rlaif.api": ("judge_pair",),
+    "rlaif.feedback": (
+        "judge_pairs",
+        "JudgeConfig",
+        "label_dataset",
+        "LabelConfig",
+        "generate_responses",
+        "GenerateConfig",
+        "ReviseConfig",
+    ),
+    "rlaif.jobs.label": ("LabelJob", "run_label"),
+    "rlaif.jobs.generate": ("GenerateJob", "run_generate"),
+    "rlaif.jobs.revise": ("ReviseJob", "run_revise"),
+    "rlaif.jobs.evaluate": ("EvaluateJob", "run_evaluate"),
+    "rlaif.jobs.contrast": ("ContrastJob", "run_contrast"),
+    "rlaif.jobs.diff_constitution": ("DiffConstitutionJob", "run_diff_constitution"),
+    "rlaif.jobs.extract_constitution": ("ExtractConstitutionJob", "run_extract_constitution"),
+    "rlaif.backends.spec": ("ModelSpec",),
+    "rlaif.reward": ("train_reward_model", "RewardConfig"),
+    "rlaif.policy.dpo": ("train_dpo", "DPOConfig"),
+    "rlaif.policy.ppo": ("train_ppo", "PPOConfig"),
+    "rlaif.loop.runner": ("load_pipeline", "run_pipeline"),
 }
 
 
@@ -72,5 +54,5 @@ __all__ = [
     "RlaifError",
     "TemplateError",
     "__version__",
-    *sorted(_LAZY),
+    *sorted(n for names in _LAZY.values() for n in names),
 ]

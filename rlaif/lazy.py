@@ -13,13 +13,17 @@ from typing import Any
 
 
 def lazy_exports(
-    namespace: dict[str, Any], exports: Mapping[str, str]
+    namespace: dict[str, Any], modules: Mapping[str, tuple[str, ...]]
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """The ``__getattr__`` and ``__dir__`` of a package whose ``exports`` (name -> module) load on first use.
+    """The ``__getattr__`` and ``__dir__`` of a package whose public names (``modules``: module -> the names it
+    gives, read like ``from module import names``) load on first use.
 
     A loaded name is stored in ``namespace`` (the package's ``globals()``), so later lookups skip ``__getattr__``.
     """
     package = namespace.get("__name__", "package")
+    exports = {name: module for module, names in modules.items() for name in names}
+    if len(exports) != sum(len(names) for names in modules.values()):
+        raise ValueError(f"{package}: a name is exported from two modules")
 
     def __getattr__(name: str) -> Any:
         module = exports.get(name)

@@ -21,8 +21,7 @@ if TYPE_CHECKING:
     from rlaif.feedback.labeler import LabelConfig, LabelRun
     from rlaif.feedback.responses import GenerateConfig, ResponseSet
     from rlaif.prompting import TemplateSet
-    from rlaif.scale.ray_executor import RayBackendPool
-    from rlaif.scale.ray_setup import BackendSpec, RayOptions, check_reachable, import_ray
+    from rlaif.scale.ray_setup import BackendSpec, RayOptions
 
 
 def label_with_ray(
@@ -63,23 +62,14 @@ def generate_with_ray(
         return generate_responses(pool, prompts, config or GenerateConfig())
 
 
-#: public name -> module it lives in; loaded on first use, so importing the package stays light
-_LAZY: dict[str, str] = {
-    "BackendSpec": "rlaif.scale.ray_setup",
-    "RayBackendPool": "rlaif.scale.ray_executor",
-    "RayOptions": "rlaif.scale.ray_setup",
-    "check_reachable": "rlaif.scale.ray_setup",
-    "import_ray": "rlaif.scale.ray_setup",
+#: module -> the public names it gives; each loads on first use (PEP 562), so importing this package stays light
+_LAZY: dict[str, tuple[str, ...]] = {
+    "rlaif.scale.ray_setup": ("BackendSpec", "RayOptions", "check_reachable", "import_ray"),
+    "rlaif.scale.ray_executor": ("RayBackendPool",),
 }
 
 __getattr__, __dir__ = lazy_exports(globals(), _LAZY)
 
-__all__ = [
-    "BackendSpec",
-    "RayBackendPool",
-    "RayOptions",
-    "check_reachable",
-    "generate_with_ray",
-    "import_ray",
-    "label_with_ray",
-]
+__all__ = sorted(
+    ["generate_with_ray", "label_with_ray", *(name for names in _LAZY.values() for name in names)]
+)
