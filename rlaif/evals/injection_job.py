@@ -25,6 +25,7 @@ from pydantic import Field
 
 from rlaif.backends.spec import ModelSpec
 from rlaif.evals.injection import InjectionConfig, InjectionReport
+from rlaif.fields import Limit, SharedCacheFile, UseCache
 from rlaif.stats import Estimate
 from rlaif.strict import StrictConfig
 
@@ -45,15 +46,9 @@ class InjectionJob(StrictConfig):
     )
     critic: ModelSpec = Field(default=ModelSpec(model="smollm2"), description="the critic under attack")
     out: Path = Field(default=Path("out/injection"), description="output folder: report.json, report.md")
-    cache: Path | None = Field(
-        default=None,
-        description="the call cache; null = <out>/../.rlaif-cache.sqlite (unless use_cache is off)",
-    )
-    use_cache: bool = Field(
-        default=True,
-        description="cache critic calls (the clean judgements and plain injections are scored once)",
-    )
-    limit: int | None = Field(default=None, ge=1, description="attack only the first N pairs of the file")
+    cache: SharedCacheFile = None
+    use_cache: UseCache = True
+    limit: Limit = None
     config: InjectionConfig = Field(
         default_factory=InjectionConfig,
         description="what is measured: principles per pair, mitigations, seed",

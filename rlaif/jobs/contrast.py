@@ -20,6 +20,7 @@ from rlaif.backends.spec import ModelSpec
 from rlaif.constitution.schema import Constitution
 from rlaif.errors import RlaifError
 from rlaif.feedback.contrastive import ContrastConfig, ContrastGenerateConfig
+from rlaif.fields import CacheFile
 from rlaif.jobs.engine import open_engine, write_run_record
 from rlaif.strict import StrictConfig
 
@@ -47,9 +48,7 @@ class ContrastJob(StrictConfig):
         default=None,
         description="the critic that rescores each pair with label_source contrastive+critic (null: none)",
     )
-    cache: Path | None = Field(
-        default=None, description="SQLite call cache of the policy and critic; null: none"
-    )
+    cache: CacheFile = None
     contrast: ContrastConfig = Field(
         default_factory=ContrastConfig,
         description="principles per prompt, the run seed, tags, pair selection and how pairs are labelled",

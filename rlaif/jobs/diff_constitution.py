@@ -20,6 +20,7 @@ from pydantic import Field
 from rlaif.backends.spec import ModelSpec
 from rlaif.errors import RlaifError
 from rlaif.feedback.label_config import LabelConfig
+from rlaif.fields import TemplatesDir
 from rlaif.strict import StrictConfig
 from rlaif.workbench.diff import DiffConstitutionConfig
 
@@ -46,9 +47,7 @@ class DiffConstitutionJob(StrictConfig):
         default=None,
         description="YAML: principle id -> list of rewordings you wrote (instead of the critic's paraphrases)",
     )
-    templates: Path | None = Field(
-        default=None, description="template folder searched before the shipped prompts/ (null: only those)"
-    )
+    templates: TemplatesDir = None
     critic: ModelSpec = Field(description="the critic that labels both versions (and paraphrases)")
     cache: Path | None = Field(
         default=None,

@@ -18,6 +18,7 @@ from pydantic import Field
 
 from rlaif.backends.spec import ModelSpec
 from rlaif.errors import RlaifError
+from rlaif.fields import CacheFile, TemplatesDir
 from rlaif.strict import StrictConfig
 from rlaif.workbench.extract import ExtractConfig
 
@@ -37,11 +38,9 @@ class ExtractConstitutionJob(StrictConfig):
     )
     out: Path = Field(description="output folder (constitution.yaml, extract.json/.md/.html)")
     force: bool = Field(default=False, description="overwrite an existing <out>/constitution.yaml")
-    templates: Path | None = Field(
-        default=None, description="template folder searched before the shipped prompts/ (null: only those)"
-    )
+    templates: TemplatesDir = None
     critic: ModelSpec = Field(description="the critic that proposes and tests the principles")
-    cache: Path | None = Field(default=None, description="SQLite call cache of the critic; null: none")
+    cache: CacheFile = None
     config: ExtractConfig = Field(
         default_factory=ExtractConfig, description="the split, the proposals, deduplication and selection"
     )
