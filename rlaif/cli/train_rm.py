@@ -44,7 +44,7 @@ def build_config(config_file: Path | None, options: dict[str, Any], assignments:
         set_path(doc.data, path, value, what=item)
     for required in ("data", "constitution", "output_dir"):
         if required not in doc.data:
-            flag = {"data": "--data", "constitution": "--constitution", "output_dir": "--out"}[required]
+            flag = {"data": "--labels", "constitution": "--constitution", "output_dir": "--out"}[required]
             raise RlaifError(
                 f"no {required} given", field=required, hint=f"pass {flag} (or set it in --config)"
             )
@@ -54,7 +54,13 @@ def build_config(config_file: Path | None, options: dict[str, Any], assignments:
 def command(
     data: Annotated[
         Path | None,
-        typer.Option("--data", "-d", help="Labels dataset folder (rlaif label) or .parquet/.jsonl."),
+        typer.Option(
+            "--labels",
+            "-l",
+            "--data",
+            "-d",
+            help="Labels dataset folder (rlaif label) or .parquet/.jsonl (--data: the older name).",
+        ),
     ] = None,
     constitution: Annotated[
         Path | None, typer.Option("--constitution", "-c", help="Constitution the labels name principles of.")
@@ -71,7 +77,12 @@ def command(
             help="Override a config field: key=value (dotted; the value read as YAML, repeatable).",
         ),
     ] = None,
-    val_data: Annotated[Path | None, typer.Option("--val-data", help="Separate validation labels.")] = None,
+    val_data: Annotated[
+        Path | None,
+        typer.Option(
+            "--val-labels", "--val-data", help="Separate validation labels (--val-data: the older name)."
+        ),
+    ] = None,
     templates: TemplatesOpt = None,
     progress: ProgressOpt = True,
     *,

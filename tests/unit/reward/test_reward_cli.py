@@ -137,7 +137,7 @@ def test_bad_labels_and_config_are_clear_errors(
     tmp_path: Path, style_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     labels = write_labels(tmp_path / "labels.jsonl", 3, extra={"p_chosen": 2.0})
-    rc = main(["train-rm", "--data", str(labels), "-c", str(style_path), "-o", str(tmp_path / "rm")])
+    rc = main(["train-rm", "--labels", str(labels), "-c", str(style_path), "-o", str(tmp_path / "rm")])
     err = capsys.readouterr().err
     assert rc == 1 and "row 1, column 'p_chosen'" in err and "Traceback" not in err
     cfg = tmp_path / "rm.yaml"
