@@ -22,7 +22,7 @@ from rlaif.cli._common import HELP, CacheChoice, TemplatesOpt, cache_options, mo
 from rlaif.cli._validation import flag_errors
 from rlaif.cli.config_options import config_options
 from rlaif.feedback.label_config import LabelConfig
-from rlaif.workbench.diff import DiffConstitutionConfig
+from rlaif.workbench.configs import DiffConstitutionConfig
 
 if TYPE_CHECKING:
     from rlaif.backends.spec import ModelSpec

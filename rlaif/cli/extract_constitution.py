@@ -20,7 +20,7 @@ import typer
 from rlaif.cli._common import HELP, CacheChoice, TemplatesOpt, cache_options, model_options
 from rlaif.cli._validation import flag_errors
 from rlaif.cli.config_options import config_options
-from rlaif.workbench.extract import ExtractConfig
+from rlaif.workbench.configs import ExtractConfig
 
 if TYPE_CHECKING:
     from rlaif.backends.spec import ModelSpec

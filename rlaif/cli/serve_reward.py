@@ -17,7 +17,7 @@ import typer
 
 from rlaif.cli._common import DeviceOpt, DtypeOpt, model_options, parse_backend_options
 from rlaif.cli.config_options import Form, config_options
-from rlaif.rewards.server import ServerSettings
+from rlaif.rewards.server_settings import ServerSettings
 
 if TYPE_CHECKING:
     from rlaif.backends.spec import ModelSpec

@@ -6,71 +6,34 @@ drift and reward-hacking monitors, and the statistics behind them.
 >>> from rlaif.evals import InjectionConfig, InjectionJob, run_injection
 """
 
-from rlaif.constitution.compliance import ComplianceReport, compliance_gain, rule_compliance
-from rlaif.evals.agreement import (
-    AgreementConfig,
-    AgreementJob,
-    AgreementReport,
-    PairResult,
-    PrincipleAgreement,
-    ReliabilityBin,
-    RuleAgreement,
-    evaluate_agreement,
-    run_agreement,
-    write_report,
-)
-from rlaif.evals.drift import DriftReport, drift_report, over_represented
-from rlaif.evals.gate import CriticGateError, GateResult, GateSettings, run_gate
-from rlaif.evals.injection import InjectionConfig, InjectionReport
-from rlaif.evals.injection_job import InjectionJob, InjectionResult, run_injection
-from rlaif.evals.judge_bench import BenchConfig, BenchItem, compute_metrics, load_bench
-from rlaif.evals.policy_eval import PolicyEvalConfig, PolicyEvalResult, evaluate_policy
-from rlaif.evals.refusal import detect_refusal, is_refusal, refusal_rate
-from rlaif.evals.winrate import PairVerdict, WinRate, judge_policy_pairs, win_rates
-from rlaif.stats import Estimate, bootstrap_ci, brier, expected_calibration_error
+from rlaif.lazy import lazy_exports
 
-__all__ = [
-    "AgreementConfig",
-    "AgreementJob",
-    "AgreementReport",
-    "BenchConfig",
-    "BenchItem",
-    "ComplianceReport",
-    "CriticGateError",
-    "DriftReport",
-    "Estimate",
-    "GateResult",
-    "GateSettings",
-    "InjectionConfig",
-    "InjectionJob",
-    "InjectionReport",
-    "InjectionResult",
-    "PairResult",
-    "PairVerdict",
-    "PolicyEvalConfig",
-    "PolicyEvalResult",
-    "PrincipleAgreement",
-    "ReliabilityBin",
-    "RuleAgreement",
-    "WinRate",
-    "bootstrap_ci",
-    "brier",
-    "compliance_gain",
-    "compute_metrics",
-    "detect_refusal",
-    "drift_report",
-    "evaluate_agreement",
-    "evaluate_policy",
-    "expected_calibration_error",
-    "is_refusal",
-    "judge_policy_pairs",
-    "load_bench",
-    "over_represented",
-    "refusal_rate",
-    "rule_compliance",
-    "run_agreement",
-    "run_gate",
-    "run_injection",
-    "win_rates",
-    "write_report",
-]
+#: module -> the public names it gives; each loads on first use (PEP 562), so importing this package stays light
+_LAZY: dict[str, tuple[str, ...]] = {
+    "rlaif.constitution.compliance": ("ComplianceReport", "compliance_gain", "rule_compliance"),
+    "rlaif.evals.agreement": (
+        "AgreementConfig",
+        "AgreementJob",
+        "AgreementReport",
+        "PairResult",
+        "PrincipleAgreement",
+        "ReliabilityBin",
+        "RuleAgreement",
+        "evaluate_agreement",
+        "run_agreement",
+        "write_report",
+    ),
+    "rlaif.evals.drift": ("DriftReport", "drift_report", "over_represented"),
+    "rlaif.evals.gate": ("CriticGateError", "GateResult", "GateSettings", "run_gate"),
+    "rlaif.evals.injection": ("InjectionConfig", "InjectionReport"),
+    "rlaif.evals.injection_job": ("InjectionJob", "InjectionResult", "run_injection"),
+    "rlaif.evals.judge_bench": ("BenchConfig", "BenchItem", "compute_metrics", "load_bench"),
+    "rlaif.evals.policy_eval": ("PolicyEvalConfig", "PolicyEvalResult", "evaluate_policy"),
+    "rlaif.evals.refusal": ("detect_refusal", "is_refusal", "refusal_rate"),
+    "rlaif.evals.winrate": ("PairVerdict", "WinRate", "judge_policy_pairs", "win_rates"),
+    "rlaif.stats": ("Estimate", "bootstrap_ci", "brier", "expected_calibration_error"),
+}
+
+__getattr__, __dir__ = lazy_exports(globals(), _LAZY)
+
+__all__ = sorted(name for names in _LAZY.values() for name in names)

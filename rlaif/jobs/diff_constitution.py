@@ -22,7 +22,7 @@ from rlaif.errors import RlaifError
 from rlaif.feedback.label_config import LabelConfig
 from rlaif.fields import TemplatesDir
 from rlaif.strict import StrictConfig
-from rlaif.workbench.diff import DiffConstitutionConfig
+from rlaif.workbench.configs import DiffConstitutionConfig
 
 if TYPE_CHECKING:
     from rlaif.constitution import Constitution

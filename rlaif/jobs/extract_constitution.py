@@ -20,7 +20,7 @@ from rlaif.backends.spec import ModelSpec
 from rlaif.errors import RlaifError
 from rlaif.fields import CacheFile, TemplatesDir
 from rlaif.strict import StrictConfig
-from rlaif.workbench.extract import ExtractConfig
+from rlaif.workbench.configs import ExtractConfig
 
 if TYPE_CHECKING:
     from rlaif.workbench.extract import Extraction

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
 
 from rlaif.backends.base import Backend
 from rlaif.constitution.schema import Constitution, Principle
@@ -30,11 +29,10 @@ from rlaif.feedback.labeler import LabelConfig, LabelRun, label_dataset
 from rlaif.feedback.responses import ResponseSet
 from rlaif.prompting import TemplateSet
 from rlaif.stats import Estimate, estimate_json, wilson_ci
-from rlaif.strict import StrictConfig
+from rlaif.workbench.configs import DiffConstitutionConfig
 from rlaif.workbench.document import Document, clip
 from rlaif.workbench.inspection import fmt
 from rlaif.workbench.labels import table_from_rows
-from rlaif.workbench.sensitivity import DEFAULT_FRAGILE_BELOW
 
 ChangeKind = Literal["compare", "added", "removed", "weight", "rule", "text", "unchanged"]
 
@@ -48,28 +46,6 @@ CHANGE_MEANING: dict[str, str] = {
     "text": "critique/revision/negation/tags edited: labels unaffected, no critic call",
     "unchanged": "unchanged",
 }
-
-
-class DiffConstitutionConfig(StrictConfig):
-    """What ``rlaif diff-constitution`` reports besides the labels (whose ``k``, ``seed`` and ``progress`` are a
-    :class:`~rlaif.feedback.labeler.LabelConfig`'s): the diff report's examples and the wording-sensitivity check."""
-
-    examples: int = Field(default=10, ge=0, description="flipped pairs shown in the diff report")
-    paraphrases: int = Field(
-        default=0,
-        ge=0,
-        description="have the critic reword each principle this many ways and report stability",
-    )
-    principles: tuple[str, ...] = Field(
-        default=(), description="check the wording sensitivity of these principle ids only (default: all)"
-    )
-    max_pairs: int = Field(default=50, ge=1, description="wording sensitivity: judge at most this many pairs")
-    fragile_below: float = Field(
-        default=DEFAULT_FRAGILE_BELOW,
-        gt=0.0,
-        le=1.0,
-        description="stability under which a principle is fragile (its labels follow its wording)",
-    )
 
 
 @dataclass(frozen=True)

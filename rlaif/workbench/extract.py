@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pydantic import Field, model_validator
 
 from rlaif.backends.base import Backend, ChatMessage, GenerationRequest, SamplingParams
 from rlaif.constitution import dump_constitution_yaml, load_constitution_text
@@ -38,10 +37,9 @@ from rlaif.errors import RlaifError
 from rlaif.feedback.inputs import PreferencePair
 from rlaif.feedback.judge import JudgeConfig, judge_pairs
 from rlaif.feedback.soft_labels import SoftLabel
-from rlaif.fields import Probability, Seed, TokenCap
 from rlaif.prompting import TemplateSet, neutralize
 from rlaif.stats import Estimate, estimate_json, wilson_ci
-from rlaif.strict import StrictConfig
+from rlaif.workbench.configs import ExtractConfig
 from rlaif.workbench.document import Document, clip
 from rlaif.workbench.inspection import fmt
 
@@ -111,50 +109,6 @@ _STOP = frozenset(
     ]
 )
 _WORD = re.compile(r"[a-z0-9]+")
-
-
-class ExtractConfig(StrictConfig):
-    """How principles are extracted (each field is an ``rlaif extract-constitution`` option)."""
-
-    candidates_per_pair: int = Field(default=3, ge=1, description="principles the critic proposes per pair")
-    held_out: float = Field(
-        default=0.4,
-        gt=0.0,
-        lt=1.0,
-        description="share of pairs that test the candidates (not used to propose)",
-    )
-    test: float = Field(
-        default=0.2,
-        ge=0.0,
-        lt=1.0,
-        description="share of pairs kept for the final test (held_out + test < 1)",
-    )
-    max_candidates: int = Field(default=20, ge=1, description="candidates tested after deduplication")
-    max_principles: int = Field(default=8, ge=1, description="principles kept in the extracted constitution")
-    min_agreement: Probability = Field(
-        default=0.6, description="a candidate is kept when it agrees with this share of pairs"
-    )
-    similarity: float = Field(
-        default=0.6,
-        gt=0.0,
-        le=1.0,
-        description="content-word cosine similarity at which two candidates are one",
-    )
-    threshold: float = Field(
-        default=0.1, ge=0.0, lt=1.0, description="a judgement takes a side when |2p - 1| is above this"
-    )
-    seed: Seed = Field(default=0, description="seed of the split and the proposals")
-    max_new_tokens: TokenCap = Field(default=160, description="length cap of each proposal")
-    name: str = Field(default="extracted", description="name of the extracted constitution")
-    above_chance: bool = Field(
-        default=False, description="also require the agreement's interval to lie above one half"
-    )
-
-    @model_validator(mode="after")
-    def _shares(self) -> ExtractConfig:
-        if self.held_out + self.test >= 1.0:
-            raise ValueError("held_out + test must be below 1")
-        return self
 
 
 @dataclass

@@ -25,11 +25,11 @@ from rlaif.feedback.pairs import ResponsePair
 from rlaif.feedback.soft_labels import SoftLabel
 from rlaif.prompting import TemplateSet
 from rlaif.stats import Estimate, clustered_proportion_ci, estimate_json, wilson_ci
+from rlaif.workbench.configs import DEFAULT_FRAGILE_BELOW
 from rlaif.workbench.document import Document, clip
 from rlaif.workbench.inspection import fmt
 
 #: stability below this makes a principle fragile
-DEFAULT_FRAGILE_BELOW = 0.8
 
 PARAPHRASE_REQUEST = (
     "Reword the question below so that it asks exactly the same thing in different words. Keep it a question "
