@@ -246,6 +246,57 @@ def model_options(
     return with_options(OptionGroup(tuple(params), build, {"model": flag(role)}), param=role, command=command)
 
 
+def policy_and_critic_options(*, command: str, param: str = "models") -> Callable[[F], F]:
+    """``--policy`` and ``--critic`` on the shared ``--backend``, ``--backend-option``, ``--device`` and
+    ``--dtype``, and the critic's own ``--critic-backend`` / ``--critic-backend-option``, given to the command's
+    ``param`` as the two :class:`rlaif.backends.spec.ModelSpec` (policy, critic).
+
+    The critic runs on the policy's backend and options unless ``--critic-backend`` names another backend; its
+    ``--critic-backend-option`` pairs go on top of the options of the backend it runs on.
+    """
+    params = (
+        option("policy", str, "smollm2", help="Policy model: alias, hub id or local folder."),
+        option("critic", str, "smollm2", help="Critic model (critiques, checks)."),
+        option("backend", str, "transformers", "--backend", "-b", help=HELP["backend"]),
+        option("backend_option", list[str] | None, None, help=HELP["backend_option"]),
+        option(
+            "critic_backend",
+            str | None,
+            None,
+            help="The critic's own backend [default: --backend]; e.g. openai.",
+        ),
+        option(
+            "critic_backend_option",
+            list[str] | None,
+            None,
+            help="key=value for the critic's backend (repeat).",
+        ),
+        option("device", str, "auto", help=HELP["device"]),
+        option("dtype", str, "auto", help=HELP["dtype"]),
+    )
+
+    def build(**kw: Any) -> tuple[Any, Any]:
+        from rlaif.backends.spec import ModelSpec
+
+        backend, critic_backend = kw["backend"], kw["critic_backend"] or kw["backend"]
+        local = {"device": kw["device"], "dtype": kw["dtype"]}
+        options = parse_backend_options(kw["backend_option"], **local, backend=backend)
+        own = critic_backend != backend
+        critic_options = parse_backend_options(
+            kw["critic_backend_option"], **(local if own else {}), backend=critic_backend
+        )
+        return (
+            ModelSpec(model=kw["policy"], backend=backend, options=options),
+            ModelSpec(
+                model=kw["critic"],
+                backend=critic_backend,
+                options=critic_options if own else {**options, **critic_options},
+            ),
+        )
+
+    return with_options(OptionGroup(params, build, {}), param=param, command=command)
+
+
 def executor_options(*, command: str, param: str = "ray") -> Callable[[F], F]:
     """``--executor local|ray`` and the Ray pool's ``--address``, ``--workers``, ``--gpus-per-worker`` and
     ``--cpus-per-worker`` (defaults and help from :class:`rlaif.scale.ray_setup.RayOptions`), given to the

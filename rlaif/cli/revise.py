@@ -11,21 +11,18 @@ and :func:`rlaif.jobs.revise.run_revise` runs it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rlaif.cli._common import HELP, CacheChoice, TemplatesOpt, cache_options, parse_backend_options
+from rlaif.cli._common import CacheChoice, TemplatesOpt, cache_options, policy_and_critic_options
 from rlaif.cli._validation import flag_errors
-from rlaif.cli.config_options import Form, OptionGroup, config_options, option, with_options
+from rlaif.cli.config_options import Form, config_options
 from rlaif.feedback.revise_config import ReviseConfig
 
 if TYPE_CHECKING:
     from rlaif.backends.spec import ModelSpec
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def command(
@@ -80,57 +77,6 @@ def command(
     print(result.run.stats.summary())
     print(f"SFT data: {result.sft_dir} ({len(result.run.sft_rows)} rows)")
     print(f"preference pairs: {result.pairs_dir} ({len(result.run.pair_rows)} rows)")
-
-
-def policy_and_critic_options(*, command: str, param: str = "models") -> Callable[[F], F]:
-    """``--policy`` and ``--critic`` on the shared ``--backend``, ``--backend-option``, ``--device`` and
-    ``--dtype``, and the critic's own ``--critic-backend`` / ``--critic-backend-option``, given to the command's
-    ``param`` as the two :class:`rlaif.backends.spec.ModelSpec` (policy, critic).
-
-    The critic runs on the policy's backend and options unless ``--critic-backend`` names another backend; its
-    ``--critic-backend-option`` pairs go on top of the options of the backend it runs on.
-    """
-    params = (
-        option("policy", str, "smollm2", help="Policy model: alias, hub id or local folder."),
-        option("critic", str, "smollm2", help="Critic model (critiques, checks)."),
-        option("backend", str, "transformers", "--backend", "-b", help=HELP["backend"]),
-        option("backend_option", list[str] | None, None, help=HELP["backend_option"]),
-        option(
-            "critic_backend",
-            str | None,
-            None,
-            help="The critic's own backend [default: --backend]; e.g. openai.",
-        ),
-        option(
-            "critic_backend_option",
-            list[str] | None,
-            None,
-            help="key=value for the critic's backend (repeat).",
-        ),
-        option("device", str, "auto", help=HELP["device"]),
-        option("dtype", str, "auto", help=HELP["dtype"]),
-    )
-
-    def build(**kw: Any) -> tuple[ModelSpec, ModelSpec]:
-        from rlaif.backends.spec import ModelSpec
-
-        backend, critic_backend = kw["backend"], kw["critic_backend"] or kw["backend"]
-        local = {"device": kw["device"], "dtype": kw["dtype"]}
-        options = parse_backend_options(kw["backend_option"], **local, backend=backend)
-        own = critic_backend != backend
-        critic_options = parse_backend_options(
-            kw["critic_backend_option"], **(local if own else {}), backend=critic_backend
-        )
-        return (
-            ModelSpec(model=kw["policy"], backend=backend, options=options),
-            ModelSpec(
-                model=kw["critic"],
-                backend=critic_backend,
-                options=critic_options if own else {**options, **critic_options},
-            ),
-        )
-
-    return with_options(OptionGroup(params, build, {}), param=param, command=command)
 
 
 #: ReviseConfig fields offered in another form

@@ -11,19 +11,17 @@ from pathlib import Path
 import pytest
 
 import rlaif
-from rlaif.backends.base import ChatMessage
 from rlaif.backends.mock import ScoreRule
 from rlaif.backends.spec import ModelSpec
 from rlaif.constitution import dump_constitution_yaml
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import RlaifError
-from rlaif.feedback.inputs import PromptRow
 from rlaif.feedback.label_config import LabelConfig
-from rlaif.feedback.responses import ResponseSet, write_responses
+from rlaif.feedback.responses import write_responses
 from rlaif.jobs.diff_constitution import DiffConstitutionJob, run_diff_constitution
-from rlaif.workbench.diff import DiffConstitutionConfig
+from rlaif.workbench.configs import DiffConstitutionConfig
+from tests.unit.workbench.test_diff import LONG, SHORT, responses
 
-SHORT, LONG = "Hi there.", "Hello, it is very nice to meet you today."
 #: one edit: "length" asked for the long answer and now asks for the short one; "kind" is unchanged
 OLD = Constitution(
     name="c",
@@ -64,18 +62,7 @@ PAIRS = 12
 @pytest.fixture
 def inputs(tmp_path: Path) -> tuple[Path, Path, Path]:
     """A responses dataset (a short and a long answer per prompt) and the two constitutions' files."""
-    sets = [
-        ResponseSet(
-            PromptRow(f"q{i}", (ChatMessage("user", f"Greet me, number {i}."),)),
-            (SHORT, LONG) if i % 2 else (LONG, SHORT),
-            ("stop", "stop"),
-            1,
-            "policy",
-            "1",
-        )
-        for i in range(PAIRS)
-    ]
-    write_responses(tmp_path / "responses", sets)
+    write_responses(tmp_path / "responses", responses(PAIRS))
     (tmp_path / "old.yaml").write_text(dump_constitution_yaml(OLD))
     (tmp_path / "new.yaml").write_text(dump_constitution_yaml(NEW))
     return tmp_path / "responses", tmp_path / "old.yaml", tmp_path / "new.yaml"
