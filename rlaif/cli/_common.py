@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -104,10 +105,10 @@ def cache_path(out: Path, cache: Path | None, no_cache: bool) -> Path | None:
     return None if no_cache else (cache or default_cache_path(out))
 
 
-def parse_field_map(items: list[str] | None) -> dict[str, str]:
+def parse_field_map(field: list[str] | None) -> dict[str, str]:
     """``["prompt=question", "id=qid"]`` → ``{"prompt": "question", "id": "qid"}``."""
     mapping: dict[str, str] = {}
-    for item in items or []:
+    for item in field or []:
         ours, sep, theirs = item.partition("=")
         if not sep or not ours.strip() or not theirs.strip():
             raise RlaifError(
@@ -191,9 +192,9 @@ class CacheChoice:
         return cache_path(out, self.path, self.off)
 
 
-def cache_options(*, command: str, param: str = "cache") -> Callable[[F], F]:
-    """``--cache`` and ``--no-cache``, given to the command's ``param`` as a :class:`CacheChoice`."""
-    group = OptionGroup(
+def cache_group() -> OptionGroup:
+    """``--cache`` and ``--no-cache``, built into a :class:`CacheChoice`."""
+    return OptionGroup(
         (
             option("cache", Path | None, None, help=HELP["cache"]),
             option("no_cache", bool, False, help=HELP["no_cache"]),
@@ -201,30 +202,67 @@ def cache_options(*, command: str, param: str = "cache") -> Callable[[F], F]:
         lambda cache, no_cache: CacheChoice(cache, no_cache),
         {},
     )
-    return with_options(group, param=param, command=command)
 
 
-def model_options(
+def cache_under_out(values: Mapping[str, Any]) -> Path | None:
+    """A job's ``cache`` field from the command's values: ``--cache``, else (unless ``--no-cache``) the cache
+    beside ``--out``."""
+    choice: CacheChoice = values["cache"]
+    return choice.under(values["out"])
+
+
+#: a job that resolves its shared call cache itself: the file as given (``cache``) and whether to use one
+CACHE_AS_GIVEN: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    "cache": lambda values: values["cache"].path,
+    "use_cache": lambda values: not values["cache"].off,
+}
+
+
+def local_engine_options() -> tuple[inspect.Parameter, inspect.Parameter]:
+    """``--device`` and ``--dtype``: where and in which precision a local backend runs."""
+    return option("device", str, "auto", help=HELP["device"]), option(
+        "dtype", str, "auto", help=HELP["dtype"]
+    )
+
+
+def critic_backend_option() -> inspect.Parameter:
+    """``--critic-backend-option key=value`` (repeatable): options of the critic's own backend."""
+    return option(
+        "critic_backend_option",
+        list[str] | None,
+        None,
+        help="key=value for the critic's backend (repeat), e.g. base_url=... or input_price_per_mtok=0.15.",
+    )
+
+
+def critic_groups(*, price: bool = False) -> dict[str, OptionGroup]:
+    """The critic's options (``--critic``, default smollm2, and its backend's) and the call cache's, as the
+    ``critic`` and ``cache`` groups of :func:`rlaif.cli.config_options.job_options`."""
+    return {
+        "critic": model_group("critic", default="smollm2", help=HELP["critic"], price=price),
+        "cache": cache_group(),
+    }
+
+
+def model_group(
     role: str,
     *,
-    command: str,
     default: str | None,
     help: str,
     short: tuple[str, ...] = (),
     price: bool = False,
     device: bool = True,
-) -> Callable[[F], F]:
+) -> OptionGroup:
     """``--<role>`` (the model) with ``--backend``, ``--backend-option``, ``--device`` and ``--dtype`` (and
-    ``--price`` for a served critic), given to the command's ``role`` parameter as one
-    :class:`rlaif.backends.spec.ModelSpec` (None when the model flag has no default and is not given)."""
+    ``--price`` for a served critic), built into one :class:`rlaif.backends.spec.ModelSpec` (None when the model
+    flag has no default and is not given)."""
     params = [
         option(role, str if default is not None else str | None, default, flag(role), *short, help=help),
         option("backend", str, "transformers", "--backend", "-b", help=HELP["backend"]),
         option("backend_option", list[str] | None, None, help=HELP["backend_option"]),
     ]
     if device:
-        params.append(option("device", str, "auto", help=HELP["device"]))
-        params.append(option("dtype", str, "auto", help=HELP["dtype"]))
+        params.extend(local_engine_options())
     if price:
         params.append(option("price", str | None, None, help=HELP["price"]))
 
@@ -243,13 +281,18 @@ def model_options(
         options.update(parse_price(kw.get("price")))
         return ModelSpec(model=kw[role], backend=backend, options=options)
 
-    return with_options(OptionGroup(tuple(params), build, {"model": flag(role)}), param=role, command=command)
+    return OptionGroup(tuple(params), build, {"model": flag(role)})
 
 
-def policy_and_critic_options(*, command: str, param: str = "models") -> Callable[[F], F]:
+def model_options(role: str, *, command: str, **group: Any) -> Callable[[F], F]:
+    """:func:`model_group`'s options on a command whose ``role`` parameter receives the spec."""
+    return with_options(model_group(role, **group), param=role, command=command)
+
+
+def policy_and_critic_group() -> OptionGroup:
     """``--policy`` and ``--critic`` on the shared ``--backend``, ``--backend-option``, ``--device`` and
-    ``--dtype``, and the critic's own ``--critic-backend`` / ``--critic-backend-option``, given to the command's
-    ``param`` as the two :class:`rlaif.backends.spec.ModelSpec` (policy, critic).
+    ``--dtype``, and the critic's own ``--critic-backend`` / ``--critic-backend-option``, built into the two
+    :class:`rlaif.backends.spec.ModelSpec` (policy, critic).
 
     The critic runs on the policy's backend and options unless ``--critic-backend`` names another backend; its
     ``--critic-backend-option`` pairs go on top of the options of the backend it runs on.
@@ -265,14 +308,8 @@ def policy_and_critic_options(*, command: str, param: str = "models") -> Callabl
             None,
             help="The critic's own backend [default: --backend]; e.g. openai.",
         ),
-        option(
-            "critic_backend_option",
-            list[str] | None,
-            None,
-            help="key=value for the critic's backend (repeat).",
-        ),
-        option("device", str, "auto", help=HELP["device"]),
-        option("dtype", str, "auto", help=HELP["dtype"]),
+        critic_backend_option(),
+        *local_engine_options(),
     )
 
     def build(**kw: Any) -> tuple[Any, Any]:
@@ -294,13 +331,13 @@ def policy_and_critic_options(*, command: str, param: str = "models") -> Callabl
             ),
         )
 
-    return with_options(OptionGroup(params, build, {}), param=param, command=command)
+    return OptionGroup(params, build, {})
 
 
-def executor_options(*, command: str, param: str = "ray") -> Callable[[F], F]:
+def executor_group() -> OptionGroup:
     """``--executor local|ray`` and the Ray pool's ``--address``, ``--workers``, ``--gpus-per-worker`` and
-    ``--cpus-per-worker`` (defaults and help from :class:`rlaif.scale.ray_setup.RayOptions`), given to the
-    command's ``param`` as ``RayOptions`` (None for the local executor)."""
+    ``--cpus-per-worker`` (defaults and help from :class:`rlaif.scale.ray_setup.RayOptions`), built into
+    ``RayOptions`` (None for the local executor)."""
     from rlaif.scale.ray_setup import RayOptions
 
     fields = RayOptions.model_fields
@@ -323,4 +360,4 @@ def executor_options(*, command: str, param: str = "ray") -> Callable[[F], F]:
             frozenset(),
         ),
     )
-    return with_options(OptionGroup(tuple(params), build, {}), param=param, command=command)
+    return OptionGroup(tuple(params), build, {})

@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 import types
 import typing
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 import typer
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 
 from rlaif.cli._validation import flag_errors
 from rlaif.errors import RlaifError
@@ -41,23 +45,46 @@ class Form:
     to_field: Callable[[Any], Any]
 
 
+def switch(param: str, help: str, to_field: Callable[[bool], Any] = operator.not_) -> Form:
+    """A field offered as a switch ``--<param>``, off by default; the field is its negation unless ``to_field``
+    says otherwise (``--one-order`` sets ``both_orders`` false)."""
+    return Form(param, typer.Option(flag(param), help=help), bool, False, to_field)
+
+
 def flag(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
+#: field types a flag takes as they are
+_PLAIN = (int, float, str, bool, Path)
+
+
 def _cli_type(annotation: Any) -> tuple[Any, Callable[[Any], Any]]:
-    """The command-line type of a field's annotation and the conversion back to the field's value."""
+    """The command-line type of a field's annotation and the conversion back to the field's value.
+
+    A union offers its one member a flag can take (``Path | InstanceOf[Constitution]`` is a path on the command
+    line, a loaded constitution from Python), optional when ``None`` is a member.
+    """
     origin, args = get_origin(annotation), get_args(annotation)
-    if origin in (types.UnionType, typing.Union) and type(None) in args:
-        inner = [a for a in args if a is not type(None)]
-        if len(inner) == 1:
-            cli, back = _cli_type(inner[0])
+    if origin in (types.UnionType, typing.Union):
+        forms = []
+        for member in (a for a in args if a is not type(None)):
+            try:
+                forms.append(_cli_type(member))
+            except TypeError:
+                continue
+        if len(forms) == 1:
+            cli, back = forms[0]
+            if type(None) not in args:
+                return cli, back
             return cli | None, lambda v: None if v is None else back(v)
     if origin is Literal:
         return str, lambda v: v  # pydantic checks the value (and the error names the flag)
-    if origin is tuple and len(args) == 2 and args[1] is Ellipsis and args[0] in (str, int, float):
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis and args[0] in _PLAIN:
         return list[args[0]], lambda v: tuple(v or ())  # type: ignore[valid-type]
-    if annotation in (int, float, str, bool):
+    if origin is list and len(args) == 1 and args[0] in _PLAIN:
+        return list[args[0]], lambda v: list(v or ())  # type: ignore[valid-type]
+    if annotation in _PLAIN:
         return annotation, lambda v: v
     raise TypeError(f"no command-line form for {annotation!r}: give the field a Form or skip it")
 
@@ -100,6 +127,21 @@ def option(name: str, annotation: Any, default: Any, *decls: str, help: str | No
     )
 
 
+def one_option(
+    name: str,
+    annotation: Any,
+    default: Any,
+    *decls: str,
+    help: str | None,
+    build: Callable[[Any], Any] | None = None,
+) -> OptionGroup:
+    """A group of one option (see :func:`option`): its value as given, or ``build(value)``."""
+    convert = build or (lambda value: value)
+    return OptionGroup(
+        (option(name, annotation, default, *decls, help=help),), lambda **kw: convert(kw[name]), {}
+    )
+
+
 def with_options(group: OptionGroup, *, param: str, command: str) -> Callable[[F], F]:
     """Give a typer command the options of ``group``; the command's ``param`` receives the value they build.
 
@@ -135,6 +177,36 @@ def with_options(group: OptionGroup, *, param: str, command: str) -> Callable[[F
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+#: a field's short flag, the same in every command (docs/glossary.md lists them)
+SHORT_FLAGS: dict[str, str] = {
+    "adapter": "-a",
+    "constitution": "-c",
+    "input": "-i",
+    "labels": "-l",
+    "limit": "-n",
+    "model": "-m",
+    "out": "-o",
+    "responses": "-r",
+    "templates": "-t",
+}
+
+
+def _default(info: FieldInfo) -> Any:
+    """A field's default as an option's (a tuple as a list; none: the option is required)."""
+    default = info.get_default(call_default_factory=True)
+    if default is PydanticUndefined:
+        return inspect.Parameter.empty
+    return list(default) if isinstance(default, tuple) else default
+
+
+def _decls(field: str, default: Any) -> tuple[str, ...]:
+    """A field's option names: ``--name/--no-name`` for a switch on by default, else ``--name`` and its short
+    flag of :data:`SHORT_FLAGS`."""
+    if default is True:
+        return (f"{flag(field)}/--no-{field.replace('_', '-')}",)
+    return (flag(field), *((SHORT_FLAGS[field],) if field in SHORT_FLAGS else ()))
 
 
 def config_group(
@@ -174,15 +246,9 @@ def config_group(
             names[field] = form.option.param_decls[0] if form.option.param_decls else flag(form.param)
         else:
             cli_type, to_field = _cli_type(info.annotation)
-            default = info.get_default(call_default_factory=True)
-            decls = flags.get(field)
-            if decls is None:
-                decls = (
-                    (f"{flag(field)}/--no-{field.replace('_', '-')}",) if default is True else (flag(field),)
-                )
+            default = _default(info)
+            decls = flags.get(field) or _decls(field, default)
             annotation = Annotated[cli_type, typer.Option(*decls, help=info.description)]
-            if isinstance(default, tuple):
-                default = list(default)
             pname = field
             names[field] = next((d for d in decls if d.startswith("--")), decls[0]).split("/")[0]
         back[pname] = (field, to_field)
@@ -223,6 +289,100 @@ def config_options(
     """
     group = config_group(config, flags=flags, forms=forms, skip=skip, fixed=fixed)
     return with_options(group, param=param, command=command)
+
+
+def job_options(
+    job: type[StrictConfig],
+    *,
+    command: str,
+    groups: Mapping[str, OptionGroup] | None = None,
+    flags: Mapping[str, tuple[str, ...]] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    arguments: Collection[str] = (),
+    skip: Collection[str] = (),
+    derive: Mapping[str, Callable[[Mapping[str, Any]], Any]] | None = None,
+    param: str = "job",
+) -> Callable[[F], F]:
+    """Give a typer command the options of a stage's job and call it with the built job as ``param``.
+
+    A job holds its paths, its model specs and its configs (nested unchanged). Each of its file, text and number
+    fields becomes an option (its description the help); each entry of ``groups`` is a block of options building
+    one value, given to the job's field of that name (``critic`` from the critic's options, ``config`` from the
+    stage config's fields) or read by ``derive``. The command writes no field twice and builds nothing by hand.
+
+    Args:
+        job: the stage's job.
+        command: the command's name (error messages: ``see rlaif <command> --help``).
+        groups: option groups by the name of the value they build (a job field, or a value ``derive`` reads).
+        flags: option names of fields whose flag is not ``--`` + the field name with dashes (and the short flag
+            of :data:`SHORT_FLAGS`).
+        defaults: the command's default for a field the job requires (``--out out/diff``); a field with a default
+            of its own keeps it, so the command and Python cannot differ.
+        arguments: fields given as positional arguments instead of options.
+        skip: fields the command does not offer (they keep their defaults).
+        derive: fields computed from the other values (options, groups, and the command's own parameters), e.g.
+            the call cache from ``--cache``/``--no-cache`` and ``--out``.
+        param: the command's parameter that receives the job.
+    """
+    groups = dict(groups or {})
+    flags, defaults, derive = dict(flags or {}), dict(defaults or {}), dict(derive or {})
+    for field in defaults:
+        if not job.model_fields[field].is_required():
+            raise TypeError(f"{job.__name__}.{field} has a default of its own: the command cannot change it")
+    params: list[inspect.Parameter] = []
+    back: dict[str, Callable[[Any], Any]] = {}
+    names: dict[str, str] = {}
+    for field, info in job.model_fields.items():
+        if field in skip or field in groups or field in derive:
+            continue
+        cli_type, back[field] = _cli_type(info.annotation)
+        default = defaults[field] if field in defaults else _default(info)
+        decls = flags.get(field) or _decls(field, default)
+        help = info.description
+        spec = typer.Argument(help=help) if field in arguments else typer.Option(*decls, help=help)
+        annotation = Annotated[cli_type, spec]  # type: ignore[valid-type]
+        params.append(
+            inspect.Parameter(field, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        )
+        names[field] = next((d for d in decls if d.startswith("--")), decls[0]).split("/")[0]
+    # a group's value stands in the signature until the group's decorator replaces it with the group's options
+    placeholders = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Any) for name in groups
+    ]
+
+    def decorate(fn: F) -> F:
+        namespace = getattr(fn, "__globals__", {})
+        own = [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=_resolve(p.annotation, namespace))
+            for p in inspect.signature(fn).parameters.values()
+            if p.name != param
+        ]
+
+        @functools.wraps(fn)
+        def wrapper(**kwargs: Any) -> Any:
+            values = {field: to_field(kwargs.pop(field)) for field, to_field in back.items()}
+            values.update({name: kwargs.pop(name) for name in groups})
+            context = {**kwargs, **values}
+            values.update({field: compute(context) for field, compute in derive.items()})
+            with flag_errors(command, names):
+                built = job(**{k: v for k, v in values.items() if k in job.model_fields})
+            return fn(**kwargs, **{param: built})
+
+        signature = params + own + placeholders
+        wrapper.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in signature}
+        del wrapper.__wrapped__  # typer reads __signature__, not the wrapped function's
+        wrapper.__rlaif_globals__ = namespace  # type: ignore[attr-defined]
+        mapping = {field: field for field in back}
+        # fields filled by a group or derived are offered in another form (their options are the group's)
+        other_form = frozenset(groups) | frozenset(derive)
+        wrapper.__rlaif_configs__ = ((job, mapping, other_form),)  # type: ignore[attr-defined]
+        decorated: Any = wrapper
+        for name, group in groups.items():
+            decorated = with_options(group, param=name, command=command)(decorated)
+        return decorated
+
+    return decorate
 
 
 def comma_pair(flag: str) -> Callable[[str], tuple[float, float]]:

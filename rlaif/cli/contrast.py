@@ -13,52 +13,24 @@ one asking for the opposite (templates contrast_positive / contrast_negative), w
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Mapping
+from typing import Any
 
 import typer
 
-from rlaif.cli._common import CacheChoice, TemplatesOpt, cache_options, model_options
-from rlaif.cli._validation import flag_errors
-from rlaif.cli.config_options import config_options
+from rlaif.cli._common import cache_group, cache_under_out, model_group
+from rlaif.cli.config_options import config_group, job_options, one_option
 from rlaif.feedback.contrastive import ContrastConfig, ContrastGenerateConfig
-
-if TYPE_CHECKING:
-    from rlaif.backends.spec import ModelSpec
+from rlaif.jobs.contrast import ContrastJob
 
 
-def command(
-    prompts: Annotated[Path, typer.Option("--prompts", help="Prompt file (jsonl/json/csv/parquet).")],
-    constitution: Annotated[Path, typer.Option("--constitution", "-c", help="Constitution (YAML).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (responses/ and labels/).")],
-    critic: Annotated[
-        str, typer.Option("--critic", help="Critic model for contrastive+critic (on the policy's backend).")
-    ] = "smollm2",
-    templates: TemplatesOpt = None,
-    *,
-    policy: ModelSpec,
-    cache: CacheChoice,
-    contrast: ContrastConfig,
-    sampling: ContrastGenerateConfig,
-) -> None:
+def command(*, job: ContrastJob) -> None:
     """Make contrastive (RLCD) preference pairs: follow vs oppose the sampled principles, same seed.
 
     The options from --k to --select are the contrast config's fields, the ones after them the sampling's (its seed
     is --seed)."""
-    from rlaif.jobs.contrast import ContrastJob, run_contrast
+    from rlaif.jobs.contrast import run_contrast
 
-    with flag_errors("contrast"):
-        job = ContrastJob(
-            prompts=prompts,
-            constitution=constitution,
-            templates=templates,
-            out=out,
-            policy=policy,
-            critic=policy.model_copy(update={"model": critic}),
-            cache=cache.under(out),
-            contrast=contrast,
-            sampling=sampling,
-        )
     result = run_contrast(job)
     typer.echo(
         f"{result.stats['rows']} contrastive pair(s) from {len(result.sets)} prompt(s), {result.stats['dropped']} "
@@ -66,20 +38,29 @@ def command(
     )
 
 
-command = model_options(
-    "policy", command="contrast", default="smollm2", help="Policy model: alias, local path or hub id."
-)(command)
-command = cache_options(command="contrast")(command)
-command = config_options(ContrastConfig, command="contrast", param="contrast", flags={"tags": ("--tag",)})(
-    command
-)
-command = config_options(
-    ContrastGenerateConfig,
+def _critic(values: Mapping[str, Any]) -> Any:
+    """The critic for contrastive+critic: ``--critic`` on the policy's backend and options."""
+    return values["policy"].model_copy(update={"model": values["critic_model"]})
+
+
+command = job_options(
+    ContrastJob,
     command="contrast",
-    param="sampling",
-    skip={
-        "seed": "one seed (--seed) drives the principles and the sampling",
-        "overlong": "contrast prompts are not truncated or skipped by length",
-        "max_prompt_tokens": "contrast prompts are not truncated or skipped by length",
+    groups={
+        "policy": model_group("policy", default="smollm2", help="Policy model: alias, local path or hub id."),
+        "critic_model": one_option(
+            "critic", str, "smollm2", help="Critic model for contrastive+critic (on the policy's backend)."
+        ),
+        "cache": cache_group(),
+        "contrast": config_group(ContrastConfig, flags={"tags": ("--tag",)}),
+        "sampling": config_group(
+            ContrastGenerateConfig,
+            skip={
+                "seed": "one seed (--seed) drives the principles and the sampling",
+                "overlong": "contrast prompts are not truncated or skipped by length",
+                "max_prompt_tokens": "contrast prompts are not truncated or skipped by length",
+            },
+        ),
     },
+    derive={"cache": cache_under_out, "critic": _critic},
 )(command)

@@ -14,61 +14,26 @@ flags build a :class:`rlaif.jobs.diff_constitution.DiffConstitutionJob` and
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
-
-from rlaif.cli._common import HELP, CacheChoice, TemplatesOpt, cache_options, model_options
-from rlaif.cli._validation import flag_errors
-from rlaif.cli.config_options import config_options
+from rlaif.cli._common import cache_under_out, critic_groups
+from rlaif.cli.config_options import config_group, job_options
 from rlaif.feedback.label_config import LabelConfig
+from rlaif.jobs.diff_constitution import DiffConstitutionJob
 from rlaif.workbench.configs import DiffConstitutionConfig
 
 if TYPE_CHECKING:
-    from rlaif.backends.spec import ModelSpec
     from rlaif.jobs.diff_constitution import DiffConstitutionResult
 
 
-def command(
-    old: Annotated[Path, typer.Argument(help="The constitution as it was (YAML).")],
-    new: Annotated[Path | None, typer.Argument(help="The edited constitution (YAML).")] = None,
-    responses: Annotated[
-        Path, typer.Option("--responses", "-r", help="Responses dataset from `rlaif generate`.")
-    ] = Path("out/responses"),
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the reports.")] = Path("out/diff"),
-    variants: Annotated[
-        Path | None,
-        typer.Option(
-            "--variants", help="YAML: principle id -> list of rewordings you wrote (instead of the critic's)."
-        ),
-    ] = None,
-    templates_dir: TemplatesOpt = None,
-    *,
-    critic: ModelSpec,
-    cache: CacheChoice,
-    label: LabelConfig,
-    config: DiffConstitutionConfig,
-) -> None:
+def command(*, job: DiffConstitutionJob) -> None:
     """Label the responses under OLD and NEW and report every flipped label with the principle change behind it;
     with --paraphrases/--variants, report how stable each principle's labels are when it is reworded.
 
     -k, --seed and --progress are fields of the label config (as in `rlaif label`); the options from --examples on
     are fields of the diff config."""
-    from rlaif.jobs.diff_constitution import DiffConstitutionJob, run_diff_constitution
+    from rlaif.jobs.diff_constitution import run_diff_constitution
 
-    with flag_errors("diff-constitution"):
-        job = DiffConstitutionJob(
-            old=old,
-            new=new,
-            responses=responses,
-            out=out,
-            variants=variants,
-            templates=templates_dir,
-            critic=critic,
-            cache=cache.under(out),
-            label=label,
-            config=config,
-        )
     _summary(run_diff_constitution(job))
 
 
@@ -76,19 +41,21 @@ def command(
 #: `rlaif label`'s defaults)
 LABEL_FIELDS = ("k", "seed", "progress")
 
-command = model_options("critic", command="diff-constitution", default="smollm2", help=HELP["critic"])(
-    command
-)
-command = cache_options(command="diff-constitution")(command)
-command = config_options(
-    LabelConfig,
+command = job_options(
+    DiffConstitutionJob,
     command="diff-constitution",
-    param="label",
-    flags={"k": ("-k", "--k")},
-    skip=[field for field in LabelConfig.model_fields if field not in LABEL_FIELDS],
-)(command)
-command = config_options(
-    DiffConstitutionConfig, command="diff-constitution", flags={"principles": ("--principle",)}
+    arguments={"old", "new"},
+    defaults={"responses": Path("out/responses"), "out": Path("out/diff")},
+    groups={
+        **critic_groups(),
+        "label": config_group(
+            LabelConfig,
+            flags={"k": ("-k", "--k")},
+            skip=[field for field in LabelConfig.model_fields if field not in LABEL_FIELDS],
+        ),
+        "config": config_group(DiffConstitutionConfig, flags={"principles": ("--principle",)}),
+    },
+    derive={"cache": cache_under_out},
 )(command)
 
 

@@ -10,66 +10,45 @@ The flags build a :class:`rlaif.jobs.evaluate.EvaluateJob` (its ``config`` a
 
 from __future__ import annotations
 
-import inspect
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-
-from rlaif.cli._common import (
-    HELP,
-    BackendOptionOpt,
-    DeviceOpt,
-    DtypeOpt,
-    ProgressOpt,
-    parse_backend_options,
-)
-from rlaif.cli._validation import flag_errors
-from rlaif.cli.config_options import Form, config_options
+from rlaif.cli._common import HELP, critic_backend_option, local_engine_options, parse_backend_options
+from rlaif.cli._tables import percent_cell, results_console, results_table
+from rlaif.cli.config_options import OptionGroup, config_group, job_options, option, switch
 from rlaif.evals.policy_eval_config import PolicyEvalConfig
+from rlaif.jobs.evaluate import EvaluateJob
 
 if TYPE_CHECKING:
     from rlaif.evals.policy_eval import PolicyEvalResult
-    from rlaif.stats import Estimate
-
-
-def _cell(e: Estimate | None) -> str:
-    return "n/a" if e is None else f"{100 * e.value:.1f} ({100 * e.low:.0f}–{100 * e.high:.0f})"
 
 
 def print_result(result: PolicyEvalResult) -> None:
     """Win rates per principle, compliance, drift headline numbers, and where the files went."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console.width = max(console.width, 120)
-    table = Table(
-        title=f"policy vs {result.baseline.get('kind', 'baseline')} on {result.n_prompts} held-out prompts "
+    console = results_console(120)
+    table = results_table(
+        f"policy vs {result.baseline.get('kind', 'baseline')} on {result.n_prompts} held-out prompts "
         f"(critic {result.critic.get('model')}); % with 95% bootstrap intervals",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
+        ("judged under", "n", "wins", "ties", "losses", "win rate", "soft win rate"),
     )
-    for name in ("judged under", "n", "wins", "ties", "losses", "win rate", "soft win rate"):
-        table.add_column(name, justify="left" if name == "judged under" else "right", no_wrap=True)
     for key, wr in result.win_rates.items():
         table.add_row(
-            key, str(wr.n), str(wr.wins), str(wr.ties), str(wr.losses), _cell(wr.win_rate), _cell(wr.soft)
+            key,
+            str(wr.n),
+            str(wr.wins),
+            str(wr.ties),
+            str(wr.losses),
+            percent_cell(wr.win_rate),
+            percent_cell(wr.soft),
         )
     console.print(table)
     if not result.win_rates:
         console.print("the critic judged no pair (see unlabeled reasons in eval.json)")
     if result.compliance:
-        comp = Table(
-            title="rule compliance (pass rate)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
-        )
-        for name in ("rule", "baseline", "policy", "gain (paired)"):
-            comp.add_column(name, justify="left" if name == "rule" else "right", no_wrap=True)
+        comp = results_table("rule compliance (pass rate)", ("rule", "baseline", "policy", "gain (paired)"))
         for c in result.compliance:
-            comp.add_row(c.principle, _cell(c.before), _cell(c.after), _cell(c.gain))
+            comp.add_row(c.principle, percent_cell(c.before), percent_cell(c.after), percent_cell(c.gain))
         console.print(comp)
     d = result.drift
     console.print(
@@ -89,31 +68,7 @@ def print_result(result: PolicyEvalResult) -> None:
     console.print(f"took {result.timing['seconds']['total']:.0f} s; eval: {result.paths['eval']}")
 
 
-def command(
-    adapter: Annotated[
-        Path | None,
-        typer.Option(
-            "--adapter", "-a", help="The policy's adapter folder (omit: evaluate the base model itself)."
-        ),
-    ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/eval-policy"),
-    all_splits: Annotated[
-        bool, typer.Option("--all-splits", help="Use every row of the file (overrides --split).")
-    ] = False,
-    backend_option: BackendOptionOpt = None,
-    critic_backend_option: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--critic-backend-option",
-            help="key=value for the critic's backend (repeat), e.g. base_url=... or input_price_per_mtok=0.15.",
-        ),
-    ] = None,
-    device: DeviceOpt = "auto",
-    dtype: DtypeOpt = "auto",
-    progress: ProgressOpt = True,
-    *,
-    config: PolicyEvalConfig,
-) -> None:
+def command(*, job: EvaluateJob) -> None:
     """Did alignment happen? Win rate of the policy vs the baseline (critic, both orders, per principle and the
     whole constitution, with ties and 95% intervals), rule compliance before/after, and drift monitors (length,
     repetition, over-represented phrases, refusals, KL). Writes eval.json and samples.jsonl to --out.
@@ -121,73 +76,49 @@ def command(
     Every option from --prompts on is a field of the evaluation config (a pipeline's `evaluate:` settings),
     described there; --device and --dtype apply to the policy's and the critic's local backends.
     """
-    from rlaif.jobs.evaluate import EvaluateJob, run_evaluate
+    from rlaif.jobs.evaluate import run_evaluate
 
-    backends: dict[str, Any] = {
-        "backend_options": parse_backend_options(
-            backend_option, device=device, dtype=dtype, backend=config.backend
-        ),
-        "critic_backend_options": parse_backend_options(
-            critic_backend_option, device=device, dtype=dtype, backend=config.critic_backend
-        ),
-    }
-    with flag_errors("eval policy"):
-        job = EvaluateJob(
-            out=out,
-            adapter=adapter,
-            progress=progress,
-            config=config.model_copy(update={**backends, **({"split": None} if all_splits else {})}),
-        )
     print_result(run_evaluate(job))
 
 
-def _as_given(param: str, *decls: str, field: str, annotation: Any, to_field: Any = None) -> Form:
-    """A field whose flag takes its value as it is (a path, a repeated value), its help the field's description."""
-    info = PolicyEvalConfig.model_fields[field]
-    default = inspect.Parameter.empty if info.is_required() else info.get_default(call_default_factory=True)
-    return Form(
-        param,
-        typer.Option(*decls, help=info.description),
-        annotation,
-        default,
-        to_field or (lambda value: value),
-    )
+#: how the two models run and which rows are read: options that update the evaluation config
+RUN_OPTIONS = OptionGroup(
+    (
+        option("all_splits", bool, False, help="Use every row of the file (overrides --split)."),
+        option("backend_option", list[str] | None, None, help=HELP["backend_option"]),
+        critic_backend_option(),
+        *local_engine_options(),
+    ),
+    lambda **given: given,
+    {},
+)
+
+
+def _config(values: Mapping[str, Any]) -> PolicyEvalConfig:
+    """The evaluation config with the backends' options (``--backend-option``, ``--device``, ``--dtype``) and,
+    with ``--all-splits``, no split."""
+    config: PolicyEvalConfig = values["config"]
+    run = values["run"]
+    local = {"device": run["device"], "dtype": run["dtype"]}
+    update: dict[str, Any] = {
+        "backend_options": parse_backend_options(run["backend_option"], **local, backend=config.backend),
+        "critic_backend_options": parse_backend_options(
+            run["critic_backend_option"], **local, backend=config.critic_backend
+        ),
+    }
+    if run["all_splits"]:
+        update["split"] = None
+    return config.model_copy(update=update)
 
 
 #: PolicyEvalConfig fields whose flag is not ``--`` + the field name with dashes
 FLAGS: dict[str, tuple[str, ...]] = {
-    "limit": ("--limit", "-n"),
-    "model": ("--model", "-m"),
     "backend": ("--backend", "-b"),
     "chain_of_thought": ("--cot",),
     "n_samples": ("--samples",),
-}
-
-#: PolicyEvalConfig fields offered in another form: files and folders as paths, repeated values
-FORMS = {
-    "prompts": _as_given("prompts", "--prompts", field="prompts", annotation=Path),
-    "constitution": _as_given("constitution", "--constitution", "-c", field="constitution", annotation=Path),
-    "principles": _as_given(
-        "principle",
-        "--principle",
-        "-p",
-        field="principles",
-        annotation=list[str] | None,
-        to_field=lambda ids: list(ids) if ids else None,
-    ),
-    "compliance_constitutions": _as_given(
-        "rules",
-        "--rules",
-        field="compliance_constitutions",
-        annotation=list[Path] | None,
-        to_field=lambda paths: list(paths or []),
-    ),
-    "templates": _as_given("templates", "--templates", "-t", field="templates", annotation=Path | None),
-    "human_labels": _as_given("human", "--human", field="human_labels", annotation=Path | None),
-    "cache": _as_given("cache", "--cache", field="cache", annotation=Path | None),
-    "use_cache": Form(
-        "no_cache", typer.Option("--no-cache", help=HELP["no_cache"]), bool, False, lambda off: not off
-    ),
+    "principles": ("--principle", "-p"),
+    "compliance_constitutions": ("--rules",),
+    "human_labels": ("--human",),
 }
 
 #: PolicyEvalConfig fields with no flag of their own, and why
@@ -197,6 +128,18 @@ SKIP = {
     "critic_gate": "a pipeline's evaluate section gates its critic; measure one with `rlaif eval judge`",
 }
 
-command = config_options(PolicyEvalConfig, command="eval policy", flags=FLAGS, forms=FORMS, skip=SKIP)(
-    command
-)
+command = job_options(
+    EvaluateJob,
+    command="eval policy",
+    defaults={"out": Path("out/eval-policy")},
+    groups={
+        "run": RUN_OPTIONS,
+        "config": config_group(
+            PolicyEvalConfig,
+            flags=FLAGS,
+            forms={"use_cache": switch("no_cache", HELP["no_cache"])},
+            skip=SKIP,
+        ),
+    },
+    derive={"config": _config},
+)(command)

@@ -13,44 +13,19 @@ candidate reconstructs the held-out preferences well enough (the reports are sti
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
 
-import typer
-
-from rlaif.cli._common import HELP, CacheChoice, TemplatesOpt, cache_options, model_options
-from rlaif.cli._validation import flag_errors
-from rlaif.cli.config_options import config_options
+from rlaif.cli._common import cache_under_out, critic_groups
+from rlaif.cli.config_options import config_group, job_options
+from rlaif.jobs.extract_constitution import ExtractConstitutionJob
 from rlaif.workbench.configs import ExtractConfig
 
-if TYPE_CHECKING:
-    from rlaif.backends.spec import ModelSpec
 
-
-def command(
-    pairs: Annotated[Path, typer.Option("--pairs", help="Preference pairs (prompt, chosen, rejected).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/extracted"),
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing constitution.yaml.")] = False,
-    templates_dir: TemplatesOpt = None,
-    *,
-    critic: ModelSpec,
-    cache: CacheChoice,
-    config: ExtractConfig,
-) -> None:
+def command(*, job: ExtractConstitutionJob) -> None:
     """Propose principles per preference pair with a critic, deduplicate them, keep those that reconstruct
     held-out preferences, and write them as a validated constitution with per-principle metrics."""
-    from rlaif.jobs.extract_constitution import ExtractConstitutionJob, run_extract_constitution
+    from rlaif.jobs.extract_constitution import run_extract_constitution
     from rlaif.workbench.inspection import fmt
 
-    with flag_errors("extract-constitution"):
-        job = ExtractConstitutionJob(
-            pairs=pairs,
-            out=out,
-            force=force,
-            templates=templates_dir,
-            critic=critic,
-            cache=cache.under(out),
-            config=config,
-        )
     result = run_extract_constitution(job)
     extraction = result.extraction
     for c in extraction.candidates:
@@ -65,8 +40,13 @@ def command(
     )
 
 
-command = model_options("critic", command="extract-constitution", default="smollm2", help=HELP["critic"])(
-    command
-)
-command = cache_options(command="extract-constitution")(command)
-command = config_options(ExtractConfig, command="extract-constitution")(command)
+command = job_options(
+    ExtractConstitutionJob,
+    command="extract-constitution",
+    defaults={"out": Path("out/extracted")},
+    groups={
+        **critic_groups(),
+        "config": config_group(ExtractConfig),
+    },
+    derive={"cache": cache_under_out},
+)(command)

@@ -11,66 +11,46 @@ sampling parameters; see :mod:`rlaif.feedback.responses`) and ``<out>/run.json``
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
-
-from rlaif.cli._common import CacheChoice, cache_options, executor_options, model_options, parse_field_map
-from rlaif.cli._validation import flag_errors
-from rlaif.cli.config_options import config_options
+from rlaif.cli._common import cache_group, cache_under_out, executor_group, model_group, parse_field_map
+from rlaif.cli.config_options import config_group, job_options, one_option
 from rlaif.feedback.responses import GenerateConfig
+from rlaif.jobs.generate import GenerateJob
 
 if TYPE_CHECKING:
-    from rlaif.backends.spec import ModelSpec
     from rlaif.jobs.generate import GenerateResult
-    from rlaif.scale.ray_setup import RayOptions
 
 
-def command(
-    prompts: Annotated[
-        Path, typer.Option("--prompts", help="Prompt file (jsonl/json/csv/parquet or HF folder).")
-    ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder of the responses dataset.")],
-    field: Annotated[
-        list[str] | None,
-        typer.Option("--field", help="Map a field: OUR=THEIRS (prompt, id, split). Repeatable."),
-    ] = None,
-    skip_bad_rows: Annotated[
-        bool, typer.Option("--skip-bad-rows", help="Skip malformed rows instead of stopping.")
-    ] = False,
-    *,
-    policy: ModelSpec,
-    cache: CacheChoice,
-    ray: RayOptions | None,
-    config: GenerateConfig,
-) -> None:
+def command(*, job: GenerateJob) -> None:
     """Sample n responses per prompt from a policy model (seeded, cached, resumable).
 
     With --executor ray the policy runs on a pool of Ray workers (--workers, --gpus-per-worker, --address); the responses are the same as with the local executor.
     """
-    from rlaif.jobs.generate import GenerateJob, run_generate
+    from rlaif.jobs.generate import run_generate
 
-    with flag_errors("generate"):
-        job = GenerateJob(
-            prompts=prompts,
-            field_map=parse_field_map(field),
-            skip_bad_rows=skip_bad_rows,
-            out=out,
-            policy=policy,
-            cache=cache.under(out),
-            ray=ray,
-            config=config,
-        )
     _summary(run_generate(job))
 
 
-command = model_options(
-    "policy", command="generate", default="smollm2", help="Policy model: alias, local path or hub id."
+command = job_options(
+    GenerateJob,
+    command="generate",
+    skip={"contrastive": "rlaif contrast", "write_record": "always written"},
+    groups={
+        "policy": model_group("policy", default="smollm2", help="Policy model: alias, local path or hub id."),
+        "cache": cache_group(),
+        "ray": executor_group(),
+        "config": config_group(GenerateConfig),
+        "field_map": one_option(
+            "field",
+            list[str] | None,
+            None,
+            help="Map a field: OUR=THEIRS (prompt, id, split). Repeatable.",
+            build=parse_field_map,
+        ),
+    },
+    derive={"cache": cache_under_out},
 )(command)
-command = cache_options(command="generate")(command)
-command = executor_options(command="generate")(command)
-command = config_options(GenerateConfig, command="generate")(command)
 
 
 def _summary(result: GenerateResult) -> None:

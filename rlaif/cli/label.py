@@ -11,65 +11,29 @@ byte-identical output; editing one principle recomputes only the calls that used
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 
-from rlaif.cli._common import HELP, CacheChoice, TemplatesOpt, cache_options, executor_options, model_options
-from rlaif.cli._validation import flag_errors
-from rlaif.cli.config_options import Form, comma_pair, config_options
+from rlaif.cli._common import cache_under_out, critic_groups, executor_group
+from rlaif.cli.config_options import Form, comma_pair, config_group, job_options, switch
 from rlaif.feedback.label_config import GateSettings, LabelConfig
+from rlaif.jobs.label import LabelJob
 
 if TYPE_CHECKING:
-    from rlaif.backends.spec import ModelSpec
     from rlaif.jobs.label import LabelResult
-    from rlaif.scale.ray_setup import RayOptions
 
 
-def command(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder of the labels dataset.")],
-    responses: Annotated[
-        Path | None, typer.Option("--responses", "-r", help="Responses dataset from `rlaif generate`.")
-    ] = None,
-    pairs_file: Annotated[
-        str | None,
-        typer.Option(
-            "--pairs",
-            help="Relabel an existing preference dataset instead (TRL or transcript rows; a file or a hub id).",
-        ),
-    ] = None,
-    constitution: Annotated[Path, typer.Option("--constitution", "-c", help="Constitution YAML.")] = Path(
-        "principles/hhh.yaml"
-    ),
-    templates_dir: TemplatesOpt = None,
-    *,
-    critic: ModelSpec,
-    cache: CacheChoice,
-    ray: RayOptions | None,
-    config: LabelConfig,
-) -> None:
+def command(*, job: LabelJob) -> None:
     """Label response pairs with soft preferences from a critic (both orders, k principles, cached, resumable).
 
     Every option from -k on is a field of the label config (a pipeline's `label:` section), described there.
     With --executor ray the critic runs on a pool of Ray workers (--workers, --gpus-per-worker, --address); the
     dataset is the same as with the local executor.
     """
-    from rlaif.jobs.label import LabelJob, run_label
+    from rlaif.jobs.label import run_label
 
-    with flag_errors("label"):
-        job = LabelJob(
-            out=out,
-            responses=responses,
-            pairs=pairs_file,
-            constitution=constitution,
-            templates=templates_dir,
-            critic=critic,
-            cache=cache.under(out),
-            ray=ray,
-            config=config,
-        )
-    result = run_label(job)
-    _summary(result)
+    _summary(run_label(job))
 
 
 #: LabelConfig fields whose flag is not ``--`` + the field name with dashes
@@ -84,13 +48,7 @@ FLAGS: dict[str, tuple[str, ...]] = {
 
 #: LabelConfig fields offered in another form
 FORMS = {
-    "both_orders": Form(
-        "one_order",
-        typer.Option("--one-order", help="ask in one order only (to measure position bias)"),
-        bool,
-        False,
-        lambda one_order: not one_order,
-    ),
+    "both_orders": switch("one_order", "ask in one order only (to measure position bias)"),
     "cot_clamp": Form(
         "cot_clamp",
         typer.Option("--cot-clamp", help="clamp of each order's chain-of-thought probability: LOW,HIGH"),
@@ -108,18 +66,23 @@ PIPELINE_ONLY = {
     "gate": "`rlaif label` does not gate its critic (measure one with `rlaif eval judge`); a pipeline does",
 }
 
-command = model_options("critic", command="label", default="smollm2", help=HELP["critic"], price=True)(
-    command
-)
-command = cache_options(command="label")(command)
-command = executor_options(command="label")(command)
-command = config_options(
-    LabelConfig,
+command = job_options(
+    LabelJob,
     command="label",
-    flags=FLAGS,
-    forms=FORMS,
-    skip=PIPELINE_ONLY,
-    fixed={"gate": GateSettings(enabled=False)},
+    defaults={"constitution": Path("principles/hhh.yaml")},
+    skip={"older_responses": "a pipeline's later rounds", "run_record": "always written"},
+    groups={
+        **critic_groups(price=True),
+        "ray": executor_group(),
+        "config": config_group(
+            LabelConfig,
+            flags=FLAGS,
+            forms=FORMS,
+            skip=PIPELINE_ONLY,
+            fixed={"gate": GateSettings(enabled=False)},
+        ),
+    },
+    derive={"cache": cache_under_out},
 )(command)
 
 

@@ -11,98 +11,65 @@ and :func:`rlaif.jobs.revise.run_revise` runs it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Any
 
-import typer
-
-from rlaif.cli._common import CacheChoice, TemplatesOpt, cache_options, policy_and_critic_options
-from rlaif.cli._validation import flag_errors
-from rlaif.cli.config_options import Form, config_options
+from rlaif.cli._common import cache_group, policy_and_critic_group
+from rlaif.cli.config_options import config_group, job_options, switch
 from rlaif.feedback.revise_config import ReviseConfig
-
-if TYPE_CHECKING:
-    from rlaif.backends.spec import ModelSpec
+from rlaif.jobs.revise import ReviseJob
 
 
-def command(
-    constitution: Annotated[
-        Path,
-        typer.Option("--constitution", "-c", help="Constitution YAML (principles and few-shot examples)."),
-    ],
-    prompts: Annotated[
-        Path | None,
-        typer.Option(
-            "--prompts", help="Prompt file (.jsonl/.json/.csv/.parquet or HF folder); the policy answers."
-        ),
-    ] = None,
-    responses: Annotated[
-        Path | None,
-        typer.Option("--responses", help="Responses dataset from `rlaif generate` (instead of --prompts)."),
-    ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/revisions"),
-    templates: TemplatesOpt = None,
-    limit: Annotated[int | None, typer.Option("--limit", "-n", help="Only the first N prompts.")] = None,
-    skip_bad_rows: Annotated[
-        bool, typer.Option("--skip-bad-rows", help="Skip malformed prompt rows (logged) instead of stopping.")
-    ] = False,
-    *,
-    models: tuple[ModelSpec, ModelSpec],
-    cache: CacheChoice,
-    config: ReviseConfig,
-) -> None:
+def command(*, job: ReviseJob) -> None:
     """Critique and revise responses under a constitution; write SFT data and critic-checked preference pairs.
 
     Every option from --rounds on is a field of the revise config (a pipeline's `revise:` section), described there.
     """
-    from rlaif.jobs.revise import ReviseJob, run_revise
+    from rlaif.jobs.revise import run_revise
 
-    policy, critic = models
-    cache_file = cache.under(out)
-    with flag_errors("revise"):
-        job = ReviseJob(
-            constitution=constitution,
-            out=out,
-            prompts=prompts,
-            responses=responses,
-            policy=policy,
-            critic=critic,
-            templates=templates,
-            use_cache=not cache.off,
-            skip_bad_rows=skip_bad_rows,
-            limit=limit,
-            config=config.model_copy(update={"cache": None if cache_file is None else str(cache_file)}),
-        )
     result = run_revise(job)
     print(result.run.stats.summary())
     print(f"SFT data: {result.sft_dir} ({len(result.run.sft_rows)} rows)")
     print(f"preference pairs: {result.pairs_dir} ({len(result.run.pair_rows)} rows)")
 
 
+def _config(values: Mapping[str, Any]) -> ReviseConfig:
+    """The revise config with the call cache of ``--cache``/``--no-cache`` (the job's ``use_cache`` says whether
+    one is used)."""
+    path = values["cache"].under(values["out"])
+    config: ReviseConfig = values["config"]
+    return config.model_copy(update={"cache": None if path is None else str(path)})
+
+
 #: ReviseConfig fields offered in another form
 FORMS = {
-    "sft_filter": Form(
+    "sft_filter": switch(
         "sft_accepted_only",
-        typer.Option("--sft-accepted-only", help="SFT data only from accepted revisions."),
-        bool,
-        False,
+        "SFT data only from accepted revisions.",
         lambda accepted_only: "accepted" if accepted_only else "all",
     ),
-    "drop_truncated": Form(
-        "keep_truncated",
-        typer.Option("--keep-truncated", help="Keep revisions cut at --revision-max-new-tokens."),
-        bool,
-        False,
-        lambda keep: not keep,
-    ),
+    "drop_truncated": switch("keep_truncated", "Keep revisions cut at --revision-max-new-tokens."),
 }
 
-command = policy_and_critic_options(command="revise")(command)
-command = cache_options(command="revise")(command)
-command = config_options(
-    ReviseConfig,
+command = job_options(
+    ReviseJob,
     command="revise",
-    flags={"principle_tags": ("--tag",)},
-    forms=FORMS,
-    skip={"cache": "set by --cache / --no-cache"},
+    defaults={"out": Path("out/revisions")},
+    groups={
+        "models": policy_and_critic_group(),
+        "cache": cache_group(),
+        "config": config_group(
+            ReviseConfig,
+            flags={"principle_tags": ("--tag",)},
+            forms=FORMS,
+            skip={"cache": "set by --cache / --no-cache"},
+        ),
+    },
+    derive={
+        "policy": lambda values: values["models"][0],
+        "critic": lambda values: values["models"][1],
+        "use_cache": lambda values: not values["cache"].off,
+        "config": _config,
+    },
 )(command)

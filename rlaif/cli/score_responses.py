@@ -12,46 +12,18 @@ The score is the probability-weighted mean over the score choices (see :mod:`rla
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
 
-import typer
-
-from rlaif.cli._common import HELP, CacheChoice, TemplatesOpt, cache_options, model_options
-from rlaif.cli._validation import flag_errors
-from rlaif.cli.config_options import config_options
+from rlaif.cli._common import CACHE_AS_GIVEN, critic_groups
+from rlaif.cli.config_options import config_group, job_options
 from rlaif.errors import RlaifError
 from rlaif.feedback.scores import ScoreConfig
-
-if TYPE_CHECKING:
-    from rlaif.backends.spec import ModelSpec
+from rlaif.jobs.score_responses import ScoreResponsesJob
 
 
-def command(
-    responses: Annotated[Path, typer.Option("--responses", help="Responses dataset from `rlaif generate`.")],
-    constitution: Annotated[Path, typer.Option("--constitution", "-c", help="Constitution YAML.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/scores"),
-    templates: TemplatesOpt = None,
-    limit: Annotated[int | None, typer.Option("--limit", "-n", help="Only the first N prompts.")] = None,
-    *,
-    critic: ModelSpec,
-    cache: CacheChoice,
-    config: ScoreConfig,
-) -> None:
+def command(*, job: ScoreResponsesJob) -> None:
     """Score each response 1–10 with the critic (probability-weighted mean); write a dataset with the scores."""
-    from rlaif.jobs.score_responses import ScoreResponsesJob, run_score_responses
+    from rlaif.jobs.score_responses import run_score_responses
 
-    with flag_errors("score-responses"):
-        job = ScoreResponsesJob(
-            responses=responses,
-            constitution=constitution,
-            out=out,
-            critic=critic,
-            templates=templates,
-            use_cache=not cache.off,
-            cache=cache.path,
-            limit=limit,
-            config=config,
-        )
     run = run_score_responses(job)
     mean = run.mean_score
     print(
@@ -68,8 +40,13 @@ def command(
         )
 
 
-command = model_options("critic", command="score-responses", default="smollm2", help=HELP["critic"])(command)
-command = cache_options(command="score-responses")(command)
-command = config_options(
-    ScoreConfig, command="score-responses", flags={"k": ("-k", "--k"), "principle_tags": ("--tag",)}
+command = job_options(
+    ScoreResponsesJob,
+    command="score-responses",
+    defaults={"out": Path("out/scores")},
+    groups={
+        **critic_groups(),
+        "config": config_group(ScoreConfig, flags={"k": ("-k", "--k"), "principle_tags": ("--tag",)}),
+    },
+    derive=CACHE_AS_GIVEN,
 )(command)

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from rlaif.cli._common import ProgressOpt, TemplatesOpt
-from rlaif.cli.config_options import Form
+from rlaif.cli.config_options import Form, switch
 from rlaif.cli.trainer_options import Section, renamed, trainer_options
 from rlaif.errors import RlaifError
 
@@ -183,13 +183,7 @@ def _sections() -> tuple[Section, ...]:
             prefix="lora",
             forms={
                 "r": renamed(LoraSettings, "r", "lora_r", "--lora-r"),
-                "enabled": Form(
-                    "full",
-                    typer.Option("--full-finetune", help="train every weight (no LoRA adapter)"),
-                    bool,
-                    False,
-                    lambda full: not full,
-                ),
+                "enabled": switch("full_finetune", "train every weight (no LoRA adapter)"),
             },
         ),
         Section(

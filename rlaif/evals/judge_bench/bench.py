@@ -24,7 +24,11 @@ class BenchJob(StrictConfig):
 
     data: Path = Field(description="the benchmark file (any layout of rlaif.evals.judge_bench.formats)")
     constitution: ConstitutionFile
-    fmt: Format | None = Field(default=None, description="the file's layout; null detects it")
+    fmt: Format | None = Field(
+        default=None,
+        description="the file's layout: trl, transcript, llmbar, judgebench, pandalm, mtbench or rewardbench "
+        "(null: detected)",
+    )
     critic: ModelSpec = Field(
         default=ModelSpec(model="smollm2"), description="the critic under test (ignored with reward_model)"
     )

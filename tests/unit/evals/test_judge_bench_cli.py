@@ -80,7 +80,7 @@ def test_bad_input_is_a_clear_error(tmp_path: Path, cli: Callable[..., tuple[int
     code, text = cli(
         "judge", DATA / "trl.jsonl", "--format", "arena", "--backend", "mock", "-o", tmp_path / "o"
     )
-    assert code != 0 and "unknown --format 'arena'" in text
+    assert code != 0 and "'--format'" in text and "'arena'" in text and "rewardbench" in text
     code, text = cli(
         "judge", DATA / "trl.jsonl", "--markers", "A,B", "--backend", "mock", "-o", tmp_path / "o"
     )
