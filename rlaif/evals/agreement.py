@@ -47,9 +47,9 @@ from pydantic import Field
 
 from rlaif.backends.base import Backend
 from rlaif.backends.spec import ModelSpec
-from rlaif.constitution import check_rule, sample_principles
+from rlaif.constitution import check_rule, principles_by_id, sample_principles
 from rlaif.constitution.schema import Constitution, Principle
-from rlaif.errors import DataFileError, RlaifError
+from rlaif.errors import DataFileError
 from rlaif.evals.agreement_metrics import (
     _ece_rows,
     reliability_table,
@@ -108,15 +108,7 @@ def chosen_first_assignment(pair_ids: Sequence[str], seed: int) -> list[bool]:
 def _select_pool(constitution: Constitution, config: AgreementConfig) -> list[Principle]:
     if not config.principles:
         return list(constitution.principles)
-    known = {p.id: p for p in constitution.principles}
-    missing = [pid for pid in config.principles if pid not in known]
-    if missing:
-        raise RlaifError(
-            f"no principle {', '.join(repr(m) for m in missing)} in constitution '{constitution.name}'",
-            field="principles",
-            hint=f"principle ids: {', '.join(known)}",
-        )
-    wanted = set(config.principles)
+    wanted = {p.id for p in principles_by_id(constitution, config.principles)}
     return [p for p in constitution.principles if p.id in wanted]
 
 

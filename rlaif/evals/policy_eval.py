@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.backends.base import Backend, ScoreRequest
+from rlaif.constitution.sampling import principles_by_id
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import DataFileError, ModelError, RlaifError
 from rlaif.evals.gate import gold_items, run_gate
@@ -92,19 +93,11 @@ def select_principles(constitution: Constitution, ids: Sequence[str] | None) -> 
     """The principles to judge under (all, or the named ids in constitution order)."""
     if ids is None:
         return list(constitution.principles)
-    known = {p.id for p in constitution.principles}
-    missing = [i for i in ids if i not in known]
-    if missing:
-        raise RlaifError(
-            f"no principle {', '.join(repr(m) for m in missing)} in constitution '{constitution.name}'",
-            field="principles",
-            hint=f"principle ids: {', '.join(p.id for p in constitution.principles)}",
-        )
     if not ids:
         raise RlaifError(
             "principles is an empty list", field="principles", hint="name at least one, or null for all"
         )
-    wanted = set(ids)
+    wanted = {p.id for p in principles_by_id(constitution, ids)}
     return [p for p in constitution.principles if p.id in wanted]
 
 

@@ -18,9 +18,8 @@ from typing import Any
 from pydantic import Field
 
 from rlaif.backends.base import Backend
-from rlaif.constitution import sample_principles
+from rlaif.constitution import principles_by_id, sample_principles
 from rlaif.constitution.schema import Constitution, Principle
-from rlaif.errors import RlaifError
 from rlaif.evals.judge_bench.formats import BenchItem
 from rlaif.evals.judge_bench.metrics import Verdict
 from rlaif.feedback.comparison import Comparison
@@ -85,15 +84,7 @@ def _stable_int(*parts: object) -> int:
 def principle_pool(constitution: Constitution, ids: Sequence[str]) -> list[Principle]:
     if not ids:
         return list(constitution.principles)
-    known = {p.id: p for p in constitution.principles}
-    missing = [i for i in ids if i not in known]
-    if missing:
-        raise RlaifError(
-            f"no principle {', '.join(map(repr, missing))} in constitution '{constitution.name}'",
-            field="principles",
-            hint=f"principle ids: {', '.join(known)}",
-        )
-    return [known[i] for i in ids]
+    return principles_by_id(constitution, ids)
 
 
 def item_principles(item_id: str, pool: Sequence[Principle], k: int, seed: int) -> tuple[Principle, ...]:
