@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from rlaif.fields import (
     Seed,
 )
 from rlaif.prompting import TemplateSet
+from rlaif.seeds import crc32_seed
 from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
@@ -77,10 +77,6 @@ class BenchConfig(StrictConfig):
         return out
 
 
-def _stable_int(*parts: object) -> int:
-    return zlib.crc32(":".join(str(p) for p in parts).encode("utf-8", "surrogatepass"))
-
-
 def principle_pool(constitution: Constitution, ids: Sequence[str]) -> list[Principle]:
     if not ids:
         return list(constitution.principles)
@@ -91,7 +87,7 @@ def item_principles(item_id: str, pool: Sequence[Principle], k: int, seed: int) 
     """The ``k`` principles one item is judged under (seeded by its id; all of them when k ≥ the pool)."""
     if k >= len(pool):
         return tuple(pool)
-    return tuple(sample_principles(pool, k, seed=_stable_int(seed, "principles", item_id)))
+    return tuple(sample_principles(pool, k, seed=crc32_seed(seed, "principles", item_id)))
 
 
 def judge_with_critic(
