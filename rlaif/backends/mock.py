@@ -48,6 +48,7 @@ from rlaif.backends.base import (
     TopLogprobsResult,
 )
 from rlaif.errors import BackendError
+from rlaif.seeds import crc32_seed
 
 #: log-probability given to each character outside the mock model's vocabulary
 OOV_LOGPROB = -30.0
@@ -136,10 +137,6 @@ def _next_logprobs(context: str) -> tuple[float, ...]:
 def _token_logprob(context: str, token_id: int) -> float:
     pos = _POS.get(token_id)
     return OOV_LOGPROB if pos is None else _next_logprobs(context)[pos]
-
-
-def _seed_int(*parts: object) -> int:
-    return zlib.crc32(":".join(str(p) for p in parts).encode("utf-8", "surrogatepass"))
 
 
 class MockBackend:
@@ -244,9 +241,9 @@ class MockBackend:
             samples = []
             for j in range(req.params.n):
                 if req.params.seed is not None:
-                    rng = random.Random(_seed_int(req.params.seed, j))
+                    rng = random.Random(crc32_seed(req.params.seed, j))
                 else:
-                    rng = random.Random(_seed_int(self.seed, call_index, ri, j))
+                    rng = random.Random(crc32_seed(self.seed, call_index, ri, j))
                 if rule is not None and rule.garbage:
                     junk = "".join(chr(rng.randrange(33, 0x2FF)) for _ in range(rng.randrange(5, 40)))
                     samples.append(self._finish(text, junk, req, "stop"))

@@ -30,7 +30,12 @@ from rlaif.constitution.loading import (
 )
 from rlaif.constitution.patterns import catastrophic_reason, pattern_problem
 from rlaif.constitution.rules import RuleResult, check_principles, check_rule
-from rlaif.constitution.sampling import filter_principles, inclusion_probabilities, sample_principles
+from rlaif.constitution.sampling import (
+    filter_principles,
+    inclusion_probabilities,
+    principles_by_id,
+    sample_principles,
+)
 from rlaif.constitution.schema import (
     MAX_PATTERN_LENGTH,
     ChatTurn,
@@ -70,6 +75,7 @@ __all__ = [
     "load_constitutions",
     "pattern_problem",
     "principle_hash",
+    "principles_by_id",
     "sample_principles",
     "short_hash",
     "write_text_atomic",

@@ -26,6 +26,23 @@ def filter_principles(
     return [p for p in items if wanted.intersection(p.tags)]
 
 
+def principles_by_id(constitution: Constitution, ids: Sequence[str]) -> list[Principle]:
+    """The principles named by ``ids``, in the order of ``ids``.
+
+    Raises:
+        RlaifError: an id names no principle of ``constitution`` (field ``principles``; the hint lists the ids).
+    """
+    known = {p.id: p for p in constitution.principles}
+    missing = [i for i in ids if i not in known]
+    if missing:
+        raise RlaifError(
+            f"no principle {', '.join(map(repr, missing))} in constitution '{constitution.name}'",
+            field="principles",
+            hint=f"principle ids: {', '.join(known)}",
+        )
+    return [known[i] for i in ids]
+
+
 def sample_principles(
     constitution: Constitution | Sequence[Principle],
     k: int,
@@ -106,4 +123,4 @@ def inclusion_probabilities(
     return probs
 
 
-__all__ = ["filter_principles", "inclusion_probabilities", "sample_principles"]
+__all__ = ["filter_principles", "inclusion_probabilities", "principles_by_id", "sample_principles"]

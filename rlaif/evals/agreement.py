@@ -38,7 +38,6 @@ percentile-bootstrap intervals over pairs.
 from __future__ import annotations
 
 import logging
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -47,9 +46,9 @@ from pydantic import Field
 
 from rlaif.backends.base import Backend
 from rlaif.backends.spec import ModelSpec
-from rlaif.constitution import check_rule, sample_principles
+from rlaif.constitution import check_rule, principles_by_id, sample_principles
 from rlaif.constitution.schema import Constitution, Principle
-from rlaif.errors import DataFileError, RlaifError
+from rlaif.errors import DataFileError
 from rlaif.evals.agreement_metrics import (
     _ece_rows,
     reliability_table,
@@ -78,17 +77,13 @@ from rlaif.feedback.judge import Unlabeled, judge_pairs_detailed
 from rlaif.feedback.soft_labels import PrincipleJudgement, SoftLabel
 from rlaif.fields import ConstitutionFile, Limit, SharedCacheFile, SkipBadRows, TemplatesDir, UseCache
 from rlaif.prompting import TemplateSet
+from rlaif.seeds import crc32_seed
 from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------------------------
 # evaluation
-
-
-def _stable_int(*parts: object) -> int:
-    """A process-independent integer from parts (Python's hash() is salted per process)."""
-    return zlib.crc32(":".join(str(p) for p in parts).encode("utf-8", "surrogatepass"))
 
 
 def chosen_first_assignment(pair_ids: Sequence[str], seed: int) -> list[bool]:
@@ -98,7 +93,7 @@ def chosen_first_assignment(pair_ids: Sequence[str], seed: int) -> list[bool]:
     first, so exactly ``len(pair_ids) // 2`` pairs do (one more for an odd count) and a pair's position depends on its
     id, not on where it sits in the file.
     """
-    ranked = sorted(range(len(pair_ids)), key=lambda i: (_stable_int(seed, "order", pair_ids[i]), i))
+    ranked = sorted(range(len(pair_ids)), key=lambda i: (crc32_seed(seed, "order", pair_ids[i]), i))
     out = [False] * len(pair_ids)
     for rank, i in enumerate(ranked):
         out[i] = rank % 2 == 0
@@ -108,15 +103,7 @@ def chosen_first_assignment(pair_ids: Sequence[str], seed: int) -> list[bool]:
 def _select_pool(constitution: Constitution, config: AgreementConfig) -> list[Principle]:
     if not config.principles:
         return list(constitution.principles)
-    known = {p.id: p for p in constitution.principles}
-    missing = [pid for pid in config.principles if pid not in known]
-    if missing:
-        raise RlaifError(
-            f"no principle {', '.join(repr(m) for m in missing)} in constitution '{constitution.name}'",
-            field="principles",
-            hint=f"principle ids: {', '.join(known)}",
-        )
-    wanted = set(config.principles)
+    wanted = {p.id for p in principles_by_id(constitution, config.principles)}
     return [p for p in constitution.principles if p.id in wanted]
 
 
@@ -128,7 +115,7 @@ def principles_for_pairs(
     if config.all_principles:
         return [tuple(pool) for _ in pairs]
     return [
-        tuple(sample_principles(pool, config.k, seed=_stable_int(config.seed, "principles", pair.id)))
+        tuple(sample_principles(pool, config.k, seed=crc32_seed(config.seed, "principles", pair.id)))
         for pair in pairs
     ]
 

@@ -21,14 +21,8 @@ from rlaif.evals.agreement_report import (
     RuleAgreement,
     _score,
 )
+from rlaif.seeds import crc32_seed
 from rlaif.stats import Estimate, brier, clustered_proportion_ci, expected_calibration_error, wilson_ci
-
-
-def _stable_int(*parts: object) -> int:
-    """A process-independent integer from parts (Python's hash() is salted per process)."""
-    import zlib
-
-    return zlib.crc32(":".join(str(p) for p in parts).encode("utf-8", "surrogatepass"))
 
 
 def _resample_indices(n: int, config: AgreementConfig, salt: str) -> Any:
@@ -39,7 +33,7 @@ def _resample_indices(n: int, config: AgreementConfig, salt: str) -> Any:
     """
     import numpy as np
 
-    rng = np.random.default_rng(_stable_int(config.seed, salt))
+    rng = np.random.default_rng(crc32_seed(config.seed, salt))
     return rng.integers(0, n, size=(config.bootstrap_resamples, n))
 
 

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.backends.base import Backend, ScoreRequest
+from rlaif.constitution.sampling import principles_by_id
 from rlaif.constitution.schema import Constitution, Principle
 from rlaif.errors import DataFileError, ModelError, RlaifError
 from rlaif.evals.gate import gold_items, run_gate
@@ -92,19 +93,11 @@ def select_principles(constitution: Constitution, ids: Sequence[str] | None) -> 
     """The principles to judge under (all, or the named ids in constitution order)."""
     if ids is None:
         return list(constitution.principles)
-    known = {p.id for p in constitution.principles}
-    missing = [i for i in ids if i not in known]
-    if missing:
-        raise RlaifError(
-            f"no principle {', '.join(repr(m) for m in missing)} in constitution '{constitution.name}'",
-            field="principles",
-            hint=f"principle ids: {', '.join(p.id for p in constitution.principles)}",
-        )
     if not ids:
         raise RlaifError(
             "principles is an empty list", field="principles", hint="name at least one, or null for all"
         )
-    wanted = set(ids)
+    wanted = {p.id for p in principles_by_id(constitution, ids)}
     return [p for p in constitution.principles if p.id in wanted]
 
 
@@ -207,6 +200,26 @@ def _logprobs(backend: Backend, prompts: Sequence[PromptRow], responses: Sequenc
     return [res.logprobs[0] for res in backend.score(requests)]
 
 
+def _generate_and_score(
+    backend: Backend,
+    prompts: Sequence[PromptRow],
+    config: PolicyEvalConfig,
+    progress: bool,
+    role: str,
+    timing: dict[str, float],
+    *,
+    scored: Sequence[str] | None = None,
+) -> tuple[_Generated, list[float] | None]:
+    """``role``'s responses, and (with ``config.kl``) log p of ``scored`` (default: those responses) under the same
+    backend; the seconds of each step go to ``timing`` as ``generate_<role>`` and ``score_<role>``."""
+    out = _generate(backend, prompts, config, progress)
+    timing[f"generate_{role}"] = out.seconds
+    t = time.perf_counter()
+    logprobs = _logprobs(backend, prompts, out.texts if scored is None else scored) if config.kl else None
+    timing[f"score_{role}"] = time.perf_counter() - t
+    return out, logprobs
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # the evaluation
 
@@ -272,11 +285,7 @@ def evaluate_policy(
         "policy",
     )
     try:
-        policy = _generate(policy_backend, prompts, config, progress)
-        timing["generate_policy"] = policy.seconds
-        t = time.perf_counter()
-        lp_policy = _logprobs(policy_backend, prompts, policy.texts) if config.kl else None
-        timing["score_policy"] = time.perf_counter() - t
+        policy, lp_policy = _generate_and_score(policy_backend, prompts, config, progress, "policy", timing)
     finally:
         _close(policy_backend)
 
@@ -289,11 +298,9 @@ def evaluate_policy(
     base_backend = _open(config.backend, config.model, opts, cache, "base")
     critic_backend: Backend | None = base_backend if same_as_critic else None
     try:
-        base = _generate(base_backend, prompts, config, progress)
-        timing["generate_base"] = base.seconds
-        t = time.perf_counter()
-        lp_base = _logprobs(base_backend, prompts, policy.texts) if config.kl else None
-        timing["score_base"] = time.perf_counter() - t
+        base, lp_base = _generate_and_score(
+            base_backend, prompts, config, progress, "base", timing, scored=policy.texts
+        )
     finally:
         if critic_backend is None:
             _close(base_backend)

@@ -213,7 +213,10 @@ def forward_tokens(
     ``value_model`` (its own forward). Values are zero outside ``response_mask``."""
     from rlaif.training.logprobs import token_logprobs
 
-    if value_head is None:
+    capture: contextlib.AbstractContextManager[list[Any]] = (
+        contextlib.nullcontext([]) if value_head is None else capture_output_layer_input(model)
+    )
+    with capture as seen:
         logps, entropy = token_logprobs(
             model,
             input_ids,
@@ -222,19 +225,10 @@ def forward_tokens(
             with_entropy=with_entropy,
             temperature=temperature,
         )
-        values = None
-    else:
+    values = None
+    if value_head is not None:
         import torch
 
-        with capture_output_layer_input(model) as seen:
-            logps, entropy = token_logprobs(
-                model,
-                input_ids,
-                attention_mask,
-                response_mask,
-                with_entropy=with_entropy,
-                temperature=temperature,
-            )
         hidden = seen[-1]  # [B, keep, H]: positions first-1 .. W-1
         kept = value_head(hidden.to(value_head.weight.dtype)).squeeze(-1).float()  # [B, keep]
         width = input_ids.shape[1]

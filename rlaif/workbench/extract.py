@@ -23,7 +23,6 @@
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +37,7 @@ from rlaif.feedback.inputs import PreferencePair
 from rlaif.feedback.judge import JudgeConfig, judge_pairs
 from rlaif.feedback.soft_labels import SoftLabel
 from rlaif.prompting import TemplateSet, neutralize
+from rlaif.seeds import crc32_seed
 from rlaif.stats import Estimate, estimate_json, wilson_ci
 from rlaif.workbench.configs import ExtractConfig
 from rlaif.workbench.document import Document, clip
@@ -189,16 +189,12 @@ class Extraction:
         }
 
 
-def _stable(seed: int, *parts: object) -> int:
-    return zlib.crc32(":".join(str(p) for p in (seed, *parts)).encode("utf-8", "surrogatepass"))
-
-
 def split_pairs(
     pairs: Sequence[PreferencePair], config: ExtractConfig
 ) -> tuple[list[PreferencePair], list[PreferencePair], list[PreferencePair]]:
     """(proposal, held-out, test) pairs: ranked by a seeded hash of the id, so a pair's split never depends on
     where it sits in the file."""
-    ranked = sorted(pairs, key=lambda p: (_stable(config.seed, "split", p.id), p.id))
+    ranked = sorted(pairs, key=lambda p: (crc32_seed(config.seed, "split", p.id), p.id))
     n = len(ranked)
     n_held = max(1, round(config.held_out * n))
     n_test = round(config.test * n)

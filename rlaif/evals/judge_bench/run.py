@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,8 @@ from typing import Any
 from pydantic import Field
 
 from rlaif.backends.base import Backend
-from rlaif.constitution import sample_principles
+from rlaif.constitution import principles_by_id, sample_principles
 from rlaif.constitution.schema import Constitution, Principle
-from rlaif.errors import RlaifError
 from rlaif.evals.judge_bench.formats import BenchItem
 from rlaif.evals.judge_bench.metrics import Verdict
 from rlaif.feedback.comparison import Comparison
@@ -37,6 +35,7 @@ from rlaif.fields import (
     Seed,
 )
 from rlaif.prompting import TemplateSet
+from rlaif.seeds import crc32_seed
 from rlaif.strict import StrictConfig
 
 log = logging.getLogger(__name__)
@@ -78,29 +77,17 @@ class BenchConfig(StrictConfig):
         return out
 
 
-def _stable_int(*parts: object) -> int:
-    return zlib.crc32(":".join(str(p) for p in parts).encode("utf-8", "surrogatepass"))
-
-
 def principle_pool(constitution: Constitution, ids: Sequence[str]) -> list[Principle]:
     if not ids:
         return list(constitution.principles)
-    known = {p.id: p for p in constitution.principles}
-    missing = [i for i in ids if i not in known]
-    if missing:
-        raise RlaifError(
-            f"no principle {', '.join(map(repr, missing))} in constitution '{constitution.name}'",
-            field="principles",
-            hint=f"principle ids: {', '.join(known)}",
-        )
-    return [known[i] for i in ids]
+    return principles_by_id(constitution, ids)
 
 
 def item_principles(item_id: str, pool: Sequence[Principle], k: int, seed: int) -> tuple[Principle, ...]:
     """The ``k`` principles one item is judged under (seeded by its id; all of them when k ≥ the pool)."""
     if k >= len(pool):
         return tuple(pool)
-    return tuple(sample_principles(pool, k, seed=_stable_int(seed, "principles", item_id)))
+    return tuple(sample_principles(pool, k, seed=crc32_seed(seed, "principles", item_id)))
 
 
 def judge_with_critic(

@@ -11,6 +11,7 @@ from rlaif.constitution import (
     Constitution,
     Principle,
     inclusion_probabilities,
+    principles_by_id,
     sample_principles,
 )
 from rlaif.errors import RlaifError
@@ -107,3 +108,12 @@ def test_k_zero_and_errors() -> None:
 def test_sequence_of_principles_accepted() -> None:
     c = _constitution(WEIGHTS)
     assert sample_principles(list(c.principles), 2, seed=3) == sample_principles(c, 2, seed=3)
+
+
+def test_principles_by_id_keeps_the_given_order_and_names_unknown_ids() -> None:
+    c = _constitution(WEIGHTS)
+    assert [p.id for p in principles_by_id(c, ["c", "a"])] == ["c", "a"]
+    with pytest.raises(RlaifError, match="no principle 'x', 'y' in constitution 'w'") as err:
+        principles_by_id(c, ["a", "x", "y"])
+    assert err.value.problem.field == "principles"
+    assert "a, b, c, d" in str(err.value.hint)
