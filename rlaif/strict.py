@@ -98,6 +98,19 @@ class StrictConfig(BaseModel):
             _VALIDATING.reset(token)
 
     @classmethod
+    def from_shared(cls, source: BaseModel, **given: Any) -> Self:
+        """This config from the fields ``source`` has under the same names, and ``given`` (which wins).
+
+        Across the configs one name is one concept (docs/glossary.md), so a stage config hands its part to a
+        narrower config (a label config its judge settings) by name: a setting both have is passed on without a
+        hand-kept list that can miss one. A field ``source`` lacks keeps this config's default.
+        """
+        shared = {
+            name: getattr(source, name) for name in cls.model_fields if name in type(source).model_fields
+        }
+        return cls(**{**shared, **given})
+
+    @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
         """Pydantic's ``model_validate``; its ``ValidationError`` is kept (a file loader maps it to lines)."""
         token = _VALIDATING.set(True)

@@ -36,26 +36,12 @@ HELP = {
     "executor": "local (this process) or ray (a Ray actor pool; docs/scaling.md).",
 }
 
-BackendOpt = Annotated[str, typer.Option("--backend", "-b", help=HELP["backend"])]
-BackendOptionOpt = Annotated[list[str] | None, typer.Option("--backend-option", help=HELP["backend_option"])]
-JudgeModeOpt = Annotated[
-    str,
-    typer.Option(
-        "--judge-mode",
-        help="How the critic judges: auto (the best its backend supports), choice-logprobs, top-logprobs or "
-        "verdict (docs/backends.md).",
-    ),
-]
-PriceOpt = Annotated[str | None, typer.Option("--price", help=HELP["price"])]
 DeviceOpt = Annotated[str, typer.Option("--device", help=HELP["device"])]
 DtypeOpt = Annotated[str, typer.Option("--dtype", help=HELP["dtype"])]
-CacheOpt = Annotated[Path | None, typer.Option("--cache", help=HELP["cache"])]
-NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help=HELP["no_cache"])]
 TemplatesOpt = Annotated[
     Path | None,
     typer.Option("--templates", "-t", help="Template folder searched before the shipped prompts/."),
 ]
-CriticOpt = Annotated[str, typer.Option("--critic", help=HELP["critic"])]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
 
 
@@ -144,11 +130,6 @@ def ray_options(
     return RayOptions(
         address=address, workers=workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker
     )
-
-
-SkipBadRowsOpt = Annotated[
-    bool, typer.Option("--skip-bad-rows", help="Skip malformed rows (logged) instead of stopping.")
-]
 
 
 def command_group(name: str, help: str) -> typer.Typer:

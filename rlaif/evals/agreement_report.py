@@ -76,17 +76,7 @@ class AgreementConfig(StrictConfig):
 
     def judge_config(self) -> JudgeConfig:
         """The labeler's configuration (always both orders: single-order numbers are read from order ab)."""
-        return JudgeConfig(
-            template=self.template,
-            chain_of_thought=self.chain_of_thought,
-            cot_template=self.cot_template,
-            cot_clamp=self.cot_clamp,
-            cot_max_new_tokens=self.cot_max_new_tokens,
-            both_orders=True,
-            min_choice_mass=self.min_choice_mass,
-            seed=self.seed,
-            mode=self.judge_mode,
-        )
+        return JudgeConfig.from_shared(self, both_orders=True, mode=self.judge_mode)
 
 
 # ---------------------------------------------------------------------------------------------------------------

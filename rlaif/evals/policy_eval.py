@@ -326,13 +326,7 @@ def evaluate_policy(
             )
         from rlaif.feedback.labeler import JudgeConfig
 
-        judge = JudgeConfig(
-            template=config.judge_template,
-            chain_of_thought=config.chain_of_thought,
-            min_choice_mass=config.min_choice_mass,
-            seed=config.seed,
-            mode=config.judge_mode,
-        )
+        judge = JudgeConfig.from_shared(config, template=config.judge_template, mode=config.judge_mode)
         pairs = [
             Comparison(p.id, p.conversation, a, b)
             for p, a, b in zip(prompts, policy.texts, baseline.texts, strict=True)
@@ -369,14 +363,13 @@ def evaluate_policy(
                 templates,
                 human,
                 constitution,
-                AgreementConfig(
+                # the critic judged as for the win rates (its judge mode too), by principles of the whole
+                # constitution: the human pairs are not the held-out prompts
+                AgreementConfig.from_shared(
+                    config,
                     k=min(config.human_k, len(constitution.principles)),
                     template=config.judge_template,
-                    chain_of_thought=config.chain_of_thought,
-                    min_choice_mass=config.min_choice_mass,
-                    seed=config.seed,
-                    bootstrap_resamples=config.bootstrap_resamples,
-                    confidence=config.confidence,
+                    principles=None,
                 ),
                 progress=progress,
                 source=str(config.human_labels),

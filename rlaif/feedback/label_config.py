@@ -162,32 +162,13 @@ class LabelConfig(StrictConfig):
 
     def judge_config(self) -> JudgeConfig:
         """How the critic is asked (``markers: random`` draws its letters with :attr:`seed`)."""
-        return JudgeConfig(
-            chain_of_thought=self.chain_of_thought,
-            cot_clamp=self.cot_clamp,
-            cot_max_new_tokens=self.cot_max_new_tokens,
-            both_orders=self.both_orders,
-            min_choice_mass=self.min_choice_mass,
-            seed=self.seed,
-            mode=self.judge_mode,
-            top_logprobs=self.top_logprobs,
-            verdict_samples=self.verdict_samples,
-            verdict_temperature=self.verdict_temperature,
-            markers=parse_markers(self.markers, self.seed),
-            batch_calibration=self.batch_calibration,
+        return JudgeConfig.from_shared(
+            self, mode=self.judge_mode, markers=parse_markers(self.markers, self.seed)
         )
 
     def contrast_config(self) -> ContrastConfig:
         """How contrastive pairs are made and labelled (``label_source`` contrastive or contrastive+critic)."""
-        return ContrastConfig(
-            k=self.k,
-            seed=self.seed,
-            p_chosen=self.p_chosen,
-            label_source=self.label_source,
-            drop_below=self.drop_below,
-            tags=self.tags,
-            select=self.contrast_select,
-        )
+        return ContrastConfig.from_shared(self, select=self.contrast_select)
 
     def params_record(self) -> dict[str, Any]:
         """The parameters recorded in every row's ``params`` column."""

@@ -93,12 +93,8 @@ class ReviseConfig(StrictConfig):
 
     def judge_config(self) -> JudgeConfig:
         """The labeler configuration used to compare each revision with its original."""
-        return JudgeConfig(
-            template=self.judge_template,
-            both_orders=True,
-            min_choice_mass=self.min_choice_mass,
-            seed=self.seed,
-            mode=self.judge_mode,
+        return JudgeConfig.from_shared(
+            self, template=self.judge_template, both_orders=True, mode=self.judge_mode
         )
 
     def params(self) -> dict[str, Any]:

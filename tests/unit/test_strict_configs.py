@@ -92,3 +92,69 @@ def test_model_validate_keeps_pydantic_errors_for_file_loaders() -> None:
     with pytest.raises(ValidationError) as e:
         OptimSettings.model_validate({"lr": 0})
     assert e.value.errors()[0]["loc"] == ("lr",)
+
+
+def test_from_shared_passes_every_setting_of_the_same_name_and_given_wins() -> None:
+    from pydantic import Field
+
+    class Stage(StrictConfig):
+        seed: int = Field(default=0, description="seed")
+        k: int = Field(default=4, description="k")
+        mode_of_stage: str = Field(default="x", description="a field the part does not have")
+
+    class Part(StrictConfig):
+        seed: int = Field(default=1, description="seed")
+        k: int = Field(default=2, description="k")
+        mode: str = Field(default="auto", description="a field the stage names otherwise")
+        other: bool = Field(default=False, description="a field the stage lacks")
+
+    part = Part.from_shared(Stage(seed=7, k=3, mode_of_stage="v"), mode="v", k=5)
+    assert part == Part(seed=7, k=5, mode="v", other=False)
+
+
+def test_stage_configs_hand_their_judge_settings_on() -> None:
+    from rlaif.evals.agreement_report import AgreementConfig
+    from rlaif.feedback.label_config import LabelConfig
+
+    label = LabelConfig(
+        seed=11,
+        chain_of_thought=True,
+        cot_clamp=(0.3, 0.7),
+        cot_max_new_tokens=99,
+        both_orders=False,
+        min_choice_mass=0.2,
+        judge_mode="verdict",
+        top_logprobs=7,
+        verdict_samples=3,
+        verdict_temperature=0.5,
+        markers="K,Q",
+        batch_calibration=True,
+    )
+    judge = label.judge_config()
+    assert (judge.seed, judge.chain_of_thought, judge.cot_clamp, judge.cot_max_new_tokens) == (
+        11,
+        True,
+        (0.3, 0.7),
+        99,
+    )
+    assert (judge.both_orders, judge.min_choice_mass, judge.mode, judge.top_logprobs) == (
+        False,
+        0.2,
+        "verdict",
+        7,
+    )
+    assert (judge.verdict_samples, judge.verdict_temperature, judge.markers) == (3, 0.5, ("K", "Q"))
+    assert judge.batch_calibration is True
+    assert judge.template == "compare"  # the label config has no template of its own: JudgeConfig's default
+
+    agreement = AgreementConfig(
+        template="compare_cot", seed=5, judge_mode="top-logprobs", min_choice_mass=0.4
+    )
+    judge = agreement.judge_config()
+    assert (judge.template, judge.seed, judge.mode, judge.min_choice_mass, judge.both_orders) == (
+        "compare_cot",
+        5,
+        "top-logprobs",
+        0.4,
+        True,
+    )

@@ -111,15 +111,8 @@ def judge_with_critic(
             to_judge.append(
                 Comparison(f"{item.id}#{j}", item.conversation, item.responses[0], item.responses[j], ps)
             )
-    judge_config = JudgeConfig(
-        chain_of_thought=config.chain_of_thought,
-        min_choice_mass=config.min_choice_mass,
-        both_orders=True,
-        seed=config.seed,
-        markers=config.markers,
-        batch_calibration=config.batch_calibration,  # over the whole benchmark: it is one call
-        mode=config.judge_mode,
-    )
+    # (batch_calibration, when on, calibrates over the whole benchmark: it is one call)
+    judge_config = JudgeConfig.from_shared(config, both_orders=True, mode=config.judge_mode)
     if hasattr(critic, "judge_batches"):  # a critic pool (the Ray executor): one batch
         judged = [
             jp for _, batch in critic.judge_batches(templates, [to_judge], judge_config) for jp in batch
