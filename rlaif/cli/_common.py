@@ -132,30 +132,30 @@ def ray_options(
     )
 
 
-def command_group(name: str, help: str) -> typer.Typer:
+def command_group(name: str, help: str, *, lazy: Mapping[str, str] | None = None) -> typer.Typer:
     """A typer app for ``rlaif`` or one of its groups, set up alike: no completion, plain help, no rich tracebacks
-    (errors are printed by :func:`rlaif.cli.main.main`)."""
-    return typer.Typer(
+    (errors are printed by :func:`rlaif.cli.main.main`).
+
+    ``lazy`` names the group's subcommands (name → module under :mod:`rlaif.cli` exposing ``command`` or ``app``),
+    each imported when used (:mod:`rlaif.cli.lazy_group`).
+    """
+    from rlaif.cli.lazy_group import lazy_group_class
+
+    app = typer.Typer(
         name=name,
         help=help,
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
+        cls=lazy_group_class(lazy or {}),
     )
+    app.callback()(_group)  # a group even with one registered command (the others load lazily)
+    return app
 
 
-def register_commands(app: typer.Typer, table: dict[str, str]) -> None:
-    """Add each ``name -> module`` of ``table`` to ``app``: the module under :mod:`rlaif.cli` exposes ``command`` (a
-    typer command function) or ``app`` (a group of commands)."""
-    import importlib
-
-    for name, module_name in table.items():
-        module = importlib.import_module(f"rlaif.cli.{module_name}")
-        if hasattr(module, "app"):
-            app.add_typer(module.app, name=name)
-        else:
-            app.command(name)(module.command)
+def _group() -> None:
+    """(The group's own options: none.)"""
 
 
 # --- option groups: the blocks of options that several commands share, each built into one value ---------------

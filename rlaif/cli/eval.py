@@ -19,7 +19,6 @@ from rlaif.cli._common import (
     CACHE_AS_GIVEN,
     command_group,
     critic_groups,
-    register_commands,
 )
 from rlaif.cli._tables import number_cell, percent_cell, results_console, results_table
 from rlaif.cli.config_options import config_group, job_options
@@ -31,7 +30,18 @@ from rlaif.evals.agreement_report import AgreementConfig
 if TYPE_CHECKING:
     from rlaif.evals.agreement import AgreementReport
 
-app = command_group("eval", "Evaluate: critic agreement with human labels, reward models, policies.")
+# Further evaluations live in their own modules (``rlaif/cli/eval_<name>.py``, each exposing ``command``) so that
+# each stays small; each is imported when used.
+SUBCOMMANDS: dict[str, str] = {
+    "rm": "eval_rm",
+    "policy": "eval_policy",
+    "judge": "eval_judge",
+    "injection": "eval_injection",
+}
+
+app = command_group(
+    "eval", "Evaluate: critic agreement with human labels, reward models, policies.", lazy=SUBCOMMANDS
+)
 
 
 def print_agreement(report: AgreementReport, paths: dict[str, Path]) -> None:
@@ -131,16 +141,3 @@ agreement = job_options(
     derive=CACHE_AS_GIVEN,
 )(agreement)
 app.command("agreement")(agreement)
-
-
-# Further evaluations live in their own modules (``rlaif/cli/eval_<name>.py``, each exposing ``command``) so that
-# each stays small.
-EVAL_SUBCOMMANDS: dict[str, str] = {
-    "rm": "eval_rm",
-    "policy": "eval_policy",
-    "judge": "eval_judge",
-    "injection": "eval_injection",
-}
-
-
-register_commands(app, EVAL_SUBCOMMANDS)

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import sys
 
-from rlaif.cli._common import command_group, register_commands
+from rlaif.cli._common import command_group
 from rlaif.cli.config_file import make_configurable
 from rlaif.errors import RlaifError
 
-app = command_group(
-    "rlaif", "Constitutional self-alignment: constitutions as data, AI feedback, reward models, DPO and PPO."
-)
-
-#: subcommand name -> module under rlaif.cli exposing ``command`` (a typer command function) or ``app`` (a group)
+#: subcommand name -> module under rlaif.cli exposing ``command`` (a typer command function) or ``app`` (a group);
+#: each is imported when its command runs or shows its help (rlaif/cli/lazy_group.py)
 SUBCOMMANDS: dict[str, str] = {
     "validate": "validate",
     "ls": "ls",
@@ -41,6 +38,12 @@ SUBCOMMANDS: dict[str, str] = {
     "extract-constitution": "extract_constitution",
 }
 
+app = command_group(
+    "rlaif",
+    "Constitutional self-alignment: constitutions as data, AI feedback, reward models, DPO and PPO.",
+    lazy=SUBCOMMANDS,
+)
+
 
 @app.command("version")
 def version() -> None:
@@ -50,7 +53,6 @@ def version() -> None:
     print(__version__)
 
 
-register_commands(app, SUBCOMMANDS)
 make_configurable(app)  # every command: --config FILE.yaml and --set NAME=VALUE (rlaif/cli/config_file.py)
 
 

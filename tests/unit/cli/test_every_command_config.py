@@ -9,13 +9,11 @@ a field of its configs and differ from that field's default.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
-import typer
 
-from rlaif.cli.main import app
+from rlaif.cli.lazy_group import command_callbacks
+from rlaif.cli.main import SUBCOMMANDS, app
 
 #: commands that run no stage config (they read or show files), and why
 NO_CONFIG = {
@@ -32,16 +30,7 @@ NO_CONFIG = {
 }
 
 
-def _commands(group: typer.Typer, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    for info in group.registered_commands:
-        name = info.name or info.callback.__name__.replace("_", "-")
-        yield prefix + name, info.callback
-    for sub in group.registered_groups:
-        if sub.typer_instance is not None:
-            yield from _commands(sub.typer_instance, prefix + (sub.name or "") + " ")
-
-
-COMMANDS = dict(_commands(app))
+COMMANDS = dict(command_callbacks(app, SUBCOMMANDS))
 
 
 def test_the_walk_finds_the_commands() -> None:
