@@ -17,7 +17,9 @@ def test_top_level_help_imports_no_subcommand_module() -> None:
         "print('LOADED:' + ','.join(m for m in sys.modules if m.startswith('rlaif.cli.') and m.split('.')[-1] in "
         f"{sorted(set(SUBCOMMANDS.values()))!r}))"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
     line = next(x for x in out.stdout.splitlines() if x.startswith("LOADED:"))
     assert line == "LOADED:"
     for name in SUBCOMMANDS:
@@ -43,7 +45,10 @@ def test_a_mistyped_command_suggests_one_not_loaded_yet(capsys: object) -> None:
 
 def test_eval_group_lists_its_lazy_commands() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "rlaif.cli.main", "eval", "--help"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "rlaif.cli.main", "eval", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0
     for name in ("agreement", "rm", "policy", "judge", "injection"):
