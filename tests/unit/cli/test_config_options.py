@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Annotated, Literal
 
 import pytest
 import typer
-from pydantic import Field
+from pydantic import Field, InstanceOf
 from typer.testing import CliRunner
 
 from rlaif.cli import label as cli_label
-from rlaif.cli.config_options import Form, comma_pair, config_options
+from rlaif.cli.config_options import Form, comma_pair, config_group, config_options, job_options, one_option
 from rlaif.errors import RlaifError
 from rlaif.feedback.label_config import LabelConfig
 from rlaif.strict import StrictConfig
@@ -113,3 +114,75 @@ def _label_app() -> typer.Typer:
     app = typer.Typer()
     app.command()(cli_label.command)
     return app
+
+
+class ToyJob(StrictConfig):
+    """A job: paths, a nested config, a value a group builds and one a command derives."""
+
+    source: Path | InstanceOf[Toy] = Field(description="a file (or, from Python, a loaded object)")
+    out: Path = Field(description="output folder")
+    limit: int | None = Field(default=None, ge=1, description="first N only")
+    ids: tuple[str, ...] = Field(default=(), description="ids to use")
+    who: str = Field(default="nobody", description="built by a group")
+    cache: Path | None = Field(default=None, description="derived from the others")
+    config: Toy = Field(default_factory=Toy, description="the nested config")
+
+
+def _job_app(seen: list[ToyJob]) -> typer.Typer:
+    app = typer.Typer()
+
+    def command(*, job: ToyJob) -> None:
+        seen.append(job)
+
+    app.command()(
+        job_options(
+            ToyJob,
+            command="toy",
+            defaults={"out": Path("out/toy")},
+            flags={"ids": ("--id",)},
+            groups={
+                "who": one_option("person", str, "ann", help="the person", build=str.upper),
+                "config": config_group(
+                    Toy, flags={"k": ("-k", "--k")}, skip={"hidden": "no flag", "clamp": "no flag"}
+                ),
+            },
+            derive={"cache": lambda values: values["out"] / f"{values['who']}.sqlite"},
+        )(command)
+    )
+    app.command("other")(lambda: None)  # two commands: options are not mistaken for a subcommand
+    return app
+
+
+def test_job_options_build_the_job_from_fields_groups_and_derived_values() -> None:
+    seen: list[ToyJob] = []
+    app = _job_app(seen)
+    result = CliRunner().invoke(
+        app,
+        ["command", "--source", "a.yaml", "-n", "3", "--id", "x", "--id", "y", "--person", "bo", "-k", "2"],
+    )
+    assert result.exit_code == 0, result.output
+    assert seen == [
+        ToyJob(
+            source=Path("a.yaml"),
+            out=Path("out/toy"),
+            limit=3,
+            ids=("x", "y"),
+            who="BO",
+            cache=Path("out/toy/BO.sqlite"),
+            config=Toy(k=2),
+        )
+    ]
+    root = typer.main.get_command(app)
+    params = {p.name: p for p in root.get_command(root.context_class(root), "command").params}
+    assert params["source"].help == "a file (or, from Python, a loaded object)" and params["source"].required
+    assert params["out"].default == Path("out/toy") and "-o" in params["out"].opts
+    assert "-n" in params["limit"].opts and params["person"].default == "ann"
+
+
+def test_job_options_name_the_flag_of_a_bad_value_and_refuse_a_second_default() -> None:
+    seen: list[ToyJob] = []
+    result = CliRunner().invoke(_job_app(seen), ["command", "--source", "a.yaml", "-n", "0"])
+    assert result.exit_code != 0 and seen == []
+    assert isinstance(result.exception, RlaifError) and "--limit" in str(result.exception.format())
+    with pytest.raises(TypeError, match="has a default of its own"):
+        job_options(ToyJob, command="toy", defaults={"limit": 5})
