@@ -369,7 +369,7 @@ def evaluate_policy(
                     config,
                     k=min(config.human_k, len(constitution.principles)),
                     template=config.judge_template,
-                    principles=None,
+                    principles=(),
                 ),
                 progress=progress,
                 source=str(config.human_labels),

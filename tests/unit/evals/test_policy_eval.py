@@ -196,3 +196,22 @@ def test_missing_gold_file_is_refused_before_any_model_loads(tmp_path: Path) -> 
     config = _config(tmp_path / "no-such-model", _prompts(tmp_path / "p.jsonl", 2), critic_gate=gate)
     with pytest.raises(DataFileError, match=r"no-such-gold\.jsonl: file not found"):
         evaluate_policy(config, policy_adapter=None, out_dir=tmp_path / "eval", progress=False)
+
+
+def test_human_agreement_judges_as_the_win_rates_do(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The human pairs are judged with the evaluation's judge mode and template, by the whole constitution (not the
+    principles the win rates were restricted to)."""
+    config = _config(
+        tiny_model_dir,
+        _prompts(tmp_path / "p.jsonl", 2),
+        human_labels=ROOT / "data/human_labels/trl_format.jsonl",
+        human_limit=3,
+        human_k=1,
+        judge_mode="choice-logprobs",
+    )
+    result = evaluate_policy(config, policy_adapter=None, out_dir=tmp_path / "e", progress=False)
+    human = result.to_dict()["labeler"]["human_agreement"]
+    assert human["n_pairs"] == 3
+    assert human["config"]["judge_mode"] == "choice-logprobs"
+    assert human["config"]["principles"] == ()
+    assert human["config"]["k"] == 1 and human["config"]["seed"] == config.seed
