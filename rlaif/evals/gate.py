@@ -20,6 +20,7 @@ from typing import Any
 from rlaif.constitution.schema import Constitution
 from rlaif.errors import RlaifError
 from rlaif.feedback.card import gate_card_lines as card_lines  # written where cards are
+from rlaif.feedback.judge import JudgeConfig
 from rlaif.feedback.label_config import GateSettings  # a field of LabelConfig, so it lives with it
 from rlaif.stats import Estimate
 
@@ -87,25 +88,21 @@ def run_gate(
     *,
     seed: int = 0,
     progress: bool = False,
-    judge: Any = None,
+    judge: JudgeConfig | None = None,
 ) -> GateResult:
     """Have ``critic`` (a backend or a critic pool) judge the gold set under ``constitution``; no exception.
 
-    ``judge`` is the label stage's :class:`~rlaif.feedback.judge.JudgeConfig`: the gate asks the way the stage
-    will (chain of thought, answer markers, batch calibration).
+    ``judge`` is the stage's :class:`~rlaif.feedback.judge.JudgeConfig`: the gate asks the way the stage will
+    (judge mode, chain of thought, answer markers, batch calibration, choice-mass threshold).
     """
     from rlaif.evals.judge_bench.metrics import compute_metrics
     from rlaif.evals.judge_bench.run import BenchConfig, judge_with_critic
 
     gold, items = gold_items(settings)
-    config = BenchConfig(
-        k=settings.k,
-        seed=seed,
-        chain_of_thought=bool(getattr(judge, "chain_of_thought", False)),
-        markers=getattr(judge, "markers", None),
-        batch_calibration=bool(getattr(judge, "batch_calibration", False)),
-        min_choice_mass=float(getattr(judge, "min_choice_mass", 0.0)),
-    )
+    if judge is None:
+        config = BenchConfig(k=settings.k, seed=seed)
+    else:
+        config = BenchConfig.from_shared(judge, k=settings.k, seed=seed, judge_mode=judge.mode)
     verdicts = judge_with_critic(critic, templates, items, constitution, config, progress=progress)
     metrics = compute_metrics(items, verdicts, seed=seed)
     acc = metrics.get("accuracy")
@@ -123,34 +120,18 @@ def run_gate(
     )
 
 
-def enforce(result: GateResult) -> None:
-    """Raise :class:`CriticGateError` with a clear message when the critic failed the gate."""
+def enforce(result: GateResult) -> dict[str, Any]:
+    """The result as recorded in the labels' stats (a dict), or :class:`CriticGateError` with a clear message when
+    the critic failed the gate."""
     if result.passed:
         log.info("%s", result.message())
-        return
+        return result.to_dict()
     raise CriticGateError(
         result.message() + ". Its labels would be close to chance, so the run stops before labeling; "
         "finished stages are kept.",
         field="label.gate",
         hint="use a stronger critic (models.critic), or set label.gate.enabled: false to label anyway",
     )
-
-
-def gate_critic(
-    critic: Any,
-    templates: Any,
-    constitution: Constitution,
-    settings: GateSettings,
-    *,
-    seed: int = 0,
-    judge: Any = None,
-) -> dict[str, Any] | None:
-    """The loop's hook: None when the gate is off; else the result as a dict, raising when it fails."""
-    if not settings.enabled:
-        return None
-    result = run_gate(critic, templates, constitution, settings, seed=seed, judge=judge)
-    enforce(result)
-    return result.to_dict()
 
 
 __all__ = [
@@ -160,7 +141,6 @@ __all__ = [
     "card_lines",
     "default_gold",
     "enforce",
-    "gate_critic",
     "gold_items",
     "run_gate",
 ]

@@ -150,15 +150,11 @@ def run_label(job: LabelJob) -> LabelResult:
 
             gate = None
             if gated and engine is not None:
-                from rlaif.evals.gate import gate_critic
+                from rlaif.evals.gate import enforce, run_gate
 
-                gate = gate_critic(
-                    engine,
-                    templates,
-                    constitution,
-                    config.gate,
-                    seed=config.seed,
-                    judge=config.judge_config(),
+                judge = config.judge_config()
+                gate = enforce(
+                    run_gate(engine, templates, constitution, config.gate, seed=config.seed, judge=judge)
                 )
             run = label_dataset(sets, constitution, engine, templates, config)
             if gate is not None:

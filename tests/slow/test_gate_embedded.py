@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from rlaif.constitution import load_constitution
-from rlaif.evals.gate import CriticGateError, GateSettings, gate_critic, run_gate
+from rlaif.evals.gate import CriticGateError, GateSettings, enforce, run_gate
 from rlaif.prompting import TemplateSet
 
 pytestmark = pytest.mark.slow
@@ -38,4 +38,4 @@ def test_the_gate_stops_the_embedded_critic(smollm2: Any, tmp_path: Path) -> Non
     lines = (ROOT / "data/gold/pairs.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
     (tmp_path / "gold16.jsonl").write_text("".join(lines[:16]), encoding="utf-8")
     with pytest.raises(CriticGateError, match="fails on the gold set"):
-        gate_critic(smollm2, TemplateSet.load(), hhh, GateSettings(gold=str(tmp_path / "gold16.jsonl")))
+        enforce(run_gate(smollm2, TemplateSet.load(), hhh, GateSettings(gold=str(tmp_path / "gold16.jsonl"))))

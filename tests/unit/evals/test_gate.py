@@ -18,7 +18,6 @@ from rlaif.evals.gate import (
     card_lines,
     default_gold,
     enforce,
-    gate_critic,
     run_gate,
 )
 from rlaif.prompting import TemplateSet
@@ -59,25 +58,23 @@ def test_an_oracle_passes_and_its_result_is_recorded(hhh: Constitution) -> None:
     result = run_gate(OracleCritic("oracle"), TemplateSet.load(), hhh, GateSettings())
     assert result.passed and result.n == 48 and result.n_labeled == 48
     assert result.accuracy is not None and result.accuracy.value == 1.0 and result.accuracy.low > 0.9
-    enforce(result)  # no exception
-    d = gate_critic(OracleCritic("oracle"), TemplateSet.load(), hhh, GateSettings())
-    assert d is not None and d["passed"] is True
+    d = enforce(result)  # no exception: the result as the labels' stats record it
+    assert d["passed"] is True and d == result.to_dict()
     (line,) = card_lines({"critic_gate": d})
     assert "100.0%" in line and "passed" in line
 
 
 def test_a_position_biased_critic_is_stopped_with_a_clear_message(hhh: Constitution) -> None:
     with pytest.raises(CriticGateError) as e:
-        gate_critic(FirstCritic("first"), TemplateSet.load(), hhh, GateSettings(k=1))
+        enforce(run_gate(FirstCritic("first"), TemplateSet.load(), hhh, GateSettings(k=1)))
     text = str(e.value)
     assert "critic gate: mock:first fails on the gold set" in text
     assert "accuracy 50.0%" in text and "label.gate.enabled: false" in text
 
 
-def test_the_gate_is_off_only_when_disabled(hhh: Constitution) -> None:
-    assert gate_critic(FirstCritic(), TemplateSet.load(), hhh, GateSettings(enabled=False)) is None
+def test_a_low_bar_lets_a_weak_critic_pass(hhh: Constitution) -> None:
     low = GateSettings(min_accuracy=0.0, k=1)
-    assert gate_critic(FirstCritic(), TemplateSet.load(), hhh, low) is not None
+    assert enforce(run_gate(FirstCritic(), TemplateSet.load(), hhh, low))["passed"] is True
 
 
 def test_a_user_gold_file_in_another_layout(tmp_path: Path, hhh: Constitution) -> None:
@@ -100,3 +97,30 @@ def test_pipeline_gate_settings_are_validated(tmp_path: Path) -> None:
     assert lp.pipeline.label.gate.min_accuracy == 0.7 and lp.pipeline.label.gate.enabled is False
     with pytest.raises(DataFileError):
         load_pipeline(base, ["label.gate.min_accuracy=2"])
+
+
+def test_the_gate_asks_the_way_the_stage_will(hhh: Constitution, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stage's judge mode, chain of thought, markers, batch calibration and choice-mass threshold reach the
+    gold-set benchmark (the judge mode used to be dropped: the gate judged in auto mode)."""
+    from rlaif.evals.judge_bench import run as bench_run
+    from rlaif.feedback.judge import JudgeConfig
+
+    seen: list[object] = []
+    real = bench_run.judge_with_critic
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append(args[4])
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bench_run, "judge_with_critic", spy)
+    judge = JudgeConfig(
+        mode="choice-logprobs", markers=("K", "Q"), batch_calibration=True, min_choice_mass=0.1
+    )
+    run_gate(OracleCritic("oracle"), TemplateSet.load(), hhh, GateSettings(k=1), seed=3, judge=judge)
+    (config,) = seen
+    assert (config.judge_mode, config.markers, config.batch_calibration) == (
+        "choice-logprobs",
+        ("K", "Q"),
+        True,
+    )  # type: ignore[attr-defined]
+    assert (config.min_choice_mass, config.k, config.seed, config.chain_of_thought) == (0.1, 1, 3, False)  # type: ignore[attr-defined]
