@@ -60,9 +60,10 @@ FORMS = {
 
 #: LabelConfig fields with no `rlaif label` flag, and why
 PIPELINE_ONLY = {
-    "p_chosen": "contrastive pairs are sampled by a pipeline's generate stage, which labels them with these",
-    "contrast_select": "contrastive pairs are sampled by a pipeline's generate stage, which labels them with these",
-    "drop_below": "contrastive pairs are sampled by a pipeline's generate stage, which labels them with these",
+    **dict.fromkeys(
+        ("p_chosen", "contrast_select", "drop_below"),
+        "contrastive pairs are sampled by a pipeline's generate stage, which labels them with these",
+    ),
     "gate": "`rlaif label` does not gate its critic (measure one with `rlaif eval judge`); a pipeline does",
 }
 

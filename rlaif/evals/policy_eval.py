@@ -168,15 +168,8 @@ def _generate(
 ) -> _Generated:
     from rlaif.feedback.responses import GenerateConfig, generate_responses
 
-    gen = GenerateConfig(
-        n=1,
-        max_new_tokens=config.max_new_tokens,
-        temperature=config.temperature,
-        seed=config.seed,
-        overlong="truncate",
-        batch_prompts=config.batch_prompts,
-        progress=progress,
-    )
+    # the evaluation's length cap, temperature, seed and batch size; one response per prompt
+    gen = GenerateConfig.from_shared(config, n=1, overlong="truncate", progress=progress)
     start = time.perf_counter()
     sets = generate_responses(backend, prompts, gen)
     by_id = {s.prompt.id: s for s in sets}
